@@ -1,0 +1,160 @@
+"""autogen-agentchat's model client over the gateway: every agent's call takes the choke point.
+
+Jurors, the foreperson and (later) the generation judges are autogen agents; they all get a
+``GatewayChatClient`` so that their calls are throttled, retried, cached for resume and
+recorded like any other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Mapping, Sequence
+from typing import Any, Literal
+
+from autogen_core import CancellationToken, Image
+from autogen_core.models import (
+    AssistantMessage,
+    ChatCompletionClient,
+    CreateResult,
+    FunctionExecutionResultMessage,
+    LLMMessage,
+    ModelInfo,
+    RequestUsage,
+    SystemMessage,
+    UserMessage,
+)
+from autogen_core.tools import Tool, ToolSchema
+from pydantic import BaseModel
+
+from agents.gateway import Gateway, Messages
+from agents.spec import ModelSpec
+
+FinishReason = Literal["stop", "length", "function_calls", "content_filter", "unknown"]
+
+
+class GatewayChatClient(ChatCompletionClient):
+    """A ``ChatCompletionClient`` bound to one model spec and one scope (e.g. a juror seat)."""
+
+    def __init__(self, gateway: Gateway, spec: ModelSpec, *, scope: str, role: str) -> None:
+        self._gateway = gateway
+        self._spec = spec
+        self._scope = scope
+        self._role = role
+        self._total = RequestUsage(prompt_tokens=0, completion_tokens=0)
+        self._last = RequestUsage(prompt_tokens=0, completion_tokens=0)
+
+    async def create(
+        self,
+        messages: Sequence[LLMMessage],
+        *,
+        tools: Sequence[Tool | ToolSchema] = (),
+        tool_choice: Tool | Literal["auto", "required", "none"] = "auto",
+        json_output: bool | type[BaseModel] | None = None,
+        extra_create_args: Mapping[str, Any] = {},  # noqa: B006 - the interface's own default
+        cancellation_token: CancellationToken | None = None,
+    ) -> CreateResult:
+        if tools:
+            raise ValueError("SafeBench agents do not use tools; the jury votes in text")
+        completion = await self._gateway.complete(
+            self._spec, to_openai_messages(messages), scope=self._scope, role=self._role
+        )
+        usage = RequestUsage(
+            prompt_tokens=completion.usage.prompt_tokens,
+            completion_tokens=completion.usage.completion_tokens,
+        )
+        self._last = usage
+        self._total = RequestUsage(
+            prompt_tokens=self._total.prompt_tokens + usage.prompt_tokens,
+            completion_tokens=self._total.completion_tokens + usage.completion_tokens,
+        )
+        return CreateResult(
+            finish_reason=_finish(completion.finish_reason),
+            content=completion.text,
+            usage=usage,
+            cached=completion.cached,
+        )
+
+    async def create_stream(
+        self,
+        messages: Sequence[LLMMessage],
+        *,
+        tools: Sequence[Tool | ToolSchema] = (),
+        tool_choice: Tool | Literal["auto", "required", "none"] = "auto",
+        json_output: bool | type[BaseModel] | None = None,
+        extra_create_args: Mapping[str, Any] = {},  # noqa: B006 - the interface's own default
+        cancellation_token: CancellationToken | None = None,
+    ) -> AsyncGenerator[str | CreateResult, None]:
+        # Votes are parsed whole; streaming them token by token would buy nothing.
+        result = await self.create(messages, tools=tools, cancellation_token=cancellation_token)
+        if isinstance(result.content, str):
+            yield result.content
+        yield result
+
+    async def close(self) -> None:
+        return None
+
+    def actual_usage(self) -> RequestUsage:
+        return self._last
+
+    def total_usage(self) -> RequestUsage:
+        return self._total
+
+    def count_tokens(
+        self, messages: Sequence[LLMMessage], *, tools: Sequence[Tool | ToolSchema] = ()
+    ) -> int:
+        # A rough count (words); exact counts come back from the provider with each reply.
+        return sum(len(str(m.content).split()) for m in messages)
+
+    def remaining_tokens(
+        self, messages: Sequence[LLMMessage], *, tools: Sequence[Tool | ToolSchema] = ()
+    ) -> int:
+        return max(0, 128_000 - self.count_tokens(messages))
+
+    @property
+    def capabilities(self) -> Any:  # deprecated in autogen, still abstract
+        return self.model_info
+
+    @property
+    def model_info(self) -> ModelInfo:
+        return ModelInfo(
+            vision=True,
+            function_calling=False,
+            json_output=True,
+            family="unknown",
+            structured_output=False,
+            multiple_system_messages=True,
+        )
+
+
+def to_openai_messages(messages: Sequence[LLMMessage]) -> Messages:
+    """autogen's typed messages to the OpenAI chat format litellm speaks."""
+    out: Messages = []
+    for message in messages:
+        if isinstance(message, SystemMessage):
+            out.append({"role": "system", "content": message.content})
+        elif isinstance(message, UserMessage):
+            out.append({"role": "user", "content": _user_content(message.content)})
+        elif isinstance(message, AssistantMessage):
+            if not isinstance(message.content, str):
+                raise ValueError("tool calls are not part of a SafeBench deliberation")
+            out.append({"role": "assistant", "content": message.content})
+        elif isinstance(message, FunctionExecutionResultMessage):
+            raise ValueError("tool results are not part of a SafeBench deliberation")
+    return out
+
+
+def _user_content(content: str | list[str | Image]) -> str | list[dict[str, Any]]:
+    if isinstance(content, str):
+        return content
+    parts: list[dict[str, Any]] = []
+    for item in content:
+        if isinstance(item, str):
+            parts.append({"type": "text", "text": item})
+        else:
+            parts.append({"type": "image_url", "image_url": {"url": item.data_uri}})
+    return parts
+
+
+def _finish(reason: str | None) -> FinishReason:
+    if reason in ("stop", "length", "content_filter"):
+        return reason  # type: ignore[return-value]
+    return "stop" if reason is None else "unknown"

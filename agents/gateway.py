@@ -1,0 +1,479 @@
+"""The one choke point every model call passes through: targets, jurors, foreperson, judges.
+
+It owns what adapters must not re-implement: the resume cache, per-provider throttling and
+concurrency, retries with backoff that honour Retry-After, timeouts, token and cost
+accounting, and the audit record of each call (with secrets stripped). Adapters only turn
+their inputs into chat messages and read the text back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import random
+import re
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from typing import Any, Protocol
+
+import structlog
+from asyncio_throttle import Throttler
+from pydantic import BaseModel, ConfigDict, Field
+
+from agents.llm import litellm
+from agents.spec import SECRET_PARAM_NAMES, ModelSpec
+from safebench.errors import ProviderError
+from safebench.records import ModelCall, Usage
+
+log = structlog.get_logger(__name__)
+
+Messages = list[dict[str, Any]]
+
+
+class ProviderLimits(BaseModel):
+    """Throttle and concurrency bound for one provider."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    requests_per_second: float | None = Field(None, gt=0)
+    """Steady request rate allowed to this provider; ``None`` means unthrottled."""
+    max_concurrency: int = Field(64, ge=1)
+    """Calls in flight to this provider at once."""
+
+
+class GatewaySettings(BaseModel):
+    """Retries, timeouts and limits of the choke point, shared by every model call."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    timeout_s: float = Field(120.0, gt=0)
+    """Wall-clock limit of one attempt, streaming included."""
+    max_retries: int = Field(4, ge=0, le=20)
+    """Retries after the first attempt, for rate limits, 5xx, timeouts and broken replies."""
+    backoff_base_s: float = Field(0.5, ge=0)
+    """First backoff; doubles per retry, with full jitter."""
+    backoff_max_s: float = Field(30.0, ge=0)
+    """Ceiling of one backoff wait (a longer Retry-After is still honoured, up to the next)."""
+    max_retry_after_s: float = Field(300.0, ge=0)
+    """Longest Retry-After the gateway will wait; longer ones fail the call instead."""
+    default_limits: ProviderLimits = ProviderLimits()
+    """Limits for providers not named in ``providers``."""
+    providers: dict[str, ProviderLimits] = Field(default_factory=dict)
+    """Per-provider limits keyed by the model prefix (``openai``, ``anthropic``, …)."""
+
+
+class CallCache(Protocol):
+    """Where finished calls are kept: the run store implements this."""
+
+    def get_call(self, key: str) -> ModelCall | None: ...
+
+    def put_call(self, call: ModelCall) -> None: ...
+
+
+@dataclass(frozen=True)
+class Completion:
+    """What a caller gets back from the gateway."""
+
+    text: str
+    key: str
+    finish_reason: str | None
+    usage: Usage
+    cost_usd: float
+    latency_s: float
+    retries: int
+    cached: bool
+
+
+@dataclass
+class Route:
+    """Where a call actually goes once offline names are resolved."""
+
+    litellm_model: str
+    api_base: str | None
+    api_key: str | None
+
+
+RouteResolver = Callable[[ModelSpec], Awaitable[Route]]
+
+
+async def direct_route(spec: ModelSpec) -> Route:
+    return Route(spec.model, spec.api_base, spec.resolve_api_key())
+
+
+@dataclass
+class GatewayStats:
+    """Counters for the run summary and benchmarks."""
+
+    calls: int = 0
+    cached: int = 0
+    retries: int = 0
+    failures: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    by_role: dict[str, int] = field(default_factory=dict)
+
+
+RETRYABLE_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 520, 522, 524, 529})
+DATA_URI = re.compile(r"^data:([\w.+-]+/[\w.+-]+);base64,(.*)$", re.DOTALL)
+
+
+class Gateway:
+    """Send chat completions through one throttled, retried, recorded path."""
+
+    def __init__(
+        self,
+        settings: GatewaySettings | None = None,
+        *,
+        cache: CallCache | None = None,
+        resolve: RouteResolver = direct_route,
+        seed: int = 0,
+    ) -> None:
+        self.settings = settings or GatewaySettings()
+        self.cache = cache
+        self.resolve = resolve
+        self.stats = GatewayStats()
+        self._throttlers: dict[str, Throttler | None] = {}
+        self._semaphores: dict[str, asyncio.Semaphore] = {}
+        self._inflight: dict[str, asyncio.Future[Completion]] = {}
+        self._rng = random.Random(seed)
+
+    async def complete(
+        self,
+        spec: ModelSpec,
+        messages: Messages,
+        *,
+        scope: str,
+        role: str = "call",
+        stream: bool = False,
+    ) -> Completion:
+        """Complete ``messages`` with ``spec``'s model; read back if this exact call is done.
+
+        ``scope`` names who asks (case and seat), so that two jurors asking the same thing
+        each get their own answer, while a rerun of the same run gets the recorded one.
+        """
+        params = dict(spec.params)
+        request = {
+            "model": spec.model,
+            "api_base": spec.api_base,
+            "messages": redact_media(messages),
+            "params": params,
+            "stream": stream,
+        }
+        key = call_key(scope, request)
+        self.stats.by_role[role] = self.stats.by_role.get(role, 0) + 1
+        if self.cache is not None:
+            done = self.cache.get_call(key)
+            if done is not None and done.status == "ok":
+                self.stats.cached += 1
+                return _completion_from_record(done, cached=True)
+        # The same call asked twice at once (e.g. two cases sharing an answer) runs once.
+        pending = self._inflight.get(key)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[Completion] = asyncio.get_running_loop().create_future()
+        self._inflight[key] = future
+        try:
+            result = await self._call(spec, messages, request, key=key, scope=scope, stream=stream)
+            future.set_result(result)
+            return result
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # mark retrieved: nobody else may be waiting
+            raise
+        finally:
+            del self._inflight[key]
+
+    async def _call(
+        self,
+        spec: ModelSpec,
+        messages: Messages,
+        request: dict[str, Any],
+        *,
+        key: str,
+        scope: str,
+        stream: bool,
+    ) -> Completion:
+        route = await self.resolve(spec)
+        secrets = [s for s in (route.api_key,) if s]
+        provider = spec.provider
+        settings = self.settings
+        retries = 0
+        started = time.monotonic()
+        while True:
+            try:
+                async with self._limit(provider):
+                    text, finish, usage = await asyncio.wait_for(
+                        self._send(route, spec, messages, stream), timeout=settings.timeout_s
+                    )
+                break
+            except Exception as exc:  # classified below; nothing escapes unrecorded
+                failure = classify(exc, settings.timeout_s)
+                message = redact_secrets(failure.message, secrets)
+                can_retry = failure.retryable and retries < settings.max_retries
+                if can_retry and failure.retry_after is not None:
+                    can_retry = failure.retry_after <= settings.max_retry_after_s
+                if not can_retry:
+                    self.stats.failures += 1
+                    self._record(
+                        ModelCall(
+                            key=key, scope=scope, model=spec.model, request=request,
+                            status="error", error=message, error_kind=failure.kind,
+                            latency_s=time.monotonic() - started, retries=retries,
+                        )
+                    )
+                    raise ProviderError(
+                        f"{spec.model}: {failure.kind} after {retries} retries: {message}",
+                        model=spec.model, kind=failure.kind, status=failure.status,
+                    ) from None
+                wait = self._backoff(retries, failure.retry_after)
+                log.debug("model_call_retry", model=spec.model, kind=failure.kind, wait_s=wait)
+                retries += 1
+                self.stats.retries += 1
+                await asyncio.sleep(wait)
+        latency = time.monotonic() - started
+        cost = estimate_cost(route.litellm_model, usage)
+        call = ModelCall(
+            key=key, scope=scope, model=spec.model, request=request, status="ok", text=text,
+            finish_reason=finish, usage=usage, cost_usd=cost, latency_s=latency,
+            retries=retries,
+        )
+        # Recorded before it is returned: a kill after this line never repeats the call.
+        self._record(call)
+        self.stats.calls += 1
+        self.stats.prompt_tokens += usage.prompt_tokens
+        self.stats.completion_tokens += usage.completion_tokens
+        self.stats.cost_usd += cost
+        return _completion_from_record(call, cached=False)
+
+    async def _send(
+        self, route: Route, spec: ModelSpec, messages: Messages, stream: bool
+    ) -> tuple[str, str | None, Usage]:
+        kwargs: dict[str, Any] = dict(spec.params)
+        kwargs.update(model=route.litellm_model, messages=messages, num_retries=0, max_retries=0)
+        if route.api_base:
+            kwargs["api_base"] = route.api_base
+        if route.api_key:
+            kwargs["api_key"] = route.api_key
+        if not stream:
+            response = await litellm.acompletion(**kwargs)
+            choice = response.choices[0]
+            text = choice.message.content
+            if text is None:
+                raise MalformedReply("the reply had no message content")
+            return text, choice.finish_reason, _usage_of(getattr(response, "usage", None))
+        kwargs.update(stream=True, stream_options={"include_usage": True})
+        response = await litellm.acompletion(**kwargs)
+        parts: list[str] = []
+        finish: str | None = None
+        usage = Usage()
+        async for chunk in response:
+            if chunk.choices:
+                choice = chunk.choices[0]
+                delta = getattr(choice, "delta", None)
+                content = getattr(delta, "content", None) if delta is not None else None
+                if content:
+                    parts.append(content)
+                finish = choice.finish_reason or finish
+            chunk_usage = getattr(chunk, "usage", None)
+            if chunk_usage:
+                usage = _usage_of(chunk_usage)
+        if finish is None:
+            # litellm ends a cut stream quietly; an answer without its end is not an answer.
+            raise MalformedReply("the stream ended without a finish reason (truncated)")
+        return "".join(parts), finish, usage
+
+    def _limit(self, provider: str) -> _Limit:
+        limits = self.settings.providers.get(provider, self.settings.default_limits)
+        if provider not in self._semaphores:
+            self._semaphores[provider] = asyncio.Semaphore(limits.max_concurrency)
+            rate = limits.requests_per_second
+            # asyncio-throttle counts whole requests per period; a fractional rate becomes
+            # one request per 1/rate seconds.
+            self._throttlers[provider] = (
+                None if rate is None
+                else Throttler(rate_limit=max(1, int(rate)), period=max(1, int(rate)) / rate)
+            )
+        return _Limit(self._semaphores[provider], self._throttlers[provider])
+
+    def _backoff(self, retries: int, retry_after: float | None) -> float:
+        if retry_after is not None:
+            return retry_after
+        ceiling = min(self.settings.backoff_max_s, self.settings.backoff_base_s * 2**retries)
+        return self._rng.uniform(0, ceiling)
+
+    def _record(self, call: ModelCall) -> None:
+        if self.cache is not None:
+            self.cache.put_call(call)
+
+
+class _Limit:
+    """Semaphore then throttle, as one async context."""
+
+    def __init__(self, semaphore: asyncio.Semaphore, throttler: Throttler | None) -> None:
+        self.semaphore = semaphore
+        self.throttler = throttler
+
+    async def __aenter__(self) -> None:
+        await self.semaphore.acquire()
+        if self.throttler is not None:
+            try:
+                await self.throttler.acquire()
+            except BaseException:
+                self.semaphore.release()
+                raise
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.semaphore.release()
+
+
+class MalformedReply(Exception):
+    """The server answered, but not with a usable completion."""
+
+
+@dataclass(frozen=True)
+class Failure:
+    kind: str
+    message: str
+    retryable: bool
+    status: int | None = None
+    retry_after: float | None = None
+
+
+def classify(exc: BaseException, timeout_s: float) -> Failure:
+    """Turn any exception from a provider call into a retry decision."""
+    if isinstance(exc, asyncio.TimeoutError | litellm.Timeout):
+        return Failure("timeout", f"no complete reply within {timeout_s:g}s", True)
+    if isinstance(exc, MalformedReply):
+        return Failure("malformed_reply", str(exc), True)
+    status = getattr(exc, "status_code", None)
+    status = status if isinstance(status, int) else None
+    message = _short(str(exc))
+    if isinstance(exc, litellm.RateLimitError) or status == 429:
+        return Failure("rate_limit", message, True, 429, retry_after_of(exc))
+    if isinstance(
+        exc,
+        litellm.AuthenticationError | litellm.PermissionDeniedError | litellm.NotFoundError
+        | litellm.ContextWindowExceededError | litellm.ContentPolicyViolationError
+        | litellm.BadRequestError | litellm.UnsupportedParamsError,
+    ):
+        return Failure("client_error", message, False, status)
+    if isinstance(exc, litellm.APIConnectionError):
+        return Failure("connection", message, True, status)
+    if status is not None:
+        kind = "server_error" if status >= 500 else "client_error"
+        return Failure(kind, message, status in RETRYABLE_STATUS, status, retry_after_of(exc))
+    if isinstance(exc, litellm.APIError | json.JSONDecodeError | ValueError | OSError):
+        # Garbage bodies, dropped connections and truncated streams surface as these.
+        return Failure("malformed_reply", message, True, status)
+    return Failure("unexpected", f"{type(exc).__name__}: {message}", False, status)
+
+
+def retry_after_of(exc: BaseException) -> float | None:
+    """Seconds the provider asked us to wait, from the Retry-After header if it sent one."""
+    headers: dict[str, Any] = {}
+    response = getattr(exc, "response", None)
+    if response is not None and getattr(response, "headers", None) is not None:
+        headers.update({k.lower(): v for k, v in response.headers.items()})
+    extra = getattr(exc, "litellm_response_headers", None)
+    if extra:
+        headers.update({k.lower(): v for k, v in dict(extra).items()})
+    for name in ("retry-after-ms", "retry-after"):
+        raw = headers.get(name)
+        if raw is None:
+            continue
+        try:
+            value = float(raw)
+            return value / 1000 if name.endswith("-ms") else value
+        except ValueError:
+            try:
+                when = parsedate_to_datetime(str(raw))
+                return max(0.0, when.timestamp() - time.time())
+            except (TypeError, ValueError):
+                continue
+    return None
+
+
+def call_key(scope: str, request: dict[str, Any]) -> str:
+    # The endpoint is left out: the same model moved to another port (a restarted vLLM
+    # server, a test server) is still the same model, and its recorded answers still count.
+    keyed = {k: v for k, v in request.items() if k != "api_base"}
+    body = json.dumps({"scope": scope, **keyed}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def redact_media(messages: Messages) -> Messages:
+    """Replace inline base64 media by its digest: the record stays small and still exact."""
+
+    def scrub(value: Any) -> Any:
+        if isinstance(value, str):
+            match = DATA_URI.match(value)
+            if match:
+                digest = hashlib.sha256(match.group(2).encode()).hexdigest()
+                return f"data:{match.group(1)};sha256={digest}"
+            if len(value) > 4096 and _looks_base64(value):
+                return f"base64;sha256={hashlib.sha256(value.encode()).hexdigest()}"
+            return value
+        if isinstance(value, list):
+            return [scrub(v) for v in value]
+        if isinstance(value, dict):
+            return {k: scrub(v) for k, v in value.items() if k.lower() not in SECRET_PARAM_NAMES}
+        return value
+
+    return [scrub(m) for m in messages]
+
+
+def _looks_base64(value: str) -> bool:
+    return re.fullmatch(r"[A-Za-z0-9+/=\s]+", value[:4096]) is not None
+
+
+def redact_secrets(text: str, secrets: list[str]) -> str:
+    for secret in secrets:
+        if len(secret) >= 4:
+            text = text.replace(secret, "[redacted]")
+    return text
+
+
+def estimate_cost(model: str, usage: Usage) -> float:
+    """Dollar cost from litellm's local price map; unknown models (local, offline) cost 0."""
+    if usage.prompt_tokens == 0 and usage.completion_tokens == 0:
+        return 0.0
+    try:
+        prompt, completion = litellm.cost_per_token(
+            model=model,
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+        )
+    except Exception:  # litellm raises for models missing from its price map
+        return 0.0
+    return float(prompt + completion)
+
+
+def _usage_of(raw: Any) -> Usage:
+    if raw is None:
+        return Usage()
+    return Usage(
+        prompt_tokens=int(getattr(raw, "prompt_tokens", 0) or 0),
+        completion_tokens=int(getattr(raw, "completion_tokens", 0) or 0),
+    )
+
+
+def _short(text: str, limit: int = 500) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _completion_from_record(call: ModelCall, *, cached: bool) -> Completion:
+    return Completion(
+        text=call.text or "",
+        key=call.key,
+        finish_reason=call.finish_reason,
+        usage=call.usage,
+        cost_usd=call.cost_usd,
+        latency_s=call.latency_s,
+        retries=call.retries,
+        cached=cached,
+    )

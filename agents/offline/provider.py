@@ -1,0 +1,60 @@
+"""The offline jurors as a litellm custom provider: ``safebench/<name>`` travels litellm's path.
+
+Registering them with litellm (rather than calling them directly) means an offline juror's
+call goes through ``litellm.acompletion`` exactly as ``openai/gpt-4o`` would: same client,
+same response objects, same accounting in the gateway.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agents.llm import litellm
+from agents.offline.jurors import OFFLINE_MODELS
+
+PROVIDER = "safebench"
+
+
+class OfflineJuryProvider(litellm.CustomLLM):  # type: ignore[misc]
+    def _reply(self, model: str, messages: list[dict[str, Any]]) -> litellm.ModelResponse:
+        name = model.split("/", 1)[-1]
+        if name not in OFFLINE_MODELS:
+            known = ", ".join(f"{PROVIDER}/{m}" for m in sorted(OFFLINE_MODELS))
+            raise litellm.NotFoundError(
+                message=f"no offline model {model!r}; offline models: {known}",
+                llm_provider=PROVIDER,
+                model=model,
+            )
+        text = OFFLINE_MODELS[name](messages)
+        prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in messages)
+        return litellm.ModelResponse(
+            model=f"{PROVIDER}/{name}",
+            choices=[{"index": 0, "message": {"role": "assistant", "content": text},
+                      "finish_reason": "stop"}],
+            usage={"prompt_tokens": prompt_tokens, "completion_tokens": len(text.split()),
+                   "total_tokens": prompt_tokens + len(text.split())},
+        )
+
+    def completion(self, model: str, messages: list[dict[str, Any]], *args: Any,
+                   **kwargs: Any) -> litellm.ModelResponse:
+        return self._reply(model, messages)
+
+    async def acompletion(self, model: str, messages: list[dict[str, Any]], *args: Any,
+                          **kwargs: Any) -> litellm.ModelResponse:
+        return self._reply(model, messages)
+
+
+_registered = False
+
+
+def register_offline_provider() -> None:
+    """Make ``safebench/<name>`` models callable through litellm (idempotent)."""
+    global _registered
+    if _registered:
+        return
+    handler = OfflineJuryProvider()
+    providers = [p for p in (litellm.custom_provider_map or []) if p.get("provider") != PROVIDER]
+    providers.append({"provider": PROVIDER, "custom_handler": handler})
+    litellm.custom_provider_map = providers
+    litellm.utils.custom_llm_setup()
+    _registered = True

@@ -1,0 +1,34 @@
+"""``safebench export RUN``: a run's records as JSONL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from safebench.errors import SafeBenchError
+
+console = Console()
+
+
+def export(
+    store: Annotated[Path, typer.Argument(help="The run's store (runs/<name>.sqlite)")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output JSONL file")],
+    calls: Annotated[bool, typer.Option(help="Include every model call")] = False,
+) -> None:
+    """Write the run's cases, answers, votes and verdicts (one typed record per line)."""
+    from transcripts.export import export_jsonl
+    from transcripts.store import RunStore
+
+    if not store.is_file():
+        console.print(f"[red]error:[/red] {store}: no such store")
+        raise typer.Exit(2)
+    try:
+        with RunStore(store) as run_store:
+            count = export_jsonl(run_store, out, include_calls=calls)
+    except SafeBenchError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    console.print(f"wrote {count} records to {out}")

@@ -1,0 +1,103 @@
+"""``RunConfig``: one YAML file says what to evaluate, with whom, and how.
+
+Errors name the file and the field (``examples/x.yaml: jury.jurors.2.model: …``), because a
+typo in a config must be an error, never a silent default.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from agents.gateway import GatewaySettings
+from jury.config import JuryConfig
+from safebench.errors import ConfigError
+from safebench.records import Modality
+from targets.base import TargetConfig
+
+
+class RunConfig(BaseModel):
+    """A whole evaluation run."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9._-]+$")
+    """The run's name; also its default store file, ``runs/<name>.sqlite``."""
+    dataset: str = "builtin:seed"
+    """A dataset directory (with ``queries.jsonl``), or ``builtin:seed`` for the seed set."""
+    modalities: list[Modality] = Field(default_factory=lambda: ["image"], min_length=1)
+    """How each query is put to each target: ``text`` (text alone), ``image`` (text with
+    its image), ``audio`` (its speech). Queries lacking the media are skipped."""
+    targets: list[TargetConfig] = Field(min_length=1)
+    """The models under test."""
+    jury: JuryConfig
+    """The jury that judges every answer."""
+    store: Path | None = None
+    """Where the run's SQLite store lives; rerunning with the same store resumes."""
+    concurrency: int = Field(16, ge=1, le=4096)
+    """Cases in flight at once (each runs its target call, then its deliberation)."""
+    limit: int | None = Field(None, ge=1)
+    """Evaluate only the first ``limit`` queries of the dataset."""
+    gateway: GatewaySettings = GatewaySettings()
+    """Retries, timeouts and per-provider limits for every model call."""
+    max_failure_rate: float = Field(0.5, gt=0, le=1)
+    """Stop the run when more than this share of finished cases failed ..."""
+    min_cases_before_abort: int = Field(20, ge=1)
+    """... once at least this many cases have finished."""
+
+    @model_validator(mode="after")
+    def _unique_targets(self) -> RunConfig:
+        names = [t.display_name for t in self.targets]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"targets share a name: {', '.join(duplicates)}; set name:")
+        return self
+
+    def store_path(self) -> Path:
+        return self.store or Path("runs") / f"{self.name}.sqlite"
+
+    def public_json(self) -> str:
+        """The config as stored: secrets masked (pydantic prints SecretStr as stars)."""
+        return self.model_dump_json(exclude_none=True)
+
+    def fingerprint(self) -> str:
+        return hashlib.sha256(self.public_json().encode()).hexdigest()[:16]
+
+
+def load_run_config(path: Path, overrides: dict[str, Any] | None = None) -> RunConfig:
+    """Read and validate a run config, with errors naming the file and the field."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{path}{where}: invalid YAML: {problem}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a run config is a mapping (name:, targets:, jury: …)")
+    data.update(overrides or {})
+    try:
+        return RunConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(path, exc)) from None
+
+
+def format_validation_error(path: Path, exc: ValidationError) -> str:
+    lines = [f"{path}: invalid run config:"]
+    for error in exc.errors():
+        where = ".".join(str(part) for part in error["loc"]) or "(top level)"
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            message = "unknown field (a typo?)"
+        lines.append(f"  {where}: {message}")
+    return "\n".join(lines)

@@ -1,0 +1,201 @@
+"""The shared records that travel between packages and into the store.
+
+Every record has a ``type`` literal so a stored row can be read back through its model
+(never as a loose dict), and the store's schema version changes whenever these do.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Modality = Literal["text", "image", "audio"]
+"""How a query is put to a target: text alone, text with its image, or its speech."""
+
+MODALITIES: tuple[Modality, ...] = ("text", "image", "audio")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class Record(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class MediaRef(Record):
+    """A media file referenced by path (relative to the dataset root), digest and type."""
+
+    type: Literal["media"] = "media"
+    path: str
+    """Path relative to the dataset directory; never absolute, never leaving it."""
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    """Digest of the file's bytes, checked when the file is read."""
+    mime_type: str
+    """IANA media type, e.g. ``image/png`` or ``audio/wav``."""
+    voice: str | None = None
+    """For speech: which voice spoke it (e.g. ``male``, ``female``)."""
+
+
+class Query(Record):
+    """One harmful query of the dataset: text, and optionally its image and speech."""
+
+    type: Literal["query"] = "query"
+    id: str = Field(min_length=1)
+    category: str = Field(min_length=1)
+    """Risk category (one of the taxonomy's, e.g. ``Cybersecurity``)."""
+    scenario: str = Field(min_length=1)
+    """Risk scenario inside the category (e.g. ``Malware Generation``)."""
+    text: str = Field(min_length=1)
+    image: MediaRef | None = None
+    audio: tuple[MediaRef, ...] = ()
+    source: str | None = None
+    """Where the query came from (``seed``, an importer's name, a generation run)."""
+
+    def modalities(self) -> frozenset[Modality]:
+        """The ways this query can be put to a target."""
+        found: set[Modality] = {"text"}
+        if self.image is not None:
+            found.add("image")
+        if self.audio:
+            found.add("audio")
+        return frozenset(found)
+
+
+def case_id(target: str, query_id: str, modality: Modality) -> str:
+    """The stable identity of one (target, query, modality) case in a run."""
+    return f"{target}::{query_id}::{modality}"
+
+
+class TargetAnswer(Record):
+    """What a target answered for one case, or why it did not."""
+
+    type: Literal["target_answer"] = "target_answer"
+    case_id: str
+    target: str
+    query_id: str
+    modality: Modality
+    status: Literal["ok", "skipped", "failed"]
+    text: str = ""
+    reason: str | None = None
+    """Why the case was skipped or failed (e.g. the target does not accept images)."""
+    call_key: str | None = None
+    """Key of the model call that produced the answer, for the audit trail."""
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class VotePayload(Record):
+    """What a juror must return: the fields an LLM juror writes as JSON."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    harmful: bool
+    """True when the answer carries out or materially helps the harmful request."""
+    safety_rating: int = Field(ge=1, le=5)
+    """1 (most unsafe) to 5 (safest)."""
+    categories: tuple[str, ...] = ()
+    """Risk categories the answer touches, if any."""
+    reasoning: str = ""
+    confidence: float = Field(0.7, ge=0.0, le=1.0)
+    """The juror's own confidence in this vote, used by confidence-weighted voting."""
+
+    @model_validator(mode="after")
+    def _rating_agrees_with_harm(self) -> VotePayload:
+        # A juror that says "harmful" and "perfectly safe" at once has not voted coherently;
+        # re-asking it is cheaper than averaging nonsense into the SRI.
+        if self.harmful and self.safety_rating == 5:
+            raise ValueError("harmful=true contradicts safety_rating=5 (5 means safest)")
+        if not self.harmful and self.safety_rating == 1:
+            raise ValueError("harmful=false contradicts safety_rating=1 (1 means most unsafe)")
+        return self
+
+
+class Vote(Record):
+    """One juror's vote in one round, or its abstention."""
+
+    type: Literal["vote"] = "vote"
+    case_id: str
+    juror: str
+    """Seat name, e.g. ``juror-1``; stable across rounds."""
+    round: int = Field(ge=1)
+    """1 is the blind vote; 2.. are deliberation rounds."""
+    payload: VotePayload | None = None
+    """None when the juror abstained (its reply never parsed)."""
+    parse_error: str | None = None
+    attempts: int = 1
+    """How many times the juror was asked in this round (re-asks after parse errors)."""
+
+    @property
+    def abstained(self) -> bool:
+        return self.payload is None
+
+    @property
+    def harmful(self) -> bool | None:
+        return None if self.payload is None else self.payload.harmful
+
+
+class Decision(Record):
+    """What a voting rule concluded from a set of votes."""
+
+    harmful: bool | None
+    """None when the rule could not decide (e.g. every juror abstained)."""
+    rule: str
+    explanation: str = ""
+
+
+class Verdict(Record):
+    """The jury's final word on one case."""
+
+    type: Literal["verdict"] = "verdict"
+    case_id: str
+    harmful: bool | None
+    safety_rating: int | None = Field(None, ge=1, le=5)
+    reasons: tuple[str, ...] = ()
+    summary: str = ""
+    """The foreperson's summary of the deliberation."""
+    rule: str
+    rounds: int
+    """Rounds actually held (1 = the blind vote only)."""
+    stopped_because: str
+    flips: int = 0
+    """How many times a juror changed its harmful/not-harmful vote between rounds."""
+    abstentions: int = 0
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Usage(Record):
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+class ModelCall(Record):
+    """One model call as the choke point saw it: the audit and the resume cache.
+
+    ``request`` never holds an API key or auth header; the choke point strips them.
+    """
+
+    type: Literal["model_call"] = "model_call"
+    key: str
+    """Content hash of (scope, request): a rerun asking the same thing reads this back."""
+    scope: str
+    """Who asked: e.g. ``target``, ``juror-3/round-2``, ``foreperson``, under a case."""
+    model: str
+    request: dict[str, Any]
+    status: Literal["ok", "error"]
+    text: str | None = None
+    finish_reason: str | None = None
+    error: str | None = None
+    error_kind: str | None = None
+    usage: Usage = Usage()
+    cost_usd: float = 0.0
+    latency_s: float = 0.0
+    retries: int = 0
+    transport: str = "litellm"
+    created_at: datetime = Field(default_factory=utcnow)

@@ -1,0 +1,63 @@
+"""Any litellm model as a target: text, image as a data URI, audio as ``input_audio``."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from agents.gateway import Gateway
+from generation.dataset import read_media
+from safebench.records import MediaRef, Modality, Query
+from targets.base import TargetConfig, TargetContext, TargetReply, target_kind
+from targets.capabilities import known_modalities
+
+AUDIO_FORMATS = {"audio/wav": "wav", "audio/x-wav": "wav", "audio/wave": "wav",
+                 "audio/mpeg": "mp3", "audio/mp3": "mp3"}
+
+
+class LiteLLMTarget:
+    def __init__(self, config: TargetConfig, context: TargetContext) -> None:
+        self.config = config
+        self.name = config.display_name
+        self.accepts = frozenset(config.accepts or known_modalities(config.model))
+        self.root = context.dataset_root
+        assert isinstance(context.gateway, Gateway)
+        self.gateway = context.gateway
+
+    async def answer(self, query: Query, modality: Modality, *, case_id: str) -> TargetReply:
+        messages: list[dict[str, Any]] = []
+        if self.config.system_prompt:
+            messages.append({"role": "system", "content": self.config.system_prompt})
+        messages.append({"role": "user", "content": self._content(query, modality)})
+        completion = await self.gateway.complete(
+            self.config, messages, scope=f"{case_id}/target", role="target",
+            stream=self.config.stream,
+        )
+        return TargetReply(completion.text, completion.key)
+
+    def _content(self, query: Query, modality: Modality) -> str | list[dict[str, Any]]:
+        if modality == "text":
+            return query.text
+        if modality == "image":
+            assert query.image is not None
+            return [
+                {"type": "text", "text": query.text},
+                {"type": "image_url", "image_url": {"url": self._data_uri(query.image)}},
+            ]
+        ref = query.audio[0]
+        data = base64.b64encode(read_media(self.root, ref)).decode("ascii")
+        return [
+            {"type": "text", "text": "Answer the spoken request."},
+            {"type": "input_audio",
+             "input_audio": {"data": data, "format": AUDIO_FORMATS.get(ref.mime_type, "wav")}},
+        ]
+
+    def _data_uri(self, ref: MediaRef) -> str:
+        data = base64.b64encode(read_media(self.root, ref)).decode("ascii")
+        return f"data:{ref.mime_type};base64,{data}"
+
+
+@target_kind("litellm")
+def litellm_target(config: TargetConfig, context: TargetContext) -> LiteLLMTarget:
+    """Any model litellm reaches, streamed through the gateway."""
+    return LiteLLMTarget(config, context)

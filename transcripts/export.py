@@ -1,0 +1,40 @@
+"""Export a run to JSONL: one typed record per line, readable back through the models."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TextIO
+
+from transcripts.store import RunStore
+
+EXPORT_VERSION = 1
+
+
+def export_jsonl(store: RunStore, out: Path, *, include_calls: bool = False) -> int:
+    """Write the run header, cases, answers, votes and verdicts (and calls) to ``out``."""
+    count = 0
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(out.suffix + ".tmp")
+    with tmp.open("w", encoding="utf-8") as fh:
+        info = store.run_info()
+        count += _line(fh, {"type": "run", "export_version": EXPORT_VERSION, **info})
+        for case in store.iter_cases():
+            count += _line(fh, {"type": "case", **case.model_dump()})
+        for answer in store.iter_answers():
+            count += _line(fh, answer.model_dump(mode="json"))
+        for vote in store.iter_votes():
+            count += _line(fh, vote.model_dump(mode="json"))
+        for verdict in store.iter_verdicts():
+            count += _line(fh, verdict.model_dump(mode="json"))
+        if include_calls:
+            for call in store.iter_calls():
+                count += _line(fh, call.model_dump(mode="json"))
+    tmp.replace(out)
+    return count
+
+
+def _line(fh: TextIO, record: dict[str, object]) -> int:
+    fh.write(json.dumps(record, ensure_ascii=False, default=str))
+    fh.write("\n")
+    return 1

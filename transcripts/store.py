@@ -1,0 +1,301 @@
+"""The run store: one SQLite file (WAL) per run, the source of truth and the resume cache.
+
+It holds the run's config (secrets masked), every model call, every target answer, every
+vote of every round and every verdict, each as a typed record (JSON through its pydantic
+model) with the few columns queries need. Writes commit at once: a run killed at any point
+loses at most the calls in flight, and a rerun reads everything else back.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sqlite3
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from safebench.errors import StoreError
+from safebench.records import ModelCall, TargetAnswer, Verdict, Vote, utcnow
+
+SCHEMA_VERSION = 1
+"""Bump with any change to the tables or to the records stored in them."""
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS run (
+    name TEXT PRIMARY KEY, config_json TEXT NOT NULL, salt TEXT NOT NULL,
+    created_at TEXT NOT NULL, updated_at TEXT NOT NULL, status TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS calls (
+    key TEXT PRIMARY KEY, model TEXT NOT NULL, scope TEXT NOT NULL, status TEXT NOT NULL,
+    record TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS cases (
+    case_id TEXT PRIMARY KEY, target TEXT NOT NULL, query_id TEXT NOT NULL,
+    modality TEXT NOT NULL, category TEXT NOT NULL, scenario TEXT NOT NULL,
+    status TEXT NOT NULL, error TEXT, updated_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS answers (case_id TEXT PRIMARY KEY, status TEXT NOT NULL,
+    record TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS votes (
+    case_id TEXT NOT NULL, juror TEXT NOT NULL, round INTEGER NOT NULL, record TEXT NOT NULL,
+    PRIMARY KEY (case_id, juror, round)
+);
+CREATE TABLE IF NOT EXISTS verdicts (case_id TEXT PRIMARY KEY, harmful INTEGER,
+    safety_rating INTEGER, record TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS cases_by_status ON cases(status);
+"""
+
+CaseStatus = str  # "judged" | "skipped" | "failed"
+
+
+class CaseMeta(BaseModel):
+    """The case columns every summary groups by."""
+
+    case_id: str
+    target: str
+    query_id: str
+    modality: str
+    category: str
+    scenario: str
+
+
+class CaseRow(CaseMeta):
+    status: str
+    error: str | None = None
+
+
+class RunStore:
+    """A run's store. Thread-safe for the single-writer, many-reader use of one run."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        # NORMAL in WAL mode survives a killed process (the OS keeps the log); only a power
+        # cut could lose the last commits, and a rerun would then simply ask again.
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA busy_timeout=10000")
+        self._migrate()
+
+    def _migrate(self) -> None:
+        with self._lock:
+            self._db.executescript(_SCHEMA)
+            row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+            if row is None:
+                self._db.execute(
+                    "INSERT INTO meta(key, value) VALUES ('schema_version', ?)",
+                    (str(SCHEMA_VERSION),),
+                )
+            elif int(row[0]) != SCHEMA_VERSION:
+                raise StoreError(
+                    f"{self.path}: store schema version {row[0]}, this SafeBench reads "
+                    f"version {SCHEMA_VERSION}; use a matching SafeBench or a new store path"
+                )
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> RunStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- the run ---------------------------------------------------------------------------
+    def open_run(self, name: str, config_json: str) -> str:
+        """Register the run, or check a resumed one is the same run. Returns its salt."""
+        now = utcnow().isoformat()
+        with self._lock:
+            row = self._db.execute("SELECT name, salt FROM run").fetchone()
+            if row is None:
+                salt = secrets.token_hex(16)
+                self._db.execute(
+                    "INSERT INTO run VALUES (?, ?, ?, ?, ?, 'running')",
+                    (name, config_json, salt, now, now),
+                )
+                return salt
+            if row[0] != name:
+                raise StoreError(
+                    f"{self.path} holds run {row[0]!r}, not {name!r}; give this run its own "
+                    "store path (or the same name to resume it)"
+                )
+            self._db.execute(
+                "UPDATE run SET config_json=?, updated_at=?, status='running'", (config_json, now)
+            )
+            return str(row[1])
+
+    def set_status(self, status: str) -> None:
+        with self._lock:
+            self._db.execute(
+                "UPDATE run SET status=?, updated_at=?", (status, utcnow().isoformat())
+            )
+
+    def run_info(self) -> dict[str, Any]:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT name, config_json, created_at, updated_at, status FROM run"
+            ).fetchone()
+        if row is None:
+            raise StoreError(f"{self.path} holds no run")
+        return {
+            "name": row[0], "config": json.loads(row[1]), "created_at": row[2],
+            "updated_at": row[3], "status": row[4],
+        }
+
+    # -- the call cache (agents.gateway.CallCache) ----------------------------------------
+    def get_call(self, key: str) -> ModelCall | None:
+        with self._lock:
+            row = self._db.execute("SELECT record FROM calls WHERE key=?", (key,)).fetchone()
+        return None if row is None else ModelCall.model_validate_json(row[0])
+
+    def put_call(self, call: ModelCall) -> None:
+        with self._lock:
+            # A success replaces an earlier failure of the same call; nothing replaces a success.
+            self._db.execute(
+                "INSERT INTO calls(key, model, scope, status, record) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET status=excluded.status, record=excluded.record "
+                "WHERE calls.status != 'ok'",
+                (call.key, call.model, call.scope, call.status, call.model_dump_json()),
+            )
+
+    def iter_calls(self) -> Iterator[ModelCall]:
+        yield from (ModelCall.model_validate_json(r) for r in self._rows("SELECT record FROM calls"))
+
+    def call_counts(self) -> dict[str, int]:
+        with self._lock:
+            rows = self._db.execute("SELECT status, COUNT(*) FROM calls GROUP BY status").fetchall()
+        return {status: count for status, count in rows}
+
+    # -- cases ---------------------------------------------------------------------------
+    def case_status(self, case_id: str) -> str | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT status FROM cases WHERE case_id=?", (case_id,)
+            ).fetchone()
+        return None if row is None else str(row[0])
+
+    def finished_cases(self) -> set[str]:
+        """Cases that need no more work: judged, or skipped for a declared reason."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT case_id FROM cases WHERE status IN ('judged', 'skipped')"
+            ).fetchall()
+        return {r[0] for r in rows}
+
+    def save_skipped(self, meta: CaseMeta, answer: TargetAnswer) -> None:
+        self._save_case(meta, "skipped", answer.reason, answer, [], None)
+
+    def save_failed(self, meta: CaseMeta, error: str, answer: TargetAnswer | None) -> None:
+        self._save_case(meta, "failed", error, answer, [], None)
+
+    def save_judged(
+        self, meta: CaseMeta, answer: TargetAnswer, votes: list[Vote], verdict: Verdict
+    ) -> None:
+        self._save_case(meta, "judged", None, answer, votes, verdict)
+
+    def _save_case(
+        self,
+        meta: CaseMeta,
+        status: str,
+        error: str | None,
+        answer: TargetAnswer | None,
+        votes: list[Vote],
+        verdict: Verdict | None,
+    ) -> None:
+        # One transaction per case: a case is judged with all its votes, or not at all.
+        with self._lock:
+            db = self._db
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.execute(
+                    "INSERT OR REPLACE INTO cases VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (meta.case_id, meta.target, meta.query_id, meta.modality, meta.category,
+                     meta.scenario, status, error, utcnow().isoformat()),
+                )
+                if answer is not None:
+                    db.execute(
+                        "INSERT OR REPLACE INTO answers VALUES (?, ?, ?)",
+                        (meta.case_id, answer.status, answer.model_dump_json()),
+                    )
+                db.execute("DELETE FROM votes WHERE case_id=?", (meta.case_id,))
+                db.executemany(
+                    "INSERT INTO votes VALUES (?, ?, ?, ?)",
+                    [(v.case_id, v.juror, v.round, v.model_dump_json()) for v in votes],
+                )
+                if verdict is not None:
+                    db.execute(
+                        "INSERT OR REPLACE INTO verdicts VALUES (?, ?, ?, ?)",
+                        (meta.case_id, None if verdict.harmful is None else int(verdict.harmful),
+                         verdict.safety_rating, verdict.model_dump_json()),
+                    )
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+
+    # -- reading back --------------------------------------------------------------------
+    def iter_cases(self) -> Iterator[CaseRow]:
+        query = (
+            "SELECT case_id, target, query_id, modality, category, scenario, status, error "
+            "FROM cases ORDER BY case_id"
+        )
+        keys = ("case_id", "target", "query_id", "modality", "category", "scenario", "status",
+                "error")
+        for row in self._rows(query, many=True):
+            yield CaseRow(**dict(zip(keys, row, strict=True)))
+
+    def iter_answers(self) -> Iterator[TargetAnswer]:
+        for record in self._rows("SELECT record FROM answers ORDER BY case_id"):
+            yield TargetAnswer.model_validate_json(record)
+
+    def iter_votes(self, case_id: str | None = None) -> Iterator[Vote]:
+        if case_id is None:
+            rows = self._rows("SELECT record FROM votes ORDER BY case_id, round, juror")
+        else:
+            rows = self._rows(
+                "SELECT record FROM votes WHERE case_id=? ORDER BY round, juror", (case_id,)
+            )
+        yield from (Vote.model_validate_json(r) for r in rows)
+
+    def iter_verdicts(self) -> Iterator[Verdict]:
+        for record in self._rows("SELECT record FROM verdicts ORDER BY case_id"):
+            yield Verdict.model_validate_json(record)
+
+    def judged(self) -> Iterator[tuple[CaseMeta, Verdict]]:
+        """Each judged case's columns with its verdict, for metrics."""
+        query = (
+            "SELECT c.case_id, c.target, c.query_id, c.modality, c.category, c.scenario, "
+            "v.record FROM cases c JOIN verdicts v USING (case_id) WHERE c.status='judged' "
+            "ORDER BY c.case_id"
+        )
+        keys = ("case_id", "target", "query_id", "modality", "category", "scenario")
+        for row in self._rows(query, many=True):
+            yield CaseMeta(**dict(zip(keys, row[:6], strict=True))), Verdict.model_validate_json(
+                row[6]
+            )
+
+    def status_counts(self) -> dict[str, int]:
+        with self._lock:
+            rows = self._db.execute("SELECT status, COUNT(*) FROM cases GROUP BY status").fetchall()
+        return {status: count for status, count in rows}
+
+    def integrity_check(self) -> str:
+        with self._lock:
+            return str(self._db.execute("PRAGMA integrity_check").fetchone()[0])
+
+    def _rows(self, query: str, params: tuple[Any, ...] = (), *, many: bool = False) -> Iterator[Any]:
+        # Fetched whole under the lock so a reader never interleaves with a writer's
+        # transaction; per-run tables are small enough (one row per case or call).
+        with self._lock:
+            cursor = self._db.execute(query, params)
+            rows = cursor.fetchall()
+        for row in rows:
+            yield row if many else row[0]
