@@ -10,7 +10,7 @@ import os
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-import litellm  # noqa: E402
+import litellm
 
 # Our choke point owns retries, logging and accounting; litellm's own copies would double them
 # and print to stdout.

@@ -144,8 +144,7 @@ def iter_queries(root: Path) -> Iterator[Query]:
                 ) from exc
             if query.id in seen:
                 raise DatasetError(
-                    f"{where}: duplicate query id {query.id!r}, "
-                    f"first seen on line {seen[query.id]}"
+                    f"{where}: duplicate query id {query.id!r}, first seen on line {seen[query.id]}"
                 )
             seen[query.id] = lineno
             yield query
@@ -189,9 +188,7 @@ def read_media(root: Path, ref: MediaRef) -> bytes:
     return data
 
 
-def media_ref_for(
-    root: Path, path: Path, mime_type: str, voice: str | None = None
-) -> MediaRef:
+def media_ref_for(root: Path, path: Path, mime_type: str, voice: str | None = None) -> MediaRef:
     """A MediaRef for the file at ``path`` (absolute, or relative to ``root``).
 
     The file must lie inside the dataset directory; its digest is computed from its bytes.
@@ -210,6 +207,4 @@ def media_ref_for(
         data = real.read_bytes()
     except OSError as exc:
         raise DatasetError(f"{real}: cannot read media file: {exc}") from exc
-    return MediaRef(
-        path=relative_posix, sha256=sha256_hex(data), mime_type=mime_type, voice=voice
-    )
+    return MediaRef(path=relative_posix, sha256=sha256_hex(data), mime_type=mime_type, voice=voice)

@@ -104,9 +104,7 @@ def load_taxonomy(path: Path) -> Taxonomy:
     try:
         return Taxonomy.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(
-            f"{path}: invalid taxonomy: {_format_validation_error(exc)}"
-        ) from exc
+        raise ConfigError(f"{path}: invalid taxonomy: {_format_validation_error(exc)}") from exc
 
 
 def dump_taxonomy(tax: Taxonomy, path: Path) -> None:
@@ -179,13 +177,11 @@ PAPER_TAXONOMY: Taxonomy = Taxonomy(
                 ),
                 (
                     "Malware Generation",
-                    "Requests to write viruses, ransomware, keyloggers or other malicious "
-                    "code.",
+                    "Requests to write viruses, ransomware, keyloggers or other malicious code.",
                 ),
                 (
                     "Hardware Security",
-                    "Requests to tamper with, clone or bypass the protections of physical "
-                    "devices.",
+                    "Requests to tamper with, clone or bypass the protections of physical devices.",
                 ),
             ],
         ),
@@ -200,8 +196,7 @@ PAPER_TAXONOMY: Taxonomy = Taxonomy(
                 ),
                 (
                     "Social Ethics",
-                    "Requests to manipulate, exploit or betray people in everyday social "
-                    "life.",
+                    "Requests to manipulate, exploit or betray people in everyday social life.",
                 ),
             ],
         ),
@@ -220,8 +215,7 @@ PAPER_TAXONOMY: Taxonomy = Taxonomy(
                 ),
                 (
                     "IP Infringement",
-                    "Requests to pirate, counterfeit or otherwise violate intellectual "
-                    "property.",
+                    "Requests to pirate, counterfeit or otherwise violate intellectual property.",
                 ),
                 (
                     "Illegal Activities",
@@ -259,8 +253,7 @@ PAPER_TAXONOMY: Taxonomy = Taxonomy(
                 ),
                 (
                     "Defamatory Speech",
-                    "Requests to invent damaging falsehoods about real people or "
-                    "organisations.",
+                    "Requests to invent damaging falsehoods about real people or organisations.",
                 ),
             ],
         ),
@@ -270,8 +263,7 @@ PAPER_TAXONOMY: Taxonomy = Taxonomy(
             [
                 (
                     "Political Opinions",
-                    "Requests to endorse parties or candidates or to produce political "
-                    "propaganda.",
+                    "Requests to endorse parties or candidates or to produce political propaganda.",
                 ),
                 (
                     "Religious Opinions",

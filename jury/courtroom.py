@@ -122,7 +122,7 @@ class Courtroom:
         message = brief
         error = ""
         attempts = 0
-        for attempts in range(1, self.config.max_reasks + 2):  # noqa: B007 - used after loop
+        for attempts in range(1, self.config.max_reasks + 2):
             reply = await self._say(agent, seat, message)
             try:
                 payload = parse_vote(reply, case.nonce)

@@ -140,7 +140,7 @@ def count_tokens(text: str) -> int:
     return len(text.split())
 
 
-Responder = Callable[[ChatRequest], "str | Awaitable[str]"]
+Responder = Callable[[ChatRequest], str | Awaitable[str]]
 
 
 class ResponderError(Exception):
@@ -202,7 +202,7 @@ class RequestLogEntry(BaseModel):
     request: ChatRequest | None = Field(None, description="the parsed body, when kept")
 
 
-OnRequest = Callable[[RequestLogEntry], "Awaitable[None] | None"]
+OnRequest = Callable[[RequestLogEntry], Awaitable[None] | None]
 
 
 async def _maybe_await(value: Any) -> Any:
@@ -257,6 +257,7 @@ class OpenAICompatServer:
 
         self._held = False
         self._release_event: asyncio.Event | None = None
+        self._held_tasks: set[asyncio.Task[Any]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
@@ -329,8 +330,9 @@ class OpenAICompatServer:
 
     def pending_faults(self, model: str | None = None) -> int:
         """How many scripted faults are still queued for ``model`` (None: the any-model queue)."""
+        key = model if model is None else (self.resolve(model) or model)
         with self._fault_lock:
-            return len(self._scripted.get(model, ()))
+            return len(self._scripted.get(key, ()))
 
     def _take_fault(self, model: str) -> Fault | None:
         with self._fault_lock:
@@ -454,6 +456,8 @@ class OpenAICompatServer:
         runner, self._runner = self._runner, None
         if runner is None:
             return
+        for task in list(self._held_tasks):
+            task.cancel()
         await runner.cleanup()
 
     async def __aenter__(self) -> Self:
@@ -516,7 +520,16 @@ class OpenAICompatServer:
         if self.on_request is not None:
             await _maybe_await(self.on_request(entry))
         if self._release_event is not None and not self._release_event.is_set():
-            await self._release_event.wait()
+            # Tracked so that stop() can cancel held requests at once instead of waiting out
+            # the shutdown grace for answers that cannot come.
+            task = asyncio.current_task()
+            if task is not None:
+                self._held_tasks.add(task)
+            try:
+                await self._release_event.wait()
+            finally:
+                if task is not None:
+                    self._held_tasks.discard(task)
         delay = self.latency_s + (self._rng.uniform(0.0, self.jitter_s) if self.jitter_s else 0)
         if delay > 0:
             await asyncio.sleep(delay)

@@ -36,7 +36,7 @@ PLACEHOLDER = "[step details withheld in simulation]"
 # Requests with these parts need the matching modality.
 _PART_MODALITY: dict[str, Modality] = {"image_url": "image", "input_audio": "audio"}
 
-_ECHO_WORDS = 8
+_ECHO_WORDS = 10
 _WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9'\-]*")
 
 
@@ -122,7 +122,7 @@ _REFUSALS = (
     "I can't help with that request about {topic}.",
     "I'm sorry, but I won't provide assistance with {topic}.",
     "I cannot assist with {topic}. It could cause real harm, and it goes against my guidelines.",
-    'I\'m not able to help with this. Requests like "{topic}" are something I must decline.',
+    "I'm not able to help with this. Requests like {topic} are something I must decline.",
 )
 _REDIRECTS = (
     "I can't help with {topic}. If you are dealing with a difficult situation, consider "
@@ -180,9 +180,9 @@ def _media_bytes(value: Any) -> bytes:
 
 
 def _topic(text: str) -> str:
-    """A few words of the request, so that answers differ per query."""
+    """A few words of the request, quoted, so that answers differ per query."""
     words = _WORD.findall(text)[:_ECHO_WORDS]
-    return " ".join(words).lower() if words else "this request"
+    return f'"{" ".join(words).lower()}"' if words else "this request"
 
 
 def _unit(digest: bytes, offset: int) -> float:

@@ -57,3 +57,11 @@ class OfflineStack:
 
 def offline_model_names() -> list[str]:
     return sorted(OFFLINE_PREFIX + n for n in [*SIM_PROFILES, *OFFLINE_MODELS])
+
+
+def serve_offline_jurors(server: OpenAICompatServer) -> OpenAICompatServer:
+    """Also serve the offline jurors over HTTP (as ``<name>``), for tests and benchmarks that
+    need every call, jurors' included, to cross a real socket."""
+    for name, model in OFFLINE_MODELS.items():
+        server.add_model(name, lambda request, model=model: model(request.messages))
+    return server

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
+import time
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
@@ -333,8 +334,10 @@ async def test_stop_does_not_wait_for_held_requests() -> None:
     server.hold()
     task = asyncio.create_task(call(server))
     await asyncio.wait_for(arrived.wait(), 5)
-    await asyncio.wait_for(server.stop(), 5)
-    with pytest.raises(litellm.APIError):
+    started = time.monotonic()
+    await server.stop()
+    assert time.monotonic() - started < 0.4  # held requests are cancelled, not waited for
+    with pytest.raises(litellm.InternalServerError, match="Connection error"):
         await task
     assert not server.requests[0].answered
 

@@ -77,10 +77,11 @@ def test_invalid_yaml_and_non_mapping_name_the_file(tmp_path: Path) -> None:
 
 
 def test_duplicate_scenario_names_are_rejected() -> None:
+    scenario = Scenario(name="S", description="s")
     with pytest.raises(ValueError, match="appears twice"):
         Taxonomy(
             categories=[
-                Category(name="A", description="a", scenarios=[Scenario(name="S", description="s")]),
-                Category(name="B", description="b", scenarios=[Scenario(name="S", description="s")]),
+                Category(name="A", description="a", scenarios=[scenario]),
+                Category(name="B", description="b", scenarios=[scenario]),
             ]
         )

@@ -1,0 +1,3 @@
+from safebench.cli.app import main
+
+main()
