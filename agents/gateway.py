@@ -220,14 +220,22 @@ class Gateway:
                     self.stats.failures += 1
                     self._record(
                         ModelCall(
-                            key=key, scope=scope, model=spec.model, request=request,
-                            status="error", error=message, error_kind=failure.kind,
-                            latency_s=time.monotonic() - started, retries=retries,
+                            key=key,
+                            scope=scope,
+                            model=spec.model,
+                            request=request,
+                            status="error",
+                            error=message,
+                            error_kind=failure.kind,
+                            latency_s=time.monotonic() - started,
+                            retries=retries,
                         )
                     )
                     raise ProviderError(
                         f"{spec.model}: {failure.kind} after {retries} retries: {message}",
-                        model=spec.model, kind=failure.kind, status=failure.status,
+                        model=spec.model,
+                        kind=failure.kind,
+                        status=failure.status,
                     ) from None
                 wait = self._backoff(retries, failure.retry_after)
                 log.debug("model_call_retry", model=spec.model, kind=failure.kind, wait_s=wait)
@@ -237,8 +245,16 @@ class Gateway:
         latency = time.monotonic() - started
         cost = estimate_cost(route.litellm_model, usage)
         call = ModelCall(
-            key=key, scope=scope, model=spec.model, request=request, status="ok", text=text,
-            finish_reason=finish, usage=usage, cost_usd=cost, latency_s=latency,
+            key=key,
+            scope=scope,
+            model=spec.model,
+            request=request,
+            status="ok",
+            text=text,
+            finish_reason=finish,
+            usage=usage,
+            cost_usd=cost,
+            latency_s=latency,
             retries=retries,
         )
         # Recorded before it is returned: a kill after this line never repeats the call.
@@ -294,7 +310,8 @@ class Gateway:
             # asyncio-throttle counts whole requests per period; a fractional rate becomes
             # one request per 1/rate seconds.
             self._throttlers[provider] = (
-                None if rate is None
+                None
+                if rate is None
                 else Throttler(rate_limit=max(1, int(rate)), period=max(1, int(rate)) / rate)
             )
         return _Limit(self._semaphores[provider], self._throttlers[provider])
@@ -356,9 +373,13 @@ def classify(exc: BaseException, timeout_s: float) -> Failure:
         return Failure("rate_limit", message, True, 429, retry_after_of(exc))
     if isinstance(
         exc,
-        litellm.AuthenticationError | litellm.PermissionDeniedError | litellm.NotFoundError
-        | litellm.ContextWindowExceededError | litellm.ContentPolicyViolationError
-        | litellm.BadRequestError | litellm.UnsupportedParamsError,
+        litellm.AuthenticationError
+        | litellm.PermissionDeniedError
+        | litellm.NotFoundError
+        | litellm.ContextWindowExceededError
+        | litellm.ContentPolicyViolationError
+        | litellm.BadRequestError
+        | litellm.UnsupportedParamsError,
     ):
         return Failure("client_error", message, False, status)
     if isinstance(exc, litellm.APIConnectionError):

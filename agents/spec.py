@@ -72,6 +72,15 @@ class ModelSpec(BaseModel):
 
 
 SECRET_PARAM_NAMES = frozenset(
-    {"api_key", "apikey", "authorization", "headers", "extra_headers", "aws_secret_access_key",
-     "aws_access_key_id", "aws_session_token", "vertex_credentials"}
+    {
+        "api_key",
+        "apikey",
+        "authorization",
+        "headers",
+        "extra_headers",
+        "aws_secret_access_key",
+        "aws_access_key_id",
+        "aws_session_token",
+        "vertex_credentials",
+    }
 )

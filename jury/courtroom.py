@@ -65,14 +65,18 @@ class Courtroom:
     async def judge(self, case: CaseFile) -> Deliberation:
         """Deliberate on one case. Raises ``JurorFailed`` if a juror's model is unreachable."""
         record = Deliberation()
-        agents = [self._juror(case, seat, juror) for seat, juror in zip(
-            self.seats, self.config.jurors, strict=True)]
+        agents = [
+            self._juror(case, seat, juror)
+            for seat, juror in zip(self.seats, self.config.jurors, strict=True)
+        ]
         # Round 1: blind and in parallel.
         opening = prompts.first_vote(case, self.config.max_answer_chars)
         latest = list(
             await asyncio.gather(
-                *(self._ask(agent, seat, case, 1, opening) for agent, seat in zip(
-                    agents, self.seats, strict=True))
+                *(
+                    self._ask(agent, seat, case, 1, opening)
+                    for agent, seat in zip(agents, self.seats, strict=True)
+                )
             )
         )
         record.votes.extend(latest)
@@ -84,8 +88,13 @@ class Courtroom:
             previous = list(latest)
             if self.config.protocol == "simultaneous":
                 asked = [
-                    self._ask(agent, seat, case, rounds,
-                              prompts.deliberation(case, rounds, self._others(i, previous)))
+                    self._ask(
+                        agent,
+                        seat,
+                        case,
+                        rounds,
+                        prompts.deliberation(case, rounds, self._others(i, previous)),
+                    )
                     for i, (agent, seat) in enumerate(zip(agents, self.seats, strict=True))
                 ]
                 latest = list(await asyncio.gather(*asked))
@@ -102,9 +111,7 @@ class Courtroom:
 
     def _juror(self, case: CaseFile, seat: str, spec: ModelSpec) -> AssistantAgent:
         persona = self.config.jurors[self.seats.index(seat)].resolved_persona()
-        client = GatewayChatClient(
-            self.gateway, spec, scope=f"{case.case_id}/{seat}", role="juror"
-        )
+        client = GatewayChatClient(self.gateway, spec, scope=f"{case.case_id}/{seat}", role="juror")
         return AssistantAgent(
             name=seat.replace("-", "_"),
             model_client=client,
@@ -131,13 +138,20 @@ class Courtroom:
                 message = prompts.reask(case.nonce, error)
                 continue
             return Vote(
-                case_id=case.case_id, juror=seat, round=round_number, payload=payload,
+                case_id=case.case_id,
+                juror=seat,
+                round=round_number,
+                payload=payload,
                 attempts=attempts,
             )
         log.info("juror_abstained", case=case.case_id, juror=seat, error=error)
         return Vote(
-            case_id=case.case_id, juror=seat, round=round_number, payload=None,
-            parse_error=error, attempts=attempts,
+            case_id=case.case_id,
+            juror=seat,
+            round=round_number,
+            payload=None,
+            parse_error=error,
+            attempts=attempts,
         )
 
     async def _say(self, agent: AssistantAgent, seat: str, message: str) -> str:

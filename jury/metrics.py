@@ -62,8 +62,9 @@ def score(verdicts: Iterable[Verdict]) -> Score:
     if decided == 0:
         return Score(0, 0, undecided, None, None, None, safety_risk_index(ratings))
     low, high = wilson_interval(harmful, decided)
-    return Score(decided, harmful, undecided, harmful / decided, low, high,
-                 safety_risk_index(ratings))
+    return Score(
+        decided, harmful, undecided, harmful / decided, low, high, safety_risk_index(ratings)
+    )
 
 
 def group_scores(items: Iterable[tuple[K, Verdict]]) -> dict[K, Score]:
@@ -72,4 +73,3 @@ def group_scores(items: Iterable[tuple[K, Verdict]]) -> dict[K, Score]:
     for key, verdict in items:
         groups.setdefault(key, []).append(verdict)
     return {key: score(verdicts) for key, verdicts in groups.items()}
-

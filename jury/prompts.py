@@ -65,9 +65,7 @@ def first_vote(case: CaseFile, max_answer_chars: int) -> str:
     )
 
 
-def deliberation(
-    case: CaseFile, round_number: int, others: Sequence[tuple[str, Vote]]
-) -> str:
+def deliberation(case: CaseFile, round_number: int, others: Sequence[tuple[str, Vote]]) -> str:
     """Round ``round_number``: the other jurors' latest votes, under anonymous labels."""
     lines = [
         f"Deliberation round {round_number} on case {case.nonce}. "

@@ -12,8 +12,15 @@ def configure_logging(verbose: bool = False) -> None:
     level = logging.DEBUG if verbose else logging.WARNING
     logging.basicConfig(stream=sys.stderr, level=level, format="%(message)s")
     # litellm and httpx log every request at INFO; a run makes thousands.
-    for noisy in ("LiteLLM", "litellm", "httpx", "httpcore", "autogen_core", "autogen_agentchat",
-                  "aiohttp.access"):
+    for noisy in (
+        "LiteLLM",
+        "litellm",
+        "httpx",
+        "httpcore",
+        "autogen_core",
+        "autogen_agentchat",
+        "aiohttp.access",
+    ):
         logging.getLogger(noisy).setLevel(logging.WARNING if not verbose else logging.INFO)
     structlog.configure(
         wrapper_class=structlog.make_filtering_bound_logger(level),

@@ -150,7 +150,8 @@ class _Runner:
         self.failed = 0
         self.target_limits = {
             t.display_name: asyncio.Semaphore(t.max_concurrency)
-            for t in config.targets if t.max_concurrency
+            for t in config.targets
+            if t.max_concurrency
         }
 
     def _cases(
@@ -166,9 +167,7 @@ class _Runner:
     async def run(self, queries: Iterator[Query], done: set[str]) -> None:
         cases = self._cases(queries, done)
         # A fixed pool pulling from one iterator: memory stays flat however big the dataset.
-        workers = [
-            asyncio.create_task(self._worker(cases)) for _ in range(self.config.concurrency)
-        ]
+        workers = [asyncio.create_task(self._worker(cases)) for _ in range(self.config.concurrency)]
         try:
             await asyncio.gather(*workers)
         except BaseException:
@@ -185,8 +184,12 @@ class _Runner:
 
     async def _case(self, query: Query, modality: Modality, target: Target, cid: str) -> str:
         meta = CaseMeta(
-            case_id=cid, target=target.name, query_id=query.id, modality=modality,
-            category=query.category, scenario=query.scenario,
+            case_id=cid,
+            target=target.name,
+            query_id=query.id,
+            modality=modality,
+            category=query.category,
+            scenario=query.scenario,
         )
         if modality not in query.modalities():
             answer = _answer(meta, "skipped", reason=f"query has no {modality} input")
@@ -204,8 +207,13 @@ class _Runner:
             return "failed"
         answer = _answer(meta, "ok", text=reply.text, call_key=reply.call_key)
         case = CaseFile(
-            case_id=cid, nonce=case_nonce(self.salt, cid), category=query.category,
-            scenario=query.scenario, modality=modality, request=query.text, answer=reply.text,
+            case_id=cid,
+            nonce=case_nonce(self.salt, cid),
+            category=query.category,
+            scenario=query.scenario,
+            modality=modality,
+            request=query.text,
+            answer=reply.text,
         )
         try:
             deliberation = await self.courtroom.judge(case)
@@ -254,10 +262,14 @@ def _answer(
     call_key: str | None = None,
 ) -> TargetAnswer:
     return TargetAnswer(
-        case_id=meta.case_id, target=meta.target, query_id=meta.query_id,
+        case_id=meta.case_id,
+        target=meta.target,
+        query_id=meta.query_id,
         modality=meta.modality,  # type: ignore[arg-type]
         status=status,  # type: ignore[arg-type]
-        text=text, reason=reason, call_key=call_key,
+        text=text,
+        reason=reason,
+        call_key=call_key,
     )
 
 

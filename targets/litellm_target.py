@@ -11,8 +11,13 @@ from safebench.records import MediaRef, Modality, Query
 from targets.base import TargetConfig, TargetContext, TargetReply, target_kind
 from targets.capabilities import known_modalities
 
-AUDIO_FORMATS = {"audio/wav": "wav", "audio/x-wav": "wav", "audio/wave": "wav",
-                 "audio/mpeg": "mp3", "audio/mp3": "mp3"}
+AUDIO_FORMATS = {
+    "audio/wav": "wav",
+    "audio/x-wav": "wav",
+    "audio/wave": "wav",
+    "audio/mpeg": "mp3",
+    "audio/mp3": "mp3",
+}
 
 
 class LiteLLMTarget:
@@ -30,7 +35,10 @@ class LiteLLMTarget:
             messages.append({"role": "system", "content": self.config.system_prompt})
         messages.append({"role": "user", "content": self._content(query, modality)})
         completion = await self.gateway.complete(
-            self.config, messages, scope=f"{case_id}/target", role="target",
+            self.config,
+            messages,
+            scope=f"{case_id}/target",
+            role="target",
             stream=self.config.stream,
         )
         return TargetReply(completion.text, completion.key)
@@ -48,8 +56,10 @@ class LiteLLMTarget:
         data = base64.b64encode(read_media(self.root, ref)).decode("ascii")
         return [
             {"type": "text", "text": "Answer the spoken request."},
-            {"type": "input_audio",
-             "input_audio": {"data": data, "format": AUDIO_FORMATS.get(ref.mime_type, "wav")}},
+            {
+                "type": "input_audio",
+                "input_audio": {"data": data, "format": AUDIO_FORMATS.get(ref.mime_type, "wav")},
+            },
         ]
 
     def _data_uri(self, ref: MediaRef) -> str:

@@ -146,8 +146,11 @@ class RunStore:
         if row is None:
             raise StoreError(f"{self.path} holds no run")
         return {
-            "name": row[0], "config": json.loads(row[1]), "created_at": row[2],
-            "updated_at": row[3], "status": row[4],
+            "name": row[0],
+            "config": json.loads(row[1]),
+            "created_at": row[2],
+            "updated_at": row[3],
+            "status": row[4],
         }
 
     # -- the call cache (agents.gateway.CallCache) ----------------------------------------
@@ -167,7 +170,9 @@ class RunStore:
             )
 
     def iter_calls(self) -> Iterator[ModelCall]:
-        yield from (ModelCall.model_validate_json(r) for r in self._rows("SELECT record FROM calls"))
+        yield from (
+            ModelCall.model_validate_json(r) for r in self._rows("SELECT record FROM calls")
+        )
 
     def call_counts(self) -> dict[str, int]:
         with self._lock:
@@ -217,8 +222,17 @@ class RunStore:
             try:
                 db.execute(
                     "INSERT OR REPLACE INTO cases VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (meta.case_id, meta.target, meta.query_id, meta.modality, meta.category,
-                     meta.scenario, status, error, utcnow().isoformat()),
+                    (
+                        meta.case_id,
+                        meta.target,
+                        meta.query_id,
+                        meta.modality,
+                        meta.category,
+                        meta.scenario,
+                        status,
+                        error,
+                        utcnow().isoformat(),
+                    ),
                 )
                 if answer is not None:
                     db.execute(
@@ -233,8 +247,12 @@ class RunStore:
                 if verdict is not None:
                     db.execute(
                         "INSERT OR REPLACE INTO verdicts VALUES (?, ?, ?, ?)",
-                        (meta.case_id, None if verdict.harmful is None else int(verdict.harmful),
-                         verdict.safety_rating, verdict.model_dump_json()),
+                        (
+                            meta.case_id,
+                            None if verdict.harmful is None else int(verdict.harmful),
+                            verdict.safety_rating,
+                            verdict.model_dump_json(),
+                        ),
                     )
                 db.execute("COMMIT")
             except BaseException:
@@ -247,8 +265,16 @@ class RunStore:
             "SELECT case_id, target, query_id, modality, category, scenario, status, error "
             "FROM cases ORDER BY case_id"
         )
-        keys = ("case_id", "target", "query_id", "modality", "category", "scenario", "status",
-                "error")
+        keys = (
+            "case_id",
+            "target",
+            "query_id",
+            "modality",
+            "category",
+            "scenario",
+            "status",
+            "error",
+        )
         for row in self._rows(query, many=True):
             yield CaseRow(**dict(zip(keys, row, strict=True)))
 
@@ -278,8 +304,9 @@ class RunStore:
         )
         keys = ("case_id", "target", "query_id", "modality", "category", "scenario")
         for row in self._rows(query, many=True):
-            yield CaseMeta(**dict(zip(keys, row[:6], strict=True))), Verdict.model_validate_json(
-                row[6]
+            yield (
+                CaseMeta(**dict(zip(keys, row[:6], strict=True))),
+                Verdict.model_validate_json(row[6]),
             )
 
     def status_counts(self) -> dict[str, int]:
@@ -291,7 +318,9 @@ class RunStore:
         with self._lock:
             return str(self._db.execute("PRAGMA integrity_check").fetchone()[0])
 
-    def _rows(self, query: str, params: tuple[Any, ...] = (), *, many: bool = False) -> Iterator[Any]:
+    def _rows(
+        self, query: str, params: tuple[Any, ...] = (), *, many: bool = False
+    ) -> Iterator[Any]:
         # Fetched whole under the lock so a reader never interleaves with a writer's
         # transaction; per-run tables are small enough (one row per case or call).
         with self._lock:

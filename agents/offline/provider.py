@@ -29,18 +29,28 @@ class OfflineJuryProvider(litellm.CustomLLM):  # type: ignore[misc]
         prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in messages)
         return litellm.ModelResponse(
             model=f"{PROVIDER}/{name}",
-            choices=[{"index": 0, "message": {"role": "assistant", "content": text},
-                      "finish_reason": "stop"}],
-            usage={"prompt_tokens": prompt_tokens, "completion_tokens": len(text.split()),
-                   "total_tokens": prompt_tokens + len(text.split())},
+            choices=[
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": text},
+                    "finish_reason": "stop",
+                }
+            ],
+            usage={
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": len(text.split()),
+                "total_tokens": prompt_tokens + len(text.split()),
+            },
         )
 
-    def completion(self, model: str, messages: list[dict[str, Any]], *args: Any,
-                   **kwargs: Any) -> litellm.ModelResponse:
+    def completion(
+        self, model: str, messages: list[dict[str, Any]], *args: Any, **kwargs: Any
+    ) -> litellm.ModelResponse:
         return self._reply(model, messages)
 
-    async def acompletion(self, model: str, messages: list[dict[str, Any]], *args: Any,
-                          **kwargs: Any) -> litellm.ModelResponse:
+    async def acompletion(
+        self, model: str, messages: list[dict[str, Any]], *args: Any, **kwargs: Any
+    ) -> litellm.ModelResponse:
         return self._reply(model, messages)
 
 

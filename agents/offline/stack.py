@@ -38,8 +38,10 @@ class OfflineStack:
         if name in OFFLINE_MODELS:
             register_offline_provider()
             return Route(spec.model, None, None)
-        raise ConfigError(f"unknown offline model {spec.model!r}; offline models: "
-                          f"{', '.join(offline_model_names())}")
+        raise ConfigError(
+            f"unknown offline model {spec.model!r}; offline models: "
+            f"{', '.join(offline_model_names())}"
+        )
 
     async def _sim_base_url(self) -> str:
         async with self._lock:

@@ -35,8 +35,9 @@ class RichProgress:
         self.counts = {"judged": 0, "skipped": 0, "failed": 0}
 
     def start(self, total: int, already_done: int) -> None:
-        self.task = self.progress.add_task("cases", total=total, completed=already_done,
-                                           counts=self._counts())
+        self.task = self.progress.add_task(
+            "cases", total=total, completed=already_done, counts=self._counts()
+        )
 
     def advance(self, status: str) -> None:
         self.counts[status] = self.counts.get(status, 0) + 1
@@ -49,8 +50,9 @@ class RichProgress:
 
 def run(
     config: Annotated[Path, typer.Argument(help="Run config (YAML), e.g. examples/offline.yaml")],
-    store: Annotated[Path | None, typer.Option(help="Store path (default runs/<name>.sqlite)")]
-    = None,
+    store: Annotated[
+        Path | None, typer.Option(help="Store path (default runs/<name>.sqlite)")
+    ] = None,
     limit: Annotated[int | None, typer.Option(help="Evaluate only the first N queries")] = None,
     concurrency: Annotated[int | None, typer.Option(help="Cases in flight at once")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar")] = False,
@@ -75,9 +77,15 @@ def run(
     try:
         run_config = load_run_config(config, overrides)
         with Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("{task.fields[counts]}"), TimeElapsedColumn(), TimeRemainingColumn(),
-            console=console, disable=quiet, transient=False,
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[counts]}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            disable=quiet,
+            transient=False,
         ) as bar:
             summary = asyncio.run(run_evaluation(run_config, RichProgress(bar)))
     except RunAborted as exc:

@@ -25,16 +25,23 @@ def http_run_config(
     def model(served: str, **more: Any) -> dict[str, Any]:
         return {"model": f"openai/{served}", "api_base": base_url, "api_key": "sk-test", **more}
 
-    personas = ["Safety researcher", "Ethicist", "Legal expert", "Vulnerable-users advocate",
-                "Free-expression advocate"]
+    personas = [
+        "Safety researcher",
+        "Ethicist",
+        "Legal expert",
+        "Vulnerable-users advocate",
+        "Free-expression advocate",
+    ]
     kinds = ["pattern-juror", "pattern-juror", "refusal-juror", "pattern-juror", "refusal-juror"]
     config: dict[str, Any] = {
         "name": "http-run",
         "store": str(store),
         "modalities": ["text", "image"],
         "targets": targets
-        or [model("sim-leaky", name="leaky", accepts=["text", "image"]),
-            model("sim-textonly", name="textonly", accepts=["text"])],
+        or [
+            model("sim-leaky", name="leaky", accepts=["text", "image"]),
+            model("sim-textonly", name="textonly", accepts=["text"]),
+        ],
         "jury": {
             "jurors": [model(k, persona=p) for k, p in zip(kinds, personas, strict=True)],
             "rounds": 2,

@@ -27,9 +27,13 @@ jury:
 
 
 def test_bad_field_error_names_the_file_and_the_field(tmp_path: Path) -> None:
-    path = write(tmp_path, MINIMAL.replace("jurors: [{model: safebench/pattern-juror}]",
-                                           "jurors: [{model: safebench/pattern-juror}]\n"
-                                           "  rounds: eleven"))
+    path = write(
+        tmp_path,
+        MINIMAL.replace(
+            "jurors: [{model: safebench/pattern-juror}]",
+            "jurors: [{model: safebench/pattern-juror}]\n  rounds: eleven",
+        ),
+    )
     with pytest.raises(ConfigError) as info:
         load_run_config(path)
     message = str(info.value)
@@ -55,8 +59,10 @@ def test_invalid_yaml_names_the_line(tmp_path: Path) -> None:
 
 
 def test_secret_params_are_refused(tmp_path: Path) -> None:
-    path = write(tmp_path, MINIMAL.replace("{model: openai/gpt-4o}",
-                                           "{model: openai/gpt-4o, params: {api_key: x}}"))
+    path = write(
+        tmp_path,
+        MINIMAL.replace("{model: openai/gpt-4o}", "{model: openai/gpt-4o, params: {api_key: x}}"),
+    )
     with pytest.raises(ConfigError, match="api_key_env"):
         load_run_config(path)
 
@@ -73,7 +79,11 @@ def test_every_example_config_is_valid(example: Path) -> None:
 
 
 def test_inline_api_key_is_masked_in_the_stored_config(tmp_path: Path) -> None:
-    path = write(tmp_path, MINIMAL.replace("{model: openai/gpt-4o}",
-                                           "{model: openai/gpt-4o, api_key: sk-very-secret}"))
+    path = write(
+        tmp_path,
+        MINIMAL.replace(
+            "{model: openai/gpt-4o}", "{model: openai/gpt-4o, api_key: sk-very-secret}"
+        ),
+    )
     config = load_run_config(path)
     assert "sk-very-secret" not in config.public_json()

@@ -35,8 +35,11 @@ async def test_text_only_target_is_never_sent_an_image(
     textonly = [e for e in server.requests if e.model == "sim-textonly"]
     assert len(textonly) == 3
     assert not any(e.request and e.request.has_part("image_url") for e in textonly)
-    leaky_images = [e for e in server.requests if e.model == "sim-leaky"
-                    and e.request and e.request.has_part("image_url")]
+    leaky_images = [
+        e
+        for e in server.requests
+        if e.model == "sim-leaky" and e.request and e.request.has_part("image_url")
+    ]
     assert len(leaky_images) == 3
     with RunStore(config.store_path()) as store:
         skipped = [a for a in store.iter_answers() if a.status == "skipped"]
@@ -63,8 +66,12 @@ async def test_failed_target_calls_are_recorded_and_retried_on_resume(
     from agents.offline.server import Fault
 
     config = RunConfig.model_validate(
-        http_run_config(server.base_url, tmp_path / "run.sqlite", limit=2,
-                        gateway={"max_retries": 0, "backoff_base_s": 0.01})
+        http_run_config(
+            server.base_url,
+            tmp_path / "run.sqlite",
+            limit=2,
+            gateway={"max_retries": 0, "backoff_base_s": 0.01},
+        )
     )
     server.script_faults("sim-leaky", [Fault(kind="server_error")] * 4)
     first = await run_evaluation(config)
@@ -80,9 +87,15 @@ async def test_run_stops_when_most_cases_fail(server: OpenAICompatServer, tmp_pa
     from agents.offline.server import Fault
 
     config = RunConfig.model_validate(
-        http_run_config(server.base_url, tmp_path / "run.sqlite", limit=20,
-                        gateway={"max_retries": 0}, min_cases_before_abort=5,
-                        max_failure_rate=0.5, concurrency=2)
+        http_run_config(
+            server.base_url,
+            tmp_path / "run.sqlite",
+            limit=20,
+            gateway={"max_retries": 0},
+            min_cases_before_abort=5,
+            max_failure_rate=0.5,
+            concurrency=2,
+        )
     )
     server.script_faults(None, [Fault(kind="server_error")] * 1000)
     with pytest.raises(RunAborted, match="max_failure_rate"):
@@ -91,8 +104,9 @@ async def test_run_stops_when_most_cases_fail(server: OpenAICompatServer, tmp_pa
         assert store.run_info()["status"] == "aborted"
 
 
-async def test_no_api_key_in_store_or_export(server: OpenAICompatServer, tmp_path: Path,
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_no_api_key_in_store_or_export(
+    server: OpenAICompatServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     env_secret = "sk-env-abcdef0123456789ENVSECRET"
     inline_secret = "sk-inline-abcdef0123456789INLINE"
     monkeypatch.setenv("JUROR_KEY", env_secret)
@@ -111,12 +125,17 @@ async def test_no_api_key_in_store_or_export(server: OpenAICompatServer, tmp_pat
             assert env_secret.encode() not in data and inline_secret.encode() not in data, path
 
 
-async def test_store_holds_every_round_and_verdict(server: OpenAICompatServer,
-                                                   tmp_path: Path) -> None:
+async def test_store_holds_every_round_and_verdict(
+    server: OpenAICompatServer, tmp_path: Path
+) -> None:
     config = RunConfig.model_validate(
-        http_run_config(server.base_url, tmp_path / "run.sqlite", limit=4,
-                        jury=None or http_run_config(server.base_url, tmp_path)["jury"]
-                        | {"early_stop": [], "rounds": 2})
+        http_run_config(
+            server.base_url,
+            tmp_path / "run.sqlite",
+            limit=4,
+            jury=None
+            or http_run_config(server.base_url, tmp_path)["jury"] | {"early_stop": [], "rounds": 2},
+        )
     )
     await run_evaluation(config)
     db = sqlite3.connect(config.store_path())

@@ -30,7 +30,10 @@ def start_run(config: Path) -> subprocess.Popen[bytes]:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     return subprocess.Popen(
         [sys.executable, "-m", "safebench", "run", str(config), "--quiet"],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
 
 
@@ -73,7 +76,7 @@ def test_resume_after_sigkill_repeats_no_call(tmp_path: Path, kill_at: int) -> N
         time.sleep(0.2)  # let released, orphaned handlers finish against the dead socket
 
         resumed = start_run(config)
-        out, err = resumed.communicate(timeout=240)
+        _out, err = resumed.communicate(timeout=240)
         assert resumed.returncode == 0, err.decode()[-2000:]
         resumed_keys = [e.body_key for e in server.requests[first_run_requests:]]
         repeated = set(resumed_keys) & set(answered_at_kill)
