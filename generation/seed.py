@@ -630,7 +630,8 @@ def build_seed_dataset(root: Path) -> Path:
                 category=item.category,
                 scenario=item.scenario,
                 text=item.text,
-                image=media_ref_for(root, image_path, "image/png"),
+                # Relative to the root, as media_ref_for reads relative paths.
+                image=media_ref_for(root, image_path.relative_to(root), "image/png"),
                 source=SEED_SOURCE,
             )
         )

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from generation.dataset import iter_queries, read_media
 from generation.seed import SEED_DATASET_NAME, SEED_ITEMS, build_seed_dataset, seed_query_ids
 from generation.taxonomy import PAPER_TAXONOMY
@@ -72,3 +74,15 @@ def test_render_is_deterministic_and_wraps_long_text(tmp_path: Path) -> None:
     assert (tmp_path / "one.png").read_bytes().startswith(b"\x89PNG")
     # Nothing but the two images: the atomic write leaves no temp files.
     assert sorted(p.name for p in tmp_path.iterdir()) == ["one.png", "two.png"]
+
+
+def test_seed_dataset_builds_under_a_relative_root(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Regression: a relative root (the demo's runs/datasets/seed) doubled the media paths."""
+    monkeypatch.chdir(tmp_path)
+    root = build_seed_dataset(Path("runs") / "datasets" / "seed")
+    queries = list(iter_queries(root))
+    assert queries[0].image is not None
+    assert queries[0].image.path == f"images/{queries[0].id}.png"
+    assert read_media(root, queries[0].image)
