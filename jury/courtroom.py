@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import statistics
-from collections.abc import Sequence
+from collections.abc import Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import structlog
 from autogen_agentchat.agents import AssistantAgent
@@ -71,13 +72,9 @@ class Courtroom:
         ]
         # Round 1: blind and in parallel.
         opening = prompts.first_vote(case, self.config.max_answer_chars)
-        latest = list(
-            await asyncio.gather(
-                *(
-                    self._ask(agent, seat, case, 1, opening)
-                    for agent, seat in zip(agents, self.seats, strict=True)
-                )
-            )
+        latest = await _all(
+            self._ask(agent, seat, case, 1, opening)
+            for agent, seat in zip(agents, self.seats, strict=True)
         )
         record.votes.extend(latest)
         first = list(latest)
@@ -97,7 +94,7 @@ class Courtroom:
                     )
                     for i, (agent, seat) in enumerate(zip(agents, self.seats, strict=True))
                 ]
-                latest = list(await asyncio.gather(*asked))
+                latest = await _all(asked)
             else:  # round_robin: each juror sees the votes as they stand, this round's included
                 for i, (agent, seat) in enumerate(zip(agents, self.seats, strict=True)):
                     brief = prompts.deliberation(case, rounds, self._others(i, latest))
@@ -209,6 +206,7 @@ class Courtroom:
         labelled = list(zip(ANON_LABELS, final, strict=False))
         message = prompts.foreperson_brief(case, labelled, decide, self.config.max_answer_chars)
         summary, reasons, vote = "", [], None
+        # A part that parsed on an earlier attempt is kept: a re-ask only needs the other.
         for _ in range(self.config.max_reasks + 1):
             reply = await self._say(agent, "foreperson", message)
             problems = []
@@ -228,6 +226,17 @@ class Courtroom:
                 "blocks asked for."
             )
         return summary, reasons, vote
+
+
+async def _all(calls: Iterable[Coroutine[Any, Any, Vote]]) -> list[Vote]:
+    """Run juror calls in parallel; if one fails, cancel the rest instead of leaving them
+    running (and spending) in the background, and raise that first failure itself."""
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(call) for call in calls]
+    except* JurorFailed as failures:
+        raise failures.exceptions[0] from None
+    return [task.result() for task in tasks]
 
 
 def _rating(

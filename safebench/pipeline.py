@@ -95,6 +95,7 @@ async def run_evaluation(config: RunConfig, progress: Progress | None = None) ->
     gateway = Gateway(config.gateway, cache=store, resolve=offline.resolve)
     try:
         salt = store.open_run(config.name, config.public_json())
+        store.set_dataset_root(dataset_root)
         targets = build_targets(config, TargetContext(dataset_root, gateway))
         courtroom = Courtroom(config.jury, gateway)
         runner = _Runner(config, store, targets, courtroom, salt, progress)
@@ -183,6 +184,7 @@ class _Runner:
             self._check_failure_rate(status)
 
     async def _case(self, query: Query, modality: Modality, target: Target, cid: str) -> str:
+        self.store.save_query(query)
         meta = CaseMeta(
             case_id=cid,
             target=target.name,

@@ -165,7 +165,8 @@ class Verdict(Record):
     """Rounds actually held (1 = the blind vote only)."""
     stopped_because: str
     flips: int = 0
-    """How many times a juror changed its harmful/not-harmful vote between rounds."""
+    """How many jurors' final harmful/not-harmful vote differs from their blind first vote
+    (per-round changes can be read from the stored votes)."""
     abstentions: int = 0
     created_at: datetime = Field(default_factory=utcnow)
 

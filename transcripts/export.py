@@ -19,6 +19,8 @@ def export_jsonl(store: RunStore, out: Path, *, include_calls: bool = False) -> 
     with tmp.open("w", encoding="utf-8") as fh:
         info = store.run_info()
         count += _line(fh, {"type": "run", "export_version": EXPORT_VERSION, **info})
+        for query in store.iter_queries():
+            count += _line(fh, query.model_dump(mode="json"))
         for case in store.iter_cases():
             count += _line(fh, {"type": "case", **case.model_dump()})
         for answer in store.iter_answers():

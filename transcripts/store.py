@@ -19,7 +19,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from safebench.errors import StoreError
-from safebench.records import ModelCall, TargetAnswer, Verdict, Vote, utcnow
+from safebench.records import ModelCall, Query, TargetAnswer, Verdict, Vote, utcnow
 
 SCHEMA_VERSION = 1
 """Bump with any change to the tables or to the records stored in them."""
@@ -47,6 +47,7 @@ CREATE TABLE IF NOT EXISTS votes (
 );
 CREATE TABLE IF NOT EXISTS verdicts (case_id TEXT PRIMARY KEY, harmful INTEGER,
     safety_rating INTEGER, record TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS queries (query_id TEXT PRIMARY KEY, record TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS cases_by_status ON cases(status);
 """
 
@@ -152,6 +153,51 @@ class RunStore:
             "updated_at": row[3],
             "status": row[4],
         }
+
+    def set_dataset_root(self, root: Path) -> None:
+        """Where the run's media live, so audits can show a case's image and audio."""
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO meta(key, value) VALUES ('dataset_root', ?)",
+                (str(Path(root).resolve()),),
+            )
+
+    def dataset_root(self) -> Path | None:
+        with self._lock:
+            row = self._db.execute("SELECT value FROM meta WHERE key='dataset_root'").fetchone()
+        return None if row is None else Path(row[0])
+
+    # -- the queries the run put (kept, so a run can be audited or re-judged on its own) ---
+    def save_query(self, query: Query) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT OR IGNORE INTO queries VALUES (?, ?)", (query.id, query.model_dump_json())
+            )
+
+    def get_query(self, query_id: str) -> Query | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT record FROM queries WHERE query_id=?", (query_id,)
+            ).fetchone()
+        return None if row is None else Query.model_validate_json(row[0])
+
+    def iter_queries(self) -> Iterator[Query]:
+        for record in self._rows("SELECT record FROM queries ORDER BY query_id"):
+            yield Query.model_validate_json(record)
+
+    def get_answer(self, case_id: str) -> TargetAnswer | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT record FROM answers WHERE case_id=?", (case_id,)
+            ).fetchone()
+        return None if row is None else TargetAnswer.model_validate_json(row[0])
+
+    def get_verdict(self, case_id: str) -> Verdict | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT record FROM verdicts WHERE case_id=?", (case_id,)
+            ).fetchone()
+        return None if row is None else Verdict.model_validate_json(row[0])
 
     # -- the call cache (agents.gateway.CallCache) ----------------------------------------
     def get_call(self, key: str) -> ModelCall | None:

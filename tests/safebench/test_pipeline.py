@@ -146,3 +146,23 @@ async def test_store_holds_every_round_and_verdict(
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     version = db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0]
     assert version == "1"
+
+
+async def test_store_keeps_the_queries_and_dataset_root_for_audit(
+    server: OpenAICompatServer, tmp_path: Path
+) -> None:
+    config = RunConfig.model_validate(
+        http_run_config(server.base_url, tmp_path / "run.sqlite", limit=2)
+    )
+    await run_evaluation(config)
+    with RunStore(config.store_path()) as store:
+        queries = list(store.iter_queries())
+        assert len(queries) == 2 and all(q.image is not None for q in queries)
+        root = store.dataset_root()
+        assert root is not None and (root / "queries.jsonl").is_file()
+        case = next(c for c in store.iter_cases() if c.status == "judged")
+        assert store.get_answer(case.case_id) is not None
+        assert store.get_verdict(case.case_id) is not None
+        export_jsonl(store, tmp_path / "out.jsonl")
+    types = {json.loads(line)["type"] for line in (tmp_path / "out.jsonl").open()}
+    assert types == {"run", "query", "case", "target_answer", "vote", "verdict"}
