@@ -243,3 +243,13 @@ OFFLINE_MODELS: dict[str, OfflineModel] = {
     "refusal-juror": pattern_juror(threshold=-0.4, sensitivity=0.6, name="refusal-juror"),
     "foreperson": foreperson,
 }
+
+
+def _embedding_juror(messages: ChatMessages) -> str:
+    # Imported on first use: loading torch and the encoder is only worth it for this juror.
+    from agents.offline.embedding_juror import embedding_juror
+
+    return embedding_juror(messages)
+
+
+OFFLINE_MODELS["embedding-juror"] = _embedding_juror
