@@ -101,3 +101,23 @@ def format_validation_error(path: Path, exc: ValidationError) -> str:
             message = "unknown field (a typo?)"
         lines.append(f"  {where}: {message}")
     return "\n".join(lines)
+
+
+def load_jury_config(path: Path) -> JuryConfig:
+    """Read a jury file: the ``jury:`` mapping of a run config, or that mapping alone."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such jury file") from None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: cannot read the jury file: {exc}") from None
+    if isinstance(data, dict) and isinstance(data.get("jury"), dict):
+        data = data["jury"]  # a whole run config: take its jury
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a jury file is a mapping (jurors:, rounds:, voting: …)")
+    try:
+        return JuryConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(
+            format_validation_error(path, exc).replace("run config", "jury")
+        ) from None

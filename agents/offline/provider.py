@@ -10,22 +10,36 @@ from __future__ import annotations
 from typing import Any
 
 from agents.llm import litellm
-from agents.offline.jurors import OFFLINE_MODELS
+from agents.offline.jurors import OFFLINE_MODELS, OfflineModel
+from agents.offline.study_jurors import study_model
 
 PROVIDER = "safebench"
 
 
+def offline_model(name: str) -> OfflineModel | None:
+    """A built-in offline juror, or a replayed or simulated one (``replay/…``, ``simulated/…``)."""
+    if name in OFFLINE_MODELS:
+        return OFFLINE_MODELS[name]
+    try:
+        return study_model(name)
+    except ValueError:
+        return None
+
+
 class OfflineJuryProvider(litellm.CustomLLM):  # type: ignore[misc]
     def _reply(self, model: str, messages: list[dict[str, Any]]) -> litellm.ModelResponse:
-        name = model.split("/", 1)[-1]
-        if name not in OFFLINE_MODELS:
+        # litellm hands over the model without its provider (``replay/cls``), or with it.
+        name = model.removeprefix(f"{PROVIDER}/")
+        responder = offline_model(name)
+        if responder is None:
             known = ", ".join(f"{PROVIDER}/{m}" for m in sorted(OFFLINE_MODELS))
             raise litellm.NotFoundError(
-                message=f"no offline model {model!r}; offline models: {known}",
+                message=f"no offline model {model!r}; offline models: {known}, "
+                f"{PROVIDER}/replay/<column>, {PROVIDER}/simulated/<options>",
                 llm_provider=PROVIDER,
                 model=model,
             )
-        text = OFFLINE_MODELS[name](messages)
+        text = responder(messages)
         prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in messages)
         return litellm.ModelResponse(
             model=f"{PROVIDER}/{name}",

@@ -15,6 +15,7 @@ from agents.offline.jurors import OFFLINE_MODELS
 from agents.offline.provider import register_offline_provider
 from agents.offline.server import OpenAICompatServer
 from agents.offline.sim_targets import SIM_PROFILES, build_sim_server
+from agents.offline.study_jurors import study_model
 from agents.spec import OFFLINE_PREFIX, ModelSpec
 from safebench.errors import ConfigError
 
@@ -36,6 +37,13 @@ class OfflineStack:
             base_url = await self._sim_base_url()
             return Route(f"openai/{name}", base_url, OFFLINE_KEY)
         if name in OFFLINE_MODELS:
+            register_offline_provider()
+            return Route(spec.model, None, None)
+        try:
+            study = study_model(name)
+        except ValueError as exc:  # a simulated juror's options are wrong
+            raise ConfigError(f"{spec.model}: {exc}") from None
+        if study is not None:
             register_offline_provider()
             return Route(spec.model, None, None)
         raise ConfigError(

@@ -72,10 +72,20 @@ def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
         load_run_config(tmp_path / "nope.yaml")
 
 
-@pytest.mark.parametrize("example", sorted((REPO / "examples").glob("*.yaml")))
+EXAMPLES = sorted((REPO / "examples").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("example", [e for e in EXAMPLES if not e.name.startswith("experiment-")])
 def test_every_example_config_is_valid(example: Path) -> None:
     config = load_run_config(example)
     assert config.targets and config.jury.jurors
+
+
+@pytest.mark.parametrize("example", [e for e in EXAMPLES if e.name.startswith("experiment-")])
+def test_every_example_experiment_spec_is_valid(example: Path) -> None:
+    from jury.study.experiment import configurations, load_experiment
+
+    assert configurations(load_experiment(example))
 
 
 def test_inline_api_key_is_masked_in_the_stored_config(tmp_path: Path) -> None:

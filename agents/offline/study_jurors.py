@@ -1,0 +1,182 @@
+"""Replayed and simulated jurors: offline models for studying juries without any LLM.
+
+- ``safebench/replay/<column>`` answers with the verdict a real judge recorded for the
+  (question, answer) pair it is shown (e.g. HarmBench's ``gpt-4-0613`` column). It never
+  changes its vote in deliberation: a recording cannot be persuaded.
+- ``safebench/simulated/<k=v,...>`` knows the true label (the ``truth`` table) and is right
+  with probability ``competence``; ``bias`` shifts it towards harmful (>0) or not (<0);
+  ``correlation`` is the chance its luck on an item is the luck every correlated juror shares;
+  ``persuadability`` is the chance it joins an opposing majority in a deliberation round;
+  ``seed`` tells otherwise identical jurors apart. Example:
+  ``safebench/simulated/competence=0.7,bias=0.1,correlation=0.3,persuadability=0.5,seed=2``.
+
+Both read the ballot the courtroom writes and reply in the vote format, so they travel the
+same path (litellm custom provider, gateway, cache, parser) as every other juror. A case
+missing from the tables gets a reply with no vote, which the courtroom records as an
+abstention after its re-asks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from agents.offline.recorded import TRUTH, item_key, lookup
+from safebench.ballot import extract_delimited, vote_block
+from safebench.records import VotePayload
+
+ChatMessages = list[dict[str, object]]
+OfflineModel = Callable[[ChatMessages], str]
+
+REPLAY_PREFIX = "replay/"
+SIMULATED_PREFIX = "simulated/"
+NONCE = re.compile(r"Case ([0-9a-f]{12})\.")
+DELIBERATION = re.compile(r"^Deliberation round (\d+) on case ([0-9a-f]{12})\.", re.MULTILINE)
+OTHER_SIDE = re.compile(r"^- Juror [A-Z]: harmful=(yes|no);", re.MULTILINE)
+
+
+def _user_texts(messages: ChatMessages) -> list[str]:
+    texts: list[str] = []
+    for message in messages:
+        if message.get("role") != "user":
+            continue
+        content = message.get("content")
+        if isinstance(content, str):
+            texts.append(content)
+        elif isinstance(content, list):
+            texts.append("".join(str(p.get("text", "")) for p in content if isinstance(p, dict)))
+    return texts
+
+
+@dataclass(frozen=True)
+class Ballot:
+    """What a study juror reads from its conversation."""
+
+    nonce: str
+    key: str
+    round: int
+    others_harmful: int
+    others_safe: int
+
+
+def read_ballot(messages: ChatMessages) -> Ballot | None:
+    texts = _user_texts(messages)
+    joined = "\n".join(texts)
+    match = NONCE.search(joined)
+    if match is None:
+        return None
+    nonce = match.group(1)
+    request = extract_delimited("REQUEST", nonce, joined) or ""
+    answer = extract_delimited("ANSWER", nonce, joined) or ""
+    answer = re.sub(r"\n\[… answer cut at \d+ characters\]$", "", answer)
+    last = texts[-1] if texts else ""
+    round_match = DELIBERATION.search(last)
+    sides = OTHER_SIDE.findall(last) if round_match else []
+    return Ballot(
+        nonce=nonce,
+        key=item_key(request, answer),
+        round=int(round_match.group(1)) if round_match else 1,
+        others_harmful=sides.count("yes"),
+        others_safe=sides.count("no"),
+    )
+
+
+def _vote(nonce: str, harmful: bool, reasoning: str, confidence: float) -> str:
+    payload = VotePayload(
+        harmful=harmful,
+        safety_rating=2 if harmful else 4,
+        reasoning=reasoning,
+        confidence=confidence,
+    )
+    return f"{reasoning}\n{vote_block(nonce, payload)}"
+
+
+def replay_juror(column: str) -> OfflineModel:
+    """Replays the verdicts recorded in table ``column``."""
+
+    def respond(messages: ChatMessages) -> str:
+        ballot = read_ballot(messages)
+        if ballot is None:
+            return "I can only judge cases put to me in the SafeBench ballot format."
+        harmful = lookup(column, ballot.key)
+        if harmful is None:
+            return f"No verdict of {column!r} is recorded for this request and answer."
+        word = "harmful" if harmful else "not harmful"
+        return _vote(ballot.nonce, harmful, f"Recorded verdict of {column}: {word}.", 0.9)
+
+    return respond
+
+
+@dataclass(frozen=True)
+class Temperament:
+    """A simulated juror's traits (see the module docstring)."""
+
+    competence: float = 0.75
+    bias: float = 0.0
+    correlation: float = 0.0
+    persuadability: float = 0.0
+    seed: int = 0
+
+
+def parse_temperament(spec: str) -> Temperament:
+    """``competence=0.7,bias=0.1,...`` -> Temperament; raises ValueError naming the problem."""
+    values: dict[str, float] = {}
+    for part in filter(None, spec.split(",")):
+        name, sep, raw = part.partition("=")
+        if not sep or name not in Temperament.__dataclass_fields__:
+            known = ", ".join(Temperament.__dataclass_fields__)
+            raise ValueError(f"simulated juror option {part!r}: write name=value with {known}")
+        values[name] = float(raw)
+    temperament = Temperament(**{**values, "seed": int(values.get("seed", 0))})  # type: ignore[arg-type]
+    for name in ("competence", "correlation", "persuadability"):
+        if not 0.0 <= getattr(temperament, name) <= 1.0:
+            raise ValueError(f"simulated juror {name} must lie in [0, 1]")
+    if not -1.0 <= temperament.bias <= 1.0:
+        raise ValueError("simulated juror bias must lie in [-1, 1]")
+    return temperament
+
+
+def _uniform(*parts: object) -> float:
+    """A deterministic draw in [0, 1): reruns agree, different jurors and items do not."""
+    digest = hashlib.sha256("\x1f".join(map(str, parts)).encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def simulated_juror(spec: str) -> OfflineModel:
+    """A juror of known competence, bias, correlation and persuadability."""
+    t = parse_temperament(spec)
+
+    def respond(messages: ChatMessages) -> str:
+        ballot = read_ballot(messages)
+        if ballot is None:
+            return "I can only judge cases put to me in the SafeBench ballot format."
+        truth = lookup(TRUTH, ballot.key)
+        if truth is None:
+            return "No true label is registered for this request and answer."
+        # Correlated jurors share one draw per item: they tend to err on the same items.
+        shared = _uniform("shared", ballot.key) < t.correlation
+        luck = _uniform("item", ballot.key) if shared else _uniform(spec, ballot.key)
+        # Bias moves the chance of saying "harmful" up (or down) on every item alike.
+        p_harmful = (t.competence if truth else 1.0 - t.competence) + t.bias
+        harmful = luck < min(1.0, max(0.0, p_harmful))
+        reasoning = f"Simulated juror ({spec}): my reading says {'harmful' if harmful else 'safe'}."
+        if ballot.round > 1:
+            opposing = ballot.others_safe if harmful else ballot.others_harmful
+            siding = ballot.others_harmful if harmful else ballot.others_safe
+            if opposing > siding and _uniform(spec, ballot.key, ballot.round) < t.persuadability:
+                harmful = not harmful
+                reasoning = f"Simulated juror ({spec}): persuaded by the majority."
+        return _vote(ballot.nonce, harmful, reasoning, 0.75)
+
+    return respond
+
+
+def study_model(name: str) -> OfflineModel | None:
+    """The replayed or simulated juror ``name`` (without ``safebench/``), if it is one."""
+    if name.startswith(REPLAY_PREFIX) and len(name) > len(REPLAY_PREFIX):
+        return replay_juror(name.removeprefix(REPLAY_PREFIX))
+    if name.startswith(SIMULATED_PREFIX):
+        return simulated_juror(name.removeprefix(SIMULATED_PREFIX))
+    return None

@@ -1,0 +1,1 @@
+"""Jury studies: labelled sets, agreement with people, calibration and sweeps of juries."""

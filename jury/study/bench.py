@@ -1,0 +1,134 @@
+"""Put labelled items before a real courtroom: one case per item, every call via the gateway.
+
+The "answer" a jury sees is the labelled answer, and the request is the item's question, so
+a calibration or a sweep deliberates exactly as a run does. The gateway caches every call in
+the study's store under the case and seat, so a rerun asks no model again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from agents.gateway import Gateway, GatewaySettings
+from agents.offline.stack import OfflineStack
+from jury.config import JuryConfig
+from jury.courtroom import Courtroom
+from jury.prompts import CaseFile
+from jury.study.labels import LabelledItem
+from safebench.ballot import case_nonce
+from safebench.records import Query, TargetAnswer, Verdict, Vote
+from transcripts.store import CaseMeta, RunStore
+
+STUDY_CATEGORY = "Labelled set"
+
+
+@dataclass(frozen=True)
+class ItemOutcome:
+    """One item's deliberation: the verdict, every vote, and the model calls it took."""
+
+    item: LabelledItem
+    verdict: Verdict
+    votes: tuple[Vote, ...]
+    calls: int
+
+
+@dataclass
+class Bench:
+    """A store, a gateway and the offline stack, shared by every jury of one study."""
+
+    store: RunStore
+    gateway: Gateway
+    salt: str
+
+
+@asynccontextmanager
+async def open_bench(
+    store_path: Path, name: str, description: str, settings: GatewaySettings | None = None
+) -> AsyncIterator[Bench]:
+    store = RunStore(store_path)
+    offline = OfflineStack()
+    try:
+        salt = store.open_run(name, description)
+        gateway = Gateway(settings, cache=store, resolve=offline.resolve)
+        yield Bench(store, gateway, salt)
+        store.set_status("complete")
+    finally:
+        await offline.aclose()
+        store.close()
+
+
+def jury_hash(jury: JuryConfig) -> str:
+    return hashlib.sha256(jury.model_dump_json(exclude_none=True).encode()).hexdigest()[:8]
+
+
+async def deliberate(
+    bench: Bench,
+    jury: JuryConfig,
+    items: Sequence[LabelledItem],
+    *,
+    prefix: str,
+    concurrency: int = 32,
+    keep_cases: bool = False,
+) -> list[ItemOutcome]:
+    """Judge every item with ``jury``; ``prefix`` keeps this jury's cases (and cache) apart."""
+    courtroom = Courtroom(jury, bench.gateway)
+    limit = asyncio.Semaphore(concurrency)
+    extra_calls = 1 if jury.foreperson is not None else 0
+
+    async def one(item: LabelledItem) -> ItemOutcome:
+        cid = f"{prefix}::{item.id}"
+        case = CaseFile(
+            case_id=cid,
+            nonce=case_nonce(bench.salt, cid),
+            category=STUDY_CATEGORY,
+            scenario=prefix,
+            modality="text",
+            request=item.question,
+            answer=item.answer,
+        )
+        async with limit:
+            deliberation = await courtroom.judge(case)
+        assert deliberation.verdict is not None
+        if keep_cases:
+            _keep(bench.store, prefix, item, cid, deliberation.votes, deliberation.verdict)
+        calls = sum(v.attempts for v in deliberation.votes) + extra_calls
+        return ItemOutcome(item, deliberation.verdict, tuple(deliberation.votes), calls)
+
+    return list(await asyncio.gather(*(one(item) for item in items)))
+
+
+def _keep(
+    store: RunStore,
+    prefix: str,
+    item: LabelledItem,
+    cid: str,
+    votes: list[Vote],
+    verdict: Verdict,
+) -> None:
+    """Store the item as a judged case, so a calibration can be audited like a run."""
+    query = Query(
+        id=item.id, category=STUDY_CATEGORY, scenario=prefix, text=item.question, source="labels"
+    )
+    store.save_query(query)
+    meta = CaseMeta(
+        case_id=cid,
+        target="labelled",
+        query_id=item.id,
+        modality="text",
+        category=STUDY_CATEGORY,
+        scenario=prefix,
+    )
+    answer = TargetAnswer(
+        case_id=cid,
+        target="labelled",
+        query_id=item.id,
+        modality="text",
+        status="ok",
+        text=item.answer,
+    )
+    store.save_judged(meta, answer, votes, verdict)

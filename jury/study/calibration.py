@@ -1,0 +1,89 @@
+"""Calibrate a jury against people: each juror's blind vote and the jury's verdict, scored
+against the human majority of a labelled set."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import structlog
+
+from agents.gateway import GatewaySettings
+from jury.config import JuryConfig
+from jury.study.bench import ItemOutcome, deliberate, jury_hash, open_bench
+from jury.study.labels import LabelledItem
+from jury.study.metrics import Confusion
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class Disagreement:
+    item: LabelledItem
+    jury_says: bool | None
+
+
+@dataclass(frozen=True)
+class CalibrationReport:
+    """Agreement with the human majority: per juror (its blind vote) and for the jury."""
+
+    store: Path
+    jury: Confusion
+    jurors: dict[str, Confusion]
+    disagreements: list[Disagreement]
+    calls: int
+    cached: int
+
+
+def default_store(labels: Path, jury: JuryConfig) -> Path:
+    return Path("runs") / f"calibrate-{labels.stem}-{jury_hash(jury)}.sqlite"
+
+
+async def calibrate(
+    items: Sequence[LabelledItem],
+    jury: JuryConfig,
+    store: Path,
+    *,
+    concurrency: int = 32,
+    settings: GatewaySettings | None = None,
+) -> CalibrationReport:
+    name = store.stem
+    async with open_bench(store, name, jury.model_dump_json(exclude_none=True), settings) as bench:
+        outcomes = await deliberate(
+            bench, jury, items, prefix="calibrate", concurrency=concurrency, keep_cases=True
+        )
+        stats = bench.gateway.stats
+    report = CalibrationReport(
+        store=store,
+        jury=Confusion.of((o.verdict.harmful, o.item.label) for o in outcomes),
+        jurors=_per_juror(jury, outcomes),
+        disagreements=[
+            Disagreement(o.item, o.verdict.harmful)
+            for o in outcomes
+            if o.verdict.harmful != o.item.label
+        ],
+        calls=stats.calls,
+        cached=stats.cached,
+    )
+    log.info("calibrated", items=len(items), accuracy=report.jury.accuracy, store=str(store))
+    return report
+
+
+def seat_labels(jury: JuryConfig) -> dict[str, str]:
+    return {f"juror-{i + 1}": f"juror-{i + 1} {j.model}" for i, j in enumerate(jury.jurors)}
+
+
+def _per_juror(jury: JuryConfig, outcomes: Sequence[ItemOutcome]) -> dict[str, Confusion]:
+    # The blind (round 1) vote: what the juror thinks before anyone can sway it.
+    labels = seat_labels(jury)
+    return {
+        label: Confusion.of(
+            (
+                next((v.harmful for v in o.votes if v.juror == seat and v.round == 1), None),
+                o.item.label,
+            )
+            for o in outcomes
+        )
+        for seat, label in labels.items()
+    }

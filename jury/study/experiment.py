@@ -1,0 +1,268 @@
+"""Jury experiments: sweep jury size, juror mix, voting rule, rounds and protocol over a
+labelled set, and score every configuration against the human majority.
+
+A configuration with no deliberation (``rounds: 0``, no foreperson) only needs each juror's
+blind vote, and a blind vote does not depend on who else sits: so each juror judges each item
+once (through the courtroom, as a one-seat jury) and every such panel is reduced from those
+votes with the configured rule. Configurations that deliberate run their whole panel
+through the courtroom, since there every vote depends on the others.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import structlog
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from agents.spec import ModelSpec
+from jury.config import JuryConfig, VotingConfig
+from jury.study.bench import Bench, ItemOutcome, deliberate, open_bench
+from jury.study.labels import LabelFormat, LabelledItem, load_labels
+from jury.study.metrics import Confusion
+from jury.voting import build_rule
+from safebench.config import format_validation_error
+from safebench.errors import ConfigError
+from safebench.records import Vote
+
+log = structlog.get_logger(__name__)
+
+Protocol = Literal["simultaneous", "round_robin"]
+
+
+class LabelSource(BaseModel):
+    """Where the labelled items come from."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    path: Path
+    """A labelled set (GPTFuzz CSV, HarmBench val JSON, or a generic CSV/JSON); a relative
+    path is read relative to the spec file."""
+    format: LabelFormat = "auto"
+    """How to read it; ``auto`` tells by the file's suffix and header."""
+    limit: int | None = Field(None, ge=1)
+    """Use only the first ``limit`` items."""
+
+
+class ExperimentSpec(BaseModel):
+    """A sweep of jury configurations over one labelled set."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9._-]+$")
+    """The experiment's name; its store is ``runs/experiment-<name>.sqlite``."""
+    labels: LabelSource
+    """The human-labelled items every configuration is scored on."""
+    pool: dict[str, str] = Field(min_length=1)
+    """Jurors to draw panels from: a short name -> a model string (any litellm model, or
+    ``safebench/replay/<column>``, ``safebench/simulated/<options>``, …)."""
+    sizes: list[int] = Field(default_factory=list)
+    """Jury sizes to sweep: every panel of that size drawn from the pool (see
+    ``max_panels``)."""
+    panels: list[list[str]] = Field(default_factory=list)
+    """Explicit panels (lists of pool names), swept besides those of ``sizes``."""
+    max_panels: int | None = Field(None, ge=1)
+    """At most this many panels per size, drawn at random (with ``seed``) when there are
+    more."""
+    seed: int = 0
+    """Seed of the panel draw."""
+    rules: list[VotingConfig] = Field(default_factory=lambda: [VotingConfig()])
+    """Voting rules to sweep (a rule that does not fit a panel, e.g. k above its size, is
+    left out for that panel)."""
+    rounds: list[int] = Field(default_factory=lambda: [0])
+    """Deliberation rounds to sweep."""
+    protocols: list[Protocol] = Field(default_factory=lambda: ["simultaneous"])
+    """Deliberation protocols to sweep (only matters when rounds > 0)."""
+    early_stop: list[Literal["no_change", "consensus"]] = Field(
+        default_factory=lambda: ["no_change", "consensus"]
+    )
+    """The early-stop conditions every deliberating configuration uses."""
+    foreperson: str | None = None
+    """A foreperson model for every configuration (needed by ``foreperson_decides``)."""
+    select_by: Literal["accuracy", "kappa", "f1"] = "accuracy"
+    """The score that names the best configuration (ties: fewer calls per verdict)."""
+    concurrency: int = Field(64, ge=1)
+    """Items deliberated at once."""
+
+    @model_validator(mode="after")
+    def _panels_known(self) -> ExperimentSpec:
+        for panel in self.panels:
+            unknown = [n for n in panel if n not in self.pool]
+            if unknown:
+                raise ValueError(f"panel {panel} names jurors not in the pool: {unknown}")
+        if any(s < 1 or s > len(self.pool) for s in self.sizes):
+            raise ValueError(f"sizes must lie between 1 and the pool's {len(self.pool)}")
+        if not self.sizes and not self.panels:
+            raise ValueError("give sizes, panels, or both")
+        return self
+
+
+def load_experiment(path: Path) -> ExperimentSpec:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such experiment spec") from None
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: cannot read the experiment spec: {exc}") from None
+    try:
+        spec = ExperimentSpec.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(
+            format_validation_error(path, exc).replace("run config", "spec")
+        ) from None
+    if not spec.labels.path.is_absolute():
+        spec.labels.path = (path.parent / spec.labels.path).resolve()
+    return spec
+
+
+@dataclass(frozen=True)
+class Configuration:
+    """One point of the sweep."""
+
+    panel: tuple[str, ...]
+    rule: VotingConfig
+    rounds: int
+    protocol: Protocol
+
+    @property
+    def label(self) -> str:
+        options = ",".join(f"{k}={v}" for k, v in self.rule.options().items())
+        rule = f"{self.rule.rule}({options})" if options else self.rule.rule
+        how = f"r{self.rounds}" + (f"/{self.protocol}" if self.rounds else "")
+        return f"[{'+'.join(self.panel)}] {rule} {how}"
+
+
+@dataclass(frozen=True)
+class ResultRow:
+    """A configuration's agreement with people, and its cost."""
+
+    config: Configuration
+    confusion: Confusion
+    calls_per_verdict: float
+
+    @property
+    def size(self) -> int:
+        return len(self.config.panel)
+
+    def score(self, metric: str) -> float:
+        return float(getattr(self.confusion, metric))
+
+
+@dataclass(frozen=True)
+class ExperimentResult:
+    spec: ExperimentSpec
+    rows: list[ResultRow]
+    best: ResultRow
+    items: int
+    model_calls: int
+    cached_calls: int
+
+
+def panels_of(spec: ExperimentSpec) -> list[tuple[str, ...]]:
+    names = list(spec.pool)
+    rng = random.Random(spec.seed)
+    chosen: list[tuple[str, ...]] = []
+    for size in spec.sizes:
+        combos = list(itertools.combinations(names, size))
+        if spec.max_panels is not None and len(combos) > spec.max_panels:
+            combos = sorted(rng.sample(combos, spec.max_panels))
+        chosen.extend(combos)
+    chosen.extend(tuple(p) for p in spec.panels)
+    return list(dict.fromkeys(chosen))  # keep order, drop repeats
+
+
+def configurations(spec: ExperimentSpec) -> list[Configuration]:
+    found: list[Configuration] = []
+    for panel in panels_of(spec):
+        for rule in spec.rules:
+            try:
+                build_rule(rule, jury_size=len(panel))
+            except ValueError:
+                continue  # e.g. supermajority k=4 for a trio
+            for rounds in spec.rounds:
+                # Without deliberation the protocol changes nothing: one row, not two.
+                protocols = spec.protocols if rounds else spec.protocols[:1]
+                found.extend(Configuration(panel, rule, rounds, p) for p in protocols)
+    return found
+
+
+def jury_for(spec: ExperimentSpec, config: Configuration) -> JuryConfig:
+    return JuryConfig(
+        jurors=[{"model": spec.pool[name]} for name in config.panel],  # type: ignore[misc]
+        rounds=config.rounds,
+        protocol=config.protocol,
+        voting=config.rule,
+        early_stop=spec.early_stop,
+        foreperson=ModelSpec(model=spec.foreperson) if spec.foreperson else None,
+    )
+
+
+async def run_experiment(
+    spec: ExperimentSpec, store: Path | None = None, items: list[LabelledItem] | None = None
+) -> ExperimentResult:
+    """Score every configuration of ``spec``; calls are cached in the experiment's store."""
+    items = (
+        items
+        if items is not None
+        else load_labels(spec.labels.path, spec.labels.format, spec.labels.limit)
+    )
+    configs = configurations(spec)
+    if not configs:
+        raise ConfigError(f"experiment {spec.name}: no configuration fits (check rules/sizes)")
+    store = store or Path("runs") / f"experiment-{spec.name}.sqlite"
+    async with open_bench(store, f"experiment-{spec.name}", spec.model_dump_json()) as bench:
+        rows = await _score_all(bench, spec, configs, items)
+        stats = bench.gateway.stats
+    best = max(rows, key=lambda r: (r.score(spec.select_by), -r.calls_per_verdict))
+    log.info("experiment_done", name=spec.name, configurations=len(rows), best=best.config.label)
+    return ExperimentResult(spec, rows, best, len(items), stats.calls, stats.cached)
+
+
+async def _score_all(
+    bench: Bench, spec: ExperimentSpec, configs: list[Configuration], items: list[LabelledItem]
+) -> list[ResultRow]:
+    blind = [c for c in configs if c.rounds == 0 and spec.foreperson is None]
+    solo: dict[str, list[ItemOutcome]] = {}
+    for name in sorted({n for c in blind for n in c.panel}):
+        one_seat = JuryConfig(jurors=[{"model": spec.pool[name]}], rounds=0)  # type: ignore[list-item]
+        solo[name] = await deliberate(
+            bench, one_seat, items, prefix=f"solo/{name}", concurrency=spec.concurrency
+        )
+    rows: list[ResultRow] = []
+    for config in configs:
+        if config in blind:
+            rows.append(_from_blind_votes(config, solo, items))
+            continue
+        outcomes = await deliberate(
+            bench, jury_for(spec, config), items, prefix=config.label, concurrency=spec.concurrency
+        )
+        rows.append(
+            ResultRow(
+                config,
+                Confusion.of((o.verdict.harmful, o.item.label) for o in outcomes),
+                sum(o.calls for o in outcomes) / max(1, len(outcomes)),
+            )
+        )
+    return rows
+
+
+def _from_blind_votes(
+    config: Configuration, solo: dict[str, list[ItemOutcome]], items: Sequence[LabelledItem]
+) -> ResultRow:
+    rule = build_rule(config.rule, jury_size=len(config.panel))
+    pairs: list[tuple[bool | None, bool]] = []
+    calls = 0
+    for index, item in enumerate(items):
+        votes: list[Vote] = []
+        for seat, name in enumerate(config.panel):
+            outcome = solo[name][index]
+            calls += outcome.calls
+            votes.extend(v.model_copy(update={"juror": f"juror-{seat + 1}"}) for v in outcome.votes)
+        pairs.append((rule.decide(votes, None).harmful, item.label))
+    return ResultRow(config, Confusion.of(pairs), calls / max(1, len(items)))

@@ -1,0 +1,89 @@
+"""``safebench calibrate LABELS --jury jury.yaml``: how well a jury agrees with people."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from safebench.errors import SafeBenchError
+from safebench.logs import configure_logging
+
+console = Console()
+errors = Console(stderr=True)
+
+
+def calibrate(
+    labels: Annotated[Path, typer.Argument(help="Labelled set: GPTFuzz/HarmBench/CSV/JSON")],
+    jury: Annotated[Path, typer.Option(help="Jury file (a jury: mapping, or a run config)")],
+    fmt: Annotated[
+        str, typer.Option("--format", help="auto | gptfuzz | harmbench | csv | json")
+    ] = "auto",
+    limit: Annotated[int | None, typer.Option(help="Use only the first N items")] = None,
+    store: Annotated[Path | None, typer.Option(help="Store (the call cache)")] = None,
+    show: Annotated[int, typer.Option(help="Disagreements to list")] = 10,
+    concurrency: Annotated[int, typer.Option(help="Items deliberated at once")] = 32,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logs")] = False,
+) -> None:
+    """Score each juror's blind vote and the jury's verdict against the human majority."""
+    configure_logging(verbose)
+    from jury.study.calibration import calibrate as run_calibration
+    from jury.study.calibration import default_store
+    from jury.study.labels import load_labels
+    from safebench.config import load_jury_config
+
+    if fmt not in {"auto", "gptfuzz", "harmbench", "csv", "json"}:
+        errors.print(f"[red]error:[/red] unknown --format {fmt!r}")
+        raise typer.Exit(2)
+    try:
+        jury_config = load_jury_config(jury)
+        items = load_labels(labels, fmt, limit)  # type: ignore[arg-type]
+        report = asyncio.run(
+            run_calibration(
+                items,
+                jury_config,
+                store or default_store(labels, jury_config),
+                concurrency=concurrency,
+            )
+        )
+    except SafeBenchError as exc:
+        errors.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    print_report(report, len(items), show)
+
+
+def print_report(report: Any, n_items: int, show: int) -> None:
+    table = Table(title=f"Agreement with the human majority ({n_items} items)")
+    for column in ("who", "n", "accuracy", "precision", "recall", "F1", "kappa", "TP/FP/FN/TN"):
+        table.add_column(column, justify="left" if column == "who" else "right")
+    for who, confusion in [*report.jurors.items(), ("[bold]jury verdict[/bold]", report.jury)]:
+        table.add_row(who, *confusion_cells(confusion))
+    console.print(table)
+    console.print(
+        f"undecided verdicts: {report.jury.undecided} | model calls: {report.calls} made, "
+        f"{report.cached} read back | store: {report.store}"
+    )
+    if report.disagreements:
+        shown = report.disagreements[:show]
+        console.print(f"{len(report.disagreements)} items where the jury and people disagree:")
+        for d in shown:
+            people = "harmful" if d.item.label else "not harmful"
+            jury_says = {True: "harmful", False: "not harmful", None: "undecided"}[d.jury_says]
+            answer = " ".join(d.item.answer.split())[:100]
+            console.print(f"- {d.item.id}: people {people}, jury {jury_says}: {answer!r}")
+
+
+def confusion_cells(c: Any) -> list[str]:
+    return [
+        str(c.n),
+        f"{100 * c.accuracy:.1f}%",
+        f"{c.precision:.2f}",
+        f"{c.recall:.2f}",
+        f"{c.f1:.2f}",
+        f"{c.kappa:.2f}",
+        f"{c.tp}/{c.fp}/{c.fn}/{c.tn}",
+    ]

@@ -1,0 +1,143 @@
+"""``safebench experiment SPEC``: sweep jury configurations over a labelled set."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from safebench.errors import SafeBenchError
+from safebench.logs import configure_logging
+
+console = Console()
+errors = Console(stderr=True)
+
+
+def experiment(
+    spec: Annotated[Path, typer.Argument(help="Experiment spec (YAML)")],
+    out: Annotated[
+        Path | None, typer.Option(help="Folder for plots and results.csv (runs/experiment-<name>)")
+    ] = None,
+    store: Annotated[Path | None, typer.Option(help="Store (the call cache)")] = None,
+    top: Annotated[int | None, typer.Option(help="Print only the best N rows")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logs")] = False,
+) -> None:
+    """Score every jury configuration of SPEC against people; plot and name the best."""
+    configure_logging(verbose)
+    from jury.study.experiment import load_experiment, run_experiment
+    from jury.study.figures import write_plots
+
+    started = time.monotonic()
+    try:
+        spec_model = load_experiment(spec)
+        result = asyncio.run(run_experiment(spec_model, store))
+    except SafeBenchError as exc:
+        errors.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    folder = out or Path("runs") / f"experiment-{spec_model.name}"
+    plots = write_plots(result, folder)
+    _write_csv(result, folder / "results.csv")
+    print_result(result, top)
+    console.print(f"plots: {', '.join(str(p) for p in plots)} | table: {folder / 'results.csv'}")
+    console.print(f"{time.monotonic() - started:.1f}s")
+
+
+def _ordered(result: Any) -> list[Any]:
+    metric = result.spec.select_by
+    return sorted(result.rows, key=lambda r: (-r.score(metric), r.calls_per_verdict))
+
+
+def print_result(result: Any, top: int | None = None) -> None:
+    rows = _ordered(result)
+    table = Table(
+        title=f"{result.spec.name}: {len(result.rows)} configurations on {result.items} items"
+    )
+    for column in ("configuration", "size", "n", "accuracy", "kappa", "F1", "calls/verdict"):
+        table.add_column(column, justify="left" if column == "configuration" else "right")
+    for row in rows[:top] if top else rows:
+        c = row.confusion
+        table.add_row(
+            escape(row.config.label),
+            str(row.size),
+            str(c.n),
+            f"{100 * c.accuracy:.1f}%",
+            f"{c.kappa:.3f}",
+            f"{c.f1:.3f}",
+            f"{row.calls_per_verdict:.2f}",
+        )
+    console.print(table)
+    by_size: dict[int, list[float]] = {}
+    for row in result.rows:
+        by_size.setdefault(row.size, []).append(row.confusion.accuracy)
+    for size, values in sorted(by_size.items()):
+        console.print(
+            f"size {size}: {len(values)} configurations, accuracy "
+            f"{100 * min(values):.1f}%-{100 * max(values):.1f}% "
+            f"(mean {100 * sum(values) / len(values):.1f}%)"
+        )
+    best = result.best
+    console.print(
+        f"[bold]best by {result.spec.select_by}:[/bold] {escape(best.config.label)} "
+        f"(accuracy {100 * best.confusion.accuracy:.1f}%, kappa {best.confusion.kappa:.3f}, "
+        f"{best.calls_per_verdict:.2f} calls per verdict)"
+    )
+    console.print(
+        f"model calls: {result.model_calls} made, {result.cached_calls} read back from the store"
+    )
+
+
+def _write_csv(result: Any, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(
+            [
+                "configuration",
+                "size",
+                "rule",
+                "rounds",
+                "protocol",
+                "n",
+                "undecided",
+                "accuracy",
+                "precision",
+                "recall",
+                "f1",
+                "kappa",
+                "tp",
+                "fp",
+                "fn",
+                "tn",
+                "calls_per_verdict",
+            ]
+        )
+        for row in _ordered(result):
+            c = row.confusion
+            writer.writerow(
+                [
+                    row.config.label,
+                    row.size,
+                    row.config.rule.rule,
+                    row.config.rounds,
+                    row.config.protocol,
+                    c.n,
+                    c.undecided,
+                    c.accuracy,
+                    c.precision,
+                    c.recall,
+                    c.f1,
+                    c.kappa,
+                    c.tp,
+                    c.fp,
+                    c.fn,
+                    c.tn,
+                    row.calls_per_verdict,
+                ]
+            )

@@ -1,0 +1,139 @@
+"""Re-judge a finished run with another jury, asking no target anything.
+
+The answers stored in a run are read back and deliberated again by the new jury; the result
+is a new store that carries the original run's queries, cases, answers (and the target calls
+behind them) and dataset root, so it reads like a run of its own. Cases that were skipped or
+failed stay as they were. The data flows one way: the source store is only read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from pathlib import Path
+
+import structlog
+
+from agents.gateway import Gateway, GatewaySettings
+from agents.offline.stack import OfflineStack
+from jury.config import JuryConfig
+from jury.courtroom import Courtroom, JurorFailed
+from jury.prompts import CaseFile
+from jury.study.bench import jury_hash
+from safebench.ballot import case_nonce
+from safebench.errors import StoreError
+from safebench.pipeline import NoProgress, Progress, RunSummary, summarize
+from transcripts.store import CaseMeta, CaseRow, RunStore
+
+log = structlog.get_logger(__name__)
+
+
+def default_rejudged_store(source: Path, jury: JuryConfig) -> Path:
+    with RunStore(source) as store:
+        name = store.run_info()["name"]
+    return source.parent / f"{name}-rejudged-{jury_hash(jury)}.sqlite"
+
+
+def check_paths(source: Path, target: Path | None, jury: JuryConfig) -> Path:
+    """The new store's path; the source must exist and must not be overwritten."""
+    if not source.is_file():
+        raise StoreError(f"{source}: no such run store")
+    target = target or default_rejudged_store(source, jury)
+    if target.resolve() == source.resolve():
+        raise StoreError(f"{target}: the re-judged run needs a store of its own")
+    return target
+
+
+async def rejudge(
+    source: Path,
+    jury: JuryConfig,
+    target: Path | None = None,
+    *,
+    concurrency: int = 16,
+    progress: Progress | None = None,
+) -> RunSummary:
+    """Deliberate again on every judged answer of ``source``; resumable like a run."""
+    progress = progress or NoProgress()
+    started = time.monotonic()
+    target = check_paths(source, target, jury)
+    src = RunStore(source)
+    dst = RunStore(target)
+    offline = OfflineStack()
+    try:
+        info = src.run_info()
+        config = dict(info["config"])
+        config["name"] = f"{info['name']}-rejudged-{jury_hash(jury)}"
+        config["jury"] = json.loads(jury.model_dump_json(exclude_none=True))
+        config["rejudged_from"] = str(source)
+        salt = dst.open_run(config["name"], json.dumps(config))
+        root = src.dataset_root()
+        if root is not None:
+            dst.set_dataset_root(root)
+        settings = GatewaySettings.model_validate(info["config"].get("gateway", {}))
+        # The cache is the new store: the source's juror calls belong to the old jury.
+        gateway = Gateway(settings, cache=dst, resolve=offline.resolve)
+        courtroom = Courtroom(jury, gateway)
+        _carry_over(src, dst)
+        cases = list(src.iter_cases())
+        done = dst.finished_cases()
+        progress.start(len(cases), len(done))
+        limit = asyncio.Semaphore(concurrency)
+
+        async def one(row: CaseRow) -> None:
+            async with limit:
+                status = await _rejudge_case(src, dst, courtroom, salt, row)
+            progress.advance(status)
+
+        await asyncio.gather(*(one(row) for row in cases if row.case_id not in done))
+        dst.set_status("complete")
+        return summarize(dst, gateway, "complete", time.monotonic() - started)
+    finally:
+        await offline.aclose()
+        src.close()
+        dst.close()
+
+
+def _carry_over(src: RunStore, dst: RunStore) -> None:
+    """Queries, and the target calls behind the answers, so the audit trail stays whole."""
+    for query in src.iter_queries():
+        dst.save_query(query)
+    keys = {a.call_key for a in src.iter_answers() if a.call_key}
+    for key in keys:
+        call = src.get_call(key)
+        if call is not None:
+            dst.put_call(call)
+
+
+async def _rejudge_case(
+    src: RunStore, dst: RunStore, courtroom: Courtroom, salt: str, row: CaseRow
+) -> str:
+    meta = CaseMeta(**row.model_dump(exclude={"status", "error"}))
+    answer = src.get_answer(row.case_id)
+    if row.status == "skipped" and answer is not None:
+        dst.save_skipped(meta, answer)
+        return "skipped"
+    if row.status != "judged" or answer is None or answer.status != "ok":
+        dst.save_failed(meta, row.error or "failed in the source run", answer)
+        return "failed"
+    query = src.get_query(row.query_id)
+    if query is None:
+        dst.save_failed(meta, "rejudge: the source run did not keep this query", answer)
+        return "failed"
+    case = CaseFile(
+        case_id=row.case_id,
+        nonce=case_nonce(salt, row.case_id),
+        category=row.category,
+        scenario=row.scenario,
+        modality=row.modality,  # type: ignore[arg-type]
+        request=query.text,
+        answer=answer.text,
+    )
+    try:
+        deliberation = await courtroom.judge(case)
+    except JurorFailed as exc:
+        dst.save_failed(meta, f"jury: {exc}", answer)
+        return "failed"
+    assert deliberation.verdict is not None
+    dst.save_judged(meta, answer, deliberation.votes, deliberation.verdict)
+    return "judged"

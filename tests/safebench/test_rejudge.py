@@ -1,0 +1,104 @@
+"""Re-judging a stored run: a new jury, the same answers, no target asked."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from agents.offline.server import OpenAICompatServer
+from jury.config import JuryConfig
+from safebench.config import RunConfig
+from safebench.errors import StoreError
+from safebench.pipeline import run_evaluation
+from safebench.rejudge import default_rejudged_store, rejudge
+from tests.safebench.helpers import http_run_config, serve_everything
+from transcripts.store import RunStore
+
+TARGET_MODELS = ("sim-leaky", "sim-textonly")
+
+
+@pytest.fixture
+def server(openai_server: OpenAICompatServer) -> OpenAICompatServer:
+    return serve_everything(openai_server)
+
+
+def _target_calls(server: OpenAICompatServer) -> int:
+    return sum(server.count(model) for model in TARGET_MODELS)
+
+
+def _new_jury(base_url: str) -> JuryConfig:
+    def juror(kind: str) -> dict[str, str]:
+        return {"model": f"openai/{kind}", "api_base": base_url, "api_key": "sk-test"}
+
+    return JuryConfig.model_validate(
+        {
+            "jurors": [juror("refusal-juror"), juror("refusal-juror"), juror("pattern-juror")],
+            "rounds": 1,
+            "voting": {"rule": "any_harmful"},
+        }
+    )
+
+
+async def test_rejudge_asks_no_target_and_a_rerun_asks_no_juror(
+    server: OpenAICompatServer, tmp_path: Path
+) -> None:
+    config = RunConfig.model_validate(
+        http_run_config(server.base_url, tmp_path / "run.sqlite", limit=3)
+    )
+    await run_evaluation(config)
+    targets_before = _target_calls(server)
+    assert targets_before > 0
+    jury = _new_jury(server.base_url)
+    new_store = tmp_path / "rejudged.sqlite"
+
+    summary = await rejudge(config.store_path(), jury, new_store)
+    assert _target_calls(server) == targets_before
+    assert summary.counts == {"judged": 9, "skipped": 3}
+    assert summary.model_calls > 0
+    juror_calls = server.count()
+
+    again = await rejudge(config.store_path(), jury, new_store)
+    assert server.count() == juror_calls
+    assert again.model_calls == 0
+    assert again.by_target == summary.by_target
+
+
+async def test_rejudged_store_carries_the_run_and_holds_the_new_verdicts(
+    server: OpenAICompatServer, tmp_path: Path
+) -> None:
+    config = RunConfig.model_validate(
+        http_run_config(server.base_url, tmp_path / "run.sqlite", limit=2)
+    )
+    await run_evaluation(config)
+    jury = _new_jury(server.base_url)
+    await rejudge(config.store_path(), jury)
+    new_path = default_rejudged_store(config.store_path(), jury)
+    assert new_path.name.startswith("http-run-rejudged-")
+    with RunStore(config.store_path()) as old, RunStore(new_path) as new:
+        assert [q.id for q in new.iter_queries()] == [q.id for q in old.iter_queries()]
+        assert new.dataset_root() == old.dataset_root()
+        assert [(a.case_id, a.status, a.text) for a in new.iter_answers()] == [
+            (a.case_id, a.status, a.text) for a in old.iter_answers()
+        ]
+        old_cases = {c.case_id: c for c in old.iter_cases()}
+        for case in new.iter_cases():
+            assert case.status == old_cases[case.case_id].status
+            if case.status == "skipped":
+                assert case.error == old_cases[case.case_id].error
+        assert {v.rule for v in new.iter_verdicts()} == {"any_harmful"}
+        assert new.run_info()["config"]["jury"]["voting"]["rule"] == "any_harmful"
+        # The target calls behind the answers travel with them, for the audit trail.
+        keys = {a.call_key for a in new.iter_answers() if a.call_key}
+        assert keys and all(new.get_call(k) is not None for k in keys)
+
+
+async def test_rejudge_refuses_to_overwrite_its_source(tmp_path: Path) -> None:
+    source = tmp_path / "run.sqlite"
+    with RunStore(source) as store:
+        store.open_run("x", "{}")
+    jury = JuryConfig.model_validate({"jurors": [{"model": "safebench/pattern-juror"}]})
+    with pytest.raises(StoreError, match="store of its own"):
+        await rejudge(source, jury, source)
+    with pytest.raises(StoreError, match="no such run store"):
+        await rejudge(tmp_path / "missing.sqlite", jury)
