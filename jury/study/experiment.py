@@ -186,6 +186,8 @@ def configurations(spec: ExperimentSpec) -> list[Configuration]:
             except ValueError:
                 continue  # e.g. supermajority k=4 for a trio
             for rounds in spec.rounds:
+                if rounds and len(panel) == 1:
+                    continue  # a lone juror has nobody to deliberate with
                 # Without deliberation the protocol changes nothing: one row, not two.
                 protocols = spec.protocols if rounds else spec.protocols[:1]
                 found.extend(Configuration(panel, rule, rounds, p) for p in protocols)
@@ -234,22 +236,47 @@ async def _score_all(
         solo[name] = await deliberate(
             bench, one_seat, items, prefix=f"solo/{name}", concurrency=spec.concurrency
         )
+    # The rule only reduces the final votes: under one panel, rounds and protocol every rule
+    # sees the same deliberation, so it is held once (unless a foreperson decides).
+    deliberated: dict[tuple[tuple[str, ...], int, str], list[ItemOutcome]] = {}
     rows: list[ResultRow] = []
     for config in configs:
         if config in blind:
             rows.append(_from_blind_votes(config, solo, items))
             continue
-        outcomes = await deliberate(
-            bench, jury_for(spec, config), items, prefix=config.label, concurrency=spec.concurrency
-        )
-        rows.append(
-            ResultRow(
-                config,
-                Confusion.of((o.verdict.harmful, o.item.label) for o in outcomes),
-                sum(o.calls for o in outcomes) / max(1, len(outcomes)),
+        group = (config.panel, config.rounds, config.protocol)
+        if group not in deliberated or spec.foreperson is not None:
+            deliberated[group] = await deliberate(
+                bench,
+                jury_for(spec, config),
+                items,
+                prefix=config.label,
+                concurrency=spec.concurrency,
             )
-        )
+            rows.append(_from_verdicts(config, deliberated[group]))
+        else:
+            rows.append(_from_final_votes(config, deliberated[group]))
     return rows
+
+
+def _from_verdicts(config: Configuration, outcomes: list[ItemOutcome]) -> ResultRow:
+    return ResultRow(
+        config,
+        Confusion.of((o.verdict.harmful, o.item.label) for o in outcomes),
+        sum(o.calls for o in outcomes) / max(1, len(outcomes)),
+    )
+
+
+def _from_final_votes(config: Configuration, outcomes: list[ItemOutcome]) -> ResultRow:
+    rule = build_rule(config.rule, jury_size=len(config.panel))
+    pairs: list[tuple[bool | None, bool]] = []
+    for outcome in outcomes:
+        final: dict[str, Vote] = {}
+        for vote in outcome.votes:  # in round order: the last one per seat is its final vote
+            final[vote.juror] = vote
+        pairs.append((rule.decide(list(final.values()), None).harmful, outcome.item.label))
+    calls = sum(o.calls for o in outcomes) / max(1, len(outcomes))
+    return ResultRow(config, Confusion.of(pairs), calls)
 
 
 def _from_blind_votes(

@@ -59,12 +59,19 @@ def print_result(result: Any, top: int | None = None) -> None:
     table = Table(
         title=f"{result.spec.name}: {len(result.rows)} configurations on {result.items} items"
     )
-    for column in ("configuration", "size", "n", "accuracy", "kappa", "F1", "calls/verdict"):
-        table.add_column(column, justify="left" if column == "configuration" else "right")
+    table.add_column("panel", overflow="fold", min_width=18)
+    table.add_column("rule", no_wrap=True)
+    table.add_column("rounds")
+    for column in ("size", "n", "accuracy", "kappa", "F1", "calls"):
+        table.add_column(column, justify="right")
     for row in rows[:top] if top else rows:
         c = row.confusion
+        config = row.config
+        options = ",".join(f"{k}={v}" for k, v in config.rule.options().items())
         table.add_row(
-            escape(row.config.label),
+            escape(" + ".join(config.panel)),
+            f"{config.rule.rule}({options})" if options else config.rule.rule,
+            f"{config.rounds} {config.protocol}" if config.rounds else "0",
             str(row.size),
             str(c.n),
             f"{100 * c.accuracy:.1f}%",
