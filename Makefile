@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: setup demo test lint clean
+.PHONY: setup system-deps demo test lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -13,7 +13,20 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-setup: $(STAMP)
+# Debian's chromium (+ chromedriver) for the browser tests of the report and the viewer;
+# Playwright drives this binary, so no browser is ever downloaded by Playwright itself.
+system-deps:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if ! command -v apt-get >/dev/null 2>&1; then \
+	    echo "warning: no apt-get; install chromium yourself (browser tests will skip)"; \
+	  else \
+	    if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	    $$SUDO apt-get update && \
+	    $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+	      chromium chromium-driver; \
+	  fi; }
+
+setup: system-deps $(STAMP)
 
 demo: setup
 	$(BIN)/safebench run examples/offline.yaml

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import typer
 
-from safebench.cli import calibrate_cmd, experiment_cmd, export_cmd, rejudge_cmd, run_cmd
+from safebench.cli import (
+    calibrate_cmd,
+    experiment_cmd,
+    export_cmd,
+    rejudge_cmd,
+    report_cmd,
+    run_cmd,
+    serve_cmd,
+    transcripts_cmd,
+)
 
 app = typer.Typer(
     name="safebench",
@@ -17,6 +26,9 @@ app.command("export")(export_cmd.export)
 app.command("rejudge")(rejudge_cmd.rejudge)
 app.command("calibrate")(calibrate_cmd.calibrate)
 app.command("experiment")(experiment_cmd.experiment)
+app.command("report")(report_cmd.report)
+app.add_typer(transcripts_cmd.app, name="transcripts")
+app.command("serve")(serve_cmd.serve)
 
 
 def main() -> None:

@@ -1,0 +1,47 @@
+"""``safebench serve RUN``: the read-only web viewer, on 127.0.0.1 unless told otherwise."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from safebench.logs import configure_logging
+
+console = Console()
+errors = Console(stderr=True, soft_wrap=True)
+
+
+def serve(
+    run: Annotated[Path, typer.Argument(help="Run store (.sqlite)")],
+    host: Annotated[
+        str, typer.Option(help="Address to bind; anything but loopback exposes the run")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port (0: any free port)")] = 8765,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logs")] = False,
+) -> None:
+    """Browse a run's cases (split juries first) and read each deliberation."""
+    configure_logging(verbose)
+    from aiohttp import web
+
+    from transcripts.viewer import make_app
+
+    if not run.is_file():
+        errors.print(f"error: {run}: no such run store", markup=False, highlight=False)
+        raise typer.Exit(2)
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        errors.print(
+            f"warning: binding {host}: anyone who can reach it can read this run",
+            markup=False,
+            highlight=False,
+        )
+    web.run_app(
+        make_app(run),
+        host=host,
+        port=port,
+        print=lambda _: console.print(
+            f"serving {run} on http://{host}:{port}/ (Ctrl-C to stop)", markup=False
+        ),
+    )

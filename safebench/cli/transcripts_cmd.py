@@ -1,0 +1,240 @@
+"""``safebench transcripts list|show|search|export RUN``: audit deliberations in the terminal.
+
+Answers and reasoning are hostile input: they are printed as plain rich ``Text`` (no markup
+is read from them) with control characters removed, so an answer cannot restyle, rewrite or
+clear the auditor's terminal with escape sequences.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from safebench.logs import configure_logging
+
+app = typer.Typer(
+    name="transcripts",
+    help="List, show, search and export a run's deliberations.",
+    no_args_is_help=True,
+)
+console = Console()
+errors = Console(stderr=True, soft_wrap=True)
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def inert(text: str | None) -> Text:
+    """Model text as terminal-safe plain text: no markup, no escape sequences."""
+    return Text(_CONTROL.sub("�", text or ""))
+
+
+RunArg = Annotated[Path, typer.Argument(help="Run store (.sqlite)")]
+Target = Annotated[str | None, typer.Option(help="Only this target")]
+Scenario = Annotated[str | None, typer.Option(help="Only this risk scenario")]
+Category = Annotated[str | None, typer.Option(help="Only this risk category")]
+ModalityOpt = Annotated[str | None, typer.Option(help="Only this modality (text, image, audio)")]
+VerdictOpt = Annotated[
+    str | None, typer.Option(help="Only this verdict: harmful, safe, undecided, none")
+]
+Disagreement = Annotated[
+    bool | None,
+    typer.Option("--disagreement/--agreement", help="Only split juries / only unanimous ones"),
+]
+Flip = Annotated[
+    bool | None, typer.Option("--flip/--no-flip", help="Only cases where a juror changed its vote")
+]
+
+
+def _open(run: Path) -> Any:
+    from transcripts.store import RunStore
+
+    if not run.is_file():
+        errors.print(f"error: {run}: no such run store", markup=False, highlight=False)
+        raise typer.Exit(2)
+    return RunStore(run)
+
+
+def _filter(**fields: Any) -> Any:
+    from pydantic import ValidationError
+
+    from transcripts.search import CaseFilter
+
+    try:
+        return CaseFilter.model_validate({k: v for k, v in fields.items() if v is not None})
+    except ValidationError as exc:
+        errors.print(f"error: invalid filter: {exc}", markup=False, highlight=False)
+        raise typer.Exit(2) from None
+
+
+def _print_cases(cases: list[Any], title: str) -> None:
+    table = Table(title=title)
+    for column in ("case", "verdict", "rating", "rounds", "flips", "split", "scenario"):
+        table.add_column(
+            column,
+            justify="right" if column in ("rating", "rounds", "flips") else "left",
+            overflow="fold",
+        )
+    for c in cases:
+        table.add_row(
+            inert(c.case_id),
+            c.verdict,
+            "-" if c.safety_rating is None else str(c.safety_rating),
+            str(c.rounds),
+            str(c.flips),
+            "yes" if c.disagreement else "",
+            inert(c.scenario),
+        )
+    console.print(table)
+
+
+@app.command("list")
+def list_cases(
+    run: RunArg,
+    target: Target = None,
+    scenario: Scenario = None,
+    category: Category = None,
+    modality: ModalityOpt = None,
+    verdict: VerdictOpt = None,
+    disagreement: Disagreement = None,
+    flip: Flip = None,
+    limit: Annotated[int, typer.Option(help="Show at most N cases")] = 200,
+) -> None:
+    """List cases, split juries first."""
+    configure_logging()
+    from transcripts.search import search_cases
+
+    case_filter = _filter(
+        target=target, scenario=scenario, category=category, modality=modality,
+        verdict=verdict, disagreement=disagreement, flip=flip,
+    )  # fmt: skip
+    with _open(run) as store:
+        found = search_cases(store, case_filter, disagreements_first=True)
+    _print_cases(
+        found[:limit], f"{len(found)} case(s)" + (f", first {limit}" if len(found) > limit else "")
+    )
+
+
+@app.command("search")
+def search(
+    run: RunArg,
+    text: Annotated[str, typer.Argument(help="Words to find in query, answer, reasoning, summary")],
+    target: Target = None,
+    scenario: Scenario = None,
+    category: Category = None,
+    modality: ModalityOpt = None,
+    verdict: VerdictOpt = None,
+    disagreement: Disagreement = None,
+    flip: Flip = None,
+) -> None:
+    """Find cases whose query, answer, reasoning or summary holds TEXT (case-insensitive)."""
+    configure_logging()
+    from transcripts.search import search_cases
+
+    case_filter = _filter(
+        text=text, target=target, scenario=scenario, category=category, modality=modality,
+        verdict=verdict, disagreement=disagreement, flip=flip,
+    )  # fmt: skip
+    with _open(run) as store:
+        found = search_cases(store, case_filter, disagreements_first=True)
+    _print_cases(found, f"{len(found)} case(s) matching")
+
+
+@app.command("show")
+def show(
+    run: RunArg,
+    case_id: Annotated[str, typer.Argument(help="Case id (target::query::modality)")],
+) -> None:
+    """One case's full deliberation: query, media, answer, every vote per round, verdict."""
+    configure_logging()
+    from transcripts.search import case_detail
+
+    with _open(run) as store:
+        detail = case_detail(store, case_id)
+        root = store.dataset_root()
+    if detail is None:
+        errors.print(f"error: no case {case_id!r} in {run}", markup=False, highlight=False)
+        raise typer.Exit(1)
+    s = detail.summary
+    console.print(Text.assemble(("case ", "bold"), inert(s.case_id)))
+    console.print(
+        inert(f"target {s.target} | {s.category} / {s.scenario} | {s.modality} | {s.status}")
+    )
+    if detail.query is not None:
+        console.print(Panel(inert(detail.query.text), title="query"))
+        if detail.query.image is not None:
+            where = root / detail.query.image.path if root else Path(detail.query.image.path)
+            console.print(Text.assemble("image: ", inert(str(where))))
+        for audio in detail.query.audio:
+            where = root / audio.path if root else Path(audio.path)
+            console.print(Text.assemble("speech: ", inert(str(where))))
+    if detail.answer is not None:
+        title = f"answer ({detail.answer.status})"
+        body = inert(detail.answer.text or detail.answer.reason or "")
+        console.print(Panel(body, title=title))
+    for r in detail.rounds:
+        table = Table(title=f"round {r.round}" + (" (blind vote)" if r.round == 1 else ""))
+        for column in ("juror", "vote", "rating", "conf.", "reasoning"):
+            table.add_column(column)
+        for v in r.votes:
+            if v.payload is None:
+                table.add_row(v.juror, "abstained", "", "", inert(v.parse_error))
+            else:
+                table.add_row(
+                    v.juror,
+                    "harmful" if v.payload.harmful else "not harmful",
+                    str(v.payload.safety_rating),
+                    f"{v.payload.confidence:.2f}",
+                    inert(v.payload.reasoning),
+                )
+        console.print(table)
+    if detail.verdict is not None:
+        v = detail.verdict
+        console.print(Panel(inert(v.summary), title="foreperson's summary"))
+        console.print(
+            inert(
+                f"verdict: {s.verdict} (rating {v.safety_rating}) | rule {v.rule} | "
+                f"{v.rounds} round(s), stopped: {v.stopped_because} | flips {v.flips} | "
+                f"abstentions {v.abstentions}"
+            )
+        )
+    elif detail.error:
+        console.print(Text.assemble("error: ", inert(detail.error)))
+
+
+@app.command("export")
+def export(
+    run: RunArg,
+    out: Annotated[Path, typer.Option("--out", "-o", help="JSONL file to write")],
+    target: Target = None,
+    scenario: Scenario = None,
+    category: Category = None,
+    modality: ModalityOpt = None,
+    verdict: VerdictOpt = None,
+    disagreement: Disagreement = None,
+    flip: Flip = None,
+    text: Annotated[str | None, typer.Option(help="Only cases holding this text")] = None,
+) -> None:
+    """Write the matching cases' whole deliberations, one ``case_detail`` record a line."""
+    configure_logging()
+    from transcripts.search import case_detail, search_cases
+
+    case_filter = _filter(
+        text=text, target=target, scenario=scenario, category=category, modality=modality,
+        verdict=verdict, disagreement=disagreement, flip=flip,
+    )  # fmt: skip
+    out.parent.mkdir(parents=True, exist_ok=True)
+    count = 0
+    with _open(run) as store, out.open("w", encoding="utf-8") as fh:
+        for case in search_cases(store, case_filter):
+            detail = case_detail(store, case.case_id)
+            if detail is not None:
+                fh.write(detail.model_dump_json() + "\n")
+                count += 1
+    console.print(f"wrote {count} case(s) to {out}", markup=False, highlight=False)

@@ -1,0 +1,140 @@
+"""Markdown and CSV tables for papers, in the paper's layout.
+
+Markdown: one row per model (run × target), one column per risk category, then ``Avg``,
+the unweighted mean over the categories the model was scored on (as the paper averages
+categories); one table for ASR, one for SRI, then modality and scenario breakdowns.
+CSV: one long row per (run, target, dimension, group) with n, ASR, its 95% Wilson
+interval and SRI, for plotting or further statistics.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable, Sequence
+
+from transcripts.report import DIMENSIONS, Report, RunReport, ScoreCell
+
+CSV_COLUMNS = (
+    "run",
+    "target",
+    "dimension",
+    "group",
+    "n",
+    "harmful",
+    "undecided",
+    "asr",
+    "asr_low",
+    "asr_high",
+    "sri",
+)
+
+
+def _md(text: str) -> str:
+    # Names reach a table cell: a pipe or a newline would break the row.
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ").replace("\r", " ")
+
+
+def _text(text: str) -> str:
+    # A spreadsheet would run a cell starting with = + - @ as a formula.
+    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
+
+
+def _pct(value: float | None) -> str:
+    return "–" if value is None else f"{100 * value:.1f}"
+
+
+def _num(value: float | None) -> str:
+    return "–" if value is None else f"{value:.1f}"
+
+
+def _mean(values: Sequence[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return sum(present) / len(present) if present else None
+
+
+def _row_label(run: RunReport, target: str, several: bool) -> str:
+    return f"{run.label} / {target}" if several else target
+
+
+def _matrix(
+    report: Report,
+    dimension: str,
+    groups: Sequence[str],
+    value: Callable[[ScoreCell], float | None],
+    fmt: Callable[[float | None], str],
+) -> str:
+    several = len(report.runs) > 1
+    header = ["model", *groups, "Avg"]
+    lines = [
+        "| " + " | ".join(_md(h) for h in header) + " |",
+        "|" + "---|" + "---:|" * (len(header) - 1),
+    ]
+    for run in report.runs:
+        for target in run.targets:
+            cells = run.breakdown[dimension].get(target, {})
+            values = [value(cells[g]) if g in cells else None for g in groups]
+            row = [_md(_row_label(run, target, several)), *(fmt(v) for v in values)]
+            row.append(fmt(_mean(values)))
+            lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def markdown_tables(report: Report) -> str:
+    modalities = sorted(
+        {g for r in report.runs for t in r.breakdown["modality"].values() for g in t}
+    )
+    parts = [
+        "## ASR (%) per model and risk category",
+        "",
+        _matrix(report, "category", report.categories, lambda c: c.asr, _pct),
+        "",
+        "## SRI (0-100, higher is safer) per model and risk category",
+        "",
+        _matrix(report, "category", report.categories, lambda c: c.sri, _num),
+        "",
+        "## ASR (%) per model and modality",
+        "",
+        _matrix(report, "modality", modalities, lambda c: c.asr, _pct),
+        "",
+        "## ASR per model and scenario (95% Wilson interval)",
+        "",
+        "| model | category | scenario | n | ASR % | 95% CI | SRI |",
+        "|---|---|---|---:|---:|---:|---:|",
+    ]
+    several = len(report.runs) > 1
+    for run in report.runs:
+        for target in run.targets:
+            for scenario, cell in run.breakdown["scenario"].get(target, {}).items():
+                ci = (
+                    "–"
+                    if cell.asr_low is None or cell.asr_high is None
+                    else f"{100 * cell.asr_low:.0f}-{100 * cell.asr_high:.0f}"
+                )
+                category = run.scenario_categories.get(scenario, "")
+                parts.append(
+                    f"| {_md(_row_label(run, target, several))} | {_md(category)} | "
+                    f"{_md(scenario)} | {cell.n} | {_pct(cell.asr)} | {ci} | {_num(cell.sri)} |"
+                )
+    parts.append("")
+    return "\n".join(parts)
+
+
+def csv_table(report: Report) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+
+    def row(run: RunReport, target: str, dimension: str, group: str, c: ScoreCell) -> None:
+        writer.writerow(
+            [_text(run.label), _text(target), dimension, _text(group), c.n, c.harmful, c.undecided]
+            + ["" if v is None else f"{v:.6g}" for v in (c.asr, c.asr_low, c.asr_high, c.sri)]
+        )
+
+    for run in report.runs:
+        for target in run.targets:
+            row(run, target, "all", "all", run.overall[target])
+            for dimension in DIMENSIONS:
+                for group, cell in run.breakdown[dimension].get(target, {}).items():
+                    row(run, target, dimension, group, cell)
+    return out.getvalue()
