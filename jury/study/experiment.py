@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from agents.spec import ModelSpec
 from jury.config import JuryConfig, VotingConfig
 from jury.study.bench import Bench, ItemOutcome, deliberate, open_bench
-from jury.study.labels import LabelFormat, LabelledItem, load_labels
+from jury.study.labels import LabelFormat, LabelledItem, load_labels, load_run_items
 from jury.study.metrics import Confusion
 from jury.voting import build_rule
 from safebench.config import format_validation_error
@@ -57,8 +57,12 @@ class ExperimentSpec(BaseModel):
 
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9._-]+$")
     """The experiment's name; its store is ``runs/experiment-<name>.sqlite``."""
-    labels: LabelSource
+    labels: LabelSource | None = None
     """The human-labelled items every configuration is scored on."""
+    run: Path | None = None
+    """Instead of ``labels``: a stored run, whose judged answers are the items and whose
+    verdicts are the reference (agreement with that run's jury, not with people); a relative
+    path is read relative to the spec file."""
     pool: dict[str, str] = Field(min_length=1)
     """Jurors to draw panels from: a short name -> a model string (any litellm model, or
     ``safebench/replay/<column>``, ``safebench/simulated/<options>``, …)."""
@@ -92,6 +96,8 @@ class ExperimentSpec(BaseModel):
 
     @model_validator(mode="after")
     def _panels_known(self) -> ExperimentSpec:
+        if (self.labels is None) == (self.run is None):
+            raise ValueError("give either labels or run (the items to score on), not both")
         for panel in self.panels:
             unknown = [n for n in panel if n not in self.pool]
             if unknown:
@@ -116,8 +122,10 @@ def load_experiment(path: Path) -> ExperimentSpec:
         raise ConfigError(
             format_validation_error(path, exc).replace("run config", "spec")
         ) from None
-    if not spec.labels.path.is_absolute():
+    if spec.labels is not None and not spec.labels.path.is_absolute():
         spec.labels.path = (path.parent / spec.labels.path).resolve()
+    if spec.run is not None and not spec.run.is_absolute():
+        spec.run = (path.parent / spec.run).resolve()
     return spec
 
 
@@ -162,6 +170,13 @@ class ExperimentResult:
     items: int
     model_calls: int
     cached_calls: int
+
+
+def load_items(spec: ExperimentSpec) -> list[LabelledItem]:
+    if spec.labels is not None:
+        return load_labels(spec.labels.path, spec.labels.format, spec.labels.limit)
+    assert spec.run is not None
+    return load_run_items(spec.run)
 
 
 def panels_of(spec: ExperimentSpec) -> list[tuple[str, ...]]:
@@ -209,11 +224,7 @@ async def run_experiment(
     spec: ExperimentSpec, store: Path | None = None, items: list[LabelledItem] | None = None
 ) -> ExperimentResult:
     """Score every configuration of ``spec``; calls are cached in the experiment's store."""
-    items = (
-        items
-        if items is not None
-        else load_labels(spec.labels.path, spec.labels.format, spec.labels.limit)
-    )
+    items = items if items is not None else load_items(spec)
     configs = configurations(spec)
     if not configs:
         raise ConfigError(f"experiment {spec.name}: no configuration fits (check rules/sizes)")

@@ -205,6 +205,37 @@ def load_labels(
     return items
 
 
+def load_run_items(path: Path, limit: int | None = None) -> list[LabelledItem]:
+    """A stored run's judged answers as items, labelled with the run's own verdicts.
+
+    Scoring a jury on them measures agreement with the run's jury (not with people): what
+    a cheaper or different jury would have concluded on the same answers.
+    """
+    from transcripts.store import RunStore  # the store is read only here
+
+    if not path.is_file():
+        raise DatasetError(f"{path}: no such run store")
+    items: list[LabelledItem] = []
+    with RunStore(path) as store:
+        for meta, verdict in store.judged():
+            answer = store.get_answer(meta.case_id)
+            query = store.get_query(meta.query_id)
+            if verdict.harmful is None or answer is None or query is None:
+                continue  # undecided, or a run that did not keep its queries
+            items.append(
+                LabelledItem(
+                    id=meta.case_id.replace("::", "-"),
+                    question=query.text,
+                    answer=answer.text,
+                    label=verdict.harmful,
+                )
+            )
+    if limit is not None:
+        items = items[:limit]
+    register_items(items)
+    return items
+
+
 def register_items(items: Iterable[LabelledItem]) -> None:
     """Make the items' truth and recorded verdicts visible to study jurors."""
     truth: dict[str, bool] = {}
