@@ -194,7 +194,11 @@ def _audit_case(store: RunStore, case: CaseSummary) -> AuditCase:
 def _labels(names: Sequence[str], paths: Sequence[Path]) -> list[str]:
     # Two runs of the same config share a name; the file tells them apart side by side.
     clash = {n for n in names if names.count(n) > 1}
-    return [f"{n} ({p.name})" if n in clash else n for n, p in zip(names, paths, strict=True)]
+    labels = [f"{n} ({p.name})" if n in clash else n for n, p in zip(names, paths, strict=True)]
+    # The same file given twice still needs two distinct labels.
+    return [
+        f"{label} #{i + 1}" if labels.count(label) > 1 else label for i, label in enumerate(labels)
+    ]
 
 
 def build_report(paths: Iterable[Path]) -> Report:

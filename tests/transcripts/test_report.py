@@ -94,3 +94,9 @@ def test_report_on_a_missing_store_says_so(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "no such run store" in result.output
     assert not (tmp_path / "nope.sqlite").exists()
+
+
+def test_the_same_run_twice_gets_two_labels(audit_runs: AuditRuns) -> None:
+    report = build_report([audit_runs.main, audit_runs.second, audit_runs.main])
+    labels = [r.label for r in report.runs]
+    assert labels == ["http-run (main.sqlite) #1", "http-run-b", "http-run (main.sqlite) #3"]
