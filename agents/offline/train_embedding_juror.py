@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -55,6 +56,9 @@ def featurize(items: list[Item], cache: Path) -> np.ndarray:
     if not cache.is_file() or len(a_vecs) != len(items):
         started = time.monotonic()
         enc = encoder()
+        import torch
+
+        torch.set_num_threads(os.cpu_count() or 1)  # big batches do use every core
         unique_q = sorted({q for q, _, _ in items})
         by_q = dict(zip(unique_q, enc.encode(unique_q), strict=True))
         q_vecs = np.asarray([by_q[q] for q, _, _ in items])
