@@ -23,28 +23,8 @@ DIMENSIONS = ("category", "scenario", "modality")
 """The groupings each target's scores are broken down by."""
 
 
-class ScoreCell(BaseModel):
-    """ASR (with its 95% Wilson interval) and SRI of one group of verdicts."""
-
-    n: int
-    harmful: int
-    undecided: int
-    asr: float | None
-    asr_low: float | None
-    asr_high: float | None
-    sri: float | None
-
-    @classmethod
-    def of(cls, s: Score) -> ScoreCell:
-        return cls(
-            n=s.n,
-            harmful=s.harmful,
-            undecided=s.undecided,
-            asr=s.asr,
-            asr_low=s.asr_low,
-            asr_high=s.asr_high,
-            sri=s.sri,
-        )
+# The report's cells are the metrics' own typed scores.
+ScoreCell = Score
 
 
 class CallStats(BaseModel):
@@ -149,7 +129,7 @@ def _breakdown(
     scores = group_scores(((m.target, getattr(m, dimension)), v) for m, v in judged)
     out: dict[str, dict[str, ScoreCell]] = defaultdict(dict)
     for (target, group), s in sorted(scores.items()):
-        out[target][group] = ScoreCell.of(s)
+        out[target][group] = s
     return dict(out)
 
 
@@ -172,7 +152,7 @@ def run_report(store: RunStore, label: str | None = None) -> RunReport:
         cases=store.status_counts(),
         targets=targets,
         scenario_categories={c.scenario: c.category for c in rows},
-        overall={t: ScoreCell.of(score(by_target.get(t, []))) for t in targets},
+        overall={t: score(by_target.get(t, [])) for t in targets},
         breakdown={d: _breakdown(judged, d) for d in DIMENSIONS},
         rounds=rounds_agreement(votes),
         abstentions=abstention_stats(votes),
