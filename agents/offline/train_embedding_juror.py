@@ -10,7 +10,6 @@ Embeddings are cached next to the output so that re-training the head is quick.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import sys
@@ -22,29 +21,17 @@ import structlog
 
 from agents.offline.embedding import encoder
 from agents.offline.embedding_juror import FEATURE_VERSION, HEAD_PATH, pair_features
+from jury.study.labels import LabelledItem, load_gptfuzz, load_harmbench
+from jury.study.metrics import Confusion
 
 log = structlog.get_logger(__name__)
 
 Item = tuple[str, str, int]  # (request, answer, label)
 
 
-def load_gptfuzz(data: Path, name: str) -> list[Item]:
-    with (data / "gptfuzz" / "question_list.csv").open(encoding="utf-8") as fh:
-        questions = {int(r["index"]): r["text"] for r in csv.DictReader(fh)}
-    csv.field_size_limit(sys.maxsize)
-    with (data / "gptfuzz" / name).open(encoding="utf-8") as fh:
-        return [(questions[int(r["question"])], r["Response"], int(r["label"]))
-                for r in csv.DictReader(fh)]
-
-
-def load_harmbench(data: Path) -> list[Item]:
-    raw = json.loads((data / "harmbench" / "val_dev.json").read_text(encoding="utf-8"))
-    items: list[Item] = []
-    for cases in raw.values():
-        for case in cases:
-            votes = [int(case[k]) for k in ("human_0", "human_1", "human_2")]
-            items.append((case["test_case"], case["generation"], int(sum(votes) >= 2)))
-    return items
+def as_items(items: list[LabelledItem]) -> list[Item]:
+    """The shared label loaders' items as (request, answer, label) triples."""
+    return [(item.question, item.answer, int(item.label)) for item in items]
 
 
 def featurize(items: list[Item], cache: Path) -> np.ndarray:
@@ -100,14 +87,8 @@ def train_head(
 
 
 def evaluate(p: np.ndarray, y: np.ndarray) -> dict[str, float]:
-    pred = p >= 0.5
-    tp = float(np.sum(pred & (y == 1)))
-    fp = float(np.sum(pred & (y == 0)))
-    fn = float(np.sum(~pred & (y == 1)))
-    precision = tp / (tp + fp) if tp + fp else 0.0
-    recall = tp / (tp + fn) if tp + fn else 0.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {"accuracy": round(float(np.mean(pred == (y == 1))), 4), "f1": round(f1, 4), "n": len(y)}
+    counts = Confusion.of(zip((p >= 0.5).tolist(), (y == 1).tolist(), strict=True))
+    return {"accuracy": round(counts.accuracy, 4), "f1": round(counts.f1, 4), "n": counts.n}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -119,9 +100,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     args.cache.mkdir(parents=True, exist_ok=True)
     sets = {
-        "gptfuzz_train": load_gptfuzz(args.data, "train.csv"),
-        "gptfuzz_evaluate": load_gptfuzz(args.data, "evaluate.csv"),
-        "harmbench_val_dev": load_harmbench(args.data),
+        "gptfuzz_train": as_items(load_gptfuzz(args.data / "gptfuzz" / "train.csv")),
+        "gptfuzz_evaluate": as_items(load_gptfuzz(args.data / "gptfuzz" / "evaluate.csv")),
+        "harmbench_val_dev": as_items(load_harmbench(args.data / "harmbench" / "val_dev.json")),
     }
     features = {name: featurize(items, args.cache / f"{name}.npz") for name, items in sets.items()}
     labels = {name: np.asarray([y for *_, y in items]) for name, items in sets.items()}
