@@ -25,12 +25,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from agents.llm import litellm
 from agents.spec import SECRET_PARAM_NAMES, ModelSpec
+from agents.transports import make_transport, transport_for_spec
+from agents.transports.base import MalformedReply, Messages, Route, Transport
 from safebench.errors import ProviderError
 from safebench.records import ModelCall, Usage
 
 log = structlog.get_logger(__name__)
 
-Messages = list[dict[str, Any]]
+__all__ = ["Completion", "Gateway", "GatewaySettings", "MalformedReply", "Messages", "Route"]
 
 
 class ProviderLimits(BaseModel):
@@ -87,20 +89,12 @@ class Completion:
     cached: bool
 
 
-@dataclass
-class Route:
-    """Where a call actually goes once offline names are resolved."""
-
-    litellm_model: str
-    api_base: str | None
-    api_key: str | None
-
-
 RouteResolver = Callable[[ModelSpec], Awaitable[Route]]
 
 
 async def direct_route(spec: ModelSpec) -> Route:
-    return Route(spec.model, spec.api_base, spec.resolve_api_key())
+    transport = transport_for_spec(spec.model, spec.transport)
+    return Route(spec.model, spec.api_base, spec.resolve_api_key(), transport)
 
 
 @dataclass
@@ -140,6 +134,7 @@ class Gateway:
         self._semaphores: dict[str, asyncio.Semaphore] = {}
         self._inflight: dict[str, asyncio.Future[Completion]] = {}
         self._rng = random.Random(seed)
+        self._transports: dict[str, Transport] = {}
 
     async def complete(
         self,
@@ -268,39 +263,17 @@ class Gateway:
     async def _send(
         self, route: Route, spec: ModelSpec, messages: Messages, stream: bool
     ) -> tuple[str, str | None, Usage]:
-        kwargs: dict[str, Any] = dict(spec.params)
-        kwargs.update(model=route.litellm_model, messages=messages, num_retries=0, max_retries=0)
-        if route.api_base:
-            kwargs["api_base"] = route.api_base
-        if route.api_key:
-            kwargs["api_key"] = route.api_key
-        if not stream:
-            response = await litellm.acompletion(**kwargs)
-            choice = response.choices[0]
-            text = choice.message.content
-            if text is None:
-                raise MalformedReply("the reply had no message content")
-            return text, choice.finish_reason, _usage_of(getattr(response, "usage", None))
-        kwargs.update(stream=True, stream_options={"include_usage": True})
-        response = await litellm.acompletion(**kwargs)
-        parts: list[str] = []
-        finish: str | None = None
-        usage = Usage()
-        async for chunk in response:
-            if chunk.choices:
-                choice = chunk.choices[0]
-                delta = getattr(choice, "delta", None)
-                content = getattr(delta, "content", None) if delta is not None else None
-                if content:
-                    parts.append(content)
-                finish = choice.finish_reason or finish
-            chunk_usage = getattr(chunk, "usage", None)
-            if chunk_usage:
-                usage = _usage_of(chunk_usage)
-        if finish is None:
-            # litellm ends a cut stream quietly; an answer without its end is not an answer.
-            raise MalformedReply("the stream ended without a finish reason (truncated)")
-        return "".join(parts), finish, usage
+        transport = self._transports.get(route.transport)
+        if transport is None:
+            transport = self._transports[route.transport] = make_transport(route.transport)
+        reply = await transport.send(route, spec, messages, stream)
+        return reply.text, reply.finish_reason, reply.usage
+
+    async def aclose(self) -> None:
+        """Close every transport this gateway opened (HTTP sessions, loaded models)."""
+        transports, self._transports = self._transports, {}
+        for transport in transports.values():
+            await transport.aclose()
 
     def _limit(self, provider: str) -> _Limit:
         limits = self.settings.providers.get(provider, self.settings.default_limits)
@@ -345,10 +318,6 @@ class _Limit:
 
     async def __aexit__(self, *exc: object) -> None:
         self.semaphore.release()
-
-
-class MalformedReply(Exception):
-    """The server answered, but not with a usable completion."""
 
 
 @dataclass(frozen=True)
@@ -471,15 +440,6 @@ def estimate_cost(model: str, usage: Usage) -> float:
     except Exception:  # litellm raises for models missing from its price map
         return 0.0
     return float(prompt + completion)
-
-
-def _usage_of(raw: Any) -> Usage:
-    if raw is None:
-        return Usage()
-    return Usage(
-        prompt_tokens=int(getattr(raw, "prompt_tokens", 0) or 0),
-        completion_tokens=int(getattr(raw, "completion_tokens", 0) or 0),
-    )
 
 
 def _short(text: str, limit: int = 500) -> str:

@@ -30,8 +30,10 @@ class ModelSpec(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict)
     """Extra completion parameters passed through to the provider (``temperature``,
     ``max_tokens``, ``top_p``, …)."""
-    transport: Literal["litellm"] = "litellm"
-    """Which client carries the call; ``litellm`` reaches every provider."""
+    transport: Literal["litellm", "native"] = "litellm"
+    """Which client carries the call. ``litellm`` reaches every provider; ``native`` is a
+    lean aiohttp client for OpenAI-compatible servers (vLLM, the offline simulators), for
+    when litellm's per-call CPU cost binds. Local ``hf/…`` models always run in process."""
 
     @field_validator("model")
     @classmethod

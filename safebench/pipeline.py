@@ -112,6 +112,7 @@ async def run_evaluation(config: RunConfig, progress: Progress | None = None) ->
             store.set_status(status)
         return summarize(store, gateway, status, time.monotonic() - started)
     finally:
+        await gateway.aclose()
         await offline.aclose()
         store.close()
 

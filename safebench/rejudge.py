@@ -60,6 +60,7 @@ async def rejudge(
     src = RunStore(source)
     dst = RunStore(target)
     offline = OfflineStack()
+    gateway: Gateway | None = None
     try:
         info = src.run_info()
         config = dict(info["config"])
@@ -89,6 +90,8 @@ async def rejudge(
         dst.set_status("complete")
         return summarize(dst, gateway, "complete", time.monotonic() - started)
     finally:
+        if gateway is not None:
+            await gateway.aclose()
         await offline.aclose()
         src.close()
         dst.close()

@@ -35,7 +35,7 @@ class OfflineStack:
         name = spec.model.removeprefix(OFFLINE_PREFIX)
         if name in SIM_PROFILES:
             base_url = await self._sim_base_url()
-            return Route(f"openai/{name}", base_url, OFFLINE_KEY)
+            return Route(f"openai/{name}", base_url, OFFLINE_KEY, spec.transport)
         if name in OFFLINE_MODELS:
             register_offline_provider()
             return Route(spec.model, None, None)

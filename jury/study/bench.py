@@ -55,7 +55,10 @@ async def open_bench(
     try:
         salt = store.open_run(name, description)
         gateway = Gateway(settings, cache=store, resolve=offline.resolve)
-        yield Bench(store, gateway, salt)
+        try:
+            yield Bench(store, gateway, salt)
+        finally:
+            await gateway.aclose()
         store.set_status("complete")
     finally:
         await offline.aclose()
