@@ -1,0 +1,159 @@
+"""Running an importer: keep the good rows, report the bad ones, write all or nothing.
+
+Queries stream from the importer into ``write_dataset`` inside a staging folder; media are
+staged beside them. Only when every row has been seen (or, with ``strict``, none was bad)
+are the staged files moved into the dataset directory, ``queries.jsonl`` last. Bad rows are
+listed in ``import-errors.jsonl`` and in the returned report.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import structlog
+from pydantic import ValidationError
+
+from generation.card import write_dataset_card
+from generation.dataset import write_dataset
+from generation.importers.base import (
+    Candidate,
+    Importer,
+    ImportFailed,
+    ImportIssue,
+    ImportOptions,
+    ImportReport,
+)
+from generation.importers.media import MediaStager
+from safebench.errors import DatasetError
+from safebench.records import Query
+
+log = structlog.get_logger(__name__)
+
+ERRORS_FILE = "import-errors.jsonl"
+"""Where an import lists its bad rows, one ``ImportIssue`` per line, inside the dataset."""
+STATEMENTS_FILE = "statements.jsonl"
+"""Where an import keeps each query's statement form (``{"id", "statement"}`` per line), for
+the typographic-image step, when its source has one (FigStep's ``instruction``)."""
+
+
+def _write_lines(path: Path, lines: Iterator[str]) -> None:
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+            for line in lines:
+                handle.write(line)
+                handle.write("\n")
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+
+
+def _issue(candidate: Candidate, message: str) -> ImportIssue:
+    return ImportIssue(
+        file=str(candidate.file),
+        row=candidate.row,
+        row_kind=candidate.row_kind,
+        message=message,
+    )
+
+
+def run_import(importer: Importer, options: ImportOptions) -> ImportReport:
+    """Import ``options.source`` with ``importer`` into ``options.out``; return the report.
+
+    Raises DatasetError when the source is unusable (nothing is written) and ImportFailed
+    when ``strict`` and a row is bad (nothing but ``import-errors.jsonl`` is written).
+    """
+    started = time.perf_counter()
+    importer.check_source(options)
+    report = ImportReport(format=importer.name, source=str(options.source), out=str(options.out))
+    stager = MediaStager(options.out)
+    statements: list[tuple[str, str]] = []
+    seen: dict[str, Candidate] = {}
+
+    def accepted() -> Iterator[Query]:
+        for candidate in importer.candidates(options, stager):
+            if options.limit is not None and report.imported >= options.limit:
+                return
+            message: str | None = None
+            query: Query | None = None
+            first = seen.get(candidate.query_id)
+            if first is not None:
+                message = (
+                    f"query id {candidate.query_id!r} already used by "
+                    f"{first.file}: {first.row_kind} {first.row}"
+                )
+            else:
+                stager.begin_row()
+                try:
+                    query = candidate.build()
+                except DatasetError as exc:
+                    stager.discard_row()
+                    message = str(exc)
+                except ValidationError as exc:
+                    stager.discard_row()
+                    message = "invalid query: " + "; ".join(
+                        f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+                    )
+            if query is None:
+                issue = _issue(candidate, message or "row could not be imported")
+                report.issues.append(issue)
+                log.warning("import.row_refused", issue=str(issue))
+                if options.strict:
+                    raise ImportFailed(issue)
+                continue
+            stager.keep_row()
+            seen[candidate.query_id] = candidate
+            if candidate.statement:
+                statements.append((query.id, candidate.statement))
+            report.imported += 1
+            yield query
+
+    errors_path = Path(options.out) / ERRORS_FILE
+    try:
+        write_dataset(stager.staging, accepted())
+        if statements:
+            _write_lines(
+                stager.staging / STATEMENTS_FILE,
+                (json.dumps({"id": i, "statement": s}, ensure_ascii=False) for i, s in statements),
+            )
+    except BaseException:
+        stager.cleanup()
+        if report.issues:
+            _write_lines(errors_path, (issue.model_dump_json() for issue in report.issues))
+        raise
+    stager.commit()
+    if not statements:
+        (Path(options.out) / STATEMENTS_FILE).unlink(missing_ok=True)
+    report.images, report.audio = stager.images, stager.audio
+    if report.issues:
+        _write_lines(errors_path, (issue.model_dump_json() for issue in report.issues))
+    else:
+        # A clean re-import must not leave an earlier run's errors lying beside it.
+        errors_path.unlink(missing_ok=True)
+    notes = importer.notes(options)
+    if report.issues:
+        notes += (
+            f"\n\n{len(report.issues)} source rows could not be imported; "
+            f"they are listed in `{ERRORS_FILE}`."
+        )
+    write_dataset_card(
+        options.out,
+        title=options.title or importer.title,
+        source=f"`safebench dataset import {importer.name} {options.source}`",
+        notes=notes,
+    )
+    report.seconds = time.perf_counter() - started
+    log.info(
+        "import.done",
+        format=importer.name,
+        imported=report.imported,
+        issues=len(report.issues),
+        seconds=round(report.seconds, 3),
+    )
+    return report
