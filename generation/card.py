@@ -187,3 +187,20 @@ def write_dataset_card(root: Path, *, title: str, source: str, notes: str = "") 
     path = root / CARD_FILE
     _write_atomically(path, text)
     return path
+
+
+def read_card_header(root: Path) -> tuple[str, str] | None:
+    """(title, source) of the card already in ``root``, or None when there is none.
+
+    Lets ``safebench dataset card DIR`` refresh the counts without retyping the title.
+    """
+    path = Path(root) / CARD_FILE
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return None
+    title = next((line[2:].strip() for line in lines if line.startswith("# ")), None)
+    source = next((line[len("Source: ") :] for line in lines if line.startswith("Source: ")), None)
+    if title is None or source is None:
+        return None
+    return title, source

@@ -6,6 +6,7 @@ import typer
 
 from safebench.cli import (
     calibrate_cmd,
+    dataset_cmd,
     experiment_cmd,
     export_cmd,
     rejudge_cmd,
@@ -28,6 +29,7 @@ app.command("calibrate")(calibrate_cmd.calibrate)
 app.command("experiment")(experiment_cmd.experiment)
 app.command("report")(report_cmd.report)
 app.add_typer(transcripts_cmd.app, name="transcripts")
+app.add_typer(dataset_cmd.app, name="dataset")
 app.command("serve")(serve_cmd.serve)
 
 
