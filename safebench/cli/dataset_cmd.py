@@ -17,7 +17,7 @@ app = typer.Typer(
     help="Import published benchmarks, export datasets as Parquet, write dataset cards.",
     no_args_is_help=True,
 )
-console = Console()
+console = Console(soft_wrap=True)
 errors = Console(stderr=True, soft_wrap=True)
 
 DirArg = Annotated[Path, typer.Argument(help="Dataset directory (holding queries.jsonl)")]

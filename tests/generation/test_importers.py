@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import wave
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -22,6 +22,17 @@ from generation.importers import (
 )
 from generation.importers.runner import ERRORS_FILE, STATEMENTS_FILE
 from safebench.errors import DatasetError
+from safebench.logs import configure_logging
+
+
+@pytest.fixture(autouse=True)
+def _logs_to_a_live_stream() -> Iterator[None]:
+    # CLI tests leave structlog writing to CliRunner's closed stderr; point it back, before
+    # (another module may have run one) and after (this one does).
+    configure_logging()
+    yield
+    configure_logging()
+
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 SAFEBENCH_JSON = SHARED / "safebench" / "safebench.json"
