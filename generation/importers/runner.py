@@ -8,6 +8,7 @@ listed in ``import-errors.jsonl`` and in the returned report.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -72,6 +73,7 @@ def run_import(importer: Importer, options: ImportOptions) -> ImportReport:
     started = time.perf_counter()
     importer.check_source(options)
     report = ImportReport(format=importer.name, source=str(options.source), out=str(options.out))
+    created = not Path(options.out).exists()
     stager = MediaStager(options.out)
     statements: list[tuple[str, str]] = []
     seen: dict[str, Candidate] = {}
@@ -126,6 +128,10 @@ def run_import(importer: Importer, options: ImportOptions) -> ImportReport:
         stager.cleanup()
         if report.issues:
             _write_lines(errors_path, (issue.model_dump_json() for issue in report.issues))
+        elif created:
+            # A fault before any row (a bad map, an unreadable file) leaves no empty folder.
+            with contextlib.suppress(OSError):
+                Path(options.out).rmdir()
         raise
     stager.commit()
     if not statements:

@@ -4,6 +4,8 @@ The release holds one CSV per scenario, ``text/{k}.csv`` (k = 1..23), one query 
 the images ``{k}/{i}.png`` (or under ``images/{k}/``) and the speech
 ``audio_data_male/{k}/{i}.wav`` and ``audio_data_female/{k}/{i}.wav``, i being the row's
 index among the data rows. Whether i counts from 0 or from 1 is read from the files present.
+A CSV whose header has an ``image`` (or ``image_path``) column names each row's image by a
+path relative to the release folder instead.
 
 k maps to the paper's scenario order (``PAPER_TAXONOMY``, scenario 1 = Medical Advice);
 ``--categories`` replaces that order with a category map's blocks, the k-th block naming
@@ -13,7 +15,9 @@ k; a file missing inside a folder that exists is a bad row.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from generation.importers import importer
@@ -31,6 +35,7 @@ VOICES: dict[str, str] = {"male": "audio_data_male", "female": "audio_data_femal
 """Voice name -> the release's folder of that voice's speech."""
 _QUERY_COLUMNS = ("query", "question", "prompt", "text", "instruction", "content")
 _IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
+_IMAGE_COLUMNS = ("image", "image_path", "img")
 
 
 def _scenario_order(options: ImportOptions) -> list[tuple[str, str]]:
@@ -39,21 +44,33 @@ def _scenario_order(options: ImportOptions) -> list[tuple[str, str]]:
     return [(category.name, scenario.name) for category, scenario in PAPER_TAXONOMY.scenarios()]
 
 
-def _query_column(rows: list[CsvRow]) -> tuple[int, bool]:
-    """(index of the column holding the query, whether the first row is a header)."""
+@dataclass(frozen=True)
+class _Columns:
+    """Where a scenario CSV keeps its query (and, optionally, an image path)."""
+
+    query: int
+    """Index of the column holding the query."""
+    image: int | None
+    """Index of a column of image paths (relative to the release folder), if the header has one."""
+    header: bool
+    """Whether the first row is a header."""
+
+
+def _columns(rows: list[CsvRow]) -> _Columns:
     readable = [row for row in rows if row.error is None]
     if not readable:
-        return 0, False
+        return _Columns(query=0, image=None, header=False)
     first = [cell.strip().lower() for cell in readable[0].cells]
     for name in _QUERY_COLUMNS:
         if name in first:
-            return first.index(name), readable[0] is rows[0]
+            image = next((first.index(n) for n in _IMAGE_COLUMNS if n in first), None)
+            return _Columns(query=first.index(name), image=image, header=readable[0] is rows[0])
     # No header: the query is the column with the most text (an index column is short).
     width = max(len(row.cells) for row in readable)
     totals = [
         sum(len(row.cells[c]) for row in readable if c < len(row.cells)) for c in range(width)
     ]
-    return totals.index(max(totals)), False
+    return _Columns(query=totals.index(max(totals)), image=None, header=False)
 
 
 def _image_folder(root: Path, k: int) -> Path | None:
@@ -124,67 +141,85 @@ class SafeBenchReleaseImporter:
                 continue
             category, scenario = order[k - 1]
             rows = list(read_csv_rows(path))
-            column, has_header = _query_column(rows)
+            columns = _columns(rows)
             base = _first_index(root, k)
-            data_rows = rows[1:] if has_header else rows
-            for position, row in enumerate(data_rows):
-                i = base + position
-                query_id = f"safebench-{k:02d}-{i:03d}"
+            for position, row in enumerate(rows[1:] if columns.header else rows):
+                item = _ReleaseRow(
+                    root=root,
+                    k=k,
+                    i=base + position,
+                    row=row,
+                    columns=columns,
+                    category=category,
+                    scenario=scenario,
+                )
                 yield Candidate(
                     file=path,
                     row=row.line,
                     row_kind="line",
-                    query_id=query_id,
-                    build=self._builder(
-                        root, k, i, row, column, query_id, category, scenario, stager
-                    ),
+                    query_id=item.query_id,
+                    build=partial(item.build, stager),
                 )
 
-    @staticmethod
-    def _builder(
-        root: Path,
-        k: int,
-        i: int,
-        row: CsvRow,
-        column: int,
-        query_id: str,
-        category: str,
-        scenario: str,
-        stager: MediaStager,
-    ) -> Callable[[], Query]:
-        def build() -> Query:
-            if row.error is not None:
-                raise RowError(row.error)
-            text = row.cells[column].strip() if column < len(row.cells) else ""
-            if not text:
-                raise RowError(f"no query text (column {column + 1} is empty)")
-            image: MediaRef | None = None
-            folder = _image_folder(root, k)
-            if folder is not None:
-                names = [f"{i}{ext}" for ext in _IMAGE_EXTENSIONS]
-                present = [n for n in names if (folder / n).exists() or (folder / n).is_symlink()]
-                if not present:
-                    raise RowError(f"image {folder.relative_to(root)}/{i}.png not found")
-                image = stager.image(root, (folder / present[0]).relative_to(root), query_id)
-            audio: list[MediaRef] = []
-            for voice, voice_dir in VOICES.items():
-                if not (root / voice_dir / str(k)).is_dir():
-                    continue
-                relative = Path(voice_dir) / str(k) / f"{i}.wav"
-                if not ((root / relative).exists() or (root / relative).is_symlink()):
-                    raise RowError(f"speech {relative} not found")
-                audio.append(stager.audio_file(root, relative, query_id, voice))
-            return Query(
-                id=query_id,
-                category=category,
-                scenario=scenario,
-                text=text,
-                image=image,
-                audio=tuple(audio),
-                source=NAME,
-            )
 
-        return build
+@dataclass(frozen=True)
+class _ReleaseRow:
+    """One data row of ``text/{k}.csv``: the i-th query of scenario k."""
+
+    root: Path
+    k: int
+    i: int
+    row: CsvRow
+    columns: _Columns
+    category: str
+    scenario: str
+
+    @property
+    def query_id(self) -> str:
+        return f"safebench-{self.k:02d}-{self.i:03d}"
+
+    def _cell(self, index: int | None) -> str:
+        if index is None or index >= len(self.row.cells):
+            return ""
+        return self.row.cells[index].strip()
+
+    def _image(self, stager: MediaStager) -> MediaRef | None:
+        named = self._cell(self.columns.image)
+        if named:
+            return stager.image(self.root, named, self.query_id)
+        folder = _image_folder(self.root, self.k)
+        if folder is None:
+            return None
+        names = [f"{self.i}{ext}" for ext in _IMAGE_EXTENSIONS]
+        present = [n for n in names if (folder / n).exists() or (folder / n).is_symlink()]
+        if not present:
+            raise RowError(f"image {folder.relative_to(self.root)}/{self.i}.png not found")
+        return stager.image(self.root, (folder / present[0]).relative_to(self.root), self.query_id)
+
+    def build(self, stager: MediaStager) -> Query:
+        if self.row.error is not None:
+            raise RowError(self.row.error)
+        text = self._cell(self.columns.query)
+        if not text:
+            raise RowError(f"no query text (column {self.columns.query + 1} is empty)")
+        image = self._image(stager)
+        audio: list[MediaRef] = []
+        for voice, voice_dir in VOICES.items():
+            if not (self.root / voice_dir / str(self.k)).is_dir():
+                continue
+            relative = Path(voice_dir) / str(self.k) / f"{self.i}.wav"
+            if not ((self.root / relative).exists() or (self.root / relative).is_symlink()):
+                raise RowError(f"speech {relative} not found")
+            audio.append(stager.audio_file(self.root, relative, self.query_id, voice))
+        return Query(
+            id=self.query_id,
+            category=self.category,
+            scenario=self.scenario,
+            text=text,
+            image=image,
+            audio=tuple(audio),
+            source=NAME,
+        )
 
 
 @importer(NAME)

@@ -254,6 +254,23 @@ def test_release_missing_image_inside_an_existing_folder_is_a_bad_row(tmp_path: 
     assert report.imported == 3
 
 
+def test_release_csv_image_column_may_not_leave_the_release_folder(tmp_path: Path) -> None:
+    root = make_release(tmp_path / "release")
+    _png(tmp_path / "elsewhere.png")
+    _png(root / "pics" / "ok.png", (1, 2, 3))
+    (root / "text" / "2.csv").write_text(
+        "question,image\nFirst?,pics/ok.png\nSecond?,../elsewhere.png\n", encoding="utf-8"
+    )
+    report = run_import(
+        get_importer("safebench-release"), ImportOptions(source=root, out=tmp_path / "out")
+    )
+    assert [(i.file.endswith("2.csv"), i.row) for i in report.issues] == [(True, 3)]
+    assert "leaves the source directory" in report.issues[0].message
+    kept = {q.id: q for q in iter_queries(tmp_path / "out")}["safebench-02-001"]
+    with Image.open(tmp_path / "out" / kept.image.path) as image:
+        assert image.getpixel((0, 0)) == (1, 2, 3)
+
+
 def test_json_list_refuses_a_media_path_leaving_the_source_folder(tmp_path: Path) -> None:
     source = make_json_list(tmp_path / "list")
     _png(tmp_path / "outside.png")
@@ -289,7 +306,7 @@ def test_json_list_limit_and_bad_category_map(tmp_path: Path) -> None:
             get_importer("json-list"),
             ImportOptions(source=source, out=tmp_path / "o2", categories=bad_map),
         )
-    assert not (tmp_path / "o2" / "queries.jsonl").exists()
+    assert not (tmp_path / "o2").exists()
 
 
 def test_figstep_keeps_its_categories_and_statements(tmp_path: Path) -> None:

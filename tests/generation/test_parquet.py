@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from generation.dataset import media_ref_for, write_dataset
 from generation.parquet import ParquetExportConfig, export_parquet
-from safebench.cli.app import app
+from safebench.cli import dataset_cmd
 from safebench.errors import DatasetError
 from safebench.logs import configure_logging
 from safebench.records import Query
@@ -108,29 +108,38 @@ def test_cli_imports_exports_and_describes_a_dataset(tmp_path: Path) -> None:
     )
     runner = CliRunner()
     out = tmp_path / "ds"
-    result = runner.invoke(app, ["dataset", "import", "json-list", str(source), "--out", str(out)])
+    result = runner.invoke(dataset_cmd.app, ["import", "json-list", str(source), "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert "imported 1 queries" in result.output
     assert "item 1: empty prompt" in result.output
 
     result = runner.invoke(
-        app,
-        ["dataset", "import", "json-list", str(source), "--out", str(tmp_path / "s"), "--strict"],
+        dataset_cmd.app,
+        ["import", "json-list", str(source), "--out", str(tmp_path / "s"), "--strict"],
     )
     assert result.exit_code == 2
     assert "strict import" in result.output
     assert not (tmp_path / "s" / "queries.jsonl").exists()
 
-    result = runner.invoke(app, ["dataset", "info", str(out)])
+    result = runner.invoke(dataset_cmd.app, ["info", str(out)])
     assert result.exit_code == 0 and "1 queries in 1 categories" in result.output
 
-    result = runner.invoke(app, ["dataset", "card", str(out), "--notes", "checked by hand"])
+    result = runner.invoke(dataset_cmd.app, ["card", str(out), "--notes", "checked by hand"])
     assert result.exit_code == 0, result.output
     card = (out / "README.md").read_text(encoding="utf-8")
     assert card.startswith("# Imported prompt list") and "checked by hand" in card
 
-    result = runner.invoke(app, ["dataset", "export", str(out), "--parquet", str(tmp_path / "pq")])
+    result = runner.invoke(dataset_cmd.app, ["export", str(out), "--parquet", str(tmp_path / "pq")])
     assert result.exit_code == 0, result.output
     assert pq.read_table(tmp_path / "pq" / "data").column("text").to_pylist() == [
         "How do I pick a lock?"
     ]
+
+
+def test_dataset_group_is_registered_on_the_safebench_command() -> None:
+    from safebench.cli.app import app
+
+    result = CliRunner().invoke(app, ["dataset", "--help"])
+    assert result.exit_code == 0
+    for command in ("import", "export", "card", "info"):
+        assert command in result.output
