@@ -1,0 +1,212 @@
+"""A lean aiohttp client for OpenAI-compatible servers (vLLM, the offline simulators, proxies).
+
+litellm spends milliseconds of CPU per call building and parsing its typed objects; against
+a fast local server that, not the network, bounds a run. This transport does the minimum: one
+pooled keep-alive session, ``POST {api_base}/chat/completions`` with the OpenAI body, and a
+plain JSON or SSE parse. Like every transport it carries one attempt; the gateway owns
+retries, timeouts and the record, and classifies what this module raises:
+
+- an HTTP error status raises :class:`HTTPStatusError` (``status_code`` and a ``response``
+  with ``headers``, so 429 + Retry-After and 5xx are retried and other 4xx are not);
+- an unusable body (garbage JSON, no content, a stream cut before its finish reason) raises
+  :class:`MalformedReply`;
+- a dropped or refused connection raises :class:`NativeConnectionError` (an ``OSError``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import aiohttp
+
+from agents.spec import ModelSpec
+from agents.transports.base import MalformedReply, Messages, Reply, Route, transport_kind
+from safebench.errors import ConfigError
+from safebench.records import Usage
+
+DEFAULT_MAX_CONNECTIONS = 1024
+"""Sockets the session may hold open; the gateway's per-provider concurrency is the real
+bound, so this only has to be at least as large as any configured ``max_concurrency``."""
+
+_ERROR_BODY_LIMIT = 2000
+"""How much of an error body goes into the exception message (the gateway shortens it too)."""
+
+
+class HTTPStatusError(Exception):
+    """The server answered with an error status; ``response.headers`` keeps Retry-After."""
+
+    def __init__(self, status_code: int, message: str, response: ResponseInfo) -> None:
+        super().__init__(f"HTTP {status_code}: {message}")
+        self.status_code = status_code
+        self.response = response
+
+
+class NativeConnectionError(ConnectionError):
+    """The connection failed or dropped before a whole reply arrived (retryable)."""
+
+
+class ResponseInfo:
+    """What an error keeps of its response: the status and the headers (as a plain dict)."""
+
+    def __init__(self, status: int, headers: Mapping[str, str]) -> None:
+        self.status_code = status
+        self.headers = dict(headers)
+
+
+class NativeTransport:
+    """One aiohttp session per transport (so per gateway), opened on the first call."""
+
+    def __init__(self, max_connections: int = DEFAULT_MAX_CONNECTIONS) -> None:
+        self.max_connections = max_connections
+        self._session: aiohttp.ClientSession | None = None
+
+    def _client(self) -> aiohttp.ClientSession:
+        session = self._session
+        if session is None or session.closed:
+            connector = aiohttp.TCPConnector(
+                limit=self.max_connections,
+                limit_per_host=0,
+                keepalive_timeout=60,
+                ttl_dns_cache=300,
+            )
+            # No session-level timeout: the gateway bounds each attempt with its own.
+            session = aiohttp.ClientSession(
+                connector=connector,
+                timeout=aiohttp.ClientTimeout(total=None),
+                json_serialize=_dumps,
+                skip_auto_headers=("User-Agent",),
+            )
+            self._session = session
+        return session
+
+    async def send(self, route: Route, spec: ModelSpec, messages: Messages, stream: bool) -> Reply:
+        url = endpoint(route, spec)
+        body: dict[str, Any] = dict(spec.params)
+        body["model"] = served_model_name(route.litellm_model)
+        body["messages"] = messages
+        if stream:
+            body["stream"] = True
+            body["stream_options"] = {"include_usage": True}
+        headers = {"Content-Type": "application/json"}
+        if route.api_key:
+            headers["Authorization"] = f"Bearer {route.api_key}"
+        data = _dumps(body).encode()
+        try:
+            async with self._client().post(url, data=data, headers=headers) as response:
+                if response.status >= 400:
+                    raise await _status_error(response)
+                if stream:
+                    return await _read_stream(response)
+                return _parse_completion(await response.read())
+        except aiohttp.ClientResponseError as exc:
+            raise NativeConnectionError(f"{url}: {exc.message or type(exc).__name__}") from None
+        except (aiohttp.ClientError, asyncio.IncompleteReadError) as exc:
+            # Dropped connections, half-sent bodies and cut chunked streams all land here.
+            raise NativeConnectionError(f"{url}: {type(exc).__name__}: {exc}") from None
+
+    async def aclose(self) -> None:
+        session, self._session = self._session, None
+        if session is not None and not session.closed:
+            await session.close()
+
+
+def endpoint(route: Route, spec: ModelSpec) -> str:
+    """``{api_base}/chat/completions``; a missing ``api_base`` is a config error."""
+    if not route.api_base:
+        raise ConfigError(
+            f"{spec.model}: transport 'native' needs an api_base (the OpenAI-compatible "
+            "server's base URL, e.g. http://localhost:8000/v1); set api_base or use "
+            "transport: litellm"
+        )
+    return route.api_base.rstrip("/") + "/chat/completions"
+
+
+def served_model_name(model: str) -> str:
+    """The name the server knows: the part after the provider prefix (``openai/x`` -> ``x``,
+    ``hosted_vllm/meta-llama/Llama-3-8B`` -> ``meta-llama/Llama-3-8B``)."""
+    return model.split("/", 1)[1] if "/" in model else model
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+async def _status_error(response: aiohttp.ClientResponse) -> HTTPStatusError:
+    raw = await response.read()
+    text = raw[:_ERROR_BODY_LIMIT].decode("utf-8", "replace")
+    try:
+        error = json.loads(raw).get("error")
+        if isinstance(error, dict) and error.get("message"):
+            text = str(error["message"])
+    except (ValueError, AttributeError):
+        pass  # not an OpenAI error body: keep the raw text
+    return HTTPStatusError(response.status, text, ResponseInfo(response.status, response.headers))
+
+
+def _parse_completion(raw: bytes) -> Reply:
+    try:
+        payload = json.loads(raw)
+        choice = payload["choices"][0]
+        text = choice["message"]["content"]
+    except (ValueError, KeyError, IndexError, TypeError) as exc:
+        raise MalformedReply(
+            f"not a chat completion ({type(exc).__name__}): {raw[:200]!r}"
+        ) from None
+    if text is None:
+        raise MalformedReply("the reply had no message content")
+    return Reply(str(text), choice.get("finish_reason"), usage_of(payload.get("usage")))
+
+
+async def _read_stream(response: aiohttp.ClientResponse) -> Reply:
+    parts: list[str] = []
+    finish: str | None = None
+    usage = Usage()
+    done = False
+    async for line in response.content:
+        if not line.startswith(b"data:"):
+            continue  # blank separators, comments (": keep-alive"), event names
+        data = line[5:].strip()
+        if data == b"[DONE]":
+            done = True
+            break
+        try:
+            chunk = json.loads(data)
+        except ValueError:
+            raise MalformedReply(f"a stream chunk is not JSON: {data[:200]!r}") from None
+        if not isinstance(chunk, dict):
+            raise MalformedReply(f"a stream chunk is not an object: {data[:200]!r}")
+        if "error" in chunk:
+            raise MalformedReply(f"the stream carried an error: {str(chunk['error'])[:200]}")
+        for choice in chunk.get("choices") or ():
+            delta = choice.get("delta") or {}
+            content = delta.get("content")
+            if content:
+                parts.append(content)
+            finish = choice.get("finish_reason") or finish
+        if chunk.get("usage"):
+            usage = usage_of(chunk["usage"])
+    if finish is None:
+        # A cut stream may still have sent [DONE] or nothing at all: without a finish reason
+        # the answer may be partial, and a partial answer must not be judged.
+        cause = "after [DONE]" if done else "(truncated)"
+        raise MalformedReply(f"the stream ended without a finish reason {cause}")
+    return Reply("".join(parts), finish, usage)
+
+
+def usage_of(raw: Any) -> Usage:
+    """Token counts from an OpenAI usage object (missing counts are 0)."""
+    if not isinstance(raw, dict):
+        return Usage()
+    return Usage(
+        prompt_tokens=int(raw.get("prompt_tokens") or 0),
+        completion_tokens=int(raw.get("completion_tokens") or 0),
+    )
+
+
+@transport_kind("native")
+def native_transport() -> NativeTransport:
+    """OpenAI-compatible servers over one pooled aiohttp session (needs ``api_base``)."""
+    return NativeTransport()
