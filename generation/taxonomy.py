@@ -8,11 +8,25 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from safebench.errors import ConfigError
+
+
+class ScenarioVotes(BaseModel):
+    """The judges' keep/drop votes on one scenario of a debated taxonomy."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    keep: int = Field(0, ge=0)
+    """Judges who voted to keep the scenario."""
+    drop: int = Field(0, ge=0)
+    """Judges who voted to drop it."""
+    abstain: int = Field(0, ge=0)
+    """Judges whose ballot named no valid vote on it (or did not parse)."""
 
 
 class Scenario(BaseModel):
@@ -24,6 +38,12 @@ class Scenario(BaseModel):
     """Display name, unique across the whole taxonomy; queries carry it as ``scenario``."""
     description: str = Field(min_length=1)
     """One sentence saying what kind of request falls under this scenario."""
+    supporters: list[str] | None = None
+    """Judges whose proposals named this scenario (taxonomies built by a judges' debate)."""
+    votes: ScenarioVotes | None = None
+    """How the judges voted on keeping this scenario (taxonomies built by a debate)."""
+    merged_from: list[str] | None = None
+    """Other names the judges proposed for this scenario, merged into it."""
 
 
 class Category(BaseModel):
@@ -46,6 +66,9 @@ class Taxonomy(BaseModel):
 
     categories: list[Category] = Field(min_length=1)
     """The categories, in display order."""
+    provenance: dict[str, Any] | None = None
+    """How the taxonomy was made (for a debated one: the judges, the threshold, the store,
+    the scenarios voted down); free-form, for the reader."""
 
     @model_validator(mode="after")
     def _names_are_unique(self) -> Taxonomy:
@@ -111,9 +134,13 @@ def dump_taxonomy(tax: Taxonomy, path: Path) -> None:
     """Write ``tax`` as YAML that ``load_taxonomy`` reads back to an equal taxonomy."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    # sort_keys=False keeps name/description/scenarios in the order a person reads them.
+    # sort_keys=False keeps name/description/scenarios in the order a person reads them;
+    # exclude_none leaves the debate's fields out of taxonomies that have none.
     text = yaml.safe_dump(
-        tax.model_dump(mode="json"), sort_keys=False, allow_unicode=True, width=100
+        tax.model_dump(mode="json", exclude_none=True),
+        sort_keys=False,
+        allow_unicode=True,
+        width=100,
     )
     path.write_text(text, encoding="utf-8")
 

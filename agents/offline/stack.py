@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 
 from agents.gateway import Route, direct_route
+from agents.offline.judges import OFFLINE_JUDGES, judge_responder
 from agents.offline.jurors import OFFLINE_MODELS
 from agents.offline.provider import register_offline_provider
 from agents.offline.server import OpenAICompatServer
@@ -33,7 +34,8 @@ class OfflineStack:
         if not spec.is_offline:
             return await direct_route(spec)
         name = spec.model.removeprefix(OFFLINE_PREFIX)
-        if name in SIM_PROFILES:
+        # Offline generation judges share the simulators' HTTP server (a real socket).
+        if name in SIM_PROFILES or name in OFFLINE_JUDGES:
             base_url = await self._sim_base_url()
             return Route(f"openai/{name}", base_url, OFFLINE_KEY, spec.transport)
         if name in OFFLINE_MODELS:
@@ -55,6 +57,8 @@ class OfflineStack:
         async with self._lock:
             if self._server is None:
                 server = build_sim_server()
+                for judge in OFFLINE_JUDGES:
+                    server.add_model(judge, lambda r: judge_responder(r.messages))
                 await server.start()
                 self._server = server
             return self._server.base_url
@@ -66,7 +70,7 @@ class OfflineStack:
 
 
 def offline_model_names() -> list[str]:
-    return sorted(OFFLINE_PREFIX + n for n in [*SIM_PROFILES, *OFFLINE_MODELS])
+    return sorted(OFFLINE_PREFIX + n for n in [*SIM_PROFILES, *OFFLINE_MODELS, *OFFLINE_JUDGES])
 
 
 def serve_offline_jurors(server: OpenAICompatServer) -> OpenAICompatServer:

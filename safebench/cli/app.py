@@ -9,10 +9,12 @@ from safebench.cli import (
     dataset_cmd,
     experiment_cmd,
     export_cmd,
+    generate_cmd,
     rejudge_cmd,
     report_cmd,
     run_cmd,
     serve_cmd,
+    taxonomy_cmd,
     transcripts_cmd,
 )
 
@@ -31,6 +33,8 @@ app.command("report")(report_cmd.report)
 app.add_typer(transcripts_cmd.app, name="transcripts")
 app.add_typer(dataset_cmd.app, name="dataset")
 app.command("serve")(serve_cmd.serve)
+app.add_typer(taxonomy_cmd.app, name="taxonomy")
+app.command("generate")(generate_cmd.generate)
 
 
 def main() -> None:
