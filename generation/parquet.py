@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 import structlog
 from pydantic import BaseModel, ConfigDict, Field
 
-from generation.card import CARD_FILE
+from generation.card import CARD_FILE, default_permissions
 from generation.dataset import iter_queries, read_media
 from safebench.records import MediaRef, Query
 
@@ -161,6 +161,7 @@ def export_parquet(
             if buffer or rows == 0:
                 writer.write_table(pa.Table.from_pylist(buffer, schema=schema))
                 rows, groups = rows + len(buffer), groups + 1
+        default_permissions(Path(tmp_name))
         os.replace(tmp_name, target)
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)

@@ -18,6 +18,7 @@ from pathlib import Path, PurePosixPath
 
 from PIL import Image, UnidentifiedImageError
 
+from generation.card import default_permissions
 from generation.dataset import AUDIO_DIR, IMAGES_DIR, QUERIES_FILE
 from generation.importers.base import RowError
 from safebench.records import MediaRef, sha256_hex
@@ -162,6 +163,7 @@ class MediaStager:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(path, target)
         if staged_queries.exists():
+            default_permissions(staged_queries)
             os.replace(staged_queries, self.out / QUERIES_FILE)
         self.cleanup()
 

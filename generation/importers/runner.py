@@ -19,7 +19,7 @@ from pathlib import Path
 import structlog
 from pydantic import ValidationError
 
-from generation.card import write_dataset_card
+from generation.card import default_permissions, write_dataset_card
 from generation.dataset import write_dataset
 from generation.importers.base import (
     Candidate,
@@ -49,6 +49,7 @@ def _write_lines(path: Path, lines: Iterator[str]) -> None:
             for line in lines:
                 handle.write(line)
                 handle.write("\n")
+        default_permissions(Path(tmp_name))
         os.replace(tmp_name, path)
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
