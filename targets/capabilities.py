@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 from agents.llm import litellm
 from agents.offline.sim_targets import SIM_PROFILES
 from agents.spec import OFFLINE_PREFIX
+from safebench.errors import ConfigError
 from safebench.records import Modality
 
+LOCAL_PREFIXES = ("hf/", "hf-classifier/")
+"""Local transformers checkpoints: what they take is read from their config.json."""
 
-def known_modalities(model: str) -> frozenset[Modality]:
+
+def known_modalities(model: str, params: dict[str, Any] | None = None) -> frozenset[Modality]:
+    if model.startswith(LOCAL_PREFIXES):
+        # Imported here: reading a checkpoint's config pulls in transformers.
+        from agents.local.loader import checkpoint_modalities
+
+        return checkpoint_modalities(model, params)
     if model.startswith(OFFLINE_PREFIX):
         profile = SIM_PROFILES.get(model.removeprefix(OFFLINE_PREFIX))
         if profile is not None:
@@ -23,3 +35,24 @@ def known_modalities(model: str) -> frozenset[Modality]:
     except Exception:  # unknown to litellm's map: assume only what every model takes
         pass
     return frozenset(found)
+
+
+def declared_modalities(
+    model: str, accepts: Iterable[Modality] | None, params: dict[str, Any] | None = None
+) -> frozenset[Modality]:
+    """What a target takes: its config's ``accepts``, else what the model is known to take.
+
+    A local checkpoint cannot take what it has no encoder for, so an ``accepts`` that names
+    more than its config.json offers is refused here, before any case is sent.
+    """
+    if accepts and model.startswith(LOCAL_PREFIXES):
+        known = known_modalities(model, params)
+        extra = sorted(set(accepts) - known)
+        if extra:
+            raise ConfigError(
+                f"target {model}: accepts {', '.join(extra)}, but the checkpoint takes only "
+                f"{', '.join(sorted(known))} (its config.json has no "
+                f"{' or '.join(m if m != 'image' else 'vision' for m in extra)}_config); "
+                f"remove {', '.join(extra)} from accepts or use a multimodal checkpoint"
+            )
+    return frozenset(accepts or known_modalities(model, params))

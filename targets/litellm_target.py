@@ -9,7 +9,7 @@ from agents.gateway import Gateway
 from generation.dataset import read_media
 from safebench.records import MediaRef, Modality, Query
 from targets.base import TargetConfig, TargetContext, TargetReply, target_kind
-from targets.capabilities import known_modalities
+from targets.capabilities import declared_modalities
 
 AUDIO_FORMATS = {
     "audio/wav": "wav",
@@ -24,7 +24,7 @@ class LiteLLMTarget:
     def __init__(self, config: TargetConfig, context: TargetContext) -> None:
         self.config = config
         self.name = config.display_name
-        self.accepts = frozenset(config.accepts or known_modalities(config.model))
+        self.accepts = declared_modalities(config.model, config.accepts, config.params)
         self.root = context.dataset_root
         assert isinstance(context.gateway, Gateway)
         self.gateway = context.gateway

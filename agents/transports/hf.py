@@ -1,0 +1,124 @@
+"""The ``hf`` transport: local transformers models in this process, no server in between.
+
+``hf/<dir or hub id>`` generates with the checkpoint's own chat template (text, image-text
+or audio-text); ``hf-classifier/<dir or hub id>`` is a sequence classifier that answers a
+juror prompt with a vote. Both batch concurrent calls to the same model (see
+``agents/local/batcher.py``) and take their options from the spec's ``params``
+(``HFOptions``, ``ClassifierOptions`` in ``agents/local/options.py``).
+
+Weights are loaded once per model string per process, in a worker thread; generation runs
+in a thread too, so the gateway's event loop (timeouts, other providers) keeps running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Hashable
+from typing import Any
+
+from agents.local.batcher import MicroBatcher
+from agents.local.classifier import (
+    NO_CASE_REPLY,
+    ClassifierRequest,
+    classify_batch,
+    harmful_index,
+    read_case,
+    vote_reply,
+)
+from agents.local.generation import Generated, GenerationRequest, batch_key, generate_batch
+from agents.local.loader import LoadedModel, load, split_model
+from agents.local.messages import build_prompt
+from agents.local.options import BatchOptions, ClassifierOptions, HFOptions, parse_options
+from agents.spec import ModelSpec
+from agents.transports.base import Messages, Reply, Route, transport_kind
+from safebench.records import Usage
+
+
+class HFTransport:
+    """Runs ``hf/…`` and ``hf-classifier/…`` models; one batcher per model and batch options."""
+
+    def __init__(self) -> None:
+        self._batchers: dict[Hashable, MicroBatcher[Any, Any]] = {}
+
+    async def send(self, route: Route, spec: ModelSpec, messages: Messages, stream: bool) -> Reply:
+        kind, _ = split_model(spec.model)
+        if kind == "classifier":
+            return await self._classify(spec, messages)
+        return await self._generate(spec, messages, stream)
+
+    async def _generate(self, spec: ModelSpec, messages: Messages, stream: bool) -> Reply:
+        options = parse_options(HFOptions, spec.model, spec.params)
+        loaded = await asyncio.to_thread(load, spec.model, options)
+        prompt = await asyncio.to_thread(build_prompt, loaded, messages)
+        streamer = None
+        if stream:
+            from transformers import AsyncTextIteratorStreamer
+
+            # Made here: it hands text to this event loop from the generating thread.
+            streamer = AsyncTextIteratorStreamer(
+                loaded.tokenizer, skip_prompt=True, skip_special_tokens=True
+            )
+        request = GenerationRequest(prompt, options, streamer)
+        batcher = self._batcher(loaded, options, lambda items: generate_batch(loaded, items))
+        if streamer is None:
+            result: Generated = await batcher.submit(request, batch_key(request))
+            text = result.text
+        else:
+            chunks: list[str] = []
+            reader = asyncio.ensure_future(_read_stream(streamer, chunks))
+            try:
+                result = await batcher.submit(request, batch_key(request))
+                await reader
+            finally:
+                if not reader.done():
+                    reader.cancel()
+            loaded.stats.stream_chunks += len(chunks)
+            text = "".join(chunks)
+        loaded.stats.prompt_tokens += result.prompt_tokens
+        loaded.stats.completion_tokens += result.completion_tokens
+        usage = Usage(
+            prompt_tokens=result.prompt_tokens, completion_tokens=result.completion_tokens
+        )
+        return Reply(text, result.finish_reason, usage)
+
+    async def _classify(self, spec: ModelSpec, messages: Messages) -> Reply:
+        options = parse_options(ClassifierOptions, spec.model, spec.params)
+        loaded = await asyncio.to_thread(load, spec.model, options)
+        harmful_index(loaded, options)  # a wrong label is a config error, before any batch
+        case = read_case(messages)
+        if case is None:
+            return Reply(NO_CASE_REPLY, "stop", Usage())
+        batcher = self._batcher(loaded, options, lambda items: classify_batch(loaded, items))
+        key = json.dumps(options.model_dump(), sort_keys=True, default=str)
+        probability: float = await batcher.submit(ClassifierRequest(case, options), key)
+        return Reply(vote_reply(case, probability, options, spec.model), "stop", Usage())
+
+    def _batcher(
+        self, loaded: LoadedModel, options: BatchOptions, run: Any
+    ) -> MicroBatcher[Any, Any]:
+        batch = BatchOptions.model_validate(
+            options.model_dump(include=set(BatchOptions.model_fields))
+        )
+        key = (loaded.name, id(loaded), batch)
+        found = self._batchers.get(key)
+        if found is None:
+            found = self._batchers[key] = MicroBatcher(loaded.name, run, batch, loaded.stats)
+        return found
+
+    async def aclose(self) -> None:
+        batchers, self._batchers = self._batchers, {}
+        for batcher in batchers.values():
+            await batcher.aclose()
+
+
+async def _read_stream(streamer: Any, chunks: list[str]) -> None:
+    async for chunk in streamer:
+        if chunk:
+            chunks.append(chunk)
+
+
+@transport_kind("hf")
+def hf_transport() -> HFTransport:
+    """Local transformers checkpoints (``hf/…`` generators, ``hf-classifier/…`` jurors)."""
+    return HFTransport()

@@ -1,0 +1,269 @@
+"""``hf/<dir>`` models through the real gateway: tiny random-weight checkpoints built on the fly.
+
+Nothing is downloaded and nothing is patched: each test loads a checkpoint directory that
+``tiny_models`` wrote with ``save_pretrained``, through ``Gateway.complete`` and the ``hf``
+transport, and reads what happened from the model's process-wide counters (``stats_for``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import io
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from PIL import Image
+
+from agents.gateway import Gateway, GatewaySettings
+from agents.local.stats import ModelStats, stats_for
+from agents.spec import ModelSpec
+from safebench.errors import ConfigError, ProviderError
+from safebench.records import MediaRef, Query
+from targets.base import TargetConfig, TargetContext
+from targets.capabilities import known_modalities
+from targets.litellm_target import LiteLLMTarget
+from tests.agents.tiny_models import build_llava_model, build_text_model
+
+FAST = GatewaySettings(max_retries=0, timeout_s=60.0)
+
+DEVICES = [
+    "cpu",
+    pytest.param(
+        "cuda",
+        marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device here"),
+    ),
+]
+
+
+@pytest.fixture(scope="session")
+def text_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_text_model(tmp_path_factory.mktemp("hf") / "tiny-llama")
+
+
+@pytest.fixture(scope="session")
+def llava_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_llava_model(tmp_path_factory.mktemp("hf") / "tiny-llava")
+
+
+def spec(directory: Path, **params: Any) -> ModelSpec:
+    return ModelSpec(model=f"hf/{directory}", params={"max_new_tokens": 8, **params})
+
+
+def user(text: str) -> list[dict[str, Any]]:
+    return [{"role": "user", "content": text}]
+
+
+def png(color: tuple[int, int, int]) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (40, 30), color).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def with_image(text: str, data: bytes) -> list[dict[str, Any]]:
+    uri = "data:image/png;base64," + base64.b64encode(data).decode("ascii")
+    return [
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": text},
+                {"type": "image_url", "image_url": {"url": uri}},
+            ],
+        }
+    ]
+
+
+def delta(model: str, before: ModelStats) -> ModelStats:
+    now = stats_for(model).snapshot()
+    return ModelStats(
+        loads=now.loads - before.loads,
+        requests=now.requests - before.requests,
+        batches=now.batches[len(before.batches) :],
+        oom_splits=now.oom_splits - before.oom_splits,
+        failed=now.failed - before.failed,
+        pixel_values=now.pixel_values[len(before.pixel_values) :],
+        stream_chunks=now.stream_chunks - before.stream_chunks,
+    )
+
+
+@pytest.mark.parametrize("device", DEVICES)
+async def test_text_checkpoint_answers_through_the_gateway(text_dir: Path, device: str) -> None:
+    model = spec(text_dir, device=device)
+    gateway = Gateway(FAST)
+    try:
+        done = await gateway.complete(model, user("hello world"), scope="case-1/target")
+        again = await gateway.complete(model, user("hello world"), scope="case-2/target")
+    finally:
+        await gateway.aclose()
+    assert done.text.strip()
+    assert done.text == again.text  # greedy decoding of the same prompt
+    assert done.finish_reason in {"stop", "length"}
+    assert done.usage.prompt_tokens > 0
+    assert 0 < done.usage.completion_tokens <= 8
+    assert gateway.stats.calls == 2 and gateway.stats.failures == 0
+
+
+async def test_an_image_reaches_the_model_as_pixel_values(llava_dir: Path) -> None:
+    model = spec(llava_dir)
+    before = stats_for(model.model).snapshot()
+    gateway = Gateway(FAST)
+    try:
+        red = await gateway.complete(model, with_image("describe", png((200, 0, 0))), scope="r")
+        blue = await gateway.complete(model, with_image("describe", png((0, 0, 200))), scope="b")
+        plain = await gateway.complete(model, user("describe"), scope="t")
+    finally:
+        await gateway.aclose()
+    seen = delta(model.model, before)
+    # Two images went through the CLIP processor at its 28x28 crop; the text call had none.
+    assert seen.pixel_values == [(1, 3, 28, 28), (1, 3, 28, 28)]
+    # The image tokens expand the prompt: 2x2 patches stand where one <image> marker was.
+    assert red.usage.prompt_tokens > plain.usage.prompt_tokens
+    assert red.text and blue.text and plain.text
+    assert known_modalities(model.model) == {"text", "image"}
+
+
+async def test_streaming_hands_out_several_chunks_that_join_to_the_answer(text_dir: Path) -> None:
+    model = spec(text_dir, max_new_tokens=24)
+    before = stats_for(model.model).snapshot()
+    gateway = Gateway(FAST)
+    try:
+        streamed = await gateway.complete(model, user("bake bread"), scope="s", stream=True)
+        whole = await gateway.complete(model, user("bake bread"), scope="w", stream=False)
+    finally:
+        await gateway.aclose()
+    assert delta(model.model, before).stream_chunks > 1
+    assert streamed.text.strip() == whole.text.strip()
+
+
+async def test_concurrent_requests_share_generate_calls(text_dir: Path) -> None:
+    prompts = [f"{'the quick brown fox ' * (i % 3 + 1)}question {i}" for i in range(8)]
+    batched = spec(text_dir, batch_size=8, max_wait_ms=500)
+    before = stats_for(batched.model).snapshot()
+    gateway = Gateway(FAST)
+    try:
+        answers = await asyncio.gather(
+            *(gateway.complete(batched, user(p), scope=f"c{i}") for i, p in enumerate(prompts))
+        )
+        seen = delta(batched.model, before)
+        alone = [
+            await gateway.complete(spec(text_dir, batch_size=1), user(p), scope=f"a{i}")
+            for i, p in enumerate(prompts)
+        ]
+    finally:
+        await gateway.aclose()
+    assert seen.requests == 8
+    assert seen.generate_calls < 8, seen.batches
+    assert max(seen.batches) > 1
+    # Left padding keeps each row's answer what it is alone (prompts of different lengths).
+    assert [a.text for a in answers] == [a.text for a in alone]
+
+
+async def test_a_batch_over_memory_is_split_and_only_the_oversized_request_fails(
+    text_dir: Path,
+) -> None:
+    # max_batch_tokens is the batcher's memory budget: a batch over it takes the same path as
+    # a CUDA out-of-memory error (split in halves, retried; alone and still over: failed).
+    short = [f"hello world {i}" for i in range(4)]
+    huge = " ".join(["the quick brown fox jumps over the lazy dog"] * 12)
+    model = spec(text_dir, batch_size=8, max_wait_ms=500, max_batch_tokens=60)
+    before = stats_for(model.model).snapshot()
+    gateway = Gateway(FAST)
+    try:
+        results = await asyncio.gather(
+            *(
+                gateway.complete(model, user(p), scope=f"m{i}")
+                for i, p in enumerate([*short, huge])
+            ),
+            return_exceptions=True,
+        )
+    finally:
+        await gateway.aclose()
+    *fine, failed = results
+    assert all(not isinstance(r, BaseException) and r.text for r in fine), fine
+    assert isinstance(failed, ProviderError)
+    assert "out of memory even for a single request" in str(failed)
+    seen = delta(model.model, before)
+    assert seen.oom_splits >= 1
+    assert seen.failed == 1 and seen.requests == 5
+    assert gateway.stats.failures == 1 and gateway.stats.calls == 4
+
+
+async def test_a_missing_directory_is_a_clear_error(tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-model"
+    with pytest.raises(ConfigError, match="no-such-model"):
+        known_modalities(f"hf/{missing}")
+    gateway = Gateway(FAST)
+    try:
+        with pytest.raises(ProviderError) as failed:
+            await gateway.complete(spec(missing), user("hi"), scope="x")
+    finally:
+        await gateway.aclose()
+    assert f"no model directory {str(missing)!r}" in str(failed.value)
+    assert gateway.stats.failures == 1
+
+
+def test_an_uncached_hub_id_offline_names_the_cache(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ConfigError, match=r"safebench-test/absent.*HF_HUB_OFFLINE"):
+        known_modalities("hf/safebench-test/absent", {"cache_dir": str(tmp_path)})
+
+
+async def test_text_only_checkpoint_declares_text_and_refuses_image(
+    text_dir: Path, tmp_path: Path
+) -> None:
+    gateway = Gateway(FAST)
+    context = TargetContext(dataset_root=tmp_path, gateway=gateway)
+    config = TargetConfig(model=f"hf/{text_dir}")
+    assert LiteLLMTarget(config, context).accepts == {"text"}  # image cases are skipped
+    with pytest.raises(ConfigError, match=r"accepts image.*takes only text"):
+        LiteLLMTarget(TargetConfig(model=f"hf/{text_dir}", accepts=["text", "image"]), context)
+    # Sent anyway (a hand-written request), the image is refused, not silently dropped.
+    try:
+        with pytest.raises(ProviderError, match="takes only text"):
+            await gateway.complete(spec(text_dir), with_image("hi", png((1, 2, 3))), scope="i")
+    finally:
+        await gateway.aclose()
+
+
+async def test_an_hf_target_answers_an_image_query_from_the_dataset(
+    llava_dir: Path, tmp_path: Path
+) -> None:
+    data = png((10, 120, 10))
+    (tmp_path / "img").mkdir()
+    (tmp_path / "img" / "q1.png").write_bytes(data)
+    query = Query(
+        id="q1",
+        category="Cybersecurity",
+        scenario="Malware Generation",
+        text="describe the picture",
+        image=MediaRef(
+            path="img/q1.png", sha256=hashlib.sha256(data).hexdigest(), mime_type="image/png"
+        ),
+    )
+    gateway = Gateway(FAST)
+    target = LiteLLMTarget(
+        TargetConfig(model=f"hf/{llava_dir}", params={"max_new_tokens": 6}),
+        TargetContext(dataset_root=tmp_path, gateway=gateway),
+    )
+    before = stats_for(target.config.model).snapshot()
+    try:
+        reply = await target.answer(query, "image", case_id="tiny-llava::q1::image")
+    finally:
+        await gateway.aclose()
+    assert target.accepts == {"text", "image"}
+    assert reply.text and reply.call_key
+    assert delta(target.config.model, before).pixel_values == [(1, 3, 28, 28)]
+
+
+async def test_bad_params_name_the_field(text_dir: Path) -> None:
+    gateway = Gateway(FAST)
+    try:
+        with pytest.raises(ProviderError, match=r"invalid params: batch_sise"):
+            await gateway.complete(spec(text_dir, batch_sise=2), user("hi"), scope="p")
+    finally:
+        await gateway.aclose()
