@@ -168,7 +168,8 @@ def default_permissions(path: Path) -> None:
     os.chmod(path, 0o666 & ~umask)
 
 
-def _write_atomically(path: Path, text: str) -> None:
+def write_text_atomically(path: Path, text: str) -> None:
+    """Write ``text`` beside ``path`` and rename it into place."""
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
@@ -193,7 +194,7 @@ def write_dataset_card(root: Path, *, title: str, source: str, notes: str = "") 
     counts = count_dataset(root)
     text = render_card(counts, title=title, source=source, notes=notes, created=datetime.now(UTC))
     path = root / CARD_FILE
-    _write_atomically(path, text)
+    write_text_atomically(path, text)
     return path
 
 

@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 import structlog
 from pydantic import BaseModel, ConfigDict, Field
 
-from generation.card import CARD_FILE, default_permissions
+from generation.card import CARD_FILE, default_permissions, write_text_atomically
 from generation.dataset import iter_queries, read_media
 from safebench.records import MediaRef, Query
 
@@ -166,7 +166,7 @@ def export_parquet(
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
         raise
-    (out_dir / "README.md").write_text(_hub_readme(root), encoding="utf-8")
+    write_text_atomically(out_dir / "README.md", _hub_readme(root))
     report = ParquetExportReport(
         path=str(target),
         rows=rows,

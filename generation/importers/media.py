@@ -70,7 +70,17 @@ def check_image(data: bytes, label: str) -> tuple[str, str]:
         with Image.open(io.BytesIO(data)) as image:
             kind = image.format or ""
             image.verify()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        if kind == "JPEG":
+            # verify() checks PNG chunk CRCs but reads nothing of a JPEG; decode it instead.
+            with Image.open(io.BytesIO(data)) as image:
+                image.load()
+    except (
+        UnidentifiedImageError,
+        Image.DecompressionBombError,
+        OSError,
+        SyntaxError,
+        ValueError,
+    ) as exc:
         raise RowError(f"{label}: not a readable image: {exc}") from exc
     if kind not in _IMAGE_TYPES:
         raise RowError(f"{label}: image format {kind or 'unknown'} is not PNG or JPEG")

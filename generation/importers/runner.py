@@ -77,7 +77,8 @@ def run_import(importer: Importer, options: ImportOptions) -> ImportReport:
     created = not Path(options.out).exists()
     stager = MediaStager(options.out)
     statements: list[tuple[str, str]] = []
-    seen: dict[str, Candidate] = {}
+    seen: dict[str, str] = {}
+    """Each kept id -> where it came from; only ids are kept, never rows."""
 
     def accepted() -> Iterator[Query]:
         for candidate in importer.candidates(options, stager):
@@ -87,10 +88,7 @@ def run_import(importer: Importer, options: ImportOptions) -> ImportReport:
             query: Query | None = None
             first = seen.get(candidate.query_id)
             if first is not None:
-                message = (
-                    f"query id {candidate.query_id!r} already used by "
-                    f"{first.file}: {first.row_kind} {first.row}"
-                )
+                message = f"query id {candidate.query_id!r} already used by {first}"
             else:
                 stager.begin_row()
                 try:
@@ -106,12 +104,13 @@ def run_import(importer: Importer, options: ImportOptions) -> ImportReport:
             if query is None:
                 issue = _issue(candidate, message or "row could not be imported")
                 report.issues.append(issue)
-                log.warning("import.row_refused", issue=str(issue))
+                # The CLI prints the issues; the log repeats them only with --verbose.
+                log.info("import.row_refused", issue=str(issue))
                 if options.strict:
                     raise ImportFailed(issue)
                 continue
             stager.keep_row()
-            seen[candidate.query_id] = candidate
+            seen[candidate.query_id] = f"{candidate.file}: {candidate.row_kind} {candidate.row}"
             if candidate.statement:
                 statements.append((query.id, candidate.statement))
             report.imported += 1

@@ -293,6 +293,36 @@ def test_json_list_refuses_a_media_path_leaving_the_source_folder(tmp_path: Path
     assert [q.text for q in iter_queries(tmp_path / "o")] == ["c"]
 
 
+def test_json_list_duplicate_ids_truncated_jpeg_and_non_utf8_file(tmp_path: Path) -> None:
+    folder = tmp_path / "list"
+    folder.mkdir()
+    Image.new("RGB", (64, 64), (9, 9, 9)).save(folder / "whole.jpg", format="JPEG")
+    data = (folder / "whole.jpg").read_bytes()
+    (folder / "cut.jpg").write_bytes(data[: len(data) // 2])
+    item = {"category": "C", "scenario": "S"}
+    items = [
+        {**item, "id": "x", "prompt": "first", "image": "whole.jpg"},
+        {**item, "id": "x", "prompt": "second"},
+        {**item, "id": "y", "prompt": "third", "image": "cut.jpg"},
+    ]
+    source = folder / "p.json"
+    source.write_text(json.dumps(items), encoding="utf-8")
+    report = run_import(get_importer("json-list"), ImportOptions(source=source, out=tmp_path / "o"))
+    messages = {issue.row: issue.message for issue in report.issues}
+    assert "already used by" in messages[1] and "item 0" in messages[1]
+    assert "not a readable image" in messages[2]
+    (kept,) = iter_queries(tmp_path / "o")
+    assert (kept.text, kept.image.mime_type, kept.image.path) == (
+        "first",
+        "image/jpeg",
+        "images/x.jpg",
+    )
+
+    source.write_bytes(b'["caf\xe9"]')
+    with pytest.raises(DatasetError, match=r"p\.json: not valid UTF-8"):
+        run_import(get_importer("json-list"), ImportOptions(source=source, out=tmp_path / "o3"))
+
+
 def test_json_list_limit_and_bad_category_map(tmp_path: Path) -> None:
     source = make_json_list(tmp_path / "list")
     options = ImportOptions(
