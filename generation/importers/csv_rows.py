@@ -33,8 +33,9 @@ def _has_undecodable(cell: str) -> bool:
 def read_csv_rows(path: Path) -> Iterator[CsvRow]:
     """The rows of the CSV at ``path``, blank rows skipped.
 
-    DatasetError names the file when it cannot be read at all, or the line where the CSV
-    syntax breaks (the rest of that file is then unreadable).
+    DatasetError names the file when it cannot be read at all. A row whose bytes are not
+    UTF-8 comes with ``error`` set; where the CSV syntax breaks, a last row with ``error``
+    set names the line and the rest of the file is not read.
     """
     try:
         raw = path.read_bytes()
@@ -50,7 +51,13 @@ def read_csv_rows(path: Path) -> Iterator[CsvRow]:
         except StopIteration:
             return
         except csv.Error as exc:
-            raise DatasetError(f"{path}: line {reader.line_num}: malformed CSV: {exc}") from exc
+            # The reader cannot resync after a syntax error; the rows before it still count.
+            yield CsvRow(
+                line=start,
+                cells=[],
+                error=f"malformed CSV: {exc}; the rest of the file was not read",
+            )
+            return
         line, start = start, reader.line_num + 1
         if not any(cell.strip() for cell in cells):
             continue

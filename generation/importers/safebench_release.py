@@ -140,7 +140,12 @@ class SafeBenchReleaseImporter:
                 )
                 continue
             category, scenario = order[k - 1]
-            rows = list(read_csv_rows(path))
+            try:
+                rows = list(read_csv_rows(path))
+            except DatasetError as exc:
+                # One unreadable scenario file is a bad row; the other scenarios still import.
+                yield Candidate.failed(path, 0, "file", path.name, str(exc))
+                continue
             columns = _columns(rows)
             base = _first_index(root, k)
             for position, row in enumerate(rows[1:] if columns.header else rows):

@@ -232,6 +232,17 @@ def test_release_bad_rows_are_reported_by_file_and_line_and_the_rest_imports(
     assert "could not be imported" in (out / CARD_FILE).read_text(encoding="utf-8")
 
 
+def test_a_csv_that_breaks_midway_keeps_the_rows_before_it(tmp_path: Path) -> None:
+    path = make_figstep(tmp_path / "fs")
+    huge = "x" * 200_000  # longer than the csv module's field limit
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write(f"ForbidQI,3,1,Fraud,{huge},Steps.\nForbidQI,3,2,Fraud,Lost?,Steps.\n")
+    report = run_import(get_importer("figstep"), ImportOptions(source=path, out=tmp_path / "o"))
+    assert report.imported == 2
+    (issue,) = report.issues
+    assert (issue.row, "malformed CSV" in issue.message) == (4, True)
+
+
 def test_strict_import_stops_at_the_first_bad_row_and_writes_no_dataset(tmp_path: Path) -> None:
     root = make_release(tmp_path / "release")
     (root / "2" / "2.png").write_bytes(b"GIF89a not a png")
