@@ -7,12 +7,15 @@ are checked against their sha256 when read, so a tampered or swapped file is cau
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import tempfile
+import warnings
 from collections.abc import Iterable, Iterator
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
+from PIL import Image, UnidentifiedImageError
 from pydantic import ValidationError
 
 from safebench.errors import DatasetError
@@ -73,6 +76,10 @@ def write_dataset(root: Path, queries: Iterable[Query]) -> int:
     root.mkdir(parents=True, exist_ok=True)
     target = queries_path(root)
     fd, tmp_name = tempfile.mkstemp(dir=root, prefix=f".{QUERIES_FILE}.", suffix=".tmp")
+    # mkstemp makes the file owner-only; a dataset is meant to be shared like any file.
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp_name, 0o666 & ~umask)
     count = 0
     seen: dict[str, int] = {}
     try:
@@ -185,6 +192,40 @@ def read_media(root: Path, ref: MediaRef) -> bytes:
             f"{path}: sha256 mismatch for media {ref.path!r}: "
             f"expected {ref.sha256}, actual {actual}"
         )
+    return data
+
+
+MAX_IMAGE_PIXELS = 8000 * 8000
+"""Largest image (width x height) sent to a model. The biggest that major providers take is
+about this (8000 px a side); a larger one is refused before it is read whole or sent, since
+decoding or base64-encoding a decompression bomb would cost the run its memory."""
+
+
+def read_image(root: Path, ref: MediaRef, max_pixels: int = MAX_IMAGE_PIXELS) -> bytes:
+    """The bytes of an image ``ref`` names, once checked: digest, readable, not too large.
+
+    Only the image's header is parsed for its size and its chunks verified; nothing is
+    decoded to pixels, so a 100-megapixel file costs no more memory than its bytes.
+    """
+    data = read_media(root, ref)
+    where = f"{root}: image {ref.path!r}"
+    try:
+        with warnings.catch_warnings():
+            # Pillow warns (then raises) about decompression bombs; the check below is ours.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as image:
+                width, height = image.size
+                if width * height > max_pixels:
+                    raise DatasetError(
+                        f"{where} is {width}x{height} ({width * height / 1e6:.1f} megapixels), "
+                        f"over the {max_pixels / 1e6:.0f}-megapixel limit; downscale it in the "
+                        "dataset"
+                    )
+                image.verify()
+    except Image.DecompressionBombError as exc:
+        raise DatasetError(f"{where} is too large to open safely: {exc}") from exc
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise DatasetError(f"{where} is not a readable image: {exc}") from exc
     return data
 
 

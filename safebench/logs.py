@@ -8,6 +8,13 @@ import sys
 import structlog
 
 
+def _current_stderr_logger(*_args: object) -> structlog.PrintLogger:
+    # Looked up at each use, not at configure time: a CLI invoked in-process (tests, a
+    # notebook) swaps sys.stderr and closes it afterwards, and a logger bound to the old
+    # stream would raise on every later log line.
+    return structlog.PrintLogger(file=sys.stderr)
+
+
 def configure_logging(verbose: bool = False) -> None:
     level = logging.DEBUG if verbose else logging.WARNING
     logging.basicConfig(stream=sys.stderr, level=level, format="%(message)s")
@@ -24,7 +31,7 @@ def configure_logging(verbose: bool = False) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING if not verbose else logging.INFO)
     structlog.configure(
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=_current_stderr_logger,
         processors=[
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso"),
