@@ -11,6 +11,7 @@ import asyncio
 import base64
 import hashlib
 import io
+import wave
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ from safebench.records import MediaRef, Query
 from targets.base import TargetConfig, TargetContext
 from targets.capabilities import known_modalities
 from targets.litellm_target import LiteLLMTarget
-from tests.agents.tiny_models import build_llava_model, build_text_model
+from tests.agents.tiny_models import build_audio_model, build_llava_model, build_text_model
 
 FAST = GatewaySettings(max_retries=0, timeout_s=60.0)
 
@@ -47,6 +48,11 @@ def text_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def llava_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_llava_model(tmp_path_factory.mktemp("hf") / "tiny-llava")
+
+
+@pytest.fixture(scope="session")
+def audio_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_audio_model(tmp_path_factory.mktemp("hf") / "tiny-qwen2-audio")
 
 
 def spec(directory: Path, **params: Any) -> ModelSpec:
@@ -76,6 +82,31 @@ def with_image(text: str, data: bytes) -> list[dict[str, Any]]:
     ]
 
 
+def wav(seconds: float, rate: int = 22_050) -> bytes:
+    """A 16-bit mono tone, at espeak-ng's 22.05 kHz (the model wants 16 kHz)."""
+    samples = (torch.sin(torch.arange(int(seconds * rate)) * 0.05) * 8000).to(torch.int16)
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as writer:
+        writer.setnchannels(1)
+        writer.setsampwidth(2)
+        writer.setframerate(rate)
+        writer.writeframes(samples.numpy().tobytes())
+    return buffer.getvalue()
+
+
+def spoken(data: bytes) -> list[dict[str, Any]]:
+    audio = {"data": base64.b64encode(data).decode("ascii"), "format": "wav"}
+    return [
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "Answer the spoken request."},
+                {"type": "input_audio", "input_audio": audio},
+            ],
+        }
+    ]
+
+
 def delta(model: str, before: ModelStats) -> ModelStats:
     now = stats_for(model).snapshot()
     return ModelStats(
@@ -85,6 +116,7 @@ def delta(model: str, before: ModelStats) -> ModelStats:
         oom_splits=now.oom_splits - before.oom_splits,
         failed=now.failed - before.failed,
         pixel_values=now.pixel_values[len(before.pixel_values) :],
+        audio_features=now.audio_features[len(before.audio_features) :],
         stream_chunks=now.stream_chunks - before.stream_chunks,
     )
 
@@ -123,6 +155,26 @@ async def test_an_image_reaches_the_model_as_pixel_values(llava_dir: Path) -> No
     assert red.usage.prompt_tokens > plain.usage.prompt_tokens
     assert red.text and blue.text and plain.text
     assert known_modalities(model.model) == {"text", "image"}
+
+
+async def test_speech_reaches_the_audio_encoder_in_one_batch(audio_dir: Path) -> None:
+    model = spec(audio_dir, batch_size=4, max_wait_ms=300)
+    before = stats_for(model.model).snapshot()
+    gateway = Gateway(FAST)
+    try:
+        short, longer = await asyncio.gather(
+            gateway.complete(model, spoken(wav(1.0)), scope="a1"),
+            gateway.complete(model, spoken(wav(2.0)), scope="a2"),
+        )
+    finally:
+        await gateway.aclose()
+    seen = delta(model.model, before)
+    # Both waveforms, resampled to 16 kHz, became Whisper features (16 mel bins, 30 s) in
+    # one generate call; the longer one stands for more audio tokens in its prompt.
+    assert seen.batches == [2]
+    assert seen.audio_features == [(2, 16, 3000)]
+    assert longer.usage.prompt_tokens - short.usage.prompt_tokens == 25
+    assert known_modalities(model.model) == {"text", "audio"}
 
 
 async def test_streaming_hands_out_several_chunks_that_join_to_the_answer(text_dir: Path) -> None:

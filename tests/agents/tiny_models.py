@@ -21,6 +21,12 @@ from transformers import (
     LlavaForConditionalGeneration,
     LlavaProcessor,
     PreTrainedTokenizerFast,
+    Qwen2AudioConfig,
+    Qwen2AudioEncoderConfig,
+    Qwen2AudioForConditionalGeneration,
+    Qwen2AudioProcessor,
+    Qwen2Config,
+    WhisperFeatureExtractor,
 )
 
 CORPUS = [
@@ -45,9 +51,11 @@ VISION_TEMPLATE = (
     "{% if p['type'] == 'text' %}{{ p['text'] }}{% else %}<image>{% endif %}{% endfor %}"
     "{% endif %}\n{% endfor %}{% if add_generation_prompt %}assistant:{% endif %}"
 )
+AUDIO_TEMPLATE = VISION_TEMPLATE.replace("<image>", "<|audio_bos|><|AUDIO|><|audio_eos|>")
+AUDIO_SPECIALS = ("<|AUDIO|>", "<|audio_bos|>", "<|audio_eos|>")
 
 
-def tokenizer(template: str) -> PreTrainedTokenizerFast:
+def tokenizer(template: str, extra_specials: tuple[str, ...] = ()) -> PreTrainedTokenizerFast:
     """A word-level tokenizer trained on ``CORPUS``, with ``template`` as its chat template.
 
     Word-level, so that random weights still decode to words separated by spaces, which is
@@ -55,7 +63,8 @@ def tokenizer(template: str) -> PreTrainedTokenizerFast:
     """
     core = Tokenizer(models.WordLevel(unk_token="<unk>"))
     core.pre_tokenizer = pre_tokenizers.Whitespace()
-    trainer = trainers.WordLevelTrainer(special_tokens=SPECIALS, show_progress=False)
+    specials = [*SPECIALS, *extra_specials]
+    trainer = trainers.WordLevelTrainer(special_tokens=specials, show_progress=False)
     core.train_from_iterator(CORPUS, trainer)
     wrapped = PreTrainedTokenizerFast(
         tokenizer_object=core,
@@ -65,6 +74,8 @@ def tokenizer(template: str) -> PreTrainedTokenizerFast:
         pad_token="<pad>",
         extra_special_tokens={"image_token": "<image>"},
     )
+    if extra_specials:
+        wrapped.add_special_tokens({"additional_special_tokens": list(extra_specials)})
     wrapped.chat_template = template
     return wrapped
 
@@ -140,4 +151,45 @@ def build_classifier(directory: Path, seed: int = 0) -> Path:
     model = LlamaForSequenceClassification(config)
     model.save_pretrained(directory)
     tok.save_pretrained(directory)
+    return directory
+
+
+def build_audio_model(directory: Path, seed: int = 0) -> Path:
+    """A Qwen2-Audio-style audio-text model: a one-layer Whisper-like encoder, a tiny Qwen2."""
+    tok = tokenizer(AUDIO_TEMPLATE, AUDIO_SPECIALS)
+    text = Qwen2Config(
+        vocab_size=len(tok),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        max_position_embeddings=512,
+        bos_token_id=1,
+        eos_token_id=2,
+        pad_token_id=3,
+    )
+    encoder = Qwen2AudioEncoderConfig(
+        num_mel_bins=16,
+        encoder_layers=1,
+        encoder_attention_heads=2,
+        encoder_ffn_dim=64,
+        d_model=32,
+    )
+    config = Qwen2AudioConfig(
+        audio_config=encoder,
+        text_config=text,
+        audio_token_index=tok.convert_tokens_to_ids("<|AUDIO|>"),
+    )
+    torch.manual_seed(seed)
+    model = Qwen2AudioForConditionalGeneration(config)
+    model.generation_config.eos_token_id = 2
+    model.generation_config.pad_token_id = 3
+    processor = Qwen2AudioProcessor(
+        feature_extractor=WhisperFeatureExtractor(feature_size=16, return_attention_mask=True),
+        tokenizer=tok,
+        chat_template=AUDIO_TEMPLATE,
+    )
+    model.save_pretrained(directory)
+    processor.save_pretrained(directory)
     return directory
