@@ -39,7 +39,13 @@ class RunConfig(BaseModel):
     store: Path | None = None
     """Where the run's SQLite store lives; rerunning with the same store resumes."""
     concurrency: int = Field(16, ge=1, le=4096)
-    """Cases in flight at once (each runs its target call, then its deliberation)."""
+    """Cases in flight at once (each runs its target call, then its deliberation). With
+    ``workers`` > 1 this is the whole run's figure, shared out among the workers."""
+    workers: int = Field(1, ge=1, le=64)
+    """Processes the run uses, each with its own event loop and model gateway (one event loop
+    tops out near one core). Cases are sharded among them by a hash of the case id, all write
+    the one store, and a rerun resumes with any number of workers. ``concurrency``, provider
+    limits and target ``max_concurrency`` are split evenly among the workers."""
     limit: int | None = Field(None, ge=1)
     """Evaluate only the first ``limit`` queries of the dataset."""
     gateway: GatewaySettings = GatewaySettings()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -88,6 +88,10 @@ def count_queries(root: Path, limit: int | None) -> int:
 async def run_evaluation(config: RunConfig, progress: Progress | None = None) -> RunSummary:
     """Run (or resume) the evaluation ``config`` describes."""
     progress = progress or NoProgress()
+    if config.workers > 1:
+        from safebench.workers import run_with_workers  # imports this module
+
+        return await run_with_workers(config, progress)
     started = time.monotonic()
     dataset_root = resolve_dataset(config)
     store = RunStore(config.store_path())
@@ -141,8 +145,10 @@ class _Runner:
         courtroom: Courtroom,
         salt: str,
         progress: Progress,
+        shard: Callable[[str], bool] | None = None,
     ) -> None:
         self.config = config
+        self.shard = shard
         self.store = store
         self.targets = targets
         self.courtroom = courtroom
@@ -163,7 +169,7 @@ class _Runner:
             for modality in self.config.modalities:
                 for target in self.targets:
                     cid = case_id(target.name, query.id, modality)
-                    if cid not in done:
+                    if cid not in done and (self.shard is None or self.shard(cid)):
                         yield query, modality, target, cid
 
     async def run(self, queries: Iterator[Query], done: set[str]) -> None:

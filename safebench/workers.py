@@ -1,0 +1,277 @@
+"""A run over several processes: one event loop per core, one store for all.
+
+One asyncio loop tops out near one core of CPU (litellm's per-call cost, autogen, the jury's
+parsing), so ``workers: N`` starts N processes. Each owns an event loop, a gateway, its own
+offline stack (the simulated targets' HTTP server and the in-process offline jurors) and the
+cases whose id hashes to it; all of them write the run's one SQLite store (WAL, a busy
+timeout, one short transaction per case or call). The parent opens the run, builds the
+dataset once, draws the progress bar from the workers' reports, checks the run's failure
+rate over all of them and writes the closing summary.
+
+Each worker has its own offline simulator server rather than one shared one: the simulators
+answer as a pure function of the request, so a per-worker server changes no answer, costs no
+coordination, and spreads the server's CPU over the workers instead of one core.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hashlib
+import logging
+import math
+import multiprocessing
+import queue
+import time
+from dataclasses import dataclass
+from multiprocessing.process import BaseProcess
+from multiprocessing.queues import Queue
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from agents.gateway import Gateway, GatewaySettings
+from agents.offline.stack import OfflineStack
+from generation.dataset import iter_queries
+from jury.courtroom import Courtroom
+from safebench.config import RunConfig
+from safebench.errors import RunAborted, SafeBenchError
+from safebench.logs import configure_logging
+from safebench.pipeline import (
+    Progress,
+    RunSummary,
+    _limited,
+    _Runner,
+    build_targets,
+    count_queries,
+    resolve_dataset,
+    summarize,
+)
+from targets.base import TargetContext
+from transcripts.store import RunStore
+
+log = structlog.get_logger(__name__)
+
+_POLL_S = 0.2
+"""How often the parent looks at its workers while no report arrives."""
+_EXIT_GRACE_S = 2.0
+"""How long a worker's report may trail its exit before the worker counts as crashed."""
+
+
+def shard_of(case_id: str, workers: int) -> int:
+    """The worker that owns ``case_id``: stable across runs, so a resume with the same number
+    of workers gives each the same cases (any number of workers still resumes correctly)."""
+    digest = hashlib.blake2b(case_id.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") % workers
+
+
+def worker_share(config: RunConfig) -> RunConfig:
+    """The config one worker runs: the run's concurrency and limits divided among workers."""
+    n = config.workers
+
+    def split(value: int) -> int:
+        return max(1, math.ceil(value / n))
+
+    gateway: GatewaySettings = config.gateway.model_copy(deep=True)
+    for limits in [gateway.default_limits, *gateway.providers.values()]:
+        limits.max_concurrency = split(limits.max_concurrency)
+        if limits.requests_per_second is not None:
+            limits.requests_per_second = limits.requests_per_second / n
+    targets = [
+        t.model_copy(update={"max_concurrency": split(t.max_concurrency)})
+        if t.max_concurrency
+        else t
+        for t in config.targets
+    ]
+    return config.model_copy(
+        update={"concurrency": split(config.concurrency), "gateway": gateway, "targets": targets}
+    )
+
+
+@dataclass
+class WorkerReport:
+    """What a worker says when it ends."""
+
+    index: int
+    status: str  # "complete" | "aborted" | "crashed"
+    calls: int = 0
+    cached: int = 0
+    retries: int = 0
+    error: str | None = None
+
+
+class _QueueProgress:
+    """A worker's progress: every finished case goes to the parent as ("case", status)."""
+
+    def __init__(self, reports: Queue[Any]) -> None:
+        self.reports = reports
+
+    def start(self, total: int, already_done: int) -> None:
+        return None
+
+    def advance(self, status: str) -> None:
+        self.reports.put(("case", status))
+
+
+def _worker_main(
+    config: RunConfig, dataset_root: Path, index: int, reports: Queue[Any], verbose: bool
+) -> None:
+    """A worker process: run its shard of the cases, then report."""
+    configure_logging(verbose)
+    report = WorkerReport(index, "crashed")
+    try:
+        report = asyncio.run(_run_shard(config, dataset_root, index, reports))
+    except RunAborted as exc:
+        report = WorkerReport(index, "aborted", error=str(exc))
+    except BaseException as exc:  # reported to the parent, which fails the run with it
+        report = WorkerReport(index, "crashed", error=f"{type(exc).__name__}: {exc}")
+    finally:
+        reports.put(("done", dataclasses.asdict(report)))
+
+
+async def _run_shard(
+    config: RunConfig, dataset_root: Path, index: int, reports: Queue[Any]
+) -> WorkerReport:
+    share = worker_share(config)
+    store = RunStore(config.store_path())
+    offline = OfflineStack()
+    gateway = Gateway(share.gateway, cache=store, resolve=offline.resolve)
+    try:
+        salt = store.open_run(config.name, config.public_json())
+        targets = build_targets(share, TargetContext(dataset_root, gateway))
+        courtroom = Courtroom(share.jury, gateway)
+        runner = _Runner(
+            share,
+            store,
+            targets,
+            courtroom,
+            salt,
+            _QueueProgress(reports),
+            shard=lambda cid: shard_of(cid, config.workers) == index,
+        )
+        await runner.run(_limited(iter_queries(dataset_root), config.limit), store.finished_cases())
+        stats = gateway.stats
+        return WorkerReport(index, "complete", stats.calls, stats.cached, stats.retries)
+    finally:
+        await gateway.aclose()
+        await offline.aclose()
+        store.close()
+
+
+async def run_with_workers(config: RunConfig, progress: Progress) -> RunSummary:
+    """Run (or resume) ``config`` over ``config.workers`` processes."""
+    started = time.monotonic()
+    dataset_root = resolve_dataset(config)  # built once, here, not raced by the workers
+    store = RunStore(config.store_path())
+    try:
+        store.open_run(config.name, config.public_json())
+        store.set_dataset_root(dataset_root)
+        targets = len(config.targets)
+        total = count_queries(dataset_root, config.limit) * len(config.modalities) * targets
+        progress.start(total, len(store.finished_cases()))
+        status = "complete"
+        try:
+            reports = await _supervise(config, dataset_root, progress)
+        except RunAborted:
+            status = "aborted"
+            raise
+        except BaseException:
+            status = "stopped"  # as the one-process run words it
+            raise
+        finally:
+            store.set_status(status)
+        summary = summarize(store, None, status, time.monotonic() - started)
+        return dataclasses.replace(
+            summary,
+            model_calls=sum(r.calls for r in reports),
+            cached_calls=sum(r.cached for r in reports),
+            retries=sum(r.retries for r in reports),
+        )
+    finally:
+        store.close()
+
+
+async def _supervise(
+    config: RunConfig, dataset_root: Path, progress: Progress
+) -> list[WorkerReport]:
+    # Not fork: the parent holds an event loop and threads (rich's refresher, the executor)
+    # that a forked child must not inherit. A fork server is a clean process that imports
+    # SafeBench once (litellm alone takes seconds) and forks every worker from there.
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__])
+    reports: Queue[Any] = context.Queue()
+    verbose = logging.getLogger().getEffectiveLevel() <= logging.DEBUG
+    processes: list[BaseProcess] = [
+        context.Process(
+            target=_worker_main,
+            args=(config, dataset_root, index, reports, verbose),
+            name=f"safebench-worker-{index}",
+            daemon=True,
+        )
+        for index in range(config.workers)
+    ]
+    for process in processes:
+        process.start()
+    finished = failed = 0
+    done: dict[int, WorkerReport] = {}
+    exited_at: dict[int, float] = {}
+    try:
+        while len(done) < len(processes):
+            try:
+                message = await asyncio.to_thread(reports.get, True, _POLL_S)
+            except queue.Empty:
+                _check_alive(processes, done, exited_at)
+                continue
+            if message[0] == "case":
+                progress.advance(message[1])
+                finished += 1
+                failed += message[1] == "failed"
+                _check_failure_rate(config, finished, failed)
+                continue
+            report = WorkerReport(**message[1])
+            done[report.index] = report
+            if report.status == "aborted":
+                raise RunAborted(report.error or "a worker stopped the run")
+            if report.status != "complete":
+                raise SafeBenchError(
+                    f"worker {report.index} failed: {report.error}; finished cases are in "
+                    f"{config.store_path()}, rerun the same command to resume"
+                )
+        return [done[i] for i in sorted(done)]
+    finally:
+        for process in processes:
+            if process.is_alive():
+                # Each case is one transaction, so a stopped worker loses only its cases
+                # in flight; a rerun asks them again.
+                process.terminate()
+        for process in processes:
+            process.join(5)
+        reports.close()
+
+
+def _check_alive(
+    processes: list[BaseProcess], done: dict[int, WorkerReport], exited_at: dict[int, float]
+) -> None:
+    """Fail the run when a worker died without its report (killed, out of memory)."""
+    now = time.monotonic()
+    for index, process in enumerate(processes):
+        if index in done or process.exitcode is None:
+            continue
+        # A worker's last report may still be in the pipe when its exit is seen: wait a little.
+        if now - exited_at.setdefault(index, now) > _EXIT_GRACE_S:
+            raise SafeBenchError(
+                f"worker {index} exited with code {process.exitcode} before reporting; "
+                "finished cases are in the store, rerun the same command to resume"
+            )
+
+
+def _check_failure_rate(config: RunConfig, finished: int, failed: int) -> None:
+    """The run-wide check (each worker also checks its own share)."""
+    if finished >= config.min_cases_before_abort and failed / finished > config.max_failure_rate:
+        raise RunAborted(
+            f"{failed} of {finished} cases failed (over the run's max_failure_rate "
+            f"{config.max_failure_rate:g}); the causes are in the store "
+            f"({config.store_path()}, table cases). Fix the provider or config, then rerun the "
+            "same command to resume."
+        )
