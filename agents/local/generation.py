@@ -60,14 +60,15 @@ def _inputs(loaded: LoadedModel, prompts: list[Prompt]) -> Any:
 
 
 def _eos_ids(loaded: LoadedModel) -> set[int]:
-    found: set[int] = set()
+    """The tokens generate stops at: the generation config's, else the model's, else the
+    tokenizer's end token."""
     for source in (loaded.model.generation_config, loaded.model.config, loaded.tokenizer):
         value = getattr(source, "eos_token_id", None)
         if isinstance(value, int):
-            found.add(value)
-        elif isinstance(value, list | tuple):
-            found.update(int(v) for v in value)
-    return found
+            return {value}
+        if isinstance(value, list | tuple) and value:
+            return {int(v) for v in value}
+    return set()
 
 
 def generate_batch(loaded: LoadedModel, requests: list[GenerationRequest]) -> list[Generated]:
@@ -94,6 +95,8 @@ def generate_batch(loaded: LoadedModel, requests: list[GenerationRequest]) -> li
         "do_sample": options.sampling,
         "pad_token_id": pad_id,
     }
+    if options.ignore_eos:
+        kwargs["min_new_tokens"] = options.new_tokens
     if options.sampling:
         kwargs.update(temperature=options.temperature or 1.0, top_p=options.top_p)
     if streamer is not None:
@@ -109,7 +112,7 @@ def generate_batch(loaded: LoadedModel, requests: list[GenerationRequest]) -> li
             if streamer is not None:
                 streamer.end()  # the consumer must not wait for text that never comes
             raise
-    eos = _eos_ids(loaded)
+    eos = set() if options.ignore_eos else _eos_ids(loaded)
     mask = inputs.get("attention_mask")
     answers: list[Generated] = []
     for row, request in enumerate(requests):

@@ -64,6 +64,9 @@ class HFOptions(LoadOptions, BatchOptions):
     """Sample instead of greedy decoding. Left out: sample exactly when temperature > 0."""
     seed: int | None = None
     """Seed of the sampler for each batch, so that a sampled run can be repeated."""
+    ignore_eos: bool = False
+    """Generate exactly the most new tokens, past any end token (benchmarks, as vLLM's
+    ``ignore_eos``); the answer is then not cut at the end token either."""
 
     @property
     def new_tokens(self) -> int:
@@ -75,7 +78,14 @@ class HFOptions(LoadOptions, BatchOptions):
 
     def generation_key(self) -> tuple[Any, ...]:
         """Requests that share this key can share one ``generate`` call."""
-        return (self.new_tokens, self.sampling, self.temperature, self.top_p, self.seed)
+        return (
+            self.new_tokens,
+            self.sampling,
+            self.temperature,
+            self.top_p,
+            self.seed,
+            self.ignore_eos,
+        )
 
 
 class ClassifierOptions(LoadOptions, BatchOptions):

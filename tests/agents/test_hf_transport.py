@@ -138,6 +138,18 @@ async def test_text_checkpoint_answers_through_the_gateway(text_dir: Path, devic
     assert gateway.stats.calls == 2 and gateway.stats.failures == 0
 
 
+async def test_ignore_eos_generates_exactly_the_most_new_tokens(text_dir: Path) -> None:
+    gateway = Gateway(FAST)
+    try:
+        done = await gateway.complete(
+            spec(text_dir, max_new_tokens=20, ignore_eos=True), user("hello"), scope="e"
+        )
+    finally:
+        await gateway.aclose()
+    assert done.usage.completion_tokens == 20
+    assert done.finish_reason == "length"
+
+
 async def test_an_image_reaches_the_model_as_pixel_values(llava_dir: Path) -> None:
     model = spec(llava_dir)
     before = stats_for(model.model).snapshot()

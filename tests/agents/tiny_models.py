@@ -80,12 +80,12 @@ def tokenizer(template: str, extra_specials: tuple[str, ...] = ()) -> PreTrained
     return wrapped
 
 
-def _llama(vocab: int, **extra: object) -> LlamaConfig:
+def _llama(vocab: int, hidden: int = 32, layers: int = 2, **extra: object) -> LlamaConfig:
     return LlamaConfig(
         vocab_size=vocab,
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
+        hidden_size=hidden,
+        intermediate_size=2 * hidden,
+        num_hidden_layers=layers,
         num_attention_heads=2,
         num_key_value_heads=2,
         max_position_embeddings=512,
@@ -96,11 +96,11 @@ def _llama(vocab: int, **extra: object) -> LlamaConfig:
     )
 
 
-def build_text_model(directory: Path, seed: int = 0) -> Path:
+def build_text_model(directory: Path, seed: int = 0, hidden: int = 32, layers: int = 2) -> Path:
     """A text-only LlamaForCausalLM with its tokenizer and chat template."""
     tok = tokenizer(TEXT_TEMPLATE)
     torch.manual_seed(seed)
-    model = LlamaForCausalLM(_llama(len(tok)))
+    model = LlamaForCausalLM(_llama(len(tok), hidden, layers))
     model.generation_config.eos_token_id = 2
     model.save_pretrained(directory)
     tok.save_pretrained(directory)
