@@ -48,7 +48,7 @@ PERSONAS = [
 FAULT_MIX = [
     Fault(kind="rate_limit", retry_after=0.01),
     Fault(kind="server_error"),
-    Fault(kind="delay", seconds=3.0),  # past the 2 s attempt timeout below
+    Fault(kind="delay", seconds=6.0),  # past the 5 s attempt timeout below
     Fault(kind="drop"),
     Fault(kind="truncate"),
     Fault(kind="garbage"),
@@ -97,7 +97,7 @@ def soak_config(
             "max_retries": 2,
             "backoff_base_s": 0.005,
             "backoff_max_s": 0.05,
-            "timeout_s": 2.0,
+            "timeout_s": 5.0,
         },
         "concurrency": concurrency,
     }

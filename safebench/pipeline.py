@@ -112,6 +112,11 @@ async def run_evaluation(config: RunConfig, progress: Progress | None = None) ->
         except RunAborted:
             status = "aborted"
             raise
+        except BaseException:
+            # A bad dataset row, Ctrl-C or a bug: what finished is kept, but the run did not
+            # complete (it used to be marked "complete" here).
+            status = "stopped"
+            raise
         finally:
             store.set_status(status)
         return summarize(store, gateway, status, time.monotonic() - started)

@@ -6,7 +6,7 @@ import base64
 from typing import Any
 
 from agents.gateway import Gateway
-from generation.dataset import read_media
+from generation.dataset import read_image, read_media
 from safebench.records import MediaRef, Modality, Query
 from targets.base import TargetConfig, TargetContext, TargetReply, target_kind
 from targets.capabilities import declared_modalities
@@ -63,7 +63,8 @@ class LiteLLMTarget:
         ]
 
     def _data_uri(self, ref: MediaRef) -> str:
-        data = base64.b64encode(read_media(self.root, ref)).decode("ascii")
+        # read_image refuses unreadable and oversized images (DatasetError: a failed case).
+        data = base64.b64encode(read_image(self.root, ref)).decode("ascii")
         return f"data:{ref.mime_type};base64,{data}"
 
 
