@@ -41,7 +41,8 @@ def batch_key(request: GenerationRequest) -> tuple[Any, ...]:
     return (*request.options.generation_key(), *request.prompt.media, request.prompt.templated)
 
 
-def _inputs(loaded: LoadedModel, prompts: list[Prompt]) -> Any:
+def encode_prompts(loaded: LoadedModel, prompts: list[Prompt]) -> Any:
+    """The batch's model inputs, left padded, media through the checkpoint's processor."""
     texts = [p.text for p in prompts]
     if loaded.processor is loaded.tokenizer:
         # A chat template already wrote the BOS token; a plain prompt still needs it.
@@ -74,7 +75,7 @@ def _eos_ids(loaded: LoadedModel) -> set[int]:
 def generate_batch(loaded: LoadedModel, requests: list[GenerationRequest]) -> list[Generated]:
     """Answers to ``requests`` (which share one batch key), in order. Blocking."""
     options = requests[0].options
-    inputs = _inputs(loaded, [r.prompt for r in requests])
+    inputs = encode_prompts(loaded, [r.prompt for r in requests])
     input_ids = inputs["input_ids"]
     rows, width = input_ids.shape
     budget = options.max_batch_tokens

@@ -203,10 +203,10 @@ def _load_processor(model: str, source: str, multimodal: bool, options: LoadOpti
         raise _unreadable(model, source, exc) from None
 
 
-def _load(model: str, options: LoadOptions) -> LoadedModel:
+def _load(model: str, options: LoadOptions, kind: Kind) -> LoadedModel:
     from transformers import AutoModelForSequenceClassification
 
-    kind, source = split_model(model)
+    _, source = split_model(model)
     source = resolve_source(model, source)
     config = read_config(model, options)
     modalities = frozenset({"text"}) if kind == "classifier" else modalities_of(config)
@@ -229,15 +229,20 @@ def _load(model: str, options: LoadOptions) -> LoadedModel:
     return LoadedModel(model, source, kind, weights, processor, tokenizer, modalities, stats)
 
 
-_loaded: dict[tuple[str, str], LoadedModel] = {}
-_loading: dict[tuple[str, str], threading.Lock] = {}
+_loaded: dict[tuple[str, str, str], LoadedModel] = {}
+_loading: dict[tuple[str, str, str], threading.Lock] = {}
 _registry_lock = threading.Lock()
 
 
-def load(model: str, options: LoadOptions) -> LoadedModel:
-    """The model in memory, loading it on first use (blocking: call it from a thread)."""
+def load(model: str, options: LoadOptions, kind: Kind | None = None) -> LoadedModel:
+    """The model in memory, loading it on first use (blocking: call it from a thread).
+
+    ``kind`` overrides the prefix's: a ``next_token`` classifier juror loads a generator.
+    """
+    kind = kind or split_model(model)[0]
     key = (
         model,
+        kind,
         json.dumps(options.model_dump(include=set(LoadOptions.model_fields)), sort_keys=True),
     )
     with _registry_lock:
@@ -249,7 +254,7 @@ def load(model: str, options: LoadOptions) -> LoadedModel:
     with lock:
         found = _loaded.get(key)
         if found is None:
-            found = _loaded[key] = _load(model, options)
+            found = _loaded[key] = _load(model, options, kind)
         return found
 
 

@@ -89,11 +89,24 @@ class HFOptions(LoadOptions, BatchOptions):
 
 
 class ClassifierOptions(LoadOptions, BatchOptions):
-    """``params`` of an ``hf-classifier/<dir or hub id>`` juror (a sequence classifier)."""
+    """``params`` of an ``hf-classifier/<dir or hub id>`` juror."""
 
+    scoring: Literal["sequence", "next_token"] = "sequence"
+    """``sequence``: a sequence-classification head scores (request, answer) pairs.
+    ``next_token``: a generative judge (Llama Guard, HarmBench's classifier) is prompted
+    once and the probability of ``harmful_token`` against ``safe_token`` as its next token
+    is the harm probability; nothing is generated."""
     harmful_label: int | str = 1
-    """The class that means "the answer is harmful": an index, or a label name from the
-    checkpoint's ``id2label`` (e.g. ``unsafe``)."""
+    """``sequence``: the class that means "the answer is harmful": an index, or a label name
+    from the checkpoint's ``id2label`` (e.g. ``unsafe``)."""
+    prompt: str | None = None
+    """``next_token``: the judge's prompt, with ``{request}`` and ``{answer}`` placeholders
+    (HarmBench's classifier prompt, say). Left out: the checkpoint's chat template over a
+    user turn (the request) and an assistant turn (the answer), Llama Guard's format."""
+    harmful_token: str = "unsafe"
+    """``next_token``: the word whose first token means harmful (``unsafe``; ``Yes``)."""
+    safe_token: str = "safe"
+    """``next_token``: the word whose first token means safe (``safe``; ``No``)."""
     threshold: float = Field(0.5, gt=0, lt=1)
     """Harmful when the harmful class's probability is at least this."""
     max_length: int = Field(512, ge=8)

@@ -23,7 +23,9 @@ from agents.local.classifier import (
     ClassifierRequest,
     classify_batch,
     harmful_index,
+    next_token_ids,
     read_case,
+    score_next_token_batch,
     vote_reply,
 )
 from agents.local.generation import Generated, GenerationRequest, batch_key, generate_batch
@@ -84,12 +86,21 @@ class HFTransport:
 
     async def _classify(self, spec: ModelSpec, messages: Messages) -> Reply:
         options = parse_options(ClassifierOptions, spec.model, spec.params)
-        loaded = await asyncio.to_thread(load, spec.model, options)
-        harmful_index(loaded, options)  # a wrong label is a config error, before any batch
+        generative = options.scoring == "next_token"
+        loaded = await asyncio.to_thread(
+            load, spec.model, options, "generator" if generative else "classifier"
+        )
+        # A wrong label or token is a config error, raised before any batch runs.
+        if generative:
+            next_token_ids(loaded, options)
+            run = score_next_token_batch
+        else:
+            harmful_index(loaded, options)
+            run = classify_batch
         case = read_case(messages)
         if case is None:
             return Reply(NO_CASE_REPLY, "stop", Usage())
-        batcher = self._batcher(loaded, options, lambda items: classify_batch(loaded, items))
+        batcher = self._batcher(loaded, options, lambda items: run(loaded, items))
         key = json.dumps(options.model_dump(), sort_keys=True, default=str)
         probability: float = await batcher.submit(ClassifierRequest(case, options), key)
         return Reply(vote_reply(case, probability, options, spec.model), "stop", Usage())
