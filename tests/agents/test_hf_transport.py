@@ -20,8 +20,10 @@ import torch
 from PIL import Image
 
 from agents.gateway import Gateway, GatewaySettings
+from agents.local.options import ClassifierOptions, HFOptions, parse_options
 from agents.local.stats import ModelStats, stats_for
 from agents.spec import ModelSpec
+from safebench.config import load_run_config
 from safebench.errors import ConfigError, ProviderError
 from safebench.records import MediaRef, Query
 from targets.base import TargetConfig, TargetContext
@@ -30,6 +32,7 @@ from targets.litellm_target import LiteLLMTarget
 from tests.agents.tiny_models import build_audio_model, build_llava_model, build_text_model
 
 FAST = GatewaySettings(max_retries=0, timeout_s=60.0)
+REPO = Path(__file__).resolve().parents[2]
 
 DEVICES = [
     "cpu",
@@ -331,3 +334,13 @@ async def test_bad_params_name_the_field(text_dir: Path) -> None:
             await gateway.complete(spec(text_dir, batch_sise=2), user("hi"), scope="p")
     finally:
         await gateway.aclose()
+
+
+def test_the_local_models_example_is_a_valid_config() -> None:
+    config = load_run_config(REPO / "examples" / "local-models.yaml")
+    specs = [*config.targets, *config.jury.jurors]
+    local = [s for s in specs if s.model.startswith(("hf/", "hf-classifier/"))]
+    assert len(local) >= 9
+    for model in local:  # every params block is a valid set of transport options
+        kind = ClassifierOptions if model.model.startswith("hf-classifier/") else HFOptions
+        parse_options(kind, model.model, model.params)
