@@ -106,6 +106,15 @@ class MicroBatcher(Generic[ItemT, ResultT]):
         self._queues.clear()
 
     async def _work(self) -> None:
+        try:
+            await self._serve()
+        except Exception as exc:  # a bug here must fail the callers, not leave them waiting
+            log.exception("local_batcher_failed", model=self.name)
+            for jobs in self._queues.values():
+                self._fail([job for job in jobs if not job.future.done()], exc)
+            self._queues.clear()
+
+    async def _serve(self) -> None:
         assert self._arrived is not None
         loop = asyncio.get_running_loop()
         while True:

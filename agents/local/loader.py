@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -256,12 +255,3 @@ def load(model: str, options: LoadOptions, kind: Kind | None = None) -> LoadedMo
         if found is None:
             found = _loaded[key] = _load(model, options, kind)
         return found
-
-
-def unload(predicate: Callable[[str], bool] = lambda _: True) -> int:
-    """Forget loaded models whose model string matches (their memory is freed when unused)."""
-    with _registry_lock:
-        keys = [k for k in _loaded if predicate(k[0])]
-        for key in keys:
-            del _loaded[key]
-    return len(keys)

@@ -205,9 +205,10 @@ async def test_streaming_hands_out_several_chunks_that_join_to_the_answer(text_d
     assert streamed.text.strip() == whole.text.strip()
 
 
-async def test_concurrent_requests_share_generate_calls(text_dir: Path) -> None:
+@pytest.mark.parametrize("device", DEVICES)
+async def test_concurrent_requests_share_generate_calls(text_dir: Path, device: str) -> None:
     prompts = [f"{'the quick brown fox ' * (i % 3 + 1)}question {i}" for i in range(8)]
-    batched = spec(text_dir, batch_size=8, max_wait_ms=500)
+    batched = spec(text_dir, batch_size=8, max_wait_ms=500, device=device)
     before = stats_for(batched.model).snapshot()
     gateway = Gateway(FAST)
     try:
@@ -216,7 +217,9 @@ async def test_concurrent_requests_share_generate_calls(text_dir: Path) -> None:
         )
         seen = delta(batched.model, before)
         alone = [
-            await gateway.complete(spec(text_dir, batch_size=1), user(p), scope=f"a{i}")
+            await gateway.complete(
+                spec(text_dir, batch_size=1, device=device), user(p), scope=f"a{i}"
+            )
             for i, p in enumerate(prompts)
         ]
     finally:
@@ -225,7 +228,10 @@ async def test_concurrent_requests_share_generate_calls(text_dir: Path) -> None:
     assert seen.generate_calls < 8, seen.batches
     assert max(seen.batches) > 1
     # Left padding keeps each row's answer what it is alone (prompts of different lengths).
-    assert [a.text for a in answers] == [a.text for a in alone]
+    # On CPU exactly; GPU kernels may round a padded batch differently, so not asserted there.
+    if device == "cpu":
+        assert [a.text for a in answers] == [a.text for a in alone]
+    assert all(a.text for a in answers)
 
 
 async def test_a_batch_over_memory_is_split_and_only_the_oversized_request_fails(
