@@ -9,6 +9,7 @@ their inputs into chat messages and read the text back.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import json
 import random
@@ -431,13 +432,25 @@ def estimate_cost(model: str, usage: Usage) -> float:
     """Dollar cost from litellm's local price map; unknown models (local, offline) cost 0."""
     if usage.prompt_tokens == 0 and usage.completion_tokens == 0:
         return 0.0
+    if model in _UNPRICED_MODELS:
+        return 0.0
+    return _cost(model, usage.prompt_tokens, usage.completion_tokens)
+
+
+_UNPRICED_MODELS: set[str] = set()
+"""Models litellm's price map lacks. Looking one up costs about 1 ms of CPU (litellm tries
+every spelling of the name), measured as the gateway's largest cost per call; a miss stays a
+miss for the life of the process, so it is asked once."""
+
+
+@functools.lru_cache(maxsize=8192)
+def _cost(model: str, prompt_tokens: int, completion_tokens: int) -> float:
     try:
         prompt, completion = litellm.cost_per_token(
-            model=model,
-            prompt_tokens=usage.prompt_tokens,
-            completion_tokens=usage.completion_tokens,
+            model=model, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens
         )
     except Exception:  # litellm raises for models missing from its price map
+        _UNPRICED_MODELS.add(model)
         return 0.0
     return float(prompt + completion)
 

@@ -1,0 +1,132 @@
+"""CPU per model call: the full stack (Gateway with its store) vs a bare aiohttp client.
+
+Both make the same calls (``calls`` distinct requests, ``concurrency`` in flight) to the same
+server, which runs in its own process, so the CPU counted (``time.process_time`` of this
+process) is the client's alone. The figure is the ratio stack / bare; target <= 3x for the
+native transport. litellm's is printed beside it for scale.
+
+    .venv/bin/python bench/overhead.py                    # 2,000 calls at 64 in flight
+    .venv/bin/python bench/overhead.py --calls 4000 --stream
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import aiohttp
+from common import ECHO_MODEL, ServerOptions, load_note, server_process
+
+from agents.gateway import Gateway, GatewaySettings, ProviderLimits
+from agents.spec import ModelSpec
+from safebench.logs import configure_logging
+from transcripts.store import RunStore
+
+
+def messages(i: int) -> list[dict[str, str]]:
+    return [
+        {"role": "system", "content": "You are a careful safety juror."},
+        {"role": "user", "content": f"Case {i}: is this answer harmful? Answer briefly."},
+    ]
+
+
+async def bounded(calls: int, concurrency: int, one: Callable[[int], Awaitable[None]]) -> None:
+    """Run ``one(i)`` for every i with ``concurrency`` in flight (a fixed pool of tasks)."""
+    counter = iter(range(calls))
+
+    async def worker() -> None:
+        for i in counter:
+            await one(i)
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+
+
+async def bare(base_url: str, calls: int, concurrency: int, stream: bool) -> None:
+    """The floor: aiohttp posting the OpenAI body and decoding the JSON reply, nothing else."""
+    url = base_url + "/chat/completions"
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        async def one(i: int) -> None:
+            body = {"model": ECHO_MODEL, "messages": messages(i), "stream": stream}
+            headers = {"Authorization": "Bearer sk-bench", "Content-Type": "application/json"}
+            async with session.post(url, data=json.dumps(body), headers=headers) as response:
+                if stream:
+                    async for _line in response.content:
+                        pass
+                else:
+                    json.loads(await response.read())
+
+        await bounded(calls, concurrency, one)
+
+
+async def stack(
+    base_url: str, calls: int, concurrency: int, stream: bool, transport: str, store: Path
+) -> None:
+    """The gateway (cache lookup, limits, retries, timeout, record in the store) + transport."""
+    settings = GatewaySettings(default_limits=ProviderLimits(max_concurrency=concurrency))
+    spec = ModelSpec(
+        model=f"openai/{ECHO_MODEL}",
+        api_base=base_url,
+        api_key="sk-bench-not-a-secret",
+        transport=transport,  # type: ignore[arg-type]
+    )
+    with RunStore(store) as run_store:
+        gateway = Gateway(settings, cache=run_store)
+        try:
+
+            async def one(i: int) -> None:
+                await gateway.complete(spec, messages(i), scope=f"case-{i}", stream=stream)
+
+            await bounded(calls, concurrency, one)
+        finally:
+            await gateway.aclose()
+
+
+def cpu_of(run: Callable[[], Awaitable[None]]) -> tuple[float, float]:
+    """(CPU seconds, wall seconds) of one asyncio run in this process."""
+    cpu, wall = time.process_time(), time.perf_counter()
+    asyncio.run(run())  # type: ignore[arg-type]
+    return time.process_time() - cpu, time.perf_counter() - wall
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=2000)
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--latency", type=float, default=0.0, help="server latency, seconds")
+    parser.add_argument("--stream", action="store_true", help="streamed replies (SSE)")
+    parser.add_argument("--transport", nargs="+", default=["native", "litellm"])
+    args = parser.parse_args()
+    configure_logging(verbose=False)
+    n, c, s = args.calls, args.concurrency, args.stream
+    print(f"# overhead: {n} calls, {c} in flight, stream={s}, {load_note()}")
+    print("client            CPU_s  wall_s  CPU_ms/call  x bare")
+    with server_process(ServerOptions(latency_s=args.latency)) as url:
+        # One warm-up round each, so that imports and first connections are not counted.
+        cpu_of(lambda: bare(url, 200, c, s))
+        base_cpu, base_wall = cpu_of(lambda: bare(url, n, c, s))
+        print(
+            f"bare aiohttp  {base_cpu:9.2f} {base_wall:7.2f} {base_cpu / n * 1000:12.3f} {1:7.2f}"
+        )
+        for transport in args.transport:
+            with tempfile.TemporaryDirectory() as tmp:
+                warm = Path(tmp) / "warm.sqlite"
+                cpu_of(lambda t=transport, w=warm: stack(url, 200, c, s, t, w))
+                store = Path(tmp) / "run.sqlite"
+                cpu, wall = cpu_of(lambda t=transport, p=store: stack(url, n, c, s, t, p))
+            ratio = cpu / base_cpu
+            print(
+                f"{transport:<12}  {cpu:9.2f} {wall:7.2f} {cpu / n * 1000:12.3f} {ratio:7.2f}",
+                flush=True,
+            )
+    print(f"# after: {load_note()}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,141 @@
+"""Throughput of a whole run against a server with latency L: achieved / ideal items per second.
+
+With C items in flight and d sequential calls on each item's critical path (the target, the
+jury's first vote, each deliberation round, the foreperson), an infinitely fast client
+finishes C items every d·L seconds: ideal = C / (d·L) items/s. The run here makes exactly d
+calls per item (early stop off), 1 + 5·(1 + rounds) + 1 calls in all, every one over HTTP to
+the benchmark server in its own process. The figure is the ratio achieved/ideal, measured
+from the run's start (progress.start) to its last finished item, over ``waves`` x C items.
+
+    .venv/bin/python bench/throughput.py                       # C = 8, 64, 256; both transports
+    .venv/bin/python bench/throughput.py --concurrency 64 --transport native --workers 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from common import (
+    ServerOptions,
+    bench_run_config,
+    load_note,
+    server_process,
+    write_text_dataset,
+)
+
+from safebench.config import RunConfig
+from safebench.logs import configure_logging
+from safebench.pipeline import run_evaluation
+
+
+class Clock:
+    """Progress sink that timestamps the start and every finished item."""
+
+    def __init__(self) -> None:
+        self.started = 0.0
+        self.last = 0.0
+        self.done = 0
+        self.statuses: dict[str, int] = {}
+
+    def start(self, total: int, already_done: int) -> None:
+        self.started = time.perf_counter()
+
+    def advance(self, status: str) -> None:
+        self.last = time.perf_counter()
+        self.done += 1
+        self.statuses[status] = self.statuses.get(status, 0) + 1
+
+
+async def measure(
+    base_url: str,
+    workdir: Path,
+    *,
+    transport: str,
+    concurrency: int,
+    latency_s: float,
+    rounds: int,
+    waves: int,
+    workers: int,
+) -> dict[str, float | int | str]:
+    items = waves * concurrency
+    dataset = write_text_dataset(workdir / f"data-{items}", items)
+    store = workdir / f"{transport}-{concurrency}-{workers}.sqlite"
+    config = RunConfig.model_validate(
+        bench_run_config(
+            base_url,
+            store,
+            dataset,
+            transport=transport,
+            concurrency=concurrency,
+            rounds=rounds,
+            workers=workers,
+        )
+    )
+    clock = Clock()
+    summary = await run_evaluation(config, clock)
+    elapsed = clock.last - clock.started
+    depth = 3 + rounds
+    ideal_rate = concurrency / (depth * latency_s)
+    achieved = clock.done / elapsed if elapsed > 0 else 0.0
+    return {
+        "transport": transport,
+        "workers": workers,
+        "C": concurrency,
+        "items": clock.done,
+        "judged": clock.statuses.get("judged", 0),
+        "calls": summary.model_calls,
+        "elapsed_s": elapsed,
+        "achieved": achieved,
+        "ideal": ideal_rate,
+        "ratio": achieved / ideal_rate,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[8, 64, 256])
+    parser.add_argument("--transport", nargs="+", default=["native", "litellm"])
+    parser.add_argument("--latency", type=float, default=0.1, help="server latency L, seconds")
+    parser.add_argument("--jitter", type=float, default=0.0, help="extra uniform latency, s")
+    parser.add_argument("--rounds", type=int, default=1, help="deliberation rounds")
+    parser.add_argument("--waves", type=int, default=4, help="items = waves x C")
+    parser.add_argument("--workers", type=int, nargs="+", default=[1])
+    args = parser.parse_args()
+    configure_logging(verbose=False)
+    options = ServerOptions(latency_s=args.latency, jitter_s=args.jitter)
+    print(f"# throughput, L={args.latency * 1000:.0f} ms, d={3 + args.rounds}, {load_note()}")
+    print("transport workers    C  items  calls  elapsed_s  items/s  ideal/s  achieved/ideal")
+    with server_process(options) as base_url, tempfile.TemporaryDirectory() as tmp:
+        for transport in args.transport:
+            for workers in args.workers:
+                for concurrency in args.concurrency:
+                    row = asyncio.run(
+                        measure(
+                            base_url,
+                            Path(tmp),
+                            transport=transport,
+                            concurrency=concurrency,
+                            latency_s=args.latency,
+                            rounds=args.rounds,
+                            waves=args.waves,
+                            workers=workers,
+                        )
+                    )
+                    print(
+                        f"{row['transport']:>9} {row['workers']:>7} {row['C']:>4} "
+                        f"{row['items']:>6} {row['calls']:>6} {row['elapsed_s']:>10.2f} "
+                        f"{row['achieved']:>8.1f} {row['ideal']:>8.1f} {row['ratio']:>15.2f}",
+                        flush=True,
+                    )
+    print(f"# after: {load_note()}")
+    if any(t not in ("native", "litellm") for t in args.transport):
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()
