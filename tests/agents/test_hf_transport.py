@@ -23,13 +23,19 @@ from agents.gateway import Gateway, GatewaySettings
 from agents.local.options import ClassifierOptions, HFOptions, parse_options
 from agents.local.stats import ModelStats, stats_for
 from agents.spec import ModelSpec
-from safebench.config import load_run_config
+from safebench.config import RunConfig, load_run_config
 from safebench.errors import ConfigError, ProviderError
+from safebench.pipeline import run_evaluation
 from safebench.records import MediaRef, Query
 from targets.base import TargetConfig, TargetContext
 from targets.capabilities import known_modalities
 from targets.litellm_target import LiteLLMTarget
-from tests.agents.tiny_models import build_audio_model, build_llava_model, build_text_model
+from tests.agents.tiny_models import (
+    build_audio_model,
+    build_classifier,
+    build_llava_model,
+    build_text_model,
+)
 
 FAST = GatewaySettings(max_retries=0, timeout_s=60.0)
 REPO = Path(__file__).resolve().parents[2]
@@ -350,3 +356,34 @@ def test_the_local_models_example_is_a_valid_config() -> None:
     for model in local:  # every params block is a valid set of transport options
         kind = ClassifierOptions if model.model.startswith("hf-classifier/") else HFOptions
         parse_options(kind, model.model, model.params)
+
+
+async def test_a_run_with_local_targets_and_a_classifier_juror_resumes_without_calls(
+    text_dir: Path, llava_dir: Path, tmp_path: Path
+) -> None:
+    classifier = build_classifier(tmp_path / "tiny-classifier")
+    config = RunConfig.model_validate(
+        {
+            "name": "hf-run",
+            "dataset": "builtin:seed",
+            "modalities": ["text", "image"],
+            "limit": 2,
+            "store": str(tmp_path / "run.sqlite"),
+            "targets": [
+                {"model": f"hf/{llava_dir}", "name": "tiny-llava", "params": {"max_new_tokens": 6}},
+                {"model": f"hf/{text_dir}", "name": "tiny-text", "params": {"max_new_tokens": 6}},
+            ],
+            "jury": {
+                "jurors": [
+                    {"model": f"hf-classifier/{classifier}", "params": {"harmful_label": "unsafe"}},
+                    {"model": "safebench/pattern-juror", "persona": "Ethicist"},
+                ],
+                "rounds": 1,
+            },
+        }
+    )
+    first = await run_evaluation(config)
+    # The LLaVA target takes both modalities; the text-only one's image cases are skipped.
+    assert first.counts == {"judged": 6, "skipped": 2}
+    again = await run_evaluation(config)
+    assert again.model_calls == 0 and again.counts == first.counts
