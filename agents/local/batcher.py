@@ -146,10 +146,11 @@ class MicroBatcher(Generic[ItemT, ResultT]):
         live = [job for job in jobs if not job.future.done()]  # a caller may have timed out
         if not live:
             return
-        self.stats.batches.append(len(live))
         try:
             results = await asyncio.to_thread(self.run, [job.item for job in live])
         except Exception as exc:
+            if not isinstance(exc, OverBudget):  # refused before it ran: not a model call
+                self.stats.batches.append(len(live))
             if not is_out_of_memory(exc):
                 self._fail(live, exc)
                 return
@@ -170,6 +171,7 @@ class MicroBatcher(Generic[ItemT, ResultT]):
             await self._execute(live[:half])
             await self._execute(live[half:])
             return
+        self.stats.batches.append(len(live))
         for job, result in zip(live, results, strict=True):
             self.stats.requests += 1
             if not job.future.done():

@@ -16,7 +16,8 @@ class ModelStats:
     requests: int = 0
     """Requests answered or failed."""
     batches: list[int] = field(default_factory=list)
-    """Size of every ``generate`` (or classifier forward) call, in order."""
+    """Size of every ``generate`` (or classifier forward) call, in order; a batch refused
+    for going over ``max_batch_tokens`` never ran and is not counted."""
     oom_splits: int = 0
     """Batches split in two after an out-of-memory error (or going over ``max_batch_tokens``)."""
     failed: int = 0

@@ -1,10 +1,11 @@
 """The ``hf`` transport: local transformers models in this process, no server in between.
 
 ``hf/<dir or hub id>`` generates with the checkpoint's own chat template (text, image-text
-or audio-text); ``hf-classifier/<dir or hub id>`` is a sequence classifier that answers a
-juror prompt with a vote. Both batch concurrent calls to the same model (see
-``agents/local/batcher.py``) and take their options from the spec's ``params``
-(``HFOptions``, ``ClassifierOptions`` in ``agents/local/options.py``).
+or audio-text); ``hf-classifier/<dir or hub id>`` answers a juror prompt with a vote, from
+a sequence-classification head or a generative judge's next-token probabilities. Both
+batch concurrent calls to the same model (see ``agents/local/batcher.py``) and take their
+options from the spec's ``params`` (``HFOptions``, ``ClassifierOptions`` in
+``agents/local/options.py``).
 
 Weights are loaded once per model string per process, in a worker thread; generation runs
 in a thread too, so the gateway's event loop (timeouts, other providers) keeps running.

@@ -267,6 +267,7 @@ async def test_a_batch_over_memory_is_split_and_only_the_oversized_request_fails
     seen = delta(model.model, before)
     assert seen.oom_splits >= 1
     assert seen.failed == 1 and seen.requests == 5
+    assert sum(seen.batches) == 4  # only the short requests ever reached generate
     assert gateway.stats.failures == 1 and gateway.stats.calls == 4
 
 
