@@ -202,9 +202,21 @@ def _load_processor(model: str, source: str, multimodal: bool, options: LoadOpti
         raise _unreadable(model, source, exc) from None
 
 
+def _check_device(model: str, options: LoadOptions) -> None:
+    import torch
+
+    wants_cuda = options.device_map is None and options.device.startswith("cuda")
+    if wants_cuda and not torch.cuda.is_available():
+        raise ConfigError(
+            f"{model}: device {options.device!r} asked for, but torch sees no CUDA device "
+            f"(torch {torch.__version__}); use device: cpu or a CUDA build of torch"
+        )
+
+
 def _load(model: str, options: LoadOptions, kind: Kind) -> LoadedModel:
     from transformers import AutoModelForSequenceClassification
 
+    _check_device(model, options)
     _, source = split_model(model)
     source = resolve_source(model, source)
     config = read_config(model, options)

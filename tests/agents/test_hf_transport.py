@@ -345,6 +345,9 @@ async def test_bad_params_name_the_field(text_dir: Path) -> None:
     try:
         with pytest.raises(ProviderError, match=r"invalid params: batch_sise"):
             await gateway.complete(spec(text_dir, batch_sise=2), user("hi"), scope="p")
+        if not torch.cuda.is_available():
+            with pytest.raises(ProviderError, match=r"device 'cuda' asked for.*no CUDA device"):
+                await gateway.complete(spec(text_dir, device="cuda"), user("hi"), scope="d")
     finally:
         await gateway.aclose()
 
