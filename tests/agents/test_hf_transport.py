@@ -20,6 +20,7 @@ import torch
 from PIL import Image
 
 from agents.gateway import Gateway, GatewaySettings
+from agents.local.batcher import OverBudget, is_out_of_memory
 from agents.local.options import ClassifierOptions, HFOptions, parse_options
 from agents.local.stats import ModelStats, stats_for
 from agents.spec import ModelSpec
@@ -391,3 +392,10 @@ async def test_a_run_with_local_targets_and_a_classifier_juror_resumes_without_c
     assert first.counts == {"judged": 6, "skipped": 2}
     again = await run_evaluation(config)
     assert again.model_calls == 0 and again.counts == first.counts
+
+
+def test_out_of_memory_is_recognised_in_the_forms_torch_raises() -> None:
+    assert is_out_of_memory(torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate"))
+    assert is_out_of_memory(RuntimeError("CUDA error: out of memory"))
+    assert is_out_of_memory(OverBudget("over max_batch_tokens"))
+    assert not is_out_of_memory(RuntimeError("mat1 and mat2 shapes cannot be multiplied"))
