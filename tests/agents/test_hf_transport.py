@@ -212,6 +212,31 @@ async def test_streaming_hands_out_several_chunks_that_join_to_the_answer(text_d
     assert streamed.text.strip() == whole.text.strip()
 
 
+async def test_streamed_calls_still_share_a_batch_and_get_their_whole_answers(
+    text_dir: Path,
+) -> None:
+    prompts = ["bake bread", "the lazy dog", "hello world", "tell me what you see"]
+    model = spec(text_dir, batch_size=4, max_wait_ms=500, max_new_tokens=12)
+    before = stats_for(model.model).snapshot()
+    gateway = Gateway(FAST)
+    try:
+        streamed = await asyncio.gather(
+            *(
+                gateway.complete(model, user(p), scope=f"s{i}", stream=True)
+                for i, p in enumerate(prompts)
+            )
+        )
+        plain = await asyncio.gather(
+            *(gateway.complete(model, user(p), scope=f"p{i}") for i, p in enumerate(prompts))
+        )
+    finally:
+        await gateway.aclose()
+    seen = delta(model.model, before)
+    assert seen.batches == [4, 4]
+    assert seen.stream_chunks == 4  # a batch of four is not streamed token by token
+    assert [s.text for s in streamed] == [p.text for p in plain]
+
+
 @pytest.mark.parametrize("device", DEVICES)
 async def test_concurrent_requests_share_generate_calls(text_dir: Path, device: str) -> None:
     prompts = [f"{'the quick brown fox ' * (i % 3 + 1)}question {i}" for i in range(8)]
