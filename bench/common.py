@@ -13,6 +13,7 @@ import json
 import multiprocessing
 import os
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -70,17 +71,34 @@ def _serve(options: ServerOptions, conn: Connection) -> None:
             server.set_fault_mix(options.fault_rate, kinds, seed=options.seed)
         await server.start()
         conn.send(server.base_url)
-        # The request log would grow without bound over a long benchmark: keep it short.
-        while not conn.poll():
+        while True:
+            # The request log would grow without bound over a long benchmark: keep it short.
             del server.requests[:]
-            await asyncio.sleep(0.5)
+            if not conn.poll():
+                await asyncio.sleep(0.05)
+                continue
+            if conn.recv() == "cpu":
+                conn.send(time.process_time())
+                continue
+            break
         await server.stop()
 
     asyncio.run(main())
 
 
+class ServerHandle(str):
+    """The server's OpenAI base URL, which can also ask the server for its CPU seconds."""
+
+    conn: Connection
+
+    def cpu_s(self) -> float:
+        """CPU seconds the server process has used so far (to charge the server per call)."""
+        self.conn.send("cpu")
+        return float(self.conn.recv())
+
+
 @contextmanager
-def server_process(options: ServerOptions | None = None) -> Iterator[str]:
+def server_process(options: ServerOptions | None = None) -> Iterator[ServerHandle]:
     """Start the benchmark server in its own process; yields its OpenAI base URL."""
     context = multiprocessing.get_context("spawn")
     parent, child = context.Pipe()
@@ -89,7 +107,9 @@ def server_process(options: ServerOptions | None = None) -> Iterator[str]:
     try:
         if not parent.poll(120):
             raise RuntimeError("the benchmark server did not start within 120 s")
-        yield str(parent.recv())
+        handle = ServerHandle(parent.recv())
+        handle.conn = parent
+        yield handle
     finally:
         parent.send("stop")
         process.join(5)

@@ -4,8 +4,9 @@ With C items in flight and d sequential calls on each item's critical path (the 
 jury's first vote, each deliberation round, the foreperson), an infinitely fast client
 finishes C items every d·L seconds: ideal = C / (d·L) items/s. The run here makes exactly d
 calls per item (early stop off), 1 + 5·(1 + rounds) + 1 calls in all, every one over HTTP to
-the benchmark server in its own process. The figure is the ratio achieved/ideal, measured
-from the run's start (progress.start) to its last finished item, over ``waves`` x C items.
+the benchmark server in its own process. The figure is the ratio achieved/ideal over
+``waves`` x C items, in steady state (start-up excluded; see ``measure``) and from the run's
+start.
 
     .venv/bin/python bench/throughput.py                       # C = 8, 64, 256; both transports
     .venv/bin/python bench/throughput.py --concurrency 64 --transport native --workers 2
@@ -21,6 +22,7 @@ import time
 from pathlib import Path
 
 from common import (
+    ServerHandle,
     ServerOptions,
     bench_run_config,
     load_note,
@@ -38,6 +40,7 @@ class Clock:
 
     def __init__(self) -> None:
         self.started = 0.0
+        self.first = 0.0
         self.last = 0.0
         self.done = 0
         self.statuses: dict[str, int] = {}
@@ -47,12 +50,14 @@ class Clock:
 
     def advance(self, status: str) -> None:
         self.last = time.perf_counter()
+        if self.done == 0:
+            self.first = self.last
         self.done += 1
         self.statuses[status] = self.statuses.get(status, 0) + 1
 
 
 async def measure(
-    base_url: str,
+    base_url: ServerHandle,
     workdir: Path,
     *,
     transport: str,
@@ -77,11 +82,17 @@ async def measure(
         )
     )
     clock = Clock()
+    cpu, server_cpu = time.process_time(), base_url.cpu_s()
     summary = await run_evaluation(config, clock)
-    elapsed = clock.last - clock.started
+    cpu, server_cpu = time.process_time() - cpu, base_url.cpu_s() - server_cpu
     depth = 3 + rounds
     ideal_rate = concurrency / (depth * latency_s)
+    # Steady state: from when the first item would have started had it taken exactly d·L, to
+    # the last item. This leaves out one-time start-up (imports, worker processes, the first
+    # connections), which a long run amortises; "from start" keeps it.
+    elapsed = clock.last - (clock.first - depth * latency_s)
     achieved = clock.done / elapsed if elapsed > 0 else 0.0
+    from_start = clock.done / (clock.last - clock.started) / ideal_rate
     return {
         "transport": transport,
         "workers": workers,
@@ -93,6 +104,10 @@ async def measure(
         "achieved": achieved,
         "ideal": ideal_rate,
         "ratio": achieved / ideal_rate,
+        "from_start": from_start,
+        # This process's CPU per call; with workers the calls are made in other processes.
+        "cpu_ms": cpu / max(summary.model_calls, 1) * 1000 if workers == 1 else float("nan"),
+        "server_cpu_ms": server_cpu / max(summary.model_calls, 1) * 1000,
     }
 
 
@@ -109,7 +124,10 @@ def main() -> None:
     configure_logging(verbose=False)
     options = ServerOptions(latency_s=args.latency, jitter_s=args.jitter)
     print(f"# throughput, L={args.latency * 1000:.0f} ms, d={3 + args.rounds}, {load_note()}")
-    print("transport workers    C  items  calls  elapsed_s  items/s  ideal/s  achieved/ideal")
+    print(
+        "transport workers    C  items  calls  elapsed_s  items/s  ideal/s  achieved/ideal"
+        "  (from start)  CPU_ms/call  server_CPU_ms/call"
+    )
     with server_process(options) as base_url, tempfile.TemporaryDirectory() as tmp:
         for transport in args.transport:
             for workers in args.workers:
@@ -129,7 +147,9 @@ def main() -> None:
                     print(
                         f"{row['transport']:>9} {row['workers']:>7} {row['C']:>4} "
                         f"{row['items']:>6} {row['calls']:>6} {row['elapsed_s']:>10.2f} "
-                        f"{row['achieved']:>8.1f} {row['ideal']:>8.1f} {row['ratio']:>15.2f}",
+                        f"{row['achieved']:>8.1f} {row['ideal']:>8.1f} {row['ratio']:>15.2f}"
+                        f"  {row['from_start']:>12.2f}  {row['cpu_ms']:>11.2f}"
+                        f"  {row['server_cpu_ms']:>18.2f}",
                         flush=True,
                     )
     print(f"# after: {load_note()}")
