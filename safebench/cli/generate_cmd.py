@@ -168,10 +168,17 @@ async def _generate(
             progress=ScenarioProgress(bar, gateway.stats),
         )
         write_generated(out, queries, report)
+        card = _card(out, config, report, taxonomy_path)
         if not no_media:
             # Imported here: the media step (images, speech) is its own module and only
-            # needed when media are asked for.
-            from generation.media import MediaSettings, render_dataset_media
+            # needed when media are asked for. The text dataset is already written.
+            try:
+                from generation.media import MediaSettings, render_dataset_media
+            except ImportError as exc:
+                raise SafeBenchError(
+                    f"the media step is not available ({exc}); the text dataset is in {out}; "
+                    "rerun with --no-media"
+                ) from None
 
             settings = MediaSettings.model_validate(config.media)
             queries = await render_dataset_media(out, queries, settings, gateway, progress=None)
