@@ -1,0 +1,458 @@
+"""A dataset's images and speech: render what is missing, reuse what is already there.
+
+``render_dataset_media`` gives every query an image (``images/<id>.png``, from the describe,
+draw, criticise, refine loop of generation/images.py) and its text spoken in each voice
+(``audio/<voice>/<id>.wav``, generation/speech.py), and returns the queries with their
+``image`` and ``audio`` references filled in. The caller writes ``queries.jsonl``.
+
+It is resumable: every finished file is noted in ``.media-manifest.jsonl`` with its digest
+and a fingerprint of what made it (text, models, rounds, size, voice). A rerun whose inputs
+match reuses the file and renders nothing; a changed query or setting renders that file
+again. Files are written beside their final name and renamed into place.
+
+A query whose image or speech fails (a model that keeps answering 429, 500 or garbage after
+the gateway's retries) is recorded in ``media_failures.jsonl`` and keeps the media it had;
+the other queries go on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import structlog
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from agents.gateway import Gateway
+from agents.spec import ModelSpec
+from generation.dataset import (
+    AUDIO_DIR,
+    IMAGES_DIR,
+    media_ref_for,
+    read_media,
+    write_dataset,
+)
+from generation.image_controls import (
+    CONTROL_VARIANTS,
+    control_image,
+    control_root,
+    unrelated_partner,
+)
+from generation.images import make_image
+from generation.speech import engine_voice, espeak_path, speak, write_atomic
+from safebench.errors import SafeBenchError
+from safebench.records import MediaRef, Query, sha256_hex
+
+log = structlog.get_logger(__name__)
+
+MANIFEST_FILE = ".media-manifest.jsonl"
+"""Per-dataset record of rendered files: path, digest and the fingerprint of their inputs."""
+FAILURES_FILE = "media_failures.jsonl"
+"""Per-dataset list of the queries whose media could not be made in the last run."""
+IMAGE_MIME = "image/png"
+AUDIO_MIME = "audio/wav"
+# Bump when the rendering changes in a way the settings do not show, so files made by an
+# older version are rendered again rather than reused.
+_RENDER_VERSION = 1
+_UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]")
+
+
+def _model_or_none(value: Any) -> Any:
+    # A bare model string ("openai/dall-e-3") is the common case on the CLI and in YAML.
+    if isinstance(value, str):
+        return {"model": value}
+    return value
+
+
+class MediaSettings(BaseModel):
+    """What ``render_dataset_media`` makes, and with which models."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    images: bool = True
+    """Make an image for each query (a query that already has a readable one keeps it)."""
+    image_model: ModelSpec | None = None
+    """Text-to-image model, any litellm image model (``openai/dall-e-3``,
+    ``hosted_vllm/...`` with ``api_base``); None draws the key phrase typographically
+    (FigStep style, offline)."""
+    describer: ModelSpec | None = None
+    """Judge that names each query's key subject and writes the image description (JSON);
+    None extracts the key phrase by rule (deterministic, offline)."""
+    critic: ModelSpec | None = None
+    """Vision judge that says whether an image evokes its query (JSON yes/no and critique);
+    None accepts the first draft."""
+    refine_rounds: int = Field(3, ge=0, le=10)
+    """Most times a rejected image is re-described and redrawn (the paper uses 3)."""
+    image_size: tuple[int, int] = (512, 512)
+    """Width and height of every image, in pixels."""
+    keep_existing_images: bool = True
+    """Leave a query's image alone when it already has one this step did not make (an
+    imported dataset's real images, the seed's typographic ones)."""
+    audio: bool = True
+    """Speak each query's text in every voice of ``voices``."""
+    voices: tuple[str, ...] = ("male", "female")
+    """Voice labels; each becomes ``audio/<label>/`` and ``MediaRef.voice``."""
+    voice_names: dict[str, str] = Field(default_factory=dict)
+    """Engine voice for a label, overriding the defaults (espeak-ng ``en-us+m3`` /
+    ``en-us+f3``; TTS models ``onyx`` / ``nova``)."""
+    tts_model: ModelSpec | None = None
+    """Text-to-speech model, any litellm ``aspeech`` model (``openai/tts-1``); None speaks
+    with espeak-ng (offline; ``make system-deps`` installs it)."""
+    controls: bool = False
+    """Also write the image-quality control datasets under ``controls/<variant>/`` (black,
+    white, noise, unrelated, unrefined), each runnable with ``safebench run``."""
+    concurrency: int = Field(8, ge=1, le=256)
+    """Queries whose media are made at once (bounds model calls in flight)."""
+    speech_processes: int = Field(default_factory=lambda: os.cpu_count() or 2, ge=1, le=64)
+    """espeak-ng processes run at once (CPU bound: about one per core)."""
+
+    @field_validator("image_model", "describer", "critic", "tts_model", mode="before")
+    @classmethod
+    def model_strings(cls, value: Any) -> Any:
+        """Accept a bare model string for any model field."""
+        return _model_or_none(value)
+
+
+class MediaFailure(BaseModel):
+    """One medium of one query that could not be made."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    query_id: str
+    medium: str
+    """``image`` or ``audio:<voice>``."""
+    error: str
+
+
+@dataclass
+class MediaResult:
+    """What one call made, reused and failed, and how long each medium took."""
+
+    queries: list[Query]
+    images_rendered: int = 0
+    images_reused: int = 0
+    images_kept: int = 0
+    refinements: int = 0
+    rejected_after_rounds: int = 0
+    audio_rendered: int = 0
+    audio_reused: int = 0
+    controls_written: int = 0
+    image_seconds: float = 0.0
+    audio_seconds: float = 0.0
+    failures: list[MediaFailure] = field(default_factory=list)
+
+
+def file_stem(query_id: str) -> str:
+    """A file name for ``query_id``: the id itself when safe, else a cleaned id plus a hash."""
+    clean = _UNSAFE_NAME.sub("_", query_id).strip("._") or "query"
+    if clean == query_id and len(clean) <= 120:
+        return clean
+    return f"{clean[:100]}-{hashlib.sha256(query_id.encode()).hexdigest()[:12]}"
+
+
+def _spec_name(spec: ModelSpec | None) -> str | None:
+    return None if spec is None else f"{spec.model}@{spec.api_base or ''}"
+
+
+def _fingerprint(**parts: Any) -> str:
+    body = json.dumps({"v": _RENDER_VERSION, **parts}, sort_keys=True, default=str)
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+class _Manifest:
+    """The rendered-file ledger of one dataset (last line per path wins)."""
+
+    def __init__(self, root: Path) -> None:
+        self.path = root / MANIFEST_FILE
+        self.entries: dict[str, dict[str, str]] = {}
+        if self.path.exists():
+            for lineno, line in enumerate(self.path.read_text("utf-8").splitlines(), 1):
+                try:
+                    entry = json.loads(line)
+                    self.entries[str(entry["path"])] = entry
+                except (json.JSONDecodeError, KeyError, TypeError):
+                    # A torn last line from a killed run: that file is simply made again.
+                    log.warning("media_manifest_bad_line", file=str(self.path), line=lineno)
+
+    def fresh(self, root: Path, relative: str, fingerprint: str) -> bool:
+        """Whether ``relative`` exists with the digest recorded for this fingerprint."""
+        entry = self.entries.get(relative)
+        if entry is None or entry.get("fingerprint") != fingerprint:
+            return False
+        path = root / relative
+        try:
+            return sha256_hex(path.read_bytes()) == entry.get("sha256")
+        except OSError:
+            return False
+
+    def note(self, relative: str, data: bytes, fingerprint: str) -> None:
+        entry = {"path": relative, "sha256": sha256_hex(data), "fingerprint": fingerprint}
+        self.entries[relative] = entry
+        with self.path.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(entry) + "\n")
+
+
+def _advance(progress: Any | None, status: str) -> None:
+    if progress is not None:
+        progress.advance(status)
+
+
+def _existing_ok(root: Path, ref: MediaRef) -> bool:
+    try:
+        read_media(root, ref)
+    except SafeBenchError:
+        return False
+    return True
+
+
+class _Renderer:
+    def __init__(
+        self, root: Path, settings: MediaSettings, gateway: Gateway, progress: Any | None
+    ) -> None:
+        self.root = root
+        self.settings = settings
+        self.gateway = gateway
+        self.progress = progress
+        self.manifest = _Manifest(root)
+        self.limit = asyncio.Semaphore(settings.concurrency)
+        self.speech_limit = asyncio.Semaphore(settings.speech_processes)
+        self.result = MediaResult(queries=[])
+
+    # ----------------------------------------------------------------------- images
+
+    def _image_fingerprint(self, query: Query) -> str:
+        s = self.settings
+        return _fingerprint(
+            medium="image",
+            text=query.text,
+            image_model=_spec_name(s.image_model),
+            describer=_spec_name(s.describer),
+            critic=_spec_name(s.critic),
+            rounds=s.refine_rounds if s.critic is not None else 0,
+            size=list(s.image_size),
+        )
+
+    def image_path(self, query: Query) -> str:
+        return f"{IMAGES_DIR}/{file_stem(query.id)}.png"
+
+    def unrefined_path(self, query: Query) -> Path:
+        return control_root(self.root, "unrefined") / IMAGES_DIR / f"{file_stem(query.id)}.png"
+
+    async def image(self, query: Query) -> Query:
+        relative = self.image_path(query)
+        ours = relative in self.manifest.entries
+        if (
+            self.settings.keep_existing_images
+            and query.image is not None
+            and not (ours and query.image.path == relative)
+            and _existing_ok(self.root, query.image)
+        ):
+            self.result.images_kept += 1
+            _advance(self.progress, "kept")
+            return query
+        fingerprint = self._image_fingerprint(query)
+        unrefined = self.unrefined_path(query)
+        unrefined_rel = unrefined.relative_to(self.root).as_posix()
+        if self.manifest.fresh(self.root, relative, fingerprint) and (
+            not self.settings.controls or self.manifest.fresh(self.root, unrefined_rel, fingerprint)
+        ):
+            self.result.images_reused += 1
+            _advance(self.progress, "reused")
+            ref = media_ref_for(self.root, Path(relative), IMAGE_MIME)
+            return query.model_copy(update={"image": ref})
+        try:
+            async with self.limit:
+                outcome = await make_image(
+                    query,
+                    gateway=self.gateway,
+                    image_model=self.settings.image_model,
+                    describer=self.settings.describer,
+                    critic=self.settings.critic,
+                    refine_rounds=self.settings.refine_rounds,
+                    size=self.settings.image_size,
+                )
+        except Exception as exc:  # one query's failure must not cost the others
+            self._fail(query, "image", exc)
+            return query
+        if self.settings.controls:
+            await asyncio.to_thread(write_atomic, unrefined, outcome.unrefined_png)
+            self.manifest.note(unrefined_rel, outcome.unrefined_png, fingerprint)
+        await asyncio.to_thread(write_atomic, self.root / relative, outcome.png)
+        self.manifest.note(relative, outcome.png, fingerprint)
+        self.result.images_rendered += 1
+        self.result.refinements += outcome.refinements
+        self.result.rejected_after_rounds += 0 if outcome.accepted else 1
+        _advance(self.progress, "rendered")
+        ref = media_ref_for(self.root, Path(relative), IMAGE_MIME)
+        return query.model_copy(update={"image": ref})
+
+    # ----------------------------------------------------------------------- speech
+
+    async def audio(self, query: Query) -> Query:
+        s = self.settings
+        refs = {ref.voice: ref for ref in query.audio}
+        failed = False
+        async with self.limit:
+            for label in s.voices:
+                voice = engine_voice(label, s.voice_names, s.tts_model)
+                relative = f"{AUDIO_DIR}/{file_stem(label)}/{file_stem(query.id)}.wav"
+                fingerprint = _fingerprint(
+                    medium="audio", text=query.text, engine=_spec_name(s.tts_model), voice=voice
+                )
+                if self.manifest.fresh(self.root, relative, fingerprint):
+                    self.result.audio_reused += 1
+                else:
+                    try:
+                        if s.tts_model is None:
+                            async with self.speech_limit:
+                                data = await speak(
+                                    query.text,
+                                    label,
+                                    gateway=self.gateway,
+                                    tts_model=None,
+                                    voices=s.voice_names,
+                                    scope="",
+                                )
+                        else:
+                            data = await speak(
+                                query.text,
+                                label,
+                                gateway=self.gateway,
+                                tts_model=s.tts_model,
+                                voices=s.voice_names,
+                                scope=f"media::{query.id}::speech::{label}::{fingerprint[:16]}",
+                            )
+                    except Exception as exc:  # one voice's failure must not cost the rest
+                        self._fail(query, f"audio:{label}", exc)
+                        failed = True
+                        continue
+                    await asyncio.to_thread(write_atomic, self.root / relative, data)
+                    self.manifest.note(relative, data, fingerprint)
+                    self.result.audio_rendered += 1
+                refs[label] = media_ref_for(self.root, Path(relative), AUDIO_MIME, voice=label)
+        _advance(self.progress, "failed" if failed else "spoken")
+        # Configured voices first, in their order; other voices the query had stay after them.
+        ordered = [refs[v] for v in s.voices if v in refs]
+        ordered += [r for v, r in refs.items() if v not in s.voices]
+        return query.model_copy(update={"audio": tuple(ordered)})
+
+    # ----------------------------------------------------------------------- controls
+
+    def write_controls(self, queries: Sequence[Query]) -> None:
+        size = self.settings.image_size
+        with_images = [q for q in queries if q.image is not None]
+        for variant in CONTROL_VARIANTS:
+            target = control_root(self.root, variant)
+            variant_queries: list[Query] = []
+            for index, query in enumerate(with_images):
+                assert query.image is not None  # filtered above
+
+                def partner(index: int = index) -> bytes | None:
+                    other = unrelated_partner(with_images, index)
+                    if other is None:
+                        return None
+                    ref = with_images[other].image
+                    return None if ref is None else read_media(self.root, ref)
+
+                def unrefined(query: Query = query) -> bytes | None:
+                    path = self.unrefined_path(query)
+                    if path.exists():
+                        return path.read_bytes()
+                    # An image this step did not make has no earlier draft: it is its own.
+                    return read_media(self.root, query.image) if query.image else None
+
+                data = control_image(
+                    variant, query, size, partner_png=partner, unrefined_png=unrefined
+                )
+                if data is None:
+                    continue
+                path = target / IMAGES_DIR / f"{file_stem(query.id)}.png"
+                if not (path.exists() and path.read_bytes() == data):
+                    write_atomic(path, data)
+                    self.result.controls_written += 1
+                ref = media_ref_for(target, path, IMAGE_MIME)
+                variant_queries.append(
+                    query.model_copy(
+                        update={"image": ref, "audio": (), "source": f"control:{variant}"}
+                    )
+                )
+            write_dataset(target, variant_queries)
+
+    # ----------------------------------------------------------------------- bookkeeping
+
+    def _fail(self, query: Query, medium: str, exc: BaseException) -> None:
+        message = str(exc) or type(exc).__name__
+        log.warning("media_failed", query=query.id, medium=medium, error=message)
+        self.result.failures.append(MediaFailure(query_id=query.id, medium=medium, error=message))
+        if medium == "image":
+            _advance(self.progress, "failed")
+
+    def write_failures(self) -> None:
+        path = self.root / FAILURES_FILE
+        if not self.result.failures:
+            path.unlink(missing_ok=True)
+            return
+        body = "".join(f.model_dump_json() + "\n" for f in self.result.failures)
+        write_atomic(path, body.encode("utf-8"))
+
+
+async def render_media(
+    root: Path,
+    queries: Sequence[Query],
+    settings: MediaSettings,
+    gateway: Gateway,
+    progress: Any | None = None,
+) -> MediaResult:
+    """Make the dataset's missing media; the full account (counts, timings, failures)."""
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    if settings.audio and settings.tts_model is None:
+        espeak_path()  # fail before any work, with the install hint
+    renderer = _Renderer(root, settings, gateway, progress)
+    phases = int(settings.images) + int(settings.audio)
+    if progress is not None:
+        progress.start(len(queries) * phases, 0)
+    current = list(queries)
+    if settings.images:
+        started = time.perf_counter()
+        current = list(await asyncio.gather(*(renderer.image(q) for q in current)))
+        renderer.result.image_seconds = time.perf_counter() - started
+    if settings.audio:
+        started = time.perf_counter()
+        current = list(await asyncio.gather(*(renderer.audio(q) for q in current)))
+        renderer.result.audio_seconds = time.perf_counter() - started
+    if settings.controls:
+        await asyncio.to_thread(renderer.write_controls, current)
+    renderer.write_failures()
+    renderer.result.queries = current
+    log.info(
+        "media_done",
+        images=renderer.result.images_rendered,
+        audio=renderer.result.audio_rendered,
+        failures=len(renderer.result.failures),
+    )
+    return renderer.result
+
+
+async def render_dataset_media(
+    root: Path,
+    queries: Sequence[Query],
+    settings: MediaSettings,
+    gateway: Gateway,
+    progress: Any | None = None,
+) -> list[Query]:
+    """``queries`` with their ``image`` and per-voice ``audio`` filled, files under ``root``.
+
+    Rerunning with the same inputs renders nothing. Failures are in ``media_failures.jsonl``;
+    those queries keep the media they had.
+    """
+    result = await render_media(root, queries, settings, gateway, progress)
+    return result.queries
