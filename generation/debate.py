@@ -442,8 +442,13 @@ def tally_votes(
 
 def listing(scenarios: Sequence[MergedScenario]) -> str:
     """The merged scenarios as judges see them, one per line: ``S3 | category | name | …``."""
+
+    def cell(text: str) -> str:
+        # One line per scenario, and no stray column separator from a judge's wording.
+        return " ".join(text.split()).replace("|", "/")
+
     return "\n".join(
-        f"{s.id} | {s.category} | {s.name} | {s.description} | proposed by "
+        f"{s.id} | {cell(s.category)} | {cell(s.name)} | {cell(s.description)} | proposed by "
         f"{len(s.supporters)} judge(s)"
         for s in scenarios
     )
