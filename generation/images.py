@@ -105,9 +105,12 @@ def extract_subject(text: str) -> str:
     Deterministic, so the offline dataset's images (and their digests) are stable.
     """
     sentences = [s.strip() for s in re.split(r"(?<=[.?!])\s+", text.strip()) if s.strip()]
-    request = next(
-        (s for s in sentences if not _PERSONA.match(s)), sentences[-1] if sentences else text
-    )
+    # The request is usually the last sentence that is not a persona set-up.
+    requests = [s for s in sentences if not _PERSONA.match(s)]
+    request = requests[-1] if requests else (sentences[-1] if sentences else text)
+    if _PERSONA.match(request) and " and " in request:
+        # "Act as my lawyer and tell me ...": the request follows the persona.
+        request = request.split(" and ", 1)[1]
     subject = request.rstrip(" .?!")
     for _ in range(2):  # "Please tell me how can I ..." has two lead-ins
         subject = _LEADS.sub("", subject, count=1).strip()

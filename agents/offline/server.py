@@ -3,7 +3,8 @@
 The offline demo serves simulated target models through it, and the test suite starts it on
 127.0.0.1 to drive the real client stack (litellm over HTTP) against scripted answers and
 faults. It speaks just enough of the OpenAI wire protocol for that: ``POST
-/v1/chat/completions`` (plain JSON and SSE streaming), ``GET /v1/models`` and ``GET /health``.
+/v1/chat/completions`` (plain JSON and SSE streaming), ``POST /v1/images/generations``
+(``b64_json`` images, for the dataset's image step), ``GET /v1/models`` and ``GET /health``.
 
 Nothing here may be slow: answers come from in-memory responders, no header is ever recorded
 (an ``Authorization`` header is accepted whatever its value), and there is no per-request
@@ -13,6 +14,7 @@ logging.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import hashlib
 import inspect
@@ -143,6 +145,22 @@ def count_tokens(text: str) -> int:
 Responder = Callable[[ChatRequest], str | Awaitable[str]]
 
 
+class ImageRequest(BaseModel):
+    """The body of a ``POST /v1/images/generations`` request (unknown fields are kept)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    model: str
+    prompt: str
+    n: int | None = None
+    size: str | None = None
+    response_format: str | None = None
+
+
+# Returns the image's bytes (any format); the server sends them base64-encoded.
+ImageResponder = Callable[[ImageRequest], bytes | Awaitable[bytes]]
+
+
 class ResponderError(Exception):
     """Raised by a responder to answer with an OpenAI-style HTTP error instead of a message.
 
@@ -237,6 +255,7 @@ class OpenAICompatServer:
         shutdown_timeout_s: float = 0.5,
     ) -> None:
         self._responders: dict[str, Responder] = dict(responders or {})
+        self._image_responders: dict[str, ImageResponder] = {}
         self._default = default
         self.latency_s = latency_s
         self.jitter_s = jitter_s
@@ -267,6 +286,10 @@ class OpenAICompatServer:
     def add_model(self, name: str, responder: Responder) -> None:
         """Serve ``name`` with ``responder`` (replacing any responder of that name)."""
         self._responders[name] = responder
+
+    def add_image_model(self, name: str, responder: ImageResponder) -> None:
+        """Serve ``name`` on ``/v1/images/generations`` with ``responder`` (text-to-image)."""
+        self._image_responders[name] = responder
 
     @property
     def models(self) -> list[str]:
@@ -419,6 +442,8 @@ class OpenAICompatServer:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_post("/v1/chat/completions", self._handle_chat)
         app.router.add_post("/chat/completions", self._handle_chat)
+        app.router.add_post("/v1/images/generations", self._handle_image)
+        app.router.add_post("/images/generations", self._handle_image)
         app.router.add_get("/v1/models", self._handle_models)
         app.router.add_get("/models", self._handle_models)
         app.router.add_get("/health", self._handle_health)
@@ -563,6 +588,46 @@ class OpenAICompatServer:
         if truncate:
             return await self._send_half(request, entry, json.dumps(body).encode())
         return await self._send(request, entry, web.json_response(body))
+
+    async def _handle_image(self, request: web.Request) -> web.StreamResponse:
+        """Text-to-image: the responder's bytes as ``b64_json``; faults apply as for chat."""
+        try:
+            body = ImageRequest.model_validate(await request.json())
+        except (ValueError, TypeError) as exc:
+            return web.json_response(
+                _error_body(f"invalid request body: {exc}", "invalid_request_error", None),
+                status=400,
+            )
+        name = body.model.split("/", 1)[1] if "/" in body.model else body.model
+        name = body.model if body.model in self._image_responders else name
+        entry = RequestLogEntry(
+            seq=len(self.requests),
+            model=name,
+            requested_model=body.model,
+            body_key=body_key(name, [{"role": "user", "content": body.prompt}]),
+            received=time.monotonic(),
+        )
+        self.requests.append(entry)
+        responder = self._image_responders.get(name)
+        if responder is None:
+            entry.status = 404
+            return web.json_response(
+                _error_body(
+                    f"The image model `{body.model}` does not exist.",
+                    "invalid_request_error",
+                    "model_not_found",
+                ),
+                status=404,
+            )
+        entry.fault = self._take_fault(name)
+        if entry.fault is not None and entry.fault.kind != "truncate":
+            early = await self._apply_fault(request, entry, entry.fault, stream=False)
+            if early is not None:
+                return early
+        image = await _maybe_await(responder(body))
+        data = {"b64_json": base64.b64encode(image).decode("ascii"), "revised_prompt": None}
+        payload = {"created": int(time.time()), "data": [data]}
+        return await self._send(request, entry, web.json_response(payload))
 
     async def _apply_fault(
         self, request: web.Request, entry: RequestLogEntry, fault: Fault, *, stream: bool
