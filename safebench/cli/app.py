@@ -10,6 +10,7 @@ from safebench.cli import (
     experiment_cmd,
     export_cmd,
     generate_cmd,
+    media_cmd,
     rejudge_cmd,
     report_cmd,
     run_cmd,
@@ -35,6 +36,7 @@ app.add_typer(dataset_cmd.app, name="dataset")
 app.command("serve")(serve_cmd.serve)
 app.add_typer(taxonomy_cmd.app, name="taxonomy")
 app.command("generate")(generate_cmd.generate)
+app.command("media")(media_cmd.media)
 
 
 def main() -> None:
