@@ -15,15 +15,16 @@ $(STAMP): pyproject.toml
 
 # Debian's chromium (+ chromedriver) for the browser tests of the report and the viewer;
 # Playwright drives this binary, so no browser is ever downloaded by Playwright itself.
+# espeak-ng speaks the dataset's queries offline (safebench media).
 system-deps:
-	@command -v chromium >/dev/null 2>&1 || { \
+	@{ command -v chromium >/dev/null 2>&1 && command -v espeak-ng >/dev/null 2>&1; } || { \
 	  if ! command -v apt-get >/dev/null 2>&1; then \
-	    echo "warning: no apt-get; install chromium yourself (browser tests will skip)"; \
+	    echo "warning: no apt-get; install chromium and espeak-ng yourself (browser and speech tests will skip)"; \
 	  else \
 	    if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	    $$SUDO apt-get update && \
 	    $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-	      chromium chromium-driver; \
+	      chromium chromium-driver espeak-ng; \
 	  fi; }
 
 setup: system-deps $(STAMP)
