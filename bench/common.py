@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import multiprocessing
 import os
 import sys
@@ -181,6 +182,15 @@ def bench_run_config(
         "concurrency": concurrency,
         "workers": workers,
     }
+
+
+def quiet_logs() -> None:
+    """The CLI's quiet logging, and no litellm pool warnings: at C = 256 its own aiohttp pool
+    (500 per host) saturates and would warn on every call, drowning the figures."""
+    from safebench.logs import configure_logging
+
+    configure_logging(verbose=False)
+    logging.getLogger("LiteLLM").setLevel(logging.ERROR)
 
 
 def load_note() -> str:

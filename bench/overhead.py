@@ -20,11 +20,10 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import aiohttp
-from common import ECHO_MODEL, ServerOptions, load_note, server_process
+from common import ECHO_MODEL, ServerOptions, load_note, quiet_logs, server_process
 
 from agents.gateway import Gateway, GatewaySettings, ProviderLimits
 from agents.spec import ModelSpec
-from safebench.logs import configure_logging
 from transcripts.store import RunStore
 
 
@@ -103,7 +102,7 @@ def main() -> None:
     parser.add_argument("--stream", action="store_true", help="streamed replies (SSE)")
     parser.add_argument("--transport", nargs="+", default=["native", "litellm"])
     args = parser.parse_args()
-    configure_logging(verbose=False)
+    quiet_logs()
     n, c, s = args.calls, args.concurrency, args.stream
     print(f"# overhead: {n} calls, {c} in flight, stream={s}, {load_note()}")
     print("client            CPU_s  wall_s  CPU_ms/call  x bare")

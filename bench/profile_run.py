@@ -15,10 +15,16 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import ServerOptions, bench_run_config, load_note, server_process, write_text_dataset
+from common import (
+    ServerOptions,
+    bench_run_config,
+    load_note,
+    quiet_logs,
+    server_process,
+    write_text_dataset,
+)
 
 from safebench.config import RunConfig
-from safebench.logs import configure_logging
 from safebench.pipeline import run_evaluation
 
 
@@ -33,7 +39,7 @@ def main() -> None:
     parser.add_argument("--sort", default="tottime", help="pstats sort key (tottime, cumulative)")
     parser.add_argument("--out", type=Path, default=None, help="also dump the raw profile here")
     args = parser.parse_args()
-    configure_logging(verbose=False)
+    quiet_logs()
     options = ServerOptions(latency_s=args.latency)
     with server_process(options) as base_url, tempfile.TemporaryDirectory() as tmp:
         dataset = write_text_dataset(Path(tmp) / "data", args.items)

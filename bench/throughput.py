@@ -26,12 +26,12 @@ from common import (
     ServerOptions,
     bench_run_config,
     load_note,
+    quiet_logs,
     server_process,
     write_text_dataset,
 )
 
 from safebench.config import RunConfig
-from safebench.logs import configure_logging
 from safebench.pipeline import run_evaluation
 
 
@@ -117,13 +117,30 @@ def main() -> None:
     parser.add_argument("--transport", nargs="+", default=["native", "litellm"])
     parser.add_argument("--latency", type=float, default=0.1, help="server latency L, seconds")
     parser.add_argument("--jitter", type=float, default=0.0, help="extra uniform latency, s")
+    parser.add_argument(
+        "--fault-rate", type=float, default=0.0, help="share of answers the server breaks"
+    )
+    parser.add_argument(
+        "--faults",
+        nargs="+",
+        default=["rate_limit", "server_error", "drop", "truncate", "garbage"],
+        help="fault kinds mixed in (agents/offline/server.py FAULT_KINDS)",
+    )
     parser.add_argument("--rounds", type=int, default=1, help="deliberation rounds")
     parser.add_argument("--waves", type=int, default=4, help="items = waves x C")
     parser.add_argument("--workers", type=int, nargs="+", default=[1])
     args = parser.parse_args()
-    configure_logging(verbose=False)
-    options = ServerOptions(latency_s=args.latency, jitter_s=args.jitter)
-    print(f"# throughput, L={args.latency * 1000:.0f} ms, d={3 + args.rounds}, {load_note()}")
+    quiet_logs()
+    options = ServerOptions(
+        latency_s=args.latency,
+        jitter_s=args.jitter,
+        fault_rate=args.fault_rate,
+        fault_kinds=args.faults,
+    )
+    print(
+        f"# throughput, L={args.latency * 1000:.0f} ms, jitter {args.jitter * 1000:.0f} ms, "
+        f"faults {args.fault_rate:g}, d={3 + args.rounds}, {load_note()}"
+    )
     print(
         "transport workers    C  items  calls  elapsed_s  items/s  ideal/s  achieved/ideal"
         "  (from start)  CPU_ms/call  server_CPU_ms/call"
