@@ -406,10 +406,10 @@ async def draw(
 ) -> bytes:
     """Draw ``draft``: typographically offline, else with the image model."""
     if image_model is None:
-        if round_ == 0:
-            return typographic_png(draft.subject, size)
         # A refined offline draft shows its description, so it differs from the first one.
-        return typographic_png(f"{draft.subject}: {draft.description}", size)
+        text = draft.subject if round_ == 0 else f"{draft.subject}: {draft.description}"
+        # In a thread: Pillow's drawing and PNG encoding would otherwise hold up the loop.
+        return await asyncio.to_thread(typographic_png, text, size)
     return await generate_image(
         gateway,
         image_model,
