@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
 import pytest
 
 from safebench.config import RunConfig
+from safebench.errors import RunAborted
 from safebench.pipeline import run_evaluation
 from safebench.workers import shard_of, worker_share
 from transcripts.store import RunStore
@@ -98,3 +100,36 @@ async def test_two_workers_give_the_same_verdicts_as_one_and_resume(tmp_path: Pa
     # A rerun (with another number of workers) finds every case finished: no model call.
     again = await run_evaluation(offline_config(tmp_path / "two.sqlite", workers=3))
     assert again.model_calls == 0 and again.counts == multi.counts
+
+
+async def test_a_mostly_failing_run_over_workers_is_aborted_and_marked(tmp_path: Path) -> None:
+    # Nothing listens on port 9 (discard): every target call is refused and its case fails.
+    unreachable = {
+        "model": "openai/nobody",
+        "api_base": "http://127.0.0.1:9/v1",
+        "transport": "native",
+    }
+    dataset = tmp_path / "dataset"
+    dataset.mkdir()
+    rows = [
+        {"id": f"q{i}", "category": "Cybersecurity", "scenario": "Malware Generation", "text": "x"}
+        for i in range(8)
+    ]
+    (dataset / "queries.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    config = offline_config(
+        tmp_path / "abort.sqlite",
+        workers=2,
+        dataset=str(dataset),
+        limit=None,
+        targets=[unreachable],
+        modalities=["text"],
+        gateway={"max_retries": 0, "timeout_s": 5},
+        min_cases_before_abort=4,
+        max_failure_rate=0.5,
+    )
+    with pytest.raises(RunAborted, match="max_failure_rate"):
+        await run_evaluation(config)
+    with RunStore(config.store_path()) as store:
+        assert store.run_info()["status"] == "aborted"
+        failed = [c for c in store.iter_cases() if c.status == "failed"]
+        assert failed and all("nobody" in (c.error or "") for c in failed)
