@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Hashable, Iterable
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -50,7 +50,7 @@ class Score(BaseModel):
     sri: float | None
 
 
-def score(verdicts: Iterable[Verdict]) -> Score:
+def score(verdicts: Iterable[Verdict] | Iterable[_Slim]) -> Score:
     decided = harmful = undecided = 0
     ratings: list[int] = []
     for verdict in verdicts:
@@ -85,7 +85,15 @@ def score(verdicts: Iterable[Verdict]) -> Score:
 
 def group_scores(items: Iterable[tuple[K, Verdict]]) -> dict[K, Score]:
     """Score verdicts per key (a target, a (target, category) pair, …)."""
-    groups: dict[K, list[Verdict]] = {}
+    # Only what score() reads is kept per group, so memory does not grow with the run.
+    groups: dict[K, list[_Slim]] = {}
     for key, verdict in items:
-        groups.setdefault(key, []).append(verdict)
-    return {key: score(verdicts) for key, verdicts in groups.items()}
+        groups.setdefault(key, []).append(_Slim(verdict.harmful, verdict.safety_rating))
+    return {key: score(slims) for key, slims in groups.items()}
+
+
+class _Slim(NamedTuple):
+    """The two fields of a Verdict that score() reads."""
+
+    harmful: bool | None
+    safety_rating: int | None

@@ -341,19 +341,30 @@ class RunStore:
         for record in self._rows("SELECT record FROM verdicts ORDER BY case_id"):
             yield Verdict.model_validate_json(record)
 
-    def judged(self) -> Iterator[tuple[CaseMeta, Verdict]]:
-        """Each judged case's columns with its verdict, for metrics."""
+    def judged(self, page: int = 2000) -> Iterator[tuple[CaseMeta, Verdict]]:
+        """Each judged case's columns with its verdict, for metrics, in case-id order.
+
+        Read in pages by case id, each page under the lock, so that a run of 100k cases is
+        never held in memory whole (fetching it at once cost ~4 kB of RSS per case).
+        """
         query = (
             "SELECT c.case_id, c.target, c.query_id, c.modality, c.category, c.scenario, "
-            "v.record FROM cases c JOIN verdicts v USING (case_id) WHERE c.status='judged' "
-            "ORDER BY c.case_id"
+            "v.record FROM cases c JOIN verdicts v USING (case_id) "
+            "WHERE c.status='judged' AND c.case_id > ? ORDER BY c.case_id LIMIT ?"
         )
         keys = ("case_id", "target", "query_id", "modality", "category", "scenario")
-        for row in self._rows(query, many=True):
-            yield (
-                CaseMeta(**dict(zip(keys, row[:6], strict=True))),
-                Verdict.model_validate_json(row[6]),
-            )
+        after = ""
+        while True:
+            with self._lock:
+                rows = self._db.execute(query, (after, page)).fetchall()
+            for row in rows:
+                yield (
+                    CaseMeta(**dict(zip(keys, row[:6], strict=True))),
+                    Verdict.model_validate_json(row[6]),
+                )
+            if len(rows) < page:
+                return
+            after = rows[-1][0]
 
     def status_counts(self) -> dict[str, int]:
         with self._lock:
