@@ -96,7 +96,14 @@ async def tts_wav(gateway: Gateway, spec: ModelSpec, text: str, voice: str, *, s
 
     async def attempt(route: Any) -> bytes:
         kwargs: dict[str, Any] = dict(spec.params)
-        kwargs.update(model=route.litellm_model, input=text, voice=voice, response_format="wav")
+        # max_retries=0: retries are the gateway's (classified, counted), not the SDK's.
+        kwargs.update(
+            model=route.litellm_model,
+            input=text,
+            voice=voice,
+            response_format="wav",
+            max_retries=0,
+        )
         if route.api_base:
             kwargs["api_base"] = route.api_base
         if route.api_key:

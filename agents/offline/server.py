@@ -4,7 +4,8 @@ The offline demo serves simulated target models through it, and the test suite s
 127.0.0.1 to drive the real client stack (litellm over HTTP) against scripted answers and
 faults. It speaks just enough of the OpenAI wire protocol for that: ``POST
 /v1/chat/completions`` (plain JSON and SSE streaming), ``POST /v1/images/generations``
-(``b64_json`` images, for the dataset's image step), ``GET /v1/models`` and ``GET /health``.
+(``b64_json`` images) and ``POST /v1/audio/speech`` (for the dataset's media step),
+``GET /v1/models`` and ``GET /health``.
 
 Nothing here may be slow: answers come from in-memory responders, no header is ever recorded
 (an ``Authorization`` header is accepted whatever its value), and there is no per-request
@@ -161,6 +162,21 @@ class ImageRequest(BaseModel):
 ImageResponder = Callable[[ImageRequest], bytes | Awaitable[bytes]]
 
 
+class SpeechRequest(BaseModel):
+    """The body of a ``POST /v1/audio/speech`` request (unknown fields are kept)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    model: str
+    input: str
+    voice: str
+    response_format: str | None = None
+
+
+# Returns the audio file's bytes, sent as the response body.
+SpeechResponder = Callable[[SpeechRequest], bytes | Awaitable[bytes]]
+
+
 class ResponderError(Exception):
     """Raised by a responder to answer with an OpenAI-style HTTP error instead of a message.
 
@@ -256,6 +272,7 @@ class OpenAICompatServer:
     ) -> None:
         self._responders: dict[str, Responder] = dict(responders or {})
         self._image_responders: dict[str, ImageResponder] = {}
+        self._speech_responders: dict[str, SpeechResponder] = {}
         self._default = default
         self.latency_s = latency_s
         self.jitter_s = jitter_s
@@ -290,6 +307,10 @@ class OpenAICompatServer:
     def add_image_model(self, name: str, responder: ImageResponder) -> None:
         """Serve ``name`` on ``/v1/images/generations`` with ``responder`` (text-to-image)."""
         self._image_responders[name] = responder
+
+    def add_speech_model(self, name: str, responder: SpeechResponder) -> None:
+        """Serve ``name`` on ``/v1/audio/speech`` with ``responder`` (text-to-speech)."""
+        self._speech_responders[name] = responder
 
     @property
     def models(self) -> list[str]:
@@ -444,6 +465,8 @@ class OpenAICompatServer:
         app.router.add_post("/chat/completions", self._handle_chat)
         app.router.add_post("/v1/images/generations", self._handle_image)
         app.router.add_post("/images/generations", self._handle_image)
+        app.router.add_post("/v1/audio/speech", self._handle_speech)
+        app.router.add_post("/audio/speech", self._handle_speech)
         app.router.add_get("/v1/models", self._handle_models)
         app.router.add_get("/models", self._handle_models)
         app.router.add_get("/health", self._handle_health)
@@ -628,6 +651,43 @@ class OpenAICompatServer:
         data = {"b64_json": base64.b64encode(image).decode("ascii"), "revised_prompt": None}
         payload = {"created": int(time.time()), "data": [data]}
         return await self._send(request, entry, web.json_response(payload))
+
+    async def _handle_speech(self, request: web.Request) -> web.StreamResponse:
+        """Text-to-speech: the responder's bytes as the body; faults apply as for chat."""
+        try:
+            body = SpeechRequest.model_validate(await request.json())
+        except (ValueError, TypeError) as exc:
+            return web.json_response(
+                _error_body(f"invalid request body: {exc}", "invalid_request_error", None),
+                status=400,
+            )
+        name = body.model if body.model in self._speech_responders else body.model.split("/")[-1]
+        entry = RequestLogEntry(
+            seq=len(self.requests),
+            model=name,
+            requested_model=body.model,
+            body_key=body_key(name, [{"role": "user", "content": f"{body.voice}:{body.input}"}]),
+            received=time.monotonic(),
+        )
+        self.requests.append(entry)
+        responder = self._speech_responders.get(name)
+        if responder is None:
+            entry.status = 404
+            return web.json_response(
+                _error_body(
+                    f"The speech model `{body.model}` does not exist.",
+                    "invalid_request_error",
+                    "model_not_found",
+                ),
+                status=404,
+            )
+        entry.fault = self._take_fault(name)
+        if entry.fault is not None and entry.fault.kind != "truncate":
+            early = await self._apply_fault(request, entry, entry.fault, stream=False)
+            if early is not None:
+                return early
+        audio = await _maybe_await(responder(body))
+        return await self._send(request, entry, web.Response(body=audio, content_type="audio/wav"))
 
     async def _apply_fault(
         self, request: web.Request, entry: RequestLogEntry, fault: Fault, *, stream: bool

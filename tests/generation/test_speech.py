@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from agents.gateway import Gateway
+from agents.gateway import Gateway, GatewaySettings
+from agents.offline.server import Fault, OpenAICompatServer, SpeechRequest
 from generation.dataset import read_media
 from generation.media import MediaSettings, render_media
 from generation.speech import espeak_wav
@@ -88,3 +89,56 @@ async def test_rerun_speaks_nothing_and_changed_text_is_spoken_again(tmp_path: P
     queries[2] = queries[2].model_copy(update={"text": "Something else entirely."})
     third = await render_media(tmp_path, queries, settings, Gateway())
     assert third.audio_rendered == 2 and third.audio_reused == 4
+
+
+def _tone_wav(seconds: float) -> bytes:
+    out = io.BytesIO()
+    with wave.open(out, "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(16000)
+        wav.writeframes(b"\x00\x01" * int(16000 * seconds))
+    return out.getvalue()
+
+
+async def test_tts_model_speaks_each_voice_over_http_and_retries(
+    openai_server: OpenAICompatServer, tmp_path: Path
+) -> None:
+    heard: list[tuple[str, str]] = []
+
+    def tts(request: SpeechRequest) -> bytes:
+        heard.append((request.voice, request.input))
+        # A different length per voice, so the two files differ.
+        return _tone_wav(0.5 if request.voice == "onyx" else 0.7)
+
+    openai_server.add_speech_model("tts-1", tts)
+    openai_server.script_faults("tts-1", [Fault(kind="rate_limit", retry_after=0.05)])
+    query = Query(id="q1", category="c", scenario="s", text=TEXT)
+    settings = MediaSettings(
+        images=False,
+        tts_model={"model": "openai/tts-1", "api_base": openai_server.base_url, "api_key": "sk-x"},
+    )
+    gateway = Gateway(GatewaySettings(backoff_base_s=0.01))
+    result = await render_media(tmp_path, [query], settings, gateway)
+    assert result.failures == []
+    assert sorted(heard) == [("nova", TEXT), ("onyx", TEXT)]
+    assert gateway.stats.retries == 1
+    male, female = result.queries[0].audio
+    assert (male.voice, female.voice) == ("male", "female")
+    assert _wav_facts(read_media(tmp_path, male))[3] == pytest.approx(0.5)
+    assert _wav_facts(read_media(tmp_path, female))[3] == pytest.approx(0.7)
+
+
+async def test_tts_model_returning_garbage_is_a_recorded_failure(
+    openai_server: OpenAICompatServer, tmp_path: Path
+) -> None:
+    openai_server.add_speech_model("tts-1", lambda request: b"<html>oops</html>")
+    query = Query(id="q1", category="c", scenario="s", text=TEXT)
+    settings = MediaSettings(
+        images=False,
+        tts_model={"model": "openai/tts-1", "api_base": openai_server.base_url, "api_key": "sk-x"},
+    )
+    gateway = Gateway(GatewaySettings(max_retries=1, backoff_base_s=0.01))
+    result = await render_media(tmp_path, [query], settings, gateway)
+    assert [f.medium for f in result.failures] == ["audio:male", "audio:female"]
+    assert result.queries[0].audio == ()
