@@ -7,6 +7,7 @@ native transport. litellm's is printed beside it for scale.
 
     .venv/bin/python bench/overhead.py                    # 2,000 calls at 64 in flight
     .venv/bin/python bench/overhead.py --calls 4000 --stream
+    .venv/bin/python bench/overhead.py --transport native --agent   # + an autogen agent turn
 """
 
 from __future__ import annotations
@@ -87,6 +88,44 @@ async def stack(
             await gateway.aclose()
 
 
+async def via_agent(
+    base_url: str, calls: int, concurrency: int, stream: bool, transport: str, store: Path
+) -> None:
+    """As ``stack``, but each call is one autogen ``AssistantAgent`` turn (built per call, as
+    the courtroom builds a juror per case) over ``GatewayChatClient``: the jury's path."""
+    from autogen_agentchat.agents import AssistantAgent
+    from autogen_agentchat.messages import TextMessage
+    from autogen_core import CancellationToken
+
+    from agents.chat_client import GatewayChatClient
+
+    settings = GatewaySettings(default_limits=ProviderLimits(max_concurrency=concurrency))
+    spec = ModelSpec(
+        model=f"openai/{ECHO_MODEL}",
+        api_base=base_url,
+        api_key="sk-bench-not-a-secret",
+        transport=transport,  # type: ignore[arg-type]
+    )
+    with RunStore(store) as run_store:
+        gateway = Gateway(settings, cache=run_store)
+        try:
+
+            async def one(i: int) -> None:
+                client = GatewayChatClient(gateway, spec, scope=f"case-{i}", role="juror")
+                agent = AssistantAgent(
+                    name="juror_1",
+                    model_client=client,
+                    system_message=messages(i)[0]["content"],
+                    model_client_stream=stream,
+                )
+                turn = TextMessage(content=messages(i)[1]["content"], source="clerk")
+                await agent.on_messages([turn], CancellationToken())
+
+            await bounded(calls, concurrency, one)
+        finally:
+            await gateway.aclose()
+
+
 def cpu_of(run: Callable[[], Awaitable[None]]) -> tuple[float, float]:
     """(CPU seconds, wall seconds) of one asyncio run in this process."""
     cpu, wall = time.process_time(), time.perf_counter()
@@ -101,6 +140,9 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.0, help="server latency, seconds")
     parser.add_argument("--stream", action="store_true", help="streamed replies (SSE)")
     parser.add_argument("--transport", nargs="+", default=["native", "litellm"])
+    parser.add_argument(
+        "--agent", action="store_true", help="also measure the native path through autogen"
+    )
     args = parser.parse_args()
     quiet_logs()
     n, c, s = args.calls, args.concurrency, args.stream
@@ -123,6 +165,16 @@ def main() -> None:
             print(
                 f"{transport:<12}  {cpu:9.2f} {wall:7.2f} {cpu / n * 1000:12.3f} {ratio:7.2f}",
                 flush=True,
+            )
+        if args.agent:
+            with tempfile.TemporaryDirectory() as tmp:
+                warm = Path(tmp) / "warm.sqlite"
+                cpu_of(lambda w=warm: via_agent(url, 200, c, s, "native", w))
+                store = Path(tmp) / "run.sqlite"
+                cpu, wall = cpu_of(lambda p=store: via_agent(url, n, c, s, "native", p))
+            label = "native+agent"
+            print(
+                f"{label:<12}  {cpu:9.2f} {wall:7.2f} {cpu / n * 1000:12.3f} {cpu / base_cpu:7.2f}"
             )
     print(f"# after: {load_note()}")
 
