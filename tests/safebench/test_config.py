@@ -75,10 +75,20 @@ def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
 EXAMPLES = sorted((REPO / "examples").glob("*.yaml"))
 
 
-@pytest.mark.parametrize("example", [e for e in EXAMPLES if not e.name.startswith("experiment-")])
+RUN_EXAMPLES = [e for e in EXAMPLES if not e.name.startswith(("experiment-", "judges"))]
+
+
+@pytest.mark.parametrize("example", RUN_EXAMPLES)
 def test_every_example_config_is_valid(example: Path) -> None:
     config = load_run_config(example)
     assert config.targets and config.jury.jurors
+
+
+@pytest.mark.parametrize("example", [e for e in EXAMPLES if e.name.startswith("judges")])
+def test_every_example_judges_config_is_valid(example: Path) -> None:
+    from generation.judges_config import load_judges_config
+
+    assert len(load_judges_config(example).judges) >= 2
 
 
 @pytest.mark.parametrize("example", [e for e in EXAMPLES if e.name.startswith("experiment-")])
