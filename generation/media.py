@@ -199,6 +199,15 @@ class _Manifest:
         with self.path.open("a", encoding="utf-8") as handle:
             handle.write(json.dumps(entry) + "\n")
 
+    def ref(self, relative: str, mime_type: str, voice: str | None = None) -> MediaRef:
+        """The reference of a file this ledger has just written or checked fresh.
+
+        Built from the recorded digest, so a reused file is hashed once, not twice; the
+        path is ours (``file_stem`` names), so it is relative and inside the dataset.
+        """
+        sha = self.entries[relative]["sha256"]
+        return MediaRef(path=relative, sha256=sha, mime_type=mime_type, voice=voice)
+
 
 def _advance(progress: Any | None, status: str) -> None:
     if progress is not None:
@@ -266,8 +275,7 @@ class _Renderer:
         ):
             self.result.images_reused += 1
             _advance(self.progress, "reused")
-            ref = media_ref_for(self.root, Path(relative), IMAGE_MIME)
-            return query.model_copy(update={"image": ref})
+            return query.model_copy(update={"image": self.manifest.ref(relative, IMAGE_MIME)})
         try:
             async with self.limit:
                 outcome = await make_image(
@@ -291,8 +299,7 @@ class _Renderer:
         self.result.refinements += outcome.refinements
         self.result.rejected_after_rounds += 0 if outcome.accepted else 1
         _advance(self.progress, "rendered")
-        ref = media_ref_for(self.root, Path(relative), IMAGE_MIME)
-        return query.model_copy(update={"image": ref})
+        return query.model_copy(update={"image": self.manifest.ref(relative, IMAGE_MIME)})
 
     # ----------------------------------------------------------------------- speech
 
@@ -337,7 +344,7 @@ class _Renderer:
                     await asyncio.to_thread(write_atomic, self.root / relative, data)
                     self.manifest.note(relative, data, fingerprint)
                     self.result.audio_rendered += 1
-                refs[label] = media_ref_for(self.root, Path(relative), AUDIO_MIME, voice=label)
+                refs[label] = self.manifest.ref(relative, AUDIO_MIME, voice=label)
         _advance(self.progress, "failed" if failed else "spoken")
         # Configured voices first, in their order; other voices the query had stay after them.
         ordered = [refs[v] for v in s.voices if v in refs]
