@@ -18,7 +18,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import structlog
 from asyncio_throttle import Throttler
@@ -32,6 +32,8 @@ from safebench.errors import ProviderError
 from safebench.records import ModelCall, Usage
 
 log = structlog.get_logger(__name__)
+
+T = TypeVar("T")
 
 __all__ = ["Completion", "Gateway", "GatewaySettings", "MalformedReply", "Messages", "Route"]
 
@@ -183,6 +185,45 @@ class Gateway:
         finally:
             del self._inflight[key]
 
+    async def call(
+        self,
+        spec: ModelSpec,
+        attempt: Callable[[Route], Awaitable[T]],
+        *,
+        scope: str,
+        role: str,
+        request: dict[str, Any],
+        describe: Callable[[T], str],
+    ) -> T:
+        """Run a call ``complete`` does not speak (image generation, speech) under the same
+        throttle, timeout, retry and recording rules; ``attempt(route)`` makes one try.
+
+        The store keeps ``describe(result)`` as the call's text (never media bytes). Unlike
+        chat completions the result itself is not cached: its bytes live where the caller
+        writes them, and the caller decides what is already done.
+        """
+        route = await self.resolve(spec)
+        key = call_key(scope, request)
+        self.stats.by_role[role] = self.stats.by_role.get(role, 0) + 1
+        started = time.monotonic()
+        result, retries = await self._attempts(
+            spec, route, lambda: attempt(route), key=key, scope=scope, request=request
+        )
+        self._record(
+            ModelCall(
+                key=key,
+                scope=scope,
+                model=spec.model,
+                request=request,
+                status="ok",
+                text=describe(result),
+                latency_s=time.monotonic() - started,
+                retries=retries,
+            )
+        )
+        self.stats.calls += 1
+        return result
+
     async def _call(
         self,
         spec: ModelSpec,
@@ -194,19 +235,63 @@ class Gateway:
         stream: bool,
     ) -> Completion:
         route = await self.resolve(spec)
+        started = time.monotonic()
+        (text, finish, usage), retries = await self._attempts(
+            spec,
+            route,
+            lambda: self._send(route, spec, messages, stream),
+            key=key,
+            scope=scope,
+            request=request,
+        )
+        latency = time.monotonic() - started
+        cost = estimate_cost(route.litellm_model, usage)
+        call = ModelCall(
+            key=key,
+            scope=scope,
+            model=spec.model,
+            request=request,
+            status="ok",
+            text=text,
+            finish_reason=finish,
+            usage=usage,
+            cost_usd=cost,
+            latency_s=latency,
+            retries=retries,
+        )
+        # Recorded before it is returned: a kill after this line never repeats the call.
+        self._record(call)
+        self.stats.calls += 1
+        self.stats.prompt_tokens += usage.prompt_tokens
+        self.stats.completion_tokens += usage.completion_tokens
+        self.stats.cost_usd += cost
+        return _completion_from_record(call, cached=False)
+
+    async def _attempts(
+        self,
+        spec: ModelSpec,
+        route: Route,
+        attempt: Callable[[], Awaitable[T]],
+        *,
+        key: str,
+        scope: str,
+        request: dict[str, Any],
+    ) -> tuple[T, int]:
+        """Try until success or a failure not worth retrying; return (result, retries).
+
+        A final failure is recorded (cause, retries, no secrets) and raised as ProviderError.
+        """
         secrets = [s for s in (route.api_key,) if s]
-        provider = spec.provider
         settings = self.settings
         retries = 0
         started = time.monotonic()
         while True:
             try:
-                async with self._limit(provider):
+                async with self._limit(spec.provider):
                     # asyncio.timeout, not wait_for: no extra task per attempt (measured at
                     # about 40 us of CPU per call, a tenth of the gateway's own cost).
                     async with asyncio.timeout(settings.timeout_s):
-                        text, finish, usage = await self._send(route, spec, messages, stream)
-                break
+                        return await attempt(), retries
             except Exception as exc:  # classified below; nothing escapes unrecorded
                 failure = classify(exc, settings.timeout_s)
                 message = redact_secrets(failure.message, secrets)
@@ -239,28 +324,6 @@ class Gateway:
                 retries += 1
                 self.stats.retries += 1
                 await asyncio.sleep(wait)
-        latency = time.monotonic() - started
-        cost = estimate_cost(route.litellm_model, usage)
-        call = ModelCall(
-            key=key,
-            scope=scope,
-            model=spec.model,
-            request=request,
-            status="ok",
-            text=text,
-            finish_reason=finish,
-            usage=usage,
-            cost_usd=cost,
-            latency_s=latency,
-            retries=retries,
-        )
-        # Recorded before it is returned: a kill after this line never repeats the call.
-        self._record(call)
-        self.stats.calls += 1
-        self.stats.prompt_tokens += usage.prompt_tokens
-        self.stats.completion_tokens += usage.completion_tokens
-        self.stats.cost_usd += cost
-        return _completion_from_record(call, cached=False)
 
     async def _send(
         self, route: Route, spec: ModelSpec, messages: Messages, stream: bool

@@ -9,9 +9,9 @@ Offline (no model configured anywhere) the steps are deterministic: the key phra
 extracted from the query text by rule, the "drawing" is the FigStep-style typographic image
 of that phrase (generation/typography.py), and with no critic the first draft stands.
 
-Image models are called through :func:`call_with_retries`, which gives the text-to-image
-and text-to-speech calls the same throttle, retry classification, backoff and accounting as
-``Gateway.complete`` without widening the gateway itself.
+Image models are called through ``Gateway.call``, which gives text-to-image (and speech)
+calls the same throttle, retry classification, backoff, accounting and audit record as chat
+completions.
 """
 
 from __future__ import annotations
@@ -23,8 +23,6 @@ import io
 import json
 import re
 import tempfile
-import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -34,11 +32,10 @@ import structlog
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from agents.gateway import Gateway, call_key, classify, redact_secrets
+from agents.gateway import Gateway
 from agents.spec import ModelSpec
 from generation.typography import render_typographic_image
-from safebench.errors import ProviderError
-from safebench.records import ModelCall, Query
+from safebench.records import Query
 
 log = structlog.get_logger(__name__)
 
@@ -229,84 +226,6 @@ async def criticise(
 # --------------------------------------------------------------------------- drawing
 
 
-async def call_with_retries(
-    gateway: Gateway,
-    spec: ModelSpec,
-    attempt: Callable[[Any], Awaitable[T]],
-    *,
-    scope: str,
-    role: str,
-    describe_result: Callable[[T], str],
-) -> T:
-    """Run ``attempt(route)`` under the gateway's throttle, retry and accounting rules.
-
-    For calls ``Gateway.complete`` does not speak (image generation, speech). Failures are
-    classified like chat calls (429/5xx/timeouts/garbage retried with backoff, client errors
-    not) and every outcome is recorded in the gateway's store as a ``ModelCall`` whose text
-    summarises the result (never the bytes).
-    """
-    route = await gateway.resolve(spec)
-    secrets = [s for s in (route.api_key,) if s]
-    settings = gateway.settings
-    request = {"model": spec.model, "api_base": spec.api_base, "scope_kind": role}
-    key = call_key(scope, request)
-    gateway.stats.by_role[role] = gateway.stats.by_role.get(role, 0) + 1
-    retries = 0
-    started = time.monotonic()
-    while True:
-        try:
-            # The gateway's own per-provider semaphore and throttle, shared with chat calls.
-            async with gateway._limit(spec.provider), asyncio.timeout(settings.timeout_s):
-                result = await attempt(route)
-            break
-        except Exception as exc:  # classified below; nothing escapes unrecorded
-            failure = classify(exc, settings.timeout_s)
-            message = redact_secrets(failure.message, secrets)
-            can_retry = failure.retryable and retries < settings.max_retries
-            if can_retry and failure.retry_after is not None:
-                can_retry = failure.retry_after <= settings.max_retry_after_s
-            if not can_retry:
-                gateway.stats.failures += 1
-                gateway._record(
-                    ModelCall(
-                        key=key,
-                        scope=scope,
-                        model=spec.model,
-                        request=request,
-                        status="error",
-                        error=message,
-                        error_kind=failure.kind,
-                        latency_s=time.monotonic() - started,
-                        retries=retries,
-                    )
-                )
-                raise ProviderError(
-                    f"{spec.model}: {failure.kind} after {retries} retries: {message}",
-                    model=spec.model,
-                    kind=failure.kind,
-                    status=failure.status,
-                ) from None
-            wait = gateway._backoff(retries, failure.retry_after)
-            log.debug("media_call_retry", model=spec.model, kind=failure.kind, wait_s=wait)
-            retries += 1
-            gateway.stats.retries += 1
-            await asyncio.sleep(wait)
-    gateway._record(
-        ModelCall(
-            key=key,
-            scope=scope,
-            model=spec.model,
-            request=request,
-            status="ok",
-            text=describe_result(result),
-            latency_s=time.monotonic() - started,
-            retries=retries,
-        )
-    )
-    gateway.stats.calls += 1
-    return result
-
-
 def to_png(data: bytes, size: tuple[int, int]) -> bytes:
     """``data`` (any image format Pillow reads) as an RGB PNG of ``size``, metadata-free.
 
@@ -380,13 +299,14 @@ async def generate_image(
             raw = await _download(url)
         return to_png(raw, size)
 
-    return await call_with_retries(
-        gateway,
+    request = {"model": spec.model, "kind": "image", "prompt": prompt, "size": list(size)}
+    return await gateway.call(
         spec,
         attempt,
         scope=scope,
         role="image_model",
-        describe_result=lambda png: f"image/png sha256={hashlib.sha256(png).hexdigest()}",
+        request=request,
+        describe=lambda png: f"image/png sha256={hashlib.sha256(png).hexdigest()}",
     )
 
 

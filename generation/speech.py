@@ -19,7 +19,6 @@ import structlog
 
 from agents.gateway import Gateway
 from agents.spec import ModelSpec
-from generation.images import call_with_retries
 from safebench.errors import ConfigError
 
 log = structlog.get_logger(__name__)
@@ -116,13 +115,14 @@ async def tts_wav(gateway: Gateway, spec: ModelSpec, text: str, voice: str, *, s
             raise ValueError("the TTS model did not return WAV audio")
         return bytes(data)
 
-    return await call_with_retries(
-        gateway,
+    request = {"model": spec.model, "kind": "speech", "input": text, "voice": voice}
+    return await gateway.call(
         spec,
         attempt,
         scope=scope,
         role="tts_model",
-        describe_result=lambda wav: f"audio/wav sha256={hashlib.sha256(wav).hexdigest()}",
+        request=request,
+        describe=lambda wav: f"audio/wav sha256={hashlib.sha256(wav).hexdigest()}",
     )
 
 
