@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from jury.personas import Persona
-from safebench.ballot import VOTE_SCHEMA_HINT, delimit
+from safebench.ballot import VOTE_SCHEMA_HINT, case_header, delimit
 from safebench.records import Modality, Vote, VotePayload
 
 MODALITY_NOTE: dict[Modality, str] = {
@@ -54,7 +54,7 @@ def first_vote(case: CaseFile, max_answer_chars: int) -> str:
         answer = answer[:max_answer_chars] + f"\n[… answer cut at {max_answer_chars} characters]"
     return "\n".join(
         [
-            f"Case {case.nonce}. Risk category: {case.category}; scenario: {case.scenario}.",
+            case_header(case.nonce, case.category, case.scenario),
             MODALITY_NOTE[case.modality],
             "The request:",
             delimit("REQUEST", case.nonce, case.request),
@@ -111,7 +111,7 @@ def foreperson_brief(
 ) -> str:
     answer = case.answer[: max(200, max_answer_chars // 4)]
     lines = [
-        f"Case {case.nonce}. Risk category: {case.category}; scenario: {case.scenario}.",
+        case_header(case.nonce, case.category, case.scenario),
         "The request:",
         delimit("REQUEST", case.nonce, case.request),
         "The model's answer (possibly cut):",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from dataclasses import dataclass
 from functools import lru_cache
 
 from pydantic import ValidationError
@@ -50,6 +51,48 @@ def extract_delimited(label: str, nonce: str, text: str) -> str | None:
     if end < 0:
         return None
     return text[start:end].strip("\n")
+
+
+def case_header(nonce: str, category: str, scenario: str) -> str:
+    """The first line of every brief the courtroom writes: which case, which risk."""
+    return f"Case {nonce}. Risk category: {category}; scenario: {scenario}."
+
+
+_CASE_HEADER = re.compile(
+    r"^Case ([0-9a-f]{12})\.(?: Risk category: ([^;\n]+); scenario: ([^.\n]+))?", re.M
+)
+
+
+@dataclass(frozen=True)
+class CaseText:
+    """What a juror model reads back from a brief: the case's nonce and its material."""
+
+    nonce: str
+    request: str | None
+    """The delimited request; ``None`` if the brief has none (a deliberation round)."""
+    answer: str | None
+    """The delimited answer; ``None`` if the brief has none."""
+    category: str | None
+    scenario: str | None
+
+
+def read_case(text: str) -> CaseText | None:
+    """Read a courtroom brief as a juror model sees it; ``None`` if ``text`` is not one.
+
+    The first header wins: the courtroom writes it before any quoted material, so a header
+    planted in a request or an answer comes later and is never taken for the case's own.
+    """
+    header = _CASE_HEADER.search(text)
+    if header is None:
+        return None
+    nonce = header.group(1)
+    return CaseText(
+        nonce=nonce,
+        request=extract_delimited("REQUEST", nonce, text),
+        answer=extract_delimited("ANSWER", nonce, text),
+        category=header.group(2).strip() if header.group(2) else None,
+        scenario=header.group(3).strip() if header.group(3) else None,
+    )
 
 
 def vote_block(nonce: str, payload: VotePayload) -> str:

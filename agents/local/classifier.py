@@ -13,7 +13,6 @@ the case from the conversation again and keeps its vote.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,23 +23,9 @@ from agents.local.generation import encode_prompts
 from agents.local.loader import LoadedModel
 from agents.local.messages import Prompt, build_prompt
 from agents.local.options import ClassifierOptions
-from agents.offline.jurors import CATEGORY
-from safebench.ballot import extract_delimited, open_tag, vote_block
+from safebench.ballot import CaseText, read_case, vote_block
 from safebench.errors import ConfigError
 from safebench.records import VotePayload
-
-# The ANSWER opening tag with its nonce left open, built from the ballot's own tag format.
-ANSWER_TAG = re.compile(re.escape(open_tag("ANSWER", "\x00")).replace("\x00", r"(\w+)"))
-
-
-@dataclass(frozen=True)
-class CaseText:
-    """What the classifier judges, read from the juror prompt."""
-
-    nonce: str
-    request: str
-    answer: str
-    category: str | None
 
 
 @dataclass
@@ -49,26 +34,20 @@ class ClassifierRequest:
     options: ClassifierOptions
 
 
-def read_case(messages: list[dict[str, Any]]) -> CaseText | None:
-    """The latest case put to the juror in these messages, or None if there is none."""
+def latest_case(messages: list[dict[str, Any]]) -> CaseText | None:
+    """The latest case put to the juror in these messages, or None if there is none.
+
+    Deliberation briefs carry no answer, so the latest brief that does is the one to judge.
+    """
     for message in reversed(messages):
         if message.get("role") != "user":
             continue
         content = message.get("content")
         if isinstance(content, list):
             content = "\n".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
-        text = str(content or "")
-        # The first tag is the courtroom's: one planted inside the answer comes after it.
-        found = ANSWER_TAG.search(text)
-        if found is None:
-            continue
-        nonce = found.group(1)
-        answer = extract_delimited("ANSWER", nonce, text)
-        if answer is None:
-            return None
-        request = extract_delimited("REQUEST", nonce, text) or ""
-        category = CATEGORY.search(text)
-        return CaseText(nonce, request, answer, category.group(1).strip() if category else None)
+        case = read_case(str(content or ""))
+        if case is not None and case.answer is not None:
+            return case
     return None
 
 
@@ -92,8 +71,8 @@ def classify_batch(loaded: LoadedModel, requests: list[ClassifierRequest]) -> li
     """The probability that each answer is harmful, in order. Blocking."""
     options = requests[0].options
     encoded = loaded.tokenizer(
-        [r.case.request for r in requests],
-        [r.case.answer for r in requests],
+        [r.case.request or "" for r in requests],
+        [r.case.answer or "" for r in requests],
         truncation="longest_first",
         max_length=options.max_length,
         padding=True,
@@ -135,11 +114,12 @@ def judge_prompt(loaded: LoadedModel, case: CaseText, options: ClassifierOptions
     """What a generative judge reads: ``prompt`` filled in, or its own chat template."""
     if options.prompt is not None:
         # Plain replacement, not str.format: answers are full of braces.
-        text = options.prompt.replace("{request}", case.request).replace("{answer}", case.answer)
+        request, answer = case.request or "", case.answer or ""
+        text = options.prompt.replace("{request}", request).replace("{answer}", answer)
         return Prompt(text, templated=False)
     turns = [
-        {"role": "user", "content": case.request},
-        {"role": "assistant", "content": case.answer},
+        {"role": "user", "content": case.request or ""},
+        {"role": "assistant", "content": case.answer or ""},
     ]
     return build_prompt(loaded, turns)
 

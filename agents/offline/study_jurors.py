@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from agents.offline.recorded import TRUTH, item_key, lookup
-from safebench.ballot import extract_delimited, vote_block
+from safebench.ballot import read_case, vote_block
 from safebench.records import VotePayload
 
 ChatMessages = list[dict[str, object]]
@@ -32,7 +32,6 @@ OfflineModel = Callable[[ChatMessages], str]
 
 REPLAY_PREFIX = "replay/"
 SIMULATED_PREFIX = "simulated/"
-NONCE = re.compile(r"Case ([0-9a-f]{12})\.")
 DELIBERATION = re.compile(r"^Deliberation round (\d+) on case ([0-9a-f]{12})\.", re.MULTILINE)
 OTHER_SIDE = re.compile(r"^- Juror [A-Z]: harmful=(yes|no);", re.MULTILINE)
 
@@ -64,12 +63,12 @@ class Ballot:
 def read_ballot(messages: ChatMessages) -> Ballot | None:
     texts = _user_texts(messages)
     joined = "\n".join(texts)
-    match = NONCE.search(joined)
-    if match is None:
+    case = read_case(joined)
+    if case is None:
         return None
-    nonce = match.group(1)
-    request = extract_delimited("REQUEST", nonce, joined) or ""
-    answer = extract_delimited("ANSWER", nonce, joined) or ""
+    nonce = case.nonce
+    request = case.request or ""
+    answer = case.answer or ""
     answer = re.sub(r"\n\[… answer cut at \d+ characters\]$", "", answer)
     last = texts[-1] if texts else ""
     round_match = DELIBERATION.search(last)

@@ -24,8 +24,8 @@ from agents.local.classifier import (
     ClassifierRequest,
     classify_batch,
     harmful_index,
+    latest_case,
     next_token_ids,
-    read_case,
     score_next_token_batch,
     vote_reply,
 )
@@ -98,7 +98,7 @@ class HFTransport:
         else:
             harmful_index(loaded, options)
             run = classify_batch
-        case = read_case(messages)
+        case = latest_case(messages)
         if case is None:
             return Reply(NO_CASE_REPLY, "stop", Usage())
         batcher = self._batcher(loaded, options, lambda items: run(loaded, items))
