@@ -11,11 +11,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from agents.gateway import GatewaySettings
 from agents.spec import ModelSpec
+from safebench.config import format_validation_error, read_yaml_mapping
 from safebench.errors import ConfigError
 
 
@@ -126,34 +126,10 @@ class JudgesConfig(BaseModel):
 
 def load_judges_config(path: Path) -> JudgesConfig:
     """Read and validate a judges file, with errors naming the file and the field."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such judges file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read: {exc}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(f"{path}{where}: invalid YAML: {problem}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: a judges file is a mapping (judges:, vote_threshold: …)")
+    data = read_yaml_mapping(
+        path, "judges file", "a judges file is a mapping (judges:, vote_threshold: …)"
+    )
     try:
         return JudgesConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_describe(path, exc)) from None
-
-
-def _describe(path: Path, exc: ValidationError) -> str:
-    lines = [f"{path}: invalid judges file:"]
-    for error in exc.errors():
-        where = ".".join(str(part) for part in error["loc"]) or "(top level)"
-        message = error["msg"].removeprefix("Value error, ")
-        if error["type"] == "extra_forbidden":
-            message = "unknown field (a typo?)"
-        lines.append(f"  {where}: {message}")
-    return "\n".join(lines)
+        raise ConfigError(format_validation_error(Path(path), exc, "judges file")) from None

@@ -76,10 +76,25 @@ class RunConfig(BaseModel):
 
 def load_run_config(path: Path, overrides: dict[str, Any] | None = None) -> RunConfig:
     """Read and validate a run config, with errors naming the file and the field."""
+    data = read_yaml_mapping(
+        path, "config file", "a run config is a mapping (name:, targets:, jury: …)"
+    )
+    data.update(overrides or {})
+    try:
+        return RunConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(path, exc)) from None
+
+
+def read_yaml_mapping(path: Path, what: str, shape: str) -> dict[str, Any]:
+    """The YAML mapping in ``path``; a missing file, bad YAML (with line and column) or a
+    non-mapping is a ConfigError naming the file. ``what`` names the file's kind in errors,
+    ``shape`` says what the mapping should hold."""
+    path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError(f"{path}: no such config file") from None
+        raise ConfigError(f"{path}: no such {what}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read: {exc}") from None
     try:
@@ -90,16 +105,12 @@ def load_run_config(path: Path, overrides: dict[str, Any] | None = None) -> RunC
         problem = getattr(exc, "problem", None) or str(exc)
         raise ConfigError(f"{path}{where}: invalid YAML: {problem}") from None
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: a run config is a mapping (name:, targets:, jury: …)")
-    data.update(overrides or {})
-    try:
-        return RunConfig.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError(format_validation_error(path, exc)) from None
+        raise ConfigError(f"{path}: {shape}")
+    return data
 
 
-def format_validation_error(path: Path, exc: ValidationError) -> str:
-    lines = [f"{path}: invalid run config:"]
+def format_validation_error(path: Path, exc: ValidationError, what: str = "run config") -> str:
+    lines = [f"{path}: invalid {what}:"]
     for error in exc.errors():
         where = ".".join(str(part) for part in error["loc"]) or "(top level)"
         message = error["msg"].removeprefix("Value error, ")
