@@ -16,16 +16,12 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
     Progress,
     TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
 )
 from rich.table import Table
 
+from safebench.cli.progress import progress_bar
 from safebench.errors import SafeBenchError
 from safebench.logs import configure_logging
 
@@ -84,16 +80,7 @@ def generate(
         if scenario:
             tax = _only(tax, scenario, taxonomy)
         store_path = store or config.generate_store()
-        with Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[calls]}"),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-            console=console,
-            disable=quiet,
-        ) as bar:
+        with progress_bar(console, quiet=quiet, field="calls") as bar:
             report, card = asyncio.run(
                 _generate(config, tax, taxonomy, per_scenario, out, store_path, no_media, bar)
             )

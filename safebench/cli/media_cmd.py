@@ -10,15 +10,11 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
     Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
 )
 from rich.table import Table
 
+from safebench.cli.progress import progress_bar
 from safebench.errors import SafeBenchError
 from safebench.logs import configure_logging
 
@@ -106,17 +102,7 @@ def media(
         raise typer.Exit(2) from None
     started = time.perf_counter()
     try:
-        with Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[counts]}"),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-            console=console,
-            disable=quiet,
-            transient=False,
-        ) as bar:
+        with progress_bar(console, quiet=quiet, field="counts") as bar:
             result = asyncio.run(
                 _media(
                     dataset_dir, settings, store, _MediaProgress(bar), dataset_dir.resolve().name

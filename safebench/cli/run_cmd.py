@@ -9,16 +9,12 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
     Progress,
     TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
 )
 from rich.table import Table
 
+from safebench.cli.progress import progress_bar
 from safebench.errors import RunAborted, SafeBenchError
 from safebench.logs import configure_logging
 
@@ -76,17 +72,7 @@ def run(
         overrides["concurrency"] = concurrency
     try:
         run_config = load_run_config(config, overrides)
-        with Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[counts]}"),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-            console=console,
-            disable=quiet,
-            transient=False,
-        ) as bar:
+        with progress_bar(console, quiet=quiet, field="counts") as bar:
             summary = asyncio.run(run_evaluation(run_config, RichProgress(bar)))
     except RunAborted as exc:
         errors.print(f"[red]run aborted:[/red] {exc}")

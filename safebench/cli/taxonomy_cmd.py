@@ -15,9 +15,10 @@ from typing import Annotated, Any, Literal
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
+from rich.progress import Progress, TaskID
 from rich.table import Table
 
+from safebench.cli.progress import progress_bar
 from safebench.errors import SafeBenchError
 from safebench.logs import configure_logging
 
@@ -76,13 +77,7 @@ def build(
     try:
         config = load_judges_config(judges)
         store_path = store or config.taxonomy_store()
-        with Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            console=console,
-            disable=quiet,
-        ) as bar:
+        with progress_bar(console, quiet=quiet) as bar:
             result, stats = asyncio.run(
                 _debate(config, store_path, seed_taxonomy, _Bar(bar), record=True)  # type: ignore[arg-type]
             )
