@@ -27,7 +27,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any, Literal, Self
+from typing import Any, Literal, Self, TypeVar
 
 import structlog
 from aiohttp import web
@@ -175,6 +175,7 @@ class SpeechRequest(BaseModel):
 
 # Returns the audio file's bytes, sent as the response body.
 SpeechResponder = Callable[[SpeechRequest], bytes | Awaitable[bytes]]
+MediaRequestT = TypeVar("MediaRequestT", ImageRequest, SpeechRequest)
 
 
 class ResponderError(Exception):
@@ -614,68 +615,59 @@ class OpenAICompatServer:
 
     async def _handle_image(self, request: web.Request) -> web.StreamResponse:
         """Text-to-image: the responder's bytes as ``b64_json``; faults apply as for chat."""
-        try:
-            body = ImageRequest.model_validate(await request.json())
-        except (ValueError, TypeError) as exc:
-            return web.json_response(
-                _error_body(f"invalid request body: {exc}", "invalid_request_error", None),
-                status=400,
-            )
-        name = body.model.split("/", 1)[1] if "/" in body.model else body.model
-        name = body.model if body.model in self._image_responders else name
-        entry = RequestLogEntry(
-            seq=len(self.requests),
-            model=name,
-            requested_model=body.model,
-            body_key=body_key(name, [{"role": "user", "content": body.prompt}]),
-            received=time.monotonic(),
+
+        def reply(image: bytes) -> web.Response:
+            data = {"b64_json": base64.b64encode(image).decode("ascii"), "revised_prompt": None}
+            return web.json_response({"created": int(time.time()), "data": [data]})
+
+        return await self._handle_media(
+            request, ImageRequest, self._image_responders, "image", lambda b: b.prompt, reply
         )
-        self.requests.append(entry)
-        responder = self._image_responders.get(name)
-        if responder is None:
-            entry.status = 404
-            return web.json_response(
-                _error_body(
-                    f"The image model `{body.model}` does not exist.",
-                    "invalid_request_error",
-                    "model_not_found",
-                ),
-                status=404,
-            )
-        entry.fault = self._take_fault(name)
-        if entry.fault is not None and entry.fault.kind != "truncate":
-            early = await self._apply_fault(request, entry, entry.fault, stream=False)
-            if early is not None:
-                return early
-        image = await _maybe_await(responder(body))
-        data = {"b64_json": base64.b64encode(image).decode("ascii"), "revised_prompt": None}
-        payload = {"created": int(time.time()), "data": [data]}
-        return await self._send(request, entry, web.json_response(payload))
 
     async def _handle_speech(self, request: web.Request) -> web.StreamResponse:
         """Text-to-speech: the responder's bytes as the body; faults apply as for chat."""
+        return await self._handle_media(
+            request,
+            SpeechRequest,
+            self._speech_responders,
+            "speech",
+            lambda b: f"{b.voice}:{b.input}",
+            lambda audio: web.Response(body=audio, content_type="audio/wav"),
+        )
+
+    async def _handle_media(
+        self,
+        request: web.Request,
+        parse: type[MediaRequestT],
+        responders: Mapping[str, Callable[[MediaRequestT], bytes | Awaitable[bytes]]],
+        what: str,
+        key_text: Callable[[MediaRequestT], str],
+        reply: Callable[[bytes], web.Response],
+    ) -> web.StreamResponse:
+        """One media route: parse, log (keyed like chat), 404 unknown models, faults, answer."""
         try:
-            body = SpeechRequest.model_validate(await request.json())
+            body = parse.model_validate(await request.json())
         except (ValueError, TypeError) as exc:
             return web.json_response(
                 _error_body(f"invalid request body: {exc}", "invalid_request_error", None),
                 status=400,
             )
-        name = body.model if body.model in self._speech_responders else body.model.split("/")[-1]
+        model = str(getattr(body, "model", ""))
+        name = model if model in responders or "/" not in model else model.split("/", 1)[1]
         entry = RequestLogEntry(
             seq=len(self.requests),
             model=name,
-            requested_model=body.model,
-            body_key=body_key(name, [{"role": "user", "content": f"{body.voice}:{body.input}"}]),
+            requested_model=model,
+            body_key=body_key(name, [{"role": "user", "content": key_text(body)}]),
             received=time.monotonic(),
         )
         self.requests.append(entry)
-        responder = self._speech_responders.get(name)
+        responder = responders.get(name)
         if responder is None:
             entry.status = 404
             return web.json_response(
                 _error_body(
-                    f"The speech model `{body.model}` does not exist.",
+                    f"The {what} model `{model}` does not exist.",
                     "invalid_request_error",
                     "model_not_found",
                 ),
@@ -686,8 +678,8 @@ class OpenAICompatServer:
             early = await self._apply_fault(request, entry, entry.fault, stream=False)
             if early is not None:
                 return early
-        audio = await _maybe_await(responder(body))
-        return await self._send(request, entry, web.Response(body=audio, content_type="audio/wav"))
+        media = await _maybe_await(responder(body))
+        return await self._send(request, entry, reply(media))
 
     async def _apply_fault(
         self, request: web.Request, entry: RequestLogEntry, fault: Fault, *, stream: bool
