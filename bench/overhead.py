@@ -17,7 +17,8 @@ import asyncio
 import json
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import aiohttp
@@ -65,10 +66,11 @@ async def bare(base_url: str, calls: int, concurrency: int, stream: bool) -> Non
         await bounded(calls, concurrency, one)
 
 
-async def stack(
-    base_url: str, calls: int, concurrency: int, stream: bool, transport: str, store: Path
-) -> None:
-    """The gateway (cache lookup, limits, retries, timeout, record in the store) + transport."""
+@asynccontextmanager
+async def bench_gateway(
+    base_url: str, concurrency: int, transport: str, store: Path
+) -> AsyncIterator[tuple[Gateway, ModelSpec]]:
+    """A gateway recording into ``store``, and the echo model's spec on ``transport``."""
     settings = GatewaySettings(default_limits=ProviderLimits(max_concurrency=concurrency))
     spec = ModelSpec(
         model=f"openai/{ECHO_MODEL}",
@@ -79,13 +81,21 @@ async def stack(
     with RunStore(store) as run_store:
         gateway = Gateway(settings, cache=run_store)
         try:
-
-            async def one(i: int) -> None:
-                await gateway.complete(spec, messages(i), scope=f"case-{i}", stream=stream)
-
-            await bounded(calls, concurrency, one)
+            yield gateway, spec
         finally:
             await gateway.aclose()
+
+
+async def stack(
+    base_url: str, calls: int, concurrency: int, stream: bool, transport: str, store: Path
+) -> None:
+    """The gateway (cache lookup, limits, retries, timeout, record in the store) + transport."""
+    async with bench_gateway(base_url, concurrency, transport, store) as (gateway, spec):
+
+        async def one(i: int) -> None:
+            await gateway.complete(spec, messages(i), scope=f"case-{i}", stream=stream)
+
+        await bounded(calls, concurrency, one)
 
 
 async def via_agent(
@@ -99,31 +109,20 @@ async def via_agent(
 
     from agents.chat_client import GatewayChatClient
 
-    settings = GatewaySettings(default_limits=ProviderLimits(max_concurrency=concurrency))
-    spec = ModelSpec(
-        model=f"openai/{ECHO_MODEL}",
-        api_base=base_url,
-        api_key="sk-bench-not-a-secret",
-        transport=transport,  # type: ignore[arg-type]
-    )
-    with RunStore(store) as run_store:
-        gateway = Gateway(settings, cache=run_store)
-        try:
+    async with bench_gateway(base_url, concurrency, transport, store) as (gateway, spec):
 
-            async def one(i: int) -> None:
-                client = GatewayChatClient(gateway, spec, scope=f"case-{i}", role="juror")
-                agent = AssistantAgent(
-                    name="juror_1",
-                    model_client=client,
-                    system_message=messages(i)[0]["content"],
-                    model_client_stream=stream,
-                )
-                turn = TextMessage(content=messages(i)[1]["content"], source="clerk")
-                await agent.on_messages([turn], CancellationToken())
+        async def one(i: int) -> None:
+            client = GatewayChatClient(gateway, spec, scope=f"case-{i}", role="juror")
+            agent = AssistantAgent(
+                name="juror_1",
+                model_client=client,
+                system_message=messages(i)[0]["content"],
+                model_client_stream=stream,
+            )
+            turn = TextMessage(content=messages(i)[1]["content"], source="clerk")
+            await agent.on_messages([turn], CancellationToken())
 
-            await bounded(calls, concurrency, one)
-        finally:
-            await gateway.aclose()
+        await bounded(calls, concurrency, one)
 
 
 def cpu_of(run: Callable[[], Awaitable[None]]) -> tuple[float, float]:
