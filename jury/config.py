@@ -43,6 +43,15 @@ class VotingConfig(BaseModel):
     def options(self) -> dict[str, Any]:
         return dict(self.model_extra or {})
 
+    @model_validator(mode="after")
+    def _options_fit_the_rule(self) -> VotingConfig:
+        # Checked here (not only when the jury builds the rule) so the error lands at
+        # ``jury.voting``: a misspelt or mistyped option must never fall back to a default.
+        from jury.voting import validate_options  # the registry lives with the rules
+
+        validate_options(self.rule, self.options())
+        return self
+
 
 class JuryConfig(BaseModel):
     """How the courtroom runs for every case."""

@@ -9,7 +9,10 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from functools import cache
+from typing import Any, Literal, get_type_hints
+
+from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
 from safebench.errors import ConfigError
 from safebench.records import Decision, Vote, VotePayload
@@ -151,24 +154,60 @@ def foreperson_decides() -> VotingRule:
     return VotingRule(name, decide, needs_foreperson_vote=True)
 
 
+@cache
+def options_model(rule_name: str) -> type[BaseModel]:
+    """A pydantic model of the options rule ``rule_name`` takes, built from its factory's
+    signature: every registered rule is checked the same way, with no per-rule code.
+
+    Strict, because lax coercion changes results silently (``k: 2.5`` would become 2, and a
+    ``tie`` other than the exact literal would quietly mean "safe"); unknown options are
+    refused. Raises ``ConfigError`` for an unknown rule."""
+    factory = lookup("voting_rule", rule_name)
+    hints = get_type_hints(factory)
+    fields: dict[str, Any] = {}
+    for name, parameter in inspect.signature(factory).parameters.items():
+        default = ... if parameter.default is inspect.Parameter.empty else parameter.default
+        fields[name] = (hints.get(name, Any), default)
+    model: type[BaseModel] = create_model(  # type: ignore[call-overload]
+        f"VotingOptions_{rule_name}",
+        __config__=ConfigDict(extra="forbid", strict=True),
+        **fields,
+    )
+    return model
+
+
+def validate_options(rule_name: str, options: dict[str, object]) -> dict[str, Any]:
+    """The rule's options, type-checked against its factory's signature; ``ValueError``
+    (which pydantic reports at the config field) names the rule and each bad option."""
+    try:
+        model = options_model(rule_name)
+    except ConfigError as exc:
+        raise ValueError(str(exc)) from None
+    try:
+        checked = model.model_validate(options)
+    except ValidationError as exc:
+        accepted = ", ".join(model.model_fields) or "no options"
+        problems = []
+        for error in exc.errors():
+            where = ".".join(str(part) for part in error["loc"])
+            if error["type"] == "extra_forbidden":
+                problems.append(f"takes no option {where} (it takes: {accepted})")
+            elif error["type"] == "missing":
+                problems.append(f"needs option {where}")
+            else:
+                problems.append(f"option {where}: {error['msg']} (got {error['input']!r})")
+        raise ValueError(f"voting rule {rule_name!r} " + "; ".join(problems)) from None
+    return {name: getattr(checked, name) for name in model.model_fields}
+
+
 def build_rule(config: object, *, jury_size: int) -> VotingRule:
     """Instantiate the configured rule, with errors that name the rule and the option.
 
     Raises ``ValueError`` so that pydantic reports it at the config field.
     """
     rule_name: str = getattr(config, "rule")  # noqa: B009 - VotingConfig, kept duck-typed
-    options: dict[str, object] = config.options()  # type: ignore[attr-defined]
-    try:
-        factory = lookup("voting_rule", rule_name)
-    except ConfigError as exc:
-        raise ValueError(str(exc)) from None
-    accepted = set(inspect.signature(factory).parameters)
-    unknown = sorted(set(options) - accepted)
-    if unknown:
-        raise ValueError(
-            f"voting rule {rule_name!r} takes no option {', '.join(unknown)}; "
-            f"it takes: {', '.join(sorted(accepted)) or 'no options'}"
-        )
+    options = validate_options(rule_name, config.options())  # type: ignore[attr-defined]
+    factory = lookup("voting_rule", rule_name)
     try:
         rule: VotingRule = factory(**options)
     except TypeError as exc:

@@ -150,7 +150,11 @@ async def test_unknown_model_404_is_a_client_error(openai_server: OpenAICompatSe
 
 
 async def test_missing_api_base_is_a_clear_config_error() -> None:
-    spec = ModelSpec(model="hosted_vllm/some-model", transport="native")
+    # Refused when the config is read ...
+    with pytest.raises(ValueError, match=r"transport .native. .* api_base"):
+        ModelSpec(model="hosted_vllm/some-model", transport="native")
+    # ... and still at call time for a spec built around validation.
+    spec = ModelSpec.model_construct(model="hosted_vllm/some-model", transport="native")
     gateway = Gateway(FAST)
     try:
         with pytest.raises(ProviderError, match="needs an api_base"):

@@ -103,6 +103,55 @@ def test_every_rule_names_itself_in_its_decision(name: str) -> None:
         assert decision.explanation
 
 
+def _parameters(name: str) -> list[str]:
+    import inspect
+
+    from safebench.registry import lookup
+
+    return list(inspect.signature(lookup("voting_rule", name)).parameters)
+
+
+@pytest.mark.parametrize("name", rule_names())
+def test_every_rule_refuses_an_unknown_option(name: str) -> None:
+    with pytest.raises(ValidationError, match=f"voting rule '{name}' takes no option bogus"):
+        VotingConfig(rule=name, bogus=1, **DEFAULT_OPTIONS.get(name, {}))
+
+
+@pytest.mark.parametrize(
+    ("name", "option"),
+    [(name, option) for name in rule_names() for option in _parameters(name)],
+)
+@pytest.mark.parametrize("bad", [[1], {"a": 1}, "1.5x", True, None])
+def test_every_rule_refuses_an_option_of_the_wrong_type(name: str, option: str, bad: Any) -> None:
+    # Strictly typed from the factory's signature: nothing is coerced ("1" -> 1, "x" -> "safe").
+    with pytest.raises(ValidationError, match=f"option {option}"):
+        VotingConfig(rule=name, **{**DEFAULT_OPTIONS.get(name, {}), option: bad})
+    with pytest.raises(ValidationError, match=f"option {option}"):
+        JuryConfig.model_validate(
+            {
+                "jurors": [{"model": "safebench/pattern-juror"}] * JURY_SIZE,
+                "foreperson": {"model": "safebench/foreperson"},
+                "voting": {"rule": name, **DEFAULT_OPTIONS.get(name, {}), option: bad},
+            }
+        )
+
+
+def test_a_fractional_k_is_refused_not_truncated() -> None:
+    with pytest.raises(ValidationError, match="option k"):
+        VotingConfig(rule="supermajority", k=2.5)
+
+
+def test_a_tie_spelt_other_than_exactly_is_refused_not_read_as_safe() -> None:
+    for tie in ("Harmful", "HARMFUL", "harmful ", "yes"):
+        with pytest.raises(ValidationError, match="option tie"):
+            VotingConfig(rule="majority", tie=tie)
+
+
+def test_options_of_the_right_type_still_build() -> None:
+    assert rule("supermajority", k=3).name == "supermajority(k=3)"
+    assert rule("confidence_weighted", threshold=0.6).name.endswith("(threshold=0.6)")
+
+
 # --------------------------------------------------------------------------- per rule
 
 

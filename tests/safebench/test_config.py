@@ -107,3 +107,94 @@ def test_inline_api_key_is_masked_in_the_stored_config(tmp_path: Path) -> None:
     )
     config = load_run_config(path)
     assert "sk-very-secret" not in config.public_json()
+
+
+# ------------------------------------------------ values that would change results silently
+
+
+@pytest.mark.parametrize(
+    ("voting", "field"),
+    [
+        ("{rule: majority, tie: Harmful}", "tie"),  # not exactly "harmful": ties went safe
+        ("{rule: majority, tie: true}", "tie"),
+        ("{rule: supermajority, k: 2.5}", "k"),  # was truncated to 2
+        ("{rule: supermajority, k: '2'}", "k"),
+        ("{rule: supermajority}", "k"),
+        ("{rule: confidence_weighted, threshold: high}", "threshold"),
+        ("{rule: majority, ties: safe}", "ties"),  # a misspelt option
+        ("{rule: unanimous, k: 2}", "k"),
+    ],
+)
+def test_bad_voting_options_are_config_errors_at_the_field(
+    tmp_path: Path, voting: str, field: str
+) -> None:
+    text = MINIMAL.replace(
+        "jurors: [{model: safebench/pattern-juror}]",
+        "jurors: [{model: safebench/pattern-juror}, {model: safebench/refusal-juror},"
+        " {model: safebench/embedding-juror}]\n  voting: " + voting,
+    )
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_run_config(path)
+    message = str(info.value)
+    assert str(path) in message
+    assert "jury.voting:" in message and field in message
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "where"),
+    [
+        ("safebench/pattern-juror", "safebench/patern-juror", "jury.jurors.0"),
+        ("openai/gpt-4o", "safebench/sim-leakey", "targets.0"),
+        ("safebench/pattern-juror", "safebench/simulated/competence=1.5", "jury.jurors.0"),
+        ("safebench/pattern-juror", "safebench/simulated/competense=0.5", "jury.jurors.0"),
+    ],
+)
+def test_unknown_offline_models_are_config_errors_naming_the_field(
+    tmp_path: Path, old: str, new: str, where: str
+) -> None:
+    path = write(tmp_path, MINIMAL.replace(old, new))
+    with pytest.raises(ConfigError) as info:
+        load_run_config(path)
+    assert str(path) in str(info.value) and f"{where}:" in str(info.value)
+
+
+def test_a_misspelt_offline_foreperson_is_a_config_error(tmp_path: Path) -> None:
+    path = write(tmp_path, MINIMAL + "  foreperson: {model: safebench/foreman}\n")
+    with pytest.raises(ConfigError, match=r"jury\.foreperson: unknown offline model"):
+        load_run_config(path)
+
+
+def test_every_known_offline_model_passes_validation(tmp_path: Path) -> None:
+    from agents.offline.names import known_offline_names
+
+    for name in [*known_offline_names(), "replay/gpt-4-0613", "simulated/competence=0.7"]:
+        load_run_config(write(tmp_path, MINIMAL.replace("pattern-juror", name)))
+
+
+@pytest.mark.parametrize(
+    "model", ["anthropic/claude-3-5-sonnet", "gemini/gemini-1.5-pro", "ollama/llama3", "openai/x"]
+)
+def test_native_transport_without_an_api_base_is_a_config_error(tmp_path: Path, model: str) -> None:
+    target = f"{{model: {model}, transport: native}}"
+    path = write(tmp_path, MINIMAL.replace("{model: openai/gpt-4o}", target))
+    with pytest.raises(ConfigError, match=r"targets\.0: transport 'native'"):
+        load_run_config(path)
+    # With an OpenAI-compatible endpoint named, the same model is accepted.
+    served = f"{{model: {model}, transport: native, api_base: 'http://localhost:8000/v1'}}"
+    load_run_config(write(tmp_path, MINIMAL.replace("{model: openai/gpt-4o}", served)))
+    # Offline simulators bring their own server.
+    sim = "{model: safebench/sim-leaky, transport: native}"
+    load_run_config(write(tmp_path, MINIMAL.replace("{model: openai/gpt-4o}", sim)))
+
+
+def test_a_misspelt_offline_judge_is_a_config_error(tmp_path: Path) -> None:
+    from generation.judges_config import load_judges_config
+
+    path = tmp_path / "judges.yaml"
+    path.write_text(
+        "judges:\n  - {name: a, model: safebench/judge}\n  - {name: b, model: safebench/jduge}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError, match=r"judges\.1: unknown offline model"):
+        load_judges_config(path)
