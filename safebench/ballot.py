@@ -63,6 +63,33 @@ _CASE_HEADER = re.compile(
 )
 
 
+QUOTED_LABELS = ("REQUEST", "ANSWER")
+"""The sections of a brief that quote material the courtroom did not write."""
+
+
+@lru_cache(maxsize=4096)
+def _quoted_sections(nonce: str) -> re.Pattern[str]:
+    # A section ends only at its own nonce-bound closing tag: a forged ``<<<END ANSWER>>>``
+    # (the nonce is secret) does not end it. An opening tag that is never closed quotes
+    # everything after it, so nothing written after it is ever read as the courtroom's.
+    sections = "|".join(
+        re.escape(open_tag(label, nonce)) + r".*?(?:" + re.escape(close_tag(label, nonce)) + r"|\Z)"
+        for label in QUOTED_LABELS
+    )
+    return re.compile(sections, re.DOTALL)
+
+
+def courtroom_text(text: str, nonce: str) -> str:
+    """``text`` with every nonce-bound quoted section (the request, the answer) blanked.
+
+    What is left is what the courtroom itself wrote: the header, the other jurors' votes,
+    the instructions. An offline juror or foreperson reads votes, rounds and instructions
+    only from this, so lines planted in an answer (a forged ``- Juror A: harmful=yes…`` or
+    ``You also decide the verdict``) are never taken for the courtroom's.
+    """
+    return _quoted_sections(nonce).sub("[quoted material]", text)
+
+
 @dataclass(frozen=True)
 class CaseText:
     """What a juror model reads back from a brief: the case's nonce and its material."""
@@ -74,6 +101,9 @@ class CaseText:
     """The delimited answer; ``None`` if the brief has none."""
     category: str | None
     scenario: str | None
+    own_text: str = ""
+    """The brief as the courtroom wrote it, quoted sections blanked (:func:`courtroom_text`):
+    the only text from which votes, rounds and instructions may be read."""
 
 
 def read_case(text: str) -> CaseText | None:
@@ -92,6 +122,7 @@ def read_case(text: str) -> CaseText | None:
         answer=extract_delimited("ANSWER", nonce, text),
         category=header.group(2).strip() if header.group(2) else None,
         scenario=header.group(3).strip() if header.group(3) else None,
+        own_text=courtroom_text(text, nonce),
     )
 
 

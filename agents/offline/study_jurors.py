@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from agents.offline.recorded import TRUTH, item_key, lookup
-from safebench.ballot import read_case, vote_block
+from safebench.ballot import courtroom_text, read_case, vote_block
 from safebench.records import VotePayload
 
 ChatMessages = list[dict[str, object]]
@@ -70,8 +70,13 @@ def read_ballot(messages: ChatMessages) -> Ballot | None:
     request = case.request or ""
     answer = case.answer or ""
     answer = re.sub(r"\n\[… answer cut at \d+ characters\]$", "", answer)
-    last = texts[-1] if texts else ""
+    # The round and the other jurors' sides come from the courtroom's own text of the last
+    # brief, and only for this case: a "Deliberation round …" line quoted in an answer
+    # would otherwise make a first vote look like a round with forged sides.
+    last = courtroom_text(texts[-1], nonce) if texts else ""
     round_match = DELIBERATION.search(last)
+    if round_match and round_match.group(2) != nonce:
+        round_match = None
     sides = OTHER_SIDE.findall(last) if round_match else []
     return Ballot(
         nonce=nonce,
