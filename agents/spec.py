@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from safebench import secrets
 
@@ -68,6 +68,28 @@ class ModelSpec(BaseModel):
         if value is not None:
             secrets.remember(value.get_secret_value())
         return value
+
+    @model_validator(mode="after")
+    def _reachable(self) -> ModelSpec:
+        # Checked when the config is read, because each of these otherwise loads fine and
+        # then fails every call of the run (a run of failed cases that can still exit 0).
+        if self.is_offline:
+            from agents.offline.names import offline_model_problem  # light; no litellm
+
+            problem = offline_model_problem(self.model.removeprefix(OFFLINE_PREFIX))
+            if problem:
+                raise ValueError(problem)
+        elif (
+            self.transport == "native"
+            and self.api_base is None
+            and self.provider not in NATIVE_WITHOUT_API_BASE
+        ):
+            raise ValueError(
+                f"transport 'native' speaks only the OpenAI chat API to an api_base, and "
+                f"{self.model!r} names none; set api_base to an OpenAI-compatible server "
+                "(vLLM, a proxy, ollama's /v1) or use transport: litellm"
+            )
+        return self
 
     @property
     def provider(self) -> str:
