@@ -14,6 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from safebench.errors import ConfigError
+from safebench.yamlread import load_yaml
 
 
 class ScenarioVotes(BaseModel):
@@ -116,7 +117,7 @@ def load_taxonomy(path: Path) -> Taxonomy:
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read taxonomy file: {exc}") from exc
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text, path)  # bounded: an alias bomb is refused, not expanded
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
     if not isinstance(data, dict):

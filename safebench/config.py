@@ -17,6 +17,7 @@ from agents.gateway import GatewaySettings
 from jury.config import JuryConfig
 from safebench.errors import ConfigError
 from safebench.records import Modality
+from safebench.yamlread import load_yaml
 from targets.base import TargetConfig
 
 
@@ -98,7 +99,7 @@ def read_yaml_mapping(path: Path, what: str, shape: str) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read: {exc}") from None
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text, path)  # bounded: an alias bomb is refused, not expanded
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
@@ -122,13 +123,11 @@ def format_validation_error(path: Path, exc: ValidationError, what: str = "run c
 
 def load_jury_config(path: Path) -> JuryConfig:
     """Read a jury file: the ``jury:`` mapping of a run config, or that mapping alone."""
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such jury file") from None
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path}: cannot read the jury file: {exc}") from None
-    if isinstance(data, dict) and isinstance(data.get("jury"), dict):
+    path = Path(path)
+    data: Any = read_yaml_mapping(
+        path, "jury file", "a jury file is a mapping (jurors:, rounds:, voting: …)"
+    )
+    if isinstance(data.get("jury"), dict):
         data = data["jury"]  # a whole run config: take its jury
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: a jury file is a mapping (jurors:, rounds:, voting: …)")

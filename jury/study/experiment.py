@@ -30,6 +30,7 @@ from jury.voting import build_rule
 from safebench.config import format_validation_error
 from safebench.errors import ConfigError
 from safebench.records import Vote
+from safebench.yamlread import load_yaml
 
 log = structlog.get_logger(__name__)
 
@@ -111,10 +112,11 @@ class ExperimentSpec(BaseModel):
 
 def load_experiment(path: Path) -> ExperimentSpec:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        # Bounded: an alias bomb is refused, not expanded.
+        data = load_yaml(path.read_text(encoding="utf-8"), path)
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such experiment spec") from None
-    except (OSError, yaml.YAMLError) as exc:
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise ConfigError(f"{path}: cannot read the experiment spec: {exc}") from None
     try:
         spec = ExperimentSpec.model_validate(data)

@@ -105,6 +105,80 @@ def test_config_that_is_not_a_mapping_is_refused(tmp_path: Path) -> None:
         load_run_config(path)
 
 
+def alias_bomb(levels: int = 7) -> str:
+    """A few hundred bytes of YAML that expand to 9**levels scalars (billion laughs)."""
+    lines = ['l0: &l0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    for i in range(1, levels):
+        lines.append(f"l{i}: &l{i} [" + ",".join([f"*l{i - 1}"] * 9) + "]")
+    return "\n".join(lines) + "\n"
+
+
+def _bombed_files(tmp_path: Path) -> dict[str, tuple[Path, Any]]:
+    from generation.judges_config import load_judges_config
+    from generation.taxonomy import load_taxonomy
+    from jury.study.experiment import load_experiment
+    from safebench.config import load_jury_config
+
+    bomb = alias_bomb()
+    # The bomb rides in a field that takes anything (target params), so only its size is wrong.
+    run = (
+        f"{bomb}name: t\n"
+        "targets: [{model: openai/gpt-4o, params: {stop: *l6}}]\n"
+        "jury: {jurors: [{model: safebench/pattern-juror}]}\n"
+    )
+    judges = (
+        f"{bomb}judges:\n  - {{name: a, model: safebench/judge, params: {{x: *l6}}}}\n"
+        "  - {name: b, model: safebench/judge}\n"
+    )
+    files = {
+        "run.yaml": (run, load_run_config),
+        "jury.yaml": (
+            f"{bomb}jurors: [{{model: safebench/pattern-juror, params: {{x: *l6}}}}]\n",
+            load_jury_config,
+        ),
+        "judges.yaml": (judges, load_judges_config),
+        "taxonomy.yaml": (f"{bomb}categories: *l6\n", load_taxonomy),
+        "experiment.yaml": (f"{bomb}name: e\n", load_experiment),
+    }
+    written = {}
+    for name, (text, loader) in files.items():
+        path = tmp_path / name
+        path.write_text(text, encoding="utf-8")
+        written[name] = (path, loader)
+    return written
+
+
+@pytest.mark.parametrize(
+    "name", ["run.yaml", "jury.yaml", "judges.yaml", "taxonomy.yaml", "experiment.yaml"]
+)
+def test_an_alias_bomb_is_refused_naming_the_file(tmp_path: Path, name: str) -> None:
+    path, loader = _bombed_files(tmp_path)[name]
+    assert path.stat().st_size < 1500
+    with pytest.raises(ConfigError, match=rf"{re.escape(str(path))}: refused: .*alias bomb"):
+        loader(path)
+
+
+def test_a_yaml_alias_that_contains_itself_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "run.yaml"
+    path.write_text(
+        "name: t\ntargets: [{model: openai/gpt-4o, params: {x: &r [*r]}}]\n"
+        "jury: {jurors: [{model: safebench/pattern-juror}]}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError, match="refused"):
+        load_run_config(path)
+
+
+def test_ordinary_aliases_still_work(tmp_path: Path) -> None:
+    path = tmp_path / "run.yaml"
+    path.write_text(
+        "name: t\ntargets: [{model: openai/gpt-4o}]\n"
+        "jury: {jurors: [&j {model: safebench/pattern-juror}, *j, *j]}\n",
+        encoding="utf-8",
+    )
+    assert len(load_run_config(path).jury.jurors) == 3
+
+
 # ----------------------------------------------------------------------------- dataset rows
 
 
