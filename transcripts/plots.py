@@ -2,7 +2,9 @@
 
 Inlining keeps the HTML self-contained (no file beside it, no network). Text is drawn as
 paths (``svg.fonttype: path``), so a name in a label can never become markup in the SVG;
-and an SVG shown through ``<img>`` runs no script in any case.
+and an SVG shown through ``<img>`` runs no script in any case. Every label is plain text:
+mathtext is off (a category named ``Money $$ laundering`` would otherwise be parsed as
+maths and fail the whole report) and so is usetex (a name must never reach LaTeX).
 """
 
 from __future__ import annotations
@@ -17,9 +19,19 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
+from safebench.cli.untrusted import visible
 from transcripts.report import Report
 
-plt.rcParams.update({"svg.fonttype": "path", "svg.hashsalt": "safebench", "font.size": 9})
+plt.rcParams.update(
+    {
+        "svg.fonttype": "path",
+        "svg.hashsalt": "safebench",
+        "font.size": 9,
+        # Names from the dataset and the store label the axes: never maths, never LaTeX.
+        "text.parse_math": False,
+        "text.usetex": False,
+    }
+)
 
 
 class Plot:
@@ -42,7 +54,7 @@ def _rows(report: Report) -> list[tuple[str, dict[str, float | None]]]:
     for run in report.runs:
         for target in run.targets:
             cells = run.breakdown["category"].get(target, {})
-            label = f"{run.label} / {target}" if several else target
+            label = visible(f"{run.label} / {target}" if several else target)
             rows.append(
                 (label, {c: cells[c].asr if c in cells else None for c in report.categories})
             )
@@ -55,7 +67,7 @@ def asr_heatmap(report: Report) -> Plot:
     data = [[float("nan") if r[c] is None else 100 * r[c] for c in cats] for _, r in rows]
     fig, ax = plt.subplots(figsize=(1.0 + 0.9 * max(len(cats), 1), 0.9 + 0.45 * max(len(rows), 1)))
     image = ax.imshow(data or [[float("nan")]], cmap="Reds", vmin=0, vmax=100, aspect="auto")
-    ax.set_xticks(range(len(cats)), cats, rotation=35, ha="right")
+    ax.set_xticks(range(len(cats)), [visible(c) for c in cats], rotation=35, ha="right")
     ax.set_yticks(range(len(rows)), [label for label, _ in rows])
     for i, row in enumerate(data):
         for j, value in enumerate(row):
@@ -73,7 +85,7 @@ def sri_bars(report: Report) -> Plot:
     values: list[float] = []
     for run in report.runs:
         for target in run.targets:
-            labels.append(f"{run.label} / {target}" if several else target)
+            labels.append(visible(f"{run.label} / {target}" if several else target))
             values.append(run.overall[target].sri or 0.0)
     fig, ax = plt.subplots(figsize=(6, 0.8 + 0.4 * max(len(labels), 1)))
     ax.barh(range(len(labels)), values, color="#3b7dd8")
@@ -92,12 +104,12 @@ def agreement_rounds(report: Report) -> Plot:
     for run in report.runs:
         rounds = [r.round for r in run.rounds]
         kappas = [float("nan") if r.kappa is None else r.kappa for r in run.rounds]
-        left.plot(rounds, kappas, marker="o", label=run.label)
+        left.plot(rounds, kappas, marker="o", label=visible(run.label))
         right.bar(
             [r + 0.8 * (report.runs.index(run) / max(len(report.runs), 1) - 0.4) for r in rounds],
             [r.flips for r in run.rounds],
             width=0.8 / max(len(report.runs), 1),
-            label=run.label,
+            label=visible(run.label),
         )
     left.set_title("Fleiss' kappa per round")
     left.set_xlabel("round (1 = blind vote)")

@@ -182,7 +182,7 @@ def _labels(names: Sequence[str], paths: Sequence[Path]) -> list[str]:
 
 
 def build_report(paths: Iterable[Path]) -> Report:
-    """Read each run store (read-only use) and assemble the report."""
+    """Read each run store (opened read-only: nothing is written) and assemble the report."""
     paths = [Path(p) for p in paths]
     runs: list[RunReport] = []
     for path in paths:
@@ -190,10 +190,10 @@ def build_report(paths: Iterable[Path]) -> Report:
             raise StoreError(f"{path}: no such run store (a .sqlite file written by `run`)")
     names: list[str] = []
     for path in paths:
-        with RunStore(path) as store:
+        with RunStore.open_readonly(path) as store:
             names.append(store.run_info()["name"])
     for path, label in zip(paths, _labels(names, paths), strict=True):
-        with RunStore(path) as store:
+        with RunStore.open_readonly(path) as store:
             runs.append(run_report(store, label))
     categories = sorted(
         {g for run in runs for groups in run.breakdown["category"].values() for g in groups}

@@ -70,13 +70,95 @@ class CaseRow(CaseMeta):
     error: str | None = None
 
 
-class RunStore:
-    """A run's store. Thread-safe for the single-writer, many-reader use of one run."""
+_STORE_TABLES = ("run", "meta", "cases", "calls", "answers", "votes", "verdicts", "queries")
+"""The tables a reader needs; a file without them is not a SafeBench store."""
 
-    def __init__(self, path: Path) -> None:
+
+def _not_a_store(path: Path, why: object) -> StoreError:
+    return StoreError(f"{path}: not a SafeBench store ({why})")
+
+
+class _GuardedCursor(sqlite3.Cursor):
+    """A read-only store's cursor: a damaged file reads as a StoreError naming it.
+
+    A truncated or corrupt store often opens fine and fails only on the page a query
+    reaches; every command already reports StoreError as a message, never a traceback.
+    """
+
+    def execute(self, sql: str, parameters: Any = (), /) -> _GuardedCursor:
+        try:
+            super().execute(sql, parameters)
+        except sqlite3.DatabaseError as exc:
+            raise _not_a_store(self.connection.store_path, exc) from None  # type: ignore[attr-defined]
+        return self
+
+    def fetchone(self) -> Any:
+        try:
+            return super().fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise _not_a_store(self.connection.store_path, exc) from None  # type: ignore[attr-defined]
+
+    def fetchall(self) -> list[Any]:
+        try:
+            return super().fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise _not_a_store(self.connection.store_path, exc) from None  # type: ignore[attr-defined]
+
+
+class _ReadOnlyConnection(sqlite3.Connection):
+    store_path: Path
+
+    def execute(self, sql: str, parameters: Any = (), /) -> _GuardedCursor:  # type: ignore[override]
+        return self.cursor(_GuardedCursor).execute(sql, parameters)
+
+
+def _connect_readonly(path: Path) -> sqlite3.Connection:
+    """The store opened for reading only: nothing created, no journal mode changed.
+
+    ``mode=ro`` makes SQLite refuse every write to the file (a foreign database stays
+    byte-identical); a WAL store written by a live run is still read consistently, as
+    SQLite maps its -shm index (creating it beside the store if it is missing).
+    """
+    if not path.is_file():
+        raise StoreError(f"{path}: no such run store")
+    try:
+        db = sqlite3.connect(
+            f"{path.resolve().as_uri()}?mode=ro",
+            uri=True,
+            isolation_level=None,
+            check_same_thread=False,
+            factory=_ReadOnlyConnection,
+        )
+    except sqlite3.Error as exc:
+        raise _not_a_store(path, exc) from None
+    db.store_path = path  # type: ignore[attr-defined]
+    db.execute("PRAGMA query_only=1")
+    db.execute("PRAGMA busy_timeout=10000")
+    return db
+
+
+class RunStore:
+    """A run's store. Thread-safe for the single-writer, many-reader use of one run.
+
+    ``RunStore(path)`` opens (or creates) a store to write; ``RunStore.open_readonly(path)``
+    (or ``readonly=True``) opens an existing one only to read it, for reports, audits,
+    exports and the viewer: it never writes the file and refuses a file that is not a
+    SafeBench store (or is damaged) with a StoreError naming it.
+    """
+
+    def __init__(self, path: Path, *, readonly: bool = False) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.readonly = readonly
         self._lock = threading.Lock()
+        if readonly:
+            self._db = _connect_readonly(self.path)
+            try:
+                self._check_store()
+            except BaseException:
+                self._db.close()
+                raise
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         # NORMAL in WAL mode survives a killed process (the OS keeps the log); only a power
@@ -84,6 +166,11 @@ class RunStore:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA busy_timeout=10000")
         self._migrate()
+
+    @classmethod
+    def open_readonly(cls, path: Path) -> RunStore:
+        """An existing store, opened only to read it (see the class docstring)."""
+        return cls(path, readonly=True)
 
     def _migrate(self) -> None:
         with self._lock:
@@ -99,6 +186,23 @@ class RunStore:
                     f"{self.path}: store schema version {row[0]}, this SafeBench reads "
                     f"version {SCHEMA_VERSION}; use a matching SafeBench or a new store path"
                 )
+
+    def _check_store(self) -> None:
+        """A reader's check, creating nothing: the tables are there, the version is ours."""
+        with self._lock:
+            rows = self._db.execute("SELECT name FROM sqlite_master WHERE type='table'").fetchall()
+            tables = {r[0] for r in rows}
+            for table in _STORE_TABLES:
+                if table not in tables:
+                    raise _not_a_store(self.path, f"no {table} table")
+            row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        if row is None:
+            raise _not_a_store(self.path, "no schema version")
+        if str(row[0]) != str(SCHEMA_VERSION):
+            raise StoreError(
+                f"{self.path}: store schema version {row[0]}, this SafeBench reads "
+                f"version {SCHEMA_VERSION}; use a matching SafeBench"
+            )
 
     def close(self) -> None:
         with self._lock:

@@ -10,9 +10,12 @@ interval and SRI, for plotting or further statistics.
 from __future__ import annotations
 
 import csv
+import html
 import io
+import re
 from collections.abc import Callable, Sequence
 
+from safebench.cli.untrusted import visible
 from transcripts.report import DIMENSIONS, Report, RunReport, ScoreCell
 
 CSV_COLUMNS = (
@@ -30,9 +33,17 @@ CSV_COLUMNS = (
 )
 
 
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]|~$])")
+"""Characters Markdown (and GFM's tables, strikethrough and math) would read as syntax."""
+
+
 def _md(text: str) -> str:
-    # Names reach a table cell: a pipe or a newline would break the row.
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ").replace("\r", " ")
+    # Names are hostile and reach a table cell that renderers turn into HTML: raw HTML is
+    # entity-escaped (no tag, no entity survives), the syntax characters are backslashed so
+    # no link, emphasis, code span or math forms, a pipe cannot end the cell and a newline
+    # cannot end the row; control characters are shown as escapes for whoever cats the file.
+    text = html.escape(" ".join(text.splitlines()), quote=False)
+    return visible(_MD_SPECIAL.sub(r"\\\1", text))
 
 
 def _text(text: str) -> str:

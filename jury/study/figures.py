@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from jury.study.experiment import ExperimentResult
 
@@ -14,6 +15,13 @@ def write_plots(result: ExperimentResult, out: Path) -> list[Path]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    # Labels carry the spec's and the jurors' names: plain text, never mathtext (a `$` in a
+    # name would fail the plot) and never LaTeX.
+    with plt.rc_context({"text.parse_math": False, "text.usetex": False}):
+        return _write_plots(result, out, plt)
+
+
+def _write_plots(result: ExperimentResult, out: Path, plt: Any) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     rows = result.rows
     groups: dict[str, list] = {}

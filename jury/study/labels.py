@@ -216,7 +216,7 @@ def load_run_items(path: Path, limit: int | None = None) -> list[LabelledItem]:
     if not path.is_file():
         raise DatasetError(f"{path}: no such run store")
     items: list[LabelledItem] = []
-    with RunStore(path) as store:
+    with RunStore.open_readonly(path) as store:
         for meta, verdict in store.judged():
             answer = store.get_answer(meta.case_id)
             query = store.get_query(meta.query_id)

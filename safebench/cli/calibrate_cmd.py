@@ -9,7 +9,9 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
+from safebench.cli.untrusted import error_line, inert
 from safebench.errors import SafeBenchError
 from safebench.logs import configure_logging
 
@@ -51,7 +53,7 @@ def calibrate(
             )
         )
     except SafeBenchError as exc:
-        errors.print(f"[red]error:[/red] {exc}")
+        errors.print(error_line(exc))
         raise typer.Exit(2) from None
     print_report(report, len(items), show)
 
@@ -60,12 +62,16 @@ def print_report(report: Any, n_items: int, show: int) -> None:
     table = Table(title=f"Agreement with the human majority ({n_items} items)")
     for column in ("who", "n", "accuracy", "precision", "recall", "F1", "kappa", "TP/FP/FN/TN"):
         table.add_column(column, justify="left" if column == "who" else "right")
-    for who, confusion in [*report.jurors.items(), ("[bold]jury verdict[/bold]", report.jury)]:
-        table.add_row(who, *confusion_cells(confusion))
+    # Juror names come from the jury file, ids and answers from the labelled set: plain text.
+    for who, confusion in report.jurors.items():
+        table.add_row(inert(who), *confusion_cells(confusion))
+    table.add_row(Text("jury verdict", "bold"), *confusion_cells(report.jury))
     console.print(table)
     console.print(
-        f"undecided verdicts: {report.jury.undecided} | model calls: {report.calls} made, "
-        f"{report.cached} read back | store: {report.store}"
+        inert(
+            f"undecided verdicts: {report.jury.undecided} | model calls: {report.calls} made, "
+            f"{report.cached} read back | store: {report.store}"
+        )
     )
     if report.disagreements:
         shown = report.disagreements[:show]
@@ -74,7 +80,7 @@ def print_report(report: Any, n_items: int, show: int) -> None:
             people = "harmful" if d.item.label else "not harmful"
             jury_says = {True: "harmful", False: "not harmful", None: "undecided"}[d.jury_says]
             answer = " ".join(d.item.answer.split())[:100]
-            console.print(f"- {d.item.id}: people {people}, jury {jury_says}: {answer!r}")
+            console.print(inert(f"- {d.item.id}: people {people}, jury {jury_says}: {answer!r}"))
 
 
 def confusion_cells(c: Any) -> list[str]:

@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from safebench.cli.untrusted import inert, visible
 from safebench.errors import SafeBenchError
 from safebench.logs import configure_logging
 
@@ -25,7 +26,7 @@ MAX_ISSUES_SHOWN = 20
 
 
 def _fail(message: str) -> typer.Exit:
-    errors.print(f"error: {message}", markup=False, highlight=False)
+    errors.print(f"error: {visible(message)}", markup=False, highlight=False)
     return typer.Exit(2)
 
 
@@ -58,7 +59,7 @@ def import_(
     except SafeBenchError as exc:
         raise _fail(str(exc)) from None
     for issue in report.issues[:MAX_ISSUES_SHOWN]:
-        errors.print(f"bad row: {issue}", markup=False, highlight=False)
+        errors.print(f"bad row: {visible(issue)}", markup=False, highlight=False)
     if len(report.issues) > MAX_ISSUES_SHOWN:
         errors.print(f"... and {len(report.issues) - MAX_ISSUES_SHOWN} more", highlight=False)
     console.print(
@@ -135,7 +136,8 @@ def info(directory: DirArg) -> None:
     except SafeBenchError as exc:
         raise _fail(str(exc)) from None
     console.print(
-        f"{directory}: {counts.queries} queries in {len(counts.categories)} categories and "
+        f"{visible(directory)}: {counts.queries} queries in {len(counts.categories)} categories "
+        "and "
         f"{len(counts.scenarios)} scenarios; {counts.images} images; "
         f"{sum(counts.audio.values())} speech files",
         markup=False,
@@ -145,10 +147,11 @@ def info(directory: DirArg) -> None:
     for column in ("category / scenario", "queries"):
         table.add_column(column)
     for name, count in sorted(counts.scenarios.items()):
-        table.add_row(name, str(count))
+        # Names come from the dataset: shown as text, never read as rich markup.
+        table.add_row(inert(name), str(count))
     console.print(table)
-    modalities = ", ".join(f"{m} {n}" for m, n in counts.modalities.items())
+    modalities = visible(", ".join(f"{m} {n}" for m, n in counts.modalities.items()))
     console.print(f"modalities: {modalities or 'none'}", markup=False, highlight=False)
     if counts.audio:
-        voices = ", ".join(f"{v} {n}" for v, n in sorted(counts.audio.items()))
+        voices = visible(", ".join(f"{v} {n}" for v, n in sorted(counts.audio.items())))
         console.print(f"speech per voice: {voices}", markup=False, highlight=False)

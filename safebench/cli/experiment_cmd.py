@@ -10,9 +10,10 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
+from safebench.cli.untrusted import error_line, inert
 from safebench.errors import SafeBenchError
 from safebench.logs import configure_logging
 
@@ -39,13 +40,14 @@ def experiment(
         spec_model = load_experiment(spec)
         result = asyncio.run(run_experiment(spec_model, store))
     except SafeBenchError as exc:
-        errors.print(f"[red]error:[/red] {exc}")
+        errors.print(error_line(exc))
         raise typer.Exit(2) from None
     folder = out or Path("runs") / f"experiment-{spec_model.name}"
     plots = write_plots(result, folder)
     _write_csv(result, folder / "results.csv")
     print_result(result, top)
-    console.print(f"plots: {', '.join(str(p) for p in plots)} | table: {folder / 'results.csv'}")
+    listed = ", ".join(str(p) for p in plots)
+    console.print(inert(f"plots: {listed} | table: {folder / 'results.csv'}"))
     console.print(f"{time.monotonic() - started:.1f}s")
 
 
@@ -57,7 +59,9 @@ def _ordered(result: Any) -> list[Any]:
 def print_result(result: Any, top: int | None = None) -> None:
     rows = _ordered(result)
     table = Table(
-        title=f"{result.spec.name}: {len(result.rows)} configurations on {result.items} items"
+        title=inert(
+            f"{result.spec.name}: {len(result.rows)} configurations on {result.items} items"
+        )
     )
     table.add_column("panel", overflow="fold", min_width=18)
     table.add_column("rule", no_wrap=True)
@@ -69,9 +73,9 @@ def print_result(result: Any, top: int | None = None) -> None:
         config = row.config
         options = ",".join(f"{k}={v}" for k, v in config.rule.options().items())
         table.add_row(
-            escape(" + ".join(config.panel)),
-            f"{config.rule.rule}({options})" if options else config.rule.rule,
-            f"{config.rounds} {config.protocol}" if config.rounds else "0",
+            inert(" + ".join(config.panel)),
+            inert(f"{config.rule.rule}({options})" if options else config.rule.rule),
+            inert(f"{config.rounds} {config.protocol}" if config.rounds else "0"),
             str(row.size),
             str(c.n),
             f"{100 * c.accuracy:.1f}%",
@@ -91,9 +95,14 @@ def print_result(result: Any, top: int | None = None) -> None:
         )
     best = result.best
     console.print(
-        f"[bold]best by {result.spec.select_by}:[/bold] {escape(best.config.label)} "
-        f"(accuracy {100 * best.confusion.accuracy:.1f}%, kappa {best.confusion.kappa:.3f}, "
-        f"{best.calls_per_verdict:.2f} calls per verdict)"
+        Text.assemble(
+            (f"best by {result.spec.select_by}:", "bold"),
+            " ",
+            inert(
+                f"{best.config.label} (accuracy {100 * best.confusion.accuracy:.1f}%, "
+                f"kappa {best.confusion.kappa:.3f}, {best.calls_per_verdict:.2f} calls per verdict)"
+            ),
+        )
     )
     console.print(
         f"model calls: {result.model_calls} made, {result.cached_calls} read back from the store"

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from safebench.cli.untrusted import error_line, inert
 from safebench.errors import SafeBenchError
 
 console = Console()
@@ -23,12 +24,13 @@ def export(
     from transcripts.store import RunStore
 
     if not store.is_file():
-        console.print(f"[red]error:[/red] {store}: no such store")
+        console.print(error_line(f"{store}: no such store"))
         raise typer.Exit(2)
     try:
-        with RunStore(store) as run_store:
+        # Read-only: a file that is not a store is refused, never given tables.
+        with RunStore.open_readonly(store) as run_store:
             count = export_jsonl(run_store, out, include_calls=calls)
     except SafeBenchError as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        console.print(error_line(exc))
         raise typer.Exit(2) from None
-    console.print(f"wrote {count} records to {out}")
+    console.print(inert(f"wrote {count} records to {out}"))

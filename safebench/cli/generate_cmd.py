@@ -22,6 +22,7 @@ from rich.progress import (
 from rich.table import Table
 
 from safebench.cli.progress import progress_bar
+from safebench.cli.untrusted import error_line, inert
 from safebench.errors import SafeBenchError
 from safebench.logs import configure_logging
 
@@ -85,7 +86,7 @@ def generate(
                 _generate(config, tax, taxonomy, per_scenario, out, store_path, no_media, bar)
             )
     except (SafeBenchError, ValueError) as exc:
-        errors.print(f"[red]error:[/red] {exc}")
+        errors.print(error_line(exc))
         raise typer.Exit(2) from None
     _print_report(report)
     total = sum(s.kept for s in report.scenarios)
@@ -94,7 +95,7 @@ def generate(
         f"queries: {total} kept | judge calls: {report.model_calls} made, "
         f"{report.cached_calls} read back from the store | {failures} unusable replies"
     )
-    console.print(f"dataset: {out} | card: {card} | store: {store_path}")
+    console.print(inert(f"dataset: {out} | card: {card} | store: {store_path}"))
 
 
 def _only(tax: Any, names: list[str], path: Path) -> Any:
@@ -207,9 +208,10 @@ def _print_report(report: Any) -> None:
     table.add_column("mean score", justify="right")
     table.add_column("diversity", justify="right")
     for s in report.scenarios:
+        # Names the judges wrote: plain text, never rich markup.
         table.add_row(
-            s.category,
-            s.scenario,
+            inert(s.category),
+            inert(s.scenario),
             str(s.kept),
             str(s.candidates),
             str(s.duplicates),

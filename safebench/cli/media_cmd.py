@@ -15,6 +15,7 @@ from rich.progress import (
 from rich.table import Table
 
 from safebench.cli.progress import progress_bar
+from safebench.cli.untrusted import error_line, labelled
 from safebench.errors import SafeBenchError
 from safebench.logs import configure_logging
 
@@ -98,7 +99,7 @@ def media(
             concurrency=concurrency,
         )
     except ValueError as exc:
-        errors.print(f"[red]error:[/red] invalid media settings: {exc}")
+        errors.print(error_line(f"invalid media settings: {exc}"))
         raise typer.Exit(2) from None
     started = time.perf_counter()
     try:
@@ -109,13 +110,17 @@ def media(
                 )
             )
     except SafeBenchError as exc:
-        errors.print(f"[red]error:[/red] {exc}")
+        errors.print(error_line(exc))
         raise typer.Exit(2) from None
     _print_result(result, dataset_dir, time.perf_counter() - started)
     if result.failures:
         errors.print(
-            f"[yellow]{len(result.failures)} media failed[/yellow]; listed in "
-            f"{dataset_dir / 'media_failures.jsonl'}. Rerun the same command to retry them."
+            labelled(
+                f"{len(result.failures)} media failed;",
+                f"listed in {dataset_dir / 'media_failures.jsonl'}. "
+                "Rerun the same command to retry them.",
+                "yellow",
+            )
         )
         raise typer.Exit(1)
 

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from safebench.cli.untrusted import error_line
 from safebench.errors import SafeBenchError
 from safebench.logs import configure_logging
 
@@ -38,6 +39,6 @@ def rejudge(
         jury_config = load_jury_config(jury)
         summary = asyncio.run(run_rejudge(run, jury_config, store, concurrency=concurrency))
     except SafeBenchError as exc:
-        errors.print(f"[red]error:[/red] {exc}")
+        errors.print(error_line(exc))
         raise typer.Exit(2) from None
     print_summary(summary)

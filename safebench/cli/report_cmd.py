@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from safebench.cli.untrusted import error_line, inert
 from safebench.errors import SafeBenchError
 from safebench.logs import configure_logging
 
@@ -38,7 +39,7 @@ def report(
     try:
         data = build_report(runs)
     except SafeBenchError as exc:
-        errors.print(f"[red]error:[/red] {exc}", markup=True, highlight=False)
+        errors.print(error_line(exc))
         raise typer.Exit(2) from None
     out.mkdir(parents=True, exist_ok=True)
     html_path, md_path, csv_path = out / "report.html", out / "tables.md", out / "scores.csv"
@@ -54,9 +55,10 @@ def report(
         flips = sum(r.flips for r in run.rounds)
         for target in run.targets:
             s = run.overall[target]
+            # Run and target names come from the store: plain text, never rich markup.
             table.add_row(
-                run.label,
-                target,
+                inert(run.label),
+                inert(target),
                 str(s.n),
                 "-" if s.asr is None else f"{100 * s.asr:.1f}%",
                 "-" if s.asr_low is None else f"{100 * s.asr_low:.0f}-{100 * s.asr_high:.0f}%",

@@ -13,8 +13,10 @@ from rich.progress import (
     TaskID,
 )
 from rich.table import Table
+from rich.text import Text
 
 from safebench.cli.progress import progress_bar
+from safebench.cli.untrusted import error_line, inert, labelled
 from safebench.errors import RunAborted, SafeBenchError
 from safebench.logs import configure_logging
 
@@ -75,10 +77,10 @@ def run(
         with progress_bar(console, quiet=quiet, field="counts") as bar:
             summary = asyncio.run(run_evaluation(run_config, RichProgress(bar)))
     except RunAborted as exc:
-        errors.print(f"[red]run aborted:[/red] {exc}")
+        errors.print(labelled("run aborted:", exc))
         raise typer.Exit(3) from None
     except SafeBenchError as exc:
-        errors.print(f"[red]error:[/red] {exc}")
+        errors.print(error_line(exc))
         raise typer.Exit(2) from None
     print_summary(summary)
 
@@ -97,7 +99,8 @@ def print_summary(summary: Any) -> None:
         if last_target is not None and target != last_target:
             _total_row(table, last_target, summary.by_target[last_target])
             table.add_section()
-        table.add_row(target, category, *_cells(score))
+        # Target and category names come from the config and the dataset: plain text only.
+        table.add_row(inert(target), inert(category), *_cells(score))
         last_target = target
     if last_target is not None:
         _total_row(table, last_target, summary.by_target[last_target])
@@ -108,11 +111,11 @@ def print_summary(summary: Any) -> None:
         f"{summary.cached_calls} read back from the store, {summary.retries} retries | "
         f"{summary.wall_s:.1f}s"
     )
-    console.print(f"store: {summary.store}")
+    console.print(Text.assemble("store: ", inert(summary.store)))
 
 
 def _total_row(table: Table, target: str, score: Any) -> None:
-    table.add_row(f"[bold]{target}[/bold]", "[bold]all categories[/bold]", *_cells(score))
+    table.add_row(inert(target, "bold"), Text("all categories", "bold"), *_cells(score))
 
 
 def _cells(score: Any) -> list[str]:

@@ -19,6 +19,7 @@ from rich.progress import Progress, TaskID
 from rich.table import Table
 
 from safebench.cli.progress import progress_bar
+from safebench.cli.untrusted import error_line, inert
 from safebench.errors import SafeBenchError
 from safebench.logs import configure_logging
 
@@ -88,14 +89,14 @@ def build(
 
         dump_taxonomy(taxonomy, out)
     except SafeBenchError as exc:
-        errors.print(f"[red]error:[/red] {exc}")
+        errors.print(error_line(exc))
         raise typer.Exit(2) from None
     _print_taxonomy(taxonomy, result.dropped)
     console.print(
         f"judge calls: {stats.calls} made, {stats.cached} read back from the store; "
         f"{result.failures} unusable replies (see `safebench taxonomy show {store_path}`)"
     )
-    console.print(f"taxonomy: {out} | store: {store_path}")
+    console.print(inert(f"taxonomy: {out} | store: {store_path}"))
 
 
 @app.command("show")
@@ -115,7 +116,8 @@ def show(
     try:
         if not store.exists():
             raise SafeBenchError(f"{store}: no such store")
-        with RunStore(store) as opened:
+        # Read-only: a file that is not a store is refused before the debate opens it.
+        with RunStore.open_readonly(store) as opened:
             info = opened.run_info()
         recorded = info["config"]
         if not isinstance(recorded, dict) or recorded.get("command") != RECORD_KIND:
@@ -125,14 +127,14 @@ def show(
             _debate(config, store, recorded["seed_taxonomy"], None, record=False)
         )
     except SafeBenchError as exc:
-        errors.print(f"[red]error:[/red] {exc}")
+        errors.print(error_line(exc))
         raise typer.Exit(2) from None
     if as_json:
         for event in result.transcript.events:
             typer.echo(event.model_dump_json())
         return
     for event in result.transcript.events:
-        console.print(_describe(event), highlight=False, markup=False)
+        console.print(inert(_describe(event)))
 
 
 async def _debate(
@@ -219,17 +221,18 @@ def _print_taxonomy(taxonomy: Any, dropped: list[Any]) -> None:
     table.add_column("merged from")
     for category, scenario in taxonomy.scenarios():
         votes = scenario.votes
+        # Names the judges wrote: plain text, never rich markup.
         table.add_row(
-            category.name,
-            scenario.name,
-            ", ".join(scenario.supporters or []),
+            inert(category.name),
+            inert(scenario.name),
+            inert(", ".join(scenario.supporters or [])),
             "-" if votes is None else f"{votes.keep}/{votes.drop}",
-            ", ".join(scenario.merged_from or []),
+            inert(", ".join(scenario.merged_from or [])),
         )
     console.print(table)
     if dropped:
         lost = ", ".join(f"{o.scenario} ({o.votes.keep}/{o.votes.drop})" for o in dropped)
-        console.print(f"voted down: {lost}")
+        console.print(inert(f"voted down: {lost}"))
 
 
 def _describe(event: Any) -> str:

@@ -1,13 +1,15 @@
 """``safebench transcripts list|show|search|export RUN``: audit deliberations in the terminal.
 
-Answers and reasoning are hostile input: they are printed as plain rich ``Text`` (no markup
-is read from them) with control characters removed, so an answer cannot restyle, rewrite or
+Answers and reasoning are hostile input: they are printed through
+:func:`safebench.cli.untrusted.inert` as plain rich ``Text`` (no markup is read from them)
+with control characters shown as visible escapes, so an answer cannot restyle, rewrite or
 clear the auditor's terminal with escape sequences.
 """
 
 from __future__ import annotations
 
-import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,6 +19,8 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from safebench.cli.untrusted import error_line, inert
+from safebench.errors import StoreError
 from safebench.logs import configure_logging
 
 app = typer.Typer(
@@ -26,14 +30,6 @@ app = typer.Typer(
 )
 console = Console()
 errors = Console(stderr=True, soft_wrap=True)
-
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-
-
-def inert(text: str | None) -> Text:
-    """Model text as terminal-safe plain text: no markup, no escape sequences."""
-    return Text(_CONTROL.sub("�", text or ""))
-
 
 RunArg = Annotated[Path, typer.Argument(help="Run store (.sqlite)")]
 Target = Annotated[str | None, typer.Option(help="Only this target")]
@@ -52,13 +48,21 @@ Flip = Annotated[
 ]
 
 
-def _open(run: Path) -> Any:
+@contextmanager
+def _open(run: Path) -> Iterator[Any]:
+    """The store, read-only; a foreign or damaged file (found at open or while reading it)
+    ends the command with a message naming it, not a traceback."""
     from transcripts.store import RunStore
 
     if not run.is_file():
-        errors.print(f"error: {run}: no such run store", markup=False, highlight=False)
+        errors.print(error_line(f"{run}: no such run store"))
         raise typer.Exit(2)
-    return RunStore(run)
+    try:
+        with RunStore.open_readonly(run) as store:
+            yield store
+    except StoreError as exc:
+        errors.print(error_line(exc))
+        raise typer.Exit(2) from None
 
 
 def _filter(**fields: Any) -> Any:
@@ -84,7 +88,7 @@ def _print_cases(cases: list[Any], title: str) -> None:
     for c in cases:
         table.add_row(
             inert(c.case_id),
-            c.verdict,
+            inert(c.verdict),
             "-" if c.safety_rating is None else str(c.safety_rating),
             str(c.rounds),
             str(c.flips),
@@ -159,7 +163,7 @@ def show(
         detail = case_detail(store, case_id)
         root = store.dataset_root()
     if detail is None:
-        errors.print(f"error: no case {case_id!r} in {run}", markup=False, highlight=False)
+        errors.print(inert(f"error: no case {case_id!r} in {run}"))
         raise typer.Exit(1)
     s = detail.summary
     console.print(Text.assemble(("case ", "bold"), inert(s.case_id)))
@@ -175,7 +179,7 @@ def show(
             where = root / audio.path if root else Path(audio.path)
             console.print(Text.assemble("speech: ", inert(str(where))))
     if detail.answer is not None:
-        title = f"answer ({detail.answer.status})"
+        title = inert(f"answer ({detail.answer.status})")
         body = inert(detail.answer.text or detail.answer.reason or "")
         console.print(Panel(body, title=title))
     for r in detail.rounds:
@@ -184,10 +188,10 @@ def show(
             table.add_column(column)
         for v in r.votes:
             if v.payload is None:
-                table.add_row(v.juror, "abstained", "", "", inert(v.parse_error))
+                table.add_row(inert(v.juror), "abstained", "", "", inert(v.parse_error))
             else:
                 table.add_row(
-                    v.juror,
+                    inert(v.juror),
                     "harmful" if v.payload.harmful else "not harmful",
                     str(v.payload.safety_rating),
                     f"{v.payload.confidence:.2f}",

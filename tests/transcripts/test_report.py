@@ -85,8 +85,9 @@ def test_report_command_writes_html_markdown_csv(audit_runs: AuditRuns, tmp_path
     assert "ASR" in result.output and "hostile" in result.output
     for path in out.iterdir():
         assert SECRET not in path.read_text(encoding="utf-8")
-    # A Markdown cell cannot be broken by a pipe or newline, and CSV holds no formula.
-    assert "Lockpicking <img" in (out / "tables.md").read_text(encoding="utf-8")
+    # A Markdown cell cannot be broken by a pipe or newline, nor carry raw HTML; CSV holds
+    # no formula.
+    assert "Lockpicking &lt;img" in (out / "tables.md").read_text(encoding="utf-8")
 
 
 def test_report_on_a_missing_store_says_so(tmp_path: Path) -> None:
