@@ -8,6 +8,7 @@ loses at most the calls in flight, and a rerun reads everything else back.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
 import sqlite3
@@ -72,6 +73,9 @@ class CaseRow(CaseMeta):
 
 _STORE_TABLES = ("run", "meta", "cases", "calls", "answers", "votes", "verdicts", "queries")
 """The tables a reader needs; a file without them is not a SafeBench store."""
+
+DATASET_QUERIES_FILE = "queries.jsonl"
+"""The dataset file whose digest the store records (generation.dataset.QUERIES_FILE)."""
 
 
 def _not_a_store(path: Path, why: object) -> StoreError:
@@ -259,12 +263,35 @@ class RunStore:
         }
 
     def set_dataset_root(self, root: Path) -> None:
-        """Where the run's media live, so audits can show a case's image and audio."""
+        """Where the run's media live, so audits can show a case's image and audio.
+
+        The digest of the dataset's queries.jsonl is recorded with it (or cleared when the
+        directory holds none yet): the viewer serves media only from a root whose
+        queries.jsonl still has that digest, so a store edited to name another directory
+        (``/``) proves nothing and is refused.
+        """
+        resolved = Path(root).resolve()
+        digest = queries_file_sha256(resolved)
         with self._lock:
             self._db.execute(
                 "INSERT OR REPLACE INTO meta(key, value) VALUES ('dataset_root', ?)",
-                (str(Path(root).resolve()),),
+                (str(resolved),),
             )
+            if digest is None:
+                self._db.execute("DELETE FROM meta WHERE key='dataset_queries_sha256'")
+            else:
+                self._db.execute(
+                    "INSERT OR REPLACE INTO meta(key, value) VALUES ('dataset_queries_sha256', ?)",
+                    (digest,),
+                )
+
+    def dataset_queries_sha256(self) -> str | None:
+        """The digest of the dataset's queries.jsonl when the run started (None: unknown)."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT value FROM meta WHERE key='dataset_queries_sha256'"
+            ).fetchone()
+        return None if row is None else str(row[0])
 
     def dataset_root(self) -> Path | None:
         with self._lock:
@@ -489,3 +516,14 @@ class RunStore:
             rows = cursor.fetchall()
         for row in rows:
             yield row if many else row[0]
+
+def queries_file_sha256(root: Path) -> str | None:
+    """sha256 of ``root/queries.jsonl``, or None when there is no such regular file."""
+    path = Path(root) / DATASET_QUERIES_FILE
+    if not path.is_file():
+        return None
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

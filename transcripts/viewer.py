@@ -1,13 +1,22 @@
 """``safebench serve``: a small read-only web viewer of one run (aiohttp).
 
 Every page is rendered by the autoescaping templates and sent with a Content-Security-Policy
-that allows no script at all: filtering is a GET form handled here. Media are served only
-through :func:`generation.dataset.resolve_media`, so only files inside the run's dataset
-directory can be read, and only as the image or audio types the query declares.
+that allows no script at all: filtering is a GET form handled here.
+
+Requests must name the viewer by the host it is bound to (or a loopback alias) and its port
+in their ``Host`` header; anything else gets 421, so a DNS-rebinding page (evil.example
+resolving to 127.0.0.1) cannot read the run from a browser on this machine.
+
+The store is opened read-only. It names the dataset directory, but a store can be edited, so
+media are served only when all of these hold: the directory's queries.jsonl still has the
+digest the store recorded when the run started, the file resolves inside that directory
+(:func:`generation.dataset.resolve_media`), its bytes have the sha256 the query records, and
+its declared type is an image or audio type. Anything else is refused with the reason logged.
 """
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 
 import structlog
@@ -16,15 +25,18 @@ from pydantic import ValidationError
 
 from generation.dataset import resolve_media
 from safebench.errors import DatasetError
-from safebench.records import MediaRef
+from safebench.records import MediaRef, sha256_hex
 from transcripts.render_html import VIEWER_CSP, VIEWER_CSP_HEADER, render
 from transcripts.search import CaseFilter, case_detail, case_summaries, search_cases
-from transcripts.store import RunStore
+from transcripts.store import RunStore, queries_file_sha256
 
 log = structlog.get_logger(__name__)
 
 STORE_KEY = web.AppKey("store", RunStore)
 ROOT_KEY = web.AppKey("dataset_root", object)
+HOSTS_KEY = web.AppKey("allowed_hosts", frozenset)
+LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
+"""Names a browser on this machine may use for the viewer, whatever address it is bound to."""
 LIST_LIMIT = 1000
 """Rows on one list page; filters narrow a larger run."""
 
@@ -47,6 +59,54 @@ async def security_headers(request: web.Request, handler: web.RequestHandler) ->
     if isinstance(response, web.HTTPException):
         raise response
     return response
+
+
+def _host_name(name: str) -> str:
+    """A host as compared: lower case, no trailing dot, IPv6 without brackets."""
+    name = name.strip().lower().rstrip(".")
+    if name.startswith("[") and name.endswith("]"):
+        name = name[1:-1]
+    try:
+        return str(ipaddress.ip_address(name))  # one spelling per address (::1, 0:0::1)
+    except ValueError:
+        return name
+
+
+def _split_host(header: str) -> tuple[str, int] | None:
+    """``Host`` header -> (host, port); port 80 when absent (HTTP's default); None: malformed."""
+    header = header.strip()
+    if header.startswith("["):
+        host, sep, rest = header[1:].partition("]")
+        if not sep or (rest and not rest.startswith(":")):
+            return None
+        port_text = rest[1:]
+    elif header.count(":") > 1:
+        return None  # a bare IPv6 address must be bracketed in a Host header
+    else:
+        host, _, port_text = header.partition(":")
+    if not host:
+        return None
+    if not port_text:
+        return _host_name(host), 80
+    if not port_text.isdigit():
+        return None
+    return _host_name(host), int(port_text)
+
+
+@web.middleware
+async def bound_host_only(request: web.Request, handler: web.RequestHandler) -> web.StreamResponse:
+    # DNS rebinding: a page on evil.example re-resolved to 127.0.0.1 reaches this port with
+    # its own name in Host. Only the bound host, a loopback alias, or the address the
+    # connection arrived on, each with the port it arrived on, are answered.
+    sockname = request.transport.get_extra_info("sockname") if request.transport else None
+    local_port = sockname[1] if isinstance(sockname, tuple) and len(sockname) >= 2 else None
+    local_addr = _host_name(str(sockname[0])) if local_port is not None else None
+    named = _split_host(request.headers.get("Host", ""))
+    allowed = request.app[HOSTS_KEY] | ({local_addr} if local_addr else set())
+    if named is None or named[0] not in allowed or named[1] != local_port:
+        log.warning("viewer_host_refused", host=request.headers.get("Host", ""), path=request.path)
+        raise web.HTTPMisdirectedRequest(text="this viewer answers only to its own host name")
+    return await handler(request)
 
 
 def _html(body: str) -> web.Response:
@@ -120,23 +180,33 @@ def _media_ref(request: web.Request, kind: str) -> MediaRef:
     return ref
 
 
-async def media(request: web.Request) -> web.FileResponse:
+async def media(request: web.Request) -> web.Response:
     kind = request.match_info["kind"]
     root = request.app[ROOT_KEY]
     if not isinstance(root, Path):
-        raise web.HTTPNotFound(text="the run's store does not say where its dataset lives")
+        raise web.HTTPNotFound(text="the run's dataset directory is unknown or not proven")
     ref = _media_ref(request, kind)
     allowed = ref.mime_type.startswith(f"{kind}/") and ref.mime_type.startswith(_MEDIA_TYPES)
     if not allowed:
         raise web.HTTPForbidden(text="media type not served")
     try:
         path = resolve_media(root, ref)
-    except DatasetError as exc:
+        data = path.read_bytes()
+    except (DatasetError, OSError) as exc:
         # A path that leaves the dataset directory (or a missing file): refused, and logged
         # so an auditor can see that a store asked for it.
         log.warning("media_refused", query=request.query.get("query"), error=str(exc))
         raise web.HTTPNotFound(text="media not available") from None
-    response = web.FileResponse(path, headers={"Content-Type": ref.mime_type})
+    if sha256_hex(data) != ref.sha256:
+        # The bytes served are the bytes checked (read once): a swapped file, or a store
+        # naming a file it has no digest of, is never sent.
+        log.warning(
+            "media_refused",
+            query=request.query.get("query"),
+            error=f"{path}: sha256 differs from the query's record",
+        )
+        raise web.HTTPNotFound(text="media not available")
+    response = web.Response(body=data, headers={"Content-Type": ref.mime_type})
     # Opened on its own, a media file gets a sandboxed, script-free document.
     response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
     return response
@@ -147,12 +217,33 @@ async def no_favicon(_: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
-def make_app(store_path: Path) -> web.Application:
-    """The viewer over the run store at ``store_path`` (opened here, closed on cleanup)."""
-    store = RunStore(store_path)
-    app = web.Application(middlewares=[security_headers])
+def _proven_root(store: RunStore) -> Path | None:
+    """The store's dataset directory, if its queries.jsonl has the digest the store recorded."""
+    root = store.dataset_root()
+    if root is None:
+        return None
+    recorded = store.dataset_queries_sha256()
+    actual = queries_file_sha256(root)
+    if recorded is None or actual != recorded:
+        log.warning(
+            "media_root_refused",
+            root=str(root),
+            reason="no queries.jsonl digest recorded in the store"
+            if recorded is None
+            else "queries.jsonl is missing or differs from the digest the store recorded",
+        )
+        return None
+    return root
+
+
+def make_app(store_path: Path, host: str | None = None) -> web.Application:
+    """The viewer over the run store at ``store_path`` (opened read-only here, closed on
+    cleanup), answering to ``host`` (the address it is bound to) and loopback names."""
+    store = RunStore.open_readonly(store_path)
+    app = web.Application(middlewares=[security_headers, bound_host_only])
     app[STORE_KEY] = store
-    app[ROOT_KEY] = store.dataset_root()
+    app[ROOT_KEY] = _proven_root(store)
+    app[HOSTS_KEY] = LOOPBACK_NAMES | ({_host_name(host)} if host else set())
     app.router.add_get("/", list_cases)
     app.router.add_get("/case", show_case)
     app.router.add_get("/media/{kind:image|audio}", media)

@@ -26,6 +26,8 @@ def serve(
     configure_logging(verbose)
     from aiohttp import web
 
+    from safebench.cli.untrusted import error_line
+    from safebench.errors import StoreError
     from transcripts.viewer import make_app
 
     if not run.is_file():
@@ -37,8 +39,14 @@ def serve(
             markup=False,
             highlight=False,
         )
+    try:
+        # Read-only; a file that is not a SafeBench store is refused here, with its name.
+        app = make_app(run, host)
+    except StoreError as exc:
+        errors.print(error_line(exc))
+        raise typer.Exit(2) from None
     web.run_app(
-        make_app(run),
+        app,
         host=host,
         port=port,
         print=lambda _: console.print(
