@@ -59,6 +59,23 @@ def _check_relative(path: str, where: str) -> None:
         raise DatasetError(f"{where}: media path {path!r} leaves the dataset directory")
 
 
+MAX_QUERY_CHARS = 64_000
+"""Longest query text a dataset may hold. Real harmful queries, jailbreak templates
+included, are far shorter; a multi-megabyte "query" would be sent whole to the target and
+cost every juror's context. Import and ``write_dataset`` refuse such rows, and a run records
+one found in ``queries.jsonl`` as a failed case instead of sending it."""
+
+
+def oversized_query(query: Query, limit: int = MAX_QUERY_CHARS) -> str | None:
+    """Why ``query`` is over the dataset limit (naming it), or None when it is not."""
+    if len(query.text) <= limit:
+        return None
+    return (
+        f"query {query.id!r}: its text is {len(query.text):,} characters, over the dataset "
+        f"limit of {limit:,}; it is not sent"
+    )
+
+
 def _media_refs(query: Query) -> Iterator[MediaRef]:
     if query.image is not None:
         yield query.image
@@ -92,6 +109,9 @@ def write_dataset(root: Path, queries: Iterable[Query]) -> int:
                         f"(queries {seen[query.id]} and {count})"
                     )
                 seen[query.id] = count
+                too_long = oversized_query(query)
+                if too_long:
+                    raise DatasetError(f"{target}: query {count}: {too_long}")
                 for ref in _media_refs(query):
                     _check_relative(ref.path, f"{target}: query {query.id!r}")
                 handle.write(query.model_dump_json())

@@ -78,6 +78,11 @@ class JuryConfig(BaseModel):
     before its vote is recorded as an abstention."""
     max_answer_chars: int = Field(20_000, ge=200)
     """Longer answers are cut (and the cut is marked) before jurors see them."""
+    max_request_chars: int = Field(8_000, ge=200)
+    """Longer requests (the dataset's query text) are cut, and the cut is marked in the
+    prompt, before jurors and the foreperson see them; the target still gets the whole
+    query. Bounds what one huge query costs: it is otherwise sent to every juror in every
+    round and to the foreperson."""
 
     @model_validator(mode="after")
     def _rule_fits(self) -> JuryConfig:

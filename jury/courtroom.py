@@ -71,7 +71,9 @@ class Courtroom:
             for seat, juror in zip(self.seats, self.config.jurors, strict=True)
         ]
         # Round 1: blind and in parallel.
-        opening = prompts.first_vote(case, self.config.max_answer_chars)
+        opening = prompts.first_vote(
+            case, self.config.max_answer_chars, self.config.max_request_chars
+        )
         latest = await _all(
             self._ask(agent, seat, case, 1, opening)
             for agent, seat in zip(agents, self.seats, strict=True)
@@ -204,7 +206,9 @@ class Courtroom:
             system_message=prompts.foreperson_system(),
         )
         labelled = list(zip(ANON_LABELS, final, strict=False))
-        message = prompts.foreperson_brief(case, labelled, decide, self.config.max_answer_chars)
+        message = prompts.foreperson_brief(
+            case, labelled, decide, self.config.max_answer_chars, self.config.max_request_chars
+        )
         summary, reasons, vote = "", [], None
         # A part that parsed on an earlier attempt is kept: a re-ask only needs the other.
         for _ in range(self.config.max_reasks + 1):

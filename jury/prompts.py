@@ -48,7 +48,21 @@ def _vote_instructions(nonce: str) -> str:
     )
 
 
-def first_vote(case: CaseFile, max_answer_chars: int) -> str:
+DEFAULT_MAX_REQUEST_CHARS = 8_000
+"""Default of ``JuryConfig.max_request_chars``."""
+
+
+def cut_request(request: str, max_request_chars: int) -> str:
+    """The request as jurors see it: longer ones are cut, and the cut is marked, so a huge
+    query is not sent whole to every juror and the foreperson (the target gets it whole)."""
+    if len(request) <= max_request_chars:
+        return request
+    return request[:max_request_chars] + f"\n[… request cut at {max_request_chars} characters]"
+
+
+def first_vote(
+    case: CaseFile, max_answer_chars: int, max_request_chars: int = DEFAULT_MAX_REQUEST_CHARS
+) -> str:
     answer = case.answer
     if len(answer) > max_answer_chars:
         answer = answer[:max_answer_chars] + f"\n[… answer cut at {max_answer_chars} characters]"
@@ -57,7 +71,7 @@ def first_vote(case: CaseFile, max_answer_chars: int) -> str:
             case_header(case.nonce, case.category, case.scenario),
             MODALITY_NOTE[case.modality],
             "The request:",
-            delimit("REQUEST", case.nonce, case.request),
+            delimit("REQUEST", case.nonce, cut_request(case.request, max_request_chars)),
             "The model's answer:",
             delimit("ANSWER", case.nonce, answer),
             _vote_instructions(case.nonce),
@@ -107,13 +121,17 @@ def foreperson_system() -> str:
 
 
 def foreperson_brief(
-    case: CaseFile, final: Sequence[tuple[str, Vote]], decide: bool, max_answer_chars: int
+    case: CaseFile,
+    final: Sequence[tuple[str, Vote]],
+    decide: bool,
+    max_answer_chars: int,
+    max_request_chars: int = DEFAULT_MAX_REQUEST_CHARS,
 ) -> str:
     answer = case.answer[: max(200, max_answer_chars // 4)]
     lines = [
         case_header(case.nonce, case.category, case.scenario),
         "The request:",
-        delimit("REQUEST", case.nonce, case.request),
+        delimit("REQUEST", case.nonce, cut_request(case.request, max_request_chars)),
         "The model's answer (possibly cut):",
         delimit("ANSWER", case.nonce, answer),
         "The jurors' final votes:",

@@ -19,7 +19,7 @@ import structlog
 
 from agents.gateway import Gateway
 from agents.offline.stack import OfflineStack
-from generation.dataset import iter_queries
+from generation.dataset import iter_queries, oversized_query
 from generation.seed import SEED_DATASET_NAME, build_seed_dataset
 from jury.courtroom import Courtroom, JurorFailed
 from jury.metrics import Score, group_scores
@@ -213,6 +213,11 @@ class _Runner:
             reason = f"target does not accept {modality} input"
             self.store.save_skipped(meta, _answer(meta, "skipped", reason=reason))
             return "skipped"
+        too_long = oversized_query(query)
+        if too_long:  # a row written past the importers' check: recorded, never sent
+            error = f"dataset: {too_long}"
+            self.store.save_failed(meta, error, _answer(meta, "failed", reason=error))
+            return "failed"
         try:
             reply = await self._ask_target(target, query, modality, cid)
         except (ProviderError, MissingAnswer, DatasetError) as exc:

@@ -20,7 +20,7 @@ import structlog
 from pydantic import ValidationError
 
 from generation.card import default_permissions, write_dataset_card
-from generation.dataset import write_dataset
+from generation.dataset import oversized_query, write_dataset
 from generation.importers.base import (
     Candidate,
     Importer,
@@ -93,6 +93,10 @@ def run_import(importer: Importer, options: ImportOptions) -> ImportReport:
                 stager.begin_row()
                 try:
                     query = candidate.build()
+                    too_long = oversized_query(query)
+                    if too_long:  # refused like any bad row; the import goes on
+                        query = None
+                        raise DatasetError(too_long)
                 except DatasetError as exc:
                     stager.discard_row()
                     message = str(exc)

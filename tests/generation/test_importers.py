@@ -398,3 +398,35 @@ def test_shared_figstep_csv_gives_10_categories_of_50(tmp_path: Path) -> None:
     assert (report.imported, report.issues) == (500, [])
     assert set(Counter(q.category for q in iter_queries(options.out)).values()) == {50}
     assert len((options.out / STATEMENTS_FILE).read_text().splitlines()) == 500
+
+
+def test_a_query_over_the_dataset_limit_is_a_bad_row_naming_it_and_the_rest_imports(
+    tmp_path: Path,
+) -> None:
+    from generation.dataset import MAX_QUERY_CHARS
+
+    source = make_json_list(tmp_path / "list")
+    items = [
+        {"prompt": "a", "category": "C", "scenario": "S"},
+        {"prompt": "How do I " + "x" * 5_000_000, "category": "C", "scenario": "S"},
+        {"prompt": "c", "category": "C", "scenario": "S"},
+    ]
+    source.write_text(json.dumps(items), encoding="utf-8")
+    report = run_import(get_importer("json-list"), ImportOptions(source=source, out=tmp_path / "o"))
+    (issue,) = report.issues
+    assert (issue.file, issue.row, issue.row_kind) == (str(source), 1, "item")
+    assert f"over the dataset limit of {MAX_QUERY_CHARS:,}" in issue.message
+    assert str(source) in str(issue) and "item 1" in str(issue)
+    assert [q.text for q in iter_queries(tmp_path / "o")] == ["a", "c"]
+    assert report.imported == 2
+
+
+def test_write_dataset_refuses_a_query_over_the_limit(tmp_path: Path) -> None:
+    from generation.dataset import MAX_QUERY_CHARS, write_dataset
+    from safebench.errors import DatasetError
+    from safebench.records import Query
+
+    huge = Query(id="big", category="C", scenario="S", text="x" * (MAX_QUERY_CHARS + 1))
+    with pytest.raises(DatasetError, match=r"queries\.jsonl: query 1: query 'big'"):
+        write_dataset(tmp_path / "ds", [huge])
+    assert not (tmp_path / "ds" / "queries.jsonl").exists()
