@@ -6,7 +6,6 @@ typo in a config must be an error, never a silent default.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -71,8 +70,12 @@ class RunConfig(BaseModel):
         """The config as stored: secrets masked (pydantic prints SecretStr as stars)."""
         return self.model_dump_json(exclude_none=True)
 
-    def fingerprint(self) -> str:
-        return hashlib.sha256(self.public_json().encode()).hexdigest()[:16]
+    def fingerprint(self, dataset_root: Path | None = None) -> str:
+        """A short hash of what in this config changes results (safebench.fingerprint); a
+        store is bound to it, and a resume with another is refused."""
+        from safebench.fingerprint import fingerprint, run_identity  # it imports this module
+
+        return fingerprint(run_identity(self, dataset_root))
 
 
 def load_run_config(path: Path, overrides: dict[str, Any] | None = None) -> RunConfig:

@@ -31,5 +31,13 @@ class StoreError(SafeBenchError):
     """The run store is unreadable, of another schema version, or belongs to another run."""
 
 
+class ConfigChanged(StoreError):
+    """A resume whose result-bearing config differs from the one the store was made with."""
+
+
+class StoreInUse(StoreError):
+    """Another process is writing the run store (one writer per store)."""
+
+
 class RunAborted(SafeBenchError):
     """The run stopped because too many items failed."""

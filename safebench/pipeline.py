@@ -27,12 +27,14 @@ from jury.prompts import CaseFile
 from safebench.ballot import case_nonce
 from safebench.config import RunConfig
 from safebench.errors import ConfigError, DatasetError, ProviderError, RunAborted
+from safebench.fingerprint import bind_run, run_identity
 from safebench.records import Modality, Query, TargetAnswer, case_id
 from safebench.registry import lookup
 from targets import litellm_target as _litellm_target  # noqa: F401 - registers the kind
 from targets import replay as _replay  # noqa: F401 - registers the kind
 from targets.base import Target, TargetContext, TargetReply
 from targets.replay import MissingAnswer
+from transcripts.lock import WriterLock
 from transcripts.store import CaseMeta, RunStore
 
 log = structlog.get_logger(__name__)
@@ -93,12 +95,28 @@ async def run_evaluation(config: RunConfig, progress: Progress | None = None) ->
 
         return await run_with_workers(config, progress)
     started = time.monotonic()
-    dataset_root = resolve_dataset(config)
+    # One writer per store, taken before the store (or the seed dataset beside it) is
+    # touched: a refused second run changes nothing. Released when the run ends or its
+    # process dies (an OS lock).
+    with WriterLock.acquire(config.store_path()):
+        dataset_root = resolve_dataset(config)
+        identity = run_identity(config, dataset_root)
+        return await _run_one_process(config, dataset_root, identity, progress, started)
+
+
+async def _run_one_process(
+    config: RunConfig,
+    dataset_root: Path,
+    identity: dict[str, object],
+    progress: Progress,
+    started: float,
+) -> RunSummary:
     store = RunStore(config.store_path())
     offline = OfflineStack()
     gateway = Gateway(config.gateway, cache=store, resolve=offline.resolve)
     try:
-        salt = store.open_run(config.name, config.public_json())
+        # Refuses, before any model call, a resume of a store made with another config.
+        salt = bind_run(store, config.name, config.public_json(), identity)
         store.set_dataset_root(dataset_root)
         targets = build_targets(config, TargetContext(dataset_root, gateway))
         courtroom = Courtroom(config.jury, gateway)

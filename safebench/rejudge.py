@@ -23,7 +23,9 @@ from jury.prompts import CaseFile
 from jury.study.bench import jury_hash
 from safebench.ballot import case_nonce
 from safebench.errors import StoreError
+from safebench.fingerprint import bind_run, rejudged_identity
 from safebench.pipeline import NoProgress, Progress, RunSummary, summarize
+from transcripts.lock import WriterLock
 from transcripts.store import CaseMeta, CaseRow, RunStore
 
 log = structlog.get_logger(__name__)
@@ -57,6 +59,19 @@ async def rejudge(
     progress = progress or NoProgress()
     started = time.monotonic()
     target = check_paths(source, target, jury)
+    # The new store has one writer, as a run's has (the source is only read: no lock).
+    with WriterLock.acquire(target):
+        return await _rejudge(source, jury, target, concurrency, progress, started)
+
+
+async def _rejudge(
+    source: Path,
+    jury: JuryConfig,
+    target: Path,
+    concurrency: int,
+    progress: Progress,
+    started: float,
+) -> RunSummary:
     src = RunStore(source)
     dst = RunStore(target)
     offline = OfflineStack()
@@ -67,7 +82,9 @@ async def rejudge(
         config["name"] = f"{info['name']}-rejudged-{jury_hash(jury)}"
         config["jury"] = json.loads(jury.model_dump_json(exclude_none=True))
         config["rejudged_from"] = str(source)
-        salt = dst.open_run(config["name"], json.dumps(config))
+        # The new store is bound to the source run's identity with the new jury: resuming
+        # it with yet another jury is refused like a changed run.
+        salt = bind_run(dst, config["name"], json.dumps(config), rejudged_identity(src, jury))
         root = src.dataset_root()
         if root is not None:
             dst.set_dataset_root(root)

@@ -37,6 +37,7 @@ from generation.dataset import iter_queries
 from jury.courtroom import Courtroom
 from safebench.config import RunConfig
 from safebench.errors import RunAborted, SafeBenchError
+from safebench.fingerprint import bind_run, run_identity
 from safebench.logs import configure_logging
 from safebench.pipeline import (
     Progress,
@@ -49,6 +50,7 @@ from safebench.pipeline import (
     summarize,
 )
 from targets.base import TargetContext
+from transcripts.lock import WriterLock
 from transcripts.store import RunStore
 
 log = structlog.get_logger(__name__)
@@ -138,7 +140,9 @@ async def _run_shard(
     offline = OfflineStack()
     gateway = Gateway(share.gateway, cache=store, resolve=offline.resolve)
     try:
-        salt = store.open_run(config.name, config.public_json())
+        # The parent opened (and checked) the run and holds the store's writer lock; a worker
+        # only reads the salt, and takes no lock (it writes under its parent's).
+        salt = store.run_salt()
         targets = build_targets(share, TargetContext(dataset_root, gateway))
         courtroom = Courtroom(share.jury, gateway)
         runner = _Runner(
@@ -162,10 +166,23 @@ async def _run_shard(
 async def run_with_workers(config: RunConfig, progress: Progress) -> RunSummary:
     """Run (or resume) ``config`` over ``config.workers`` processes."""
     started = time.monotonic()
-    dataset_root = resolve_dataset(config)  # built once, here, not raced by the workers
+    # The parent holds the store's writer lock for the whole run (safebench.pipeline).
+    with WriterLock.acquire(config.store_path()):
+        dataset_root = resolve_dataset(config)  # built once, here, not raced by the workers
+        identity = run_identity(config, dataset_root)
+        return await _run_parent(config, dataset_root, identity, progress, started)
+
+
+async def _run_parent(
+    config: RunConfig,
+    dataset_root: Path,
+    identity: dict[str, object],
+    progress: Progress,
+    started: float,
+) -> RunSummary:
     store = RunStore(config.store_path())
     try:
-        store.open_run(config.name, config.public_json())
+        bind_run(store, config.name, config.public_json(), identity)
         store.set_dataset_root(dataset_root)
         targets = len(config.targets)
         total = count_queries(dataset_root, config.limit) * len(config.modalities) * targets

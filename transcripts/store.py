@@ -71,6 +71,15 @@ class CaseRow(CaseMeta):
     error: str | None = None
 
 
+class StoredRun(BaseModel):
+    """The run a store holds, as recorded."""
+
+    name: str
+    config_json: str
+    salt: str
+    identity_json: str | None = None
+
+
 _STORE_TABLES = ("run", "meta", "cases", "calls", "answers", "votes", "verdicts", "queries")
 """The tables a reader needs; a file without them is not a SafeBench store."""
 
@@ -219,27 +228,71 @@ class RunStore:
         self.close()
 
     # -- the run ---------------------------------------------------------------------------
-    def open_run(self, name: str, config_json: str) -> str:
-        """Register the run, or check a resumed one is the same run. Returns its salt."""
+    def open_run(self, name: str, config_json: str, *, identity_json: str | None = None) -> str:
+        """Register the run, or check a resumed one is the same run. Returns its salt.
+
+        ``identity_json`` (the result-bearing part of the config, safebench.fingerprint) is
+        recorded with it; the caller compares it with ``stored_run()`` first, because a
+        resume of another config must be refused before anything here is overwritten.
+        """
         now = utcnow().isoformat()
         with self._lock:
-            row = self._db.execute("SELECT name, salt FROM run").fetchone()
-            if row is None:
-                salt = secrets.token_hex(16)
-                self._db.execute(
-                    "INSERT INTO run VALUES (?, ?, ?, ?, ?, 'running')",
-                    (name, config_json, salt, now, now),
-                )
-                return salt
-            if row[0] != name:
-                raise StoreError(
-                    f"{self.path} holds run {row[0]!r}, not {name!r}; give this run its own "
-                    "store path (or the same name to resume it)"
-                )
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                salt = self._open_run(name, config_json, now)
+                if identity_json is not None:
+                    self._db.execute(
+                        "INSERT OR REPLACE INTO meta(key, value) VALUES ('run_identity', ?)",
+                        (identity_json,),
+                    )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            return salt
+
+    def _open_run(self, name: str, config_json: str, now: str) -> str:
+        row = self._db.execute("SELECT name, salt FROM run").fetchone()
+        if row is None:
+            salt = secrets.token_hex(16)
             self._db.execute(
-                "UPDATE run SET config_json=?, updated_at=?, status='running'", (config_json, now)
+                "INSERT INTO run VALUES (?, ?, ?, ?, ?, 'running')",
+                (name, config_json, salt, now, now),
             )
-            return str(row[1])
+            return salt
+        if row[0] != name:
+            raise StoreError(
+                f"{self.path} holds run {row[0]!r}, not {name!r}; give this run its own "
+                "store path (or the same name to resume it)"
+            )
+        self._db.execute(
+            "UPDATE run SET config_json=?, updated_at=?, status='running'", (config_json, now)
+        )
+        return str(row[1])
+
+    def stored_run(self) -> StoredRun | None:
+        """The run as recorded: name, config and identity (None in a store made before
+        identities were recorded); None for a store that holds no run yet."""
+        with self._lock:
+            row = self._db.execute("SELECT name, config_json, salt FROM run").fetchone()
+            identity = self._db.execute(
+                "SELECT value FROM meta WHERE key='run_identity'"
+            ).fetchone()
+        if row is None:
+            return None
+        return StoredRun(
+            name=row[0],
+            config_json=row[1],
+            salt=row[2],
+            identity_json=None if identity is None else identity[0],
+        )
+
+    def run_salt(self) -> str:
+        """The opened run's salt, for a worker process of the run (the parent opened it)."""
+        stored = self.stored_run()
+        if stored is None:
+            raise StoreError(f"{self.path} holds no run")
+        return stored.salt
 
     def set_status(self, status: str) -> None:
         with self._lock:

@@ -1,0 +1,223 @@
+"""A run is one config: the store is bound to everything in the config that changes results.
+
+The *identity* of a run is the result-bearing part of its config as plain JSON: the dataset
+(and a hash of its ``queries.jsonl``), the modalities, every target (model, params, system
+prompt, streaming, kind, accepted modalities, replay file and its hash), the whole jury
+(jurors with their personas and params, rounds, protocol, voting rule and options, early
+stop, foreperson, re-asks, answer cut) and the version of the prompts. Settings that only
+change how fast or how reliably the same calls are made are left out, so they may change on
+resume: concurrency, workers, gateway retries/timeouts/limits, the store path, the abort
+thresholds, API keys and endpoints (``api_base``: a model moved to another port is the same
+model, as ``agents.gateway.call_key`` also holds), the transport and target
+``max_concurrency``. ``limit`` is kept but may only grow: a smaller one would report cases
+the config no longer asks for.
+
+The identity is stored in the store's ``meta`` table as canonical JSON. A resume whose
+identity differs is refused before any model is called, naming each changed field.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from jury.config import JuryConfig
+from jury.prompts import PROMPTS_VERSION
+from safebench.config import RunConfig
+from safebench.errors import ConfigChanged, StoreError
+from transcripts.store import RunStore
+
+IDENTITY_VERSION = 1
+"""Bump when the identity's layout changes (stores written before then are compared as
+legacy stores, through their recorded config)."""
+
+_NOT_RESULTS = {"api_key", "api_key_env", "api_base", "transport", "max_concurrency"}
+"""Per-model settings that move or carry the same call without changing its answer."""
+
+_MISSING = "(none)"
+
+
+def canonical(value: Any) -> str:
+    """One JSON text per value: keys sorted, no spaces (what is stored and hashed)."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _model_part(dumped: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in dumped.items() if k not in _NOT_RESULTS and v is not None}
+
+
+def jury_identity(jury: JuryConfig) -> dict[str, Any]:
+    """The jury's result-bearing settings: all of them but keys and endpoints."""
+    data: dict[str, Any] = json.loads(jury.model_dump_json(exclude_none=True))
+    data["jurors"] = [_model_part(j) for j in data["jurors"]]
+    if data.get("foreperson") is not None:
+        data["foreperson"] = _model_part(data["foreperson"])
+    return data
+
+
+def run_identity(config: RunConfig, dataset_root: Path | None) -> dict[str, Any]:
+    """The identity of ``config``; ``dataset_root`` is the resolved
+    dataset, whose ``queries.jsonl`` is hashed (None: not hashed, for legacy stores)."""
+    dataset: dict[str, Any] = {"source": str(config.dataset)}
+    if dataset_root is not None:
+        dataset["queries_sha256"] = file_sha256(Path(dataset_root) / "queries.jsonl")
+    targets: dict[str, Any] = {}
+    for target in config.targets:
+        part = _model_part(json.loads(target.model_dump_json(exclude_none=True)))
+        if target.replay_file is not None and Path(target.replay_file).is_file():
+            part["replay_sha256"] = file_sha256(target.replay_file)
+        # Keyed by name, not position: reordering targets changes no case.
+        targets[target.display_name] = part
+    return {
+        "identity_version": IDENTITY_VERSION,
+        "prompts_version": PROMPTS_VERSION,
+        "dataset": dataset,
+        "modalities": sorted(config.modalities),
+        "targets": targets,
+        "jury": jury_identity(config.jury),
+        "limit": config.limit,
+    }
+
+
+def fingerprint(identity: dict[str, Any]) -> str:
+    """A short hash of an identity, ``limit`` left out (a larger limit is the same run)."""
+    return hashlib.sha256(canonical(_without_limit(identity)).encode()).hexdigest()[:16]
+
+
+def _without_limit(identity: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in identity.items() if k != "limit"}
+
+
+def _flatten(value: Any, prefix: str, out: dict[str, Any]) -> dict[str, Any]:
+    # Mappings and lists of mappings are walked (jury.jurors.2.persona); a list of plain
+    # values is one leaf, so a changed modality list reads as one line.
+    if isinstance(value, dict) and value:
+        for key, item in value.items():
+            _flatten(item, f"{prefix}.{key}" if prefix else str(key), out)
+    elif isinstance(value, list) and any(isinstance(v, dict | list) for v in value):
+        for index, item in enumerate(value):
+            _flatten(item, f"{prefix}.{index}", out)
+    else:
+        out[prefix] = value
+    return out
+
+
+def _show(value: Any) -> str:
+    if value is _MISSING:
+        return _MISSING
+    if isinstance(value, str):
+        return value
+    return canonical(value)
+
+
+def identity_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """``field: old -> new`` for every result-bearing difference, in field order."""
+    before = _flatten(_without_limit(old), "", {})
+    after = _flatten(_without_limit(new), "", {})
+    both_hashed = "dataset.queries_sha256" in before and "dataset.queries_sha256" in after
+    changes = []
+    for key in sorted(before.keys() | after.keys()):
+        if key == "identity_version":
+            continue
+        if key == "dataset.source" and both_hashed:
+            continue  # the content decides: a moved dataset with the same queries is the same
+        if key == "dataset.queries_sha256" and not both_hashed:
+            continue  # a legacy store recorded no hash: its source path is compared instead
+        a, b = before.get(key, _MISSING), after.get(key, _MISSING)
+        if a != b:
+            changes.append(f"{key}: {_show(a)} -> {_show(b)}")
+    old_limit, new_limit = old.get("limit"), new.get("limit")
+    if new_limit is not None and (old_limit is None or new_limit < old_limit):
+        changes.append(
+            f"limit: {_show(old_limit) if old_limit is not None else 'none'} -> {new_limit} "
+            "(a smaller limit; only a larger one may resume)"
+        )
+    return changes
+
+
+def legacy_identity(config_json: str) -> dict[str, Any]:
+    """The identity of a store written before identities were stored, from its recorded
+    config (secrets there are masked, and keys are not part of the identity anyway)."""
+    data = json.loads(config_json)
+    data.pop("rejudged_from", None)  # a re-judged store's note, not a config field
+    config = RunConfig.model_validate(data)
+    return run_identity(config, None)
+
+
+def bind_run(store: RunStore, name: str, config_json: str, identity: dict[str, Any]) -> str:
+    """Open (or resume) the run in ``store`` as ``identity``; returns the run's salt.
+
+    A resume whose identity differs from the stored one raises ``ConfigChanged`` before
+    anything is written: the stored config, identity and status stay as they were.
+    """
+    stored = store.stored_run()
+    if stored is not None and stored.name == name:
+        if stored.identity_json is not None:
+            old = json.loads(stored.identity_json)
+        elif not store.status_counts() and not store.call_counts():
+            # A legacy store with no case and no call yet holds nothing to mix: bind it.
+            return store.open_run(name, config_json, identity_json=canonical(identity))
+        else:
+            old = _legacy_or_refuse(store, stored.config_json)
+            # The legacy store recorded no dataset hash: compare what it did record.
+            identity_now = {**identity, "dataset": {"source": identity["dataset"]["source"]}}
+            changes = identity_changes(old, identity_now)
+            if changes:
+                raise ConfigChanged(_refusal(store, name, changes))
+            return store.open_run(name, config_json, identity_json=canonical(identity))
+        changes = identity_changes(old, identity)
+        if changes:
+            raise ConfigChanged(_refusal(store, name, changes))
+    # A new run, or the same identity (maybe a larger limit): record the config as given.
+    return store.open_run(name, config_json, identity_json=canonical(identity))
+
+
+def _legacy_or_refuse(store: RunStore, config_json: str) -> dict[str, Any]:
+    try:
+        return legacy_identity(config_json)
+    except (ValidationError, ValueError) as exc:
+        raise StoreError(
+            f"{store.path} was written by an older SafeBench that recorded no config "
+            "fingerprint, and its recorded config no longer validates, so this resume cannot "
+            "be checked against it; give this run a new `name:` (or --store PATH) to start a "
+            f"fresh store ({type(exc).__name__})"
+        ) from None
+
+
+def _refusal(store: RunStore, name: str, changes: list[str]) -> str:
+    listed = "\n".join(f"  {change}" for change in changes)
+    return (
+        f"{store.path} holds run {name!r} made with another config; resuming it would mix "
+        f"results of two configs in one store. What changed:\n{listed}\n"
+        "Ways on: give the run a new `name:` (or --store PATH) to start a fresh store, or, for "
+        f"a change of jury only, `safebench rejudge {store.path} --jury NEW.yaml` to judge "
+        "the stored answers again with the new jury (no target is asked). Settings that do "
+        "not change results (concurrency, workers, gateway, timeouts, a larger limit, "
+        "api_base, keys) may change on resume."
+    )
+
+
+def rejudged_identity(source: RunStore, jury: JuryConfig) -> dict[str, Any]:
+    """The identity of a re-judged store: the source run's, with the new jury."""
+    stored = source.stored_run()
+    base: dict[str, Any] = {}
+    if stored is not None and stored.identity_json is not None:
+        base = json.loads(stored.identity_json)
+    elif stored is not None:
+        # A legacy source: its config is only a best effort here, the jury is what binds.
+        with contextlib.suppress(ValidationError, ValueError):
+            base = legacy_identity(stored.config_json)
+    return {**base, "jury": jury_identity(jury)}
