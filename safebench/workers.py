@@ -16,14 +16,20 @@ coordination, and spreads the server's CPU over the workers instead of one core.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import dataclasses
 import hashlib
 import logging
 import math
 import multiprocessing
+import os
 import queue
+import signal
+import sys
+import threading
 import time
 from dataclasses import dataclass
+from multiprocessing.connection import wait
 from multiprocessing.process import BaseProcess
 from multiprocessing.queues import Queue
 from pathlib import Path
@@ -57,6 +63,8 @@ log = structlog.get_logger(__name__)
 
 _POLL_S = 0.2
 """How often the parent looks at its workers while no report arrives."""
+_PR_SET_PDEATHSIG = 1
+"""prctl option (linux/prctl.h): the signal this process gets when its parent dies."""
 _EXIT_GRACE_S = 2.0
 """How long a worker's report may trail its exit before the worker counts as crashed."""
 
@@ -120,6 +128,7 @@ def _worker_main(
     config: RunConfig, dataset_root: Path, index: int, reports: Queue[Any], verbose: bool
 ) -> None:
     """A worker process: run its shard of the cases, then report."""
+    _die_with_parent()
     configure_logging(verbose)
     report = WorkerReport(index, "crashed")
     try:
@@ -130,6 +139,36 @@ def _worker_main(
         report = WorkerReport(index, "crashed", error=f"{type(exc).__name__}: {exc}")
     finally:
         reports.put(("done", dataclasses.asdict(report)))
+
+
+def _die_with_parent() -> None:
+    """End this worker when the run's process ends, however it ends (SIGTERM, kill -9).
+
+    A worker left behind would go on calling models unsupervised, and its writes would race
+    the next run of the store (whose lock only the parent holds). Two ways, as either can
+    miss: Linux's PR_SET_PDEATHSIG kills us when our parent (the fork server, which itself
+    exits when the run's process does) dies; and a thread waits on multiprocessing's parent
+    sentinel, a pipe whose write end only the run's process holds, so it reads EOF the
+    moment that process is gone, on any platform.
+    """
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError) as exc:  # no prctl: the sentinel still watches
+            log.debug("workers.no_pdeathsig", error=repr(exc))
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        threading.Thread(
+            target=_exit_when_gone, args=(parent.sentinel,), name="parent-watch", daemon=True
+        ).start()
+
+
+def _exit_when_gone(sentinel: int) -> None:
+    wait([sentinel])
+    # SIGKILL, not an exception: the event loop may be busy, and a case in flight is one
+    # transaction, so dying here loses only that case (a rerun asks it again).
+    os.kill(os.getpid(), signal.SIGKILL)
 
 
 async def _run_shard(

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import signal
+from collections.abc import Coroutine
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -22,6 +24,7 @@ from safebench.logs import configure_logging
 
 console = Console()
 errors = Console(stderr=True)
+T = TypeVar("T")
 
 
 class RichProgress:
@@ -59,6 +62,14 @@ def run(
     """Send every query to every target, let the jury deliberate, store everything.
 
     Rerunning the same command resumes: finished cases and recorded model calls are reused.
+    A store is bound to the config that made it: a rerun that changes anything that changes
+    results (the dataset or its content, modalities, a target or its params, the jury, its
+    voting rule or options, the prompts' version, a smaller limit) is refused before any
+    model call, naming each changed field; give it a new name (or --store), or use
+    `safebench rejudge` for a new jury. Concurrency, workers, gateway settings, timeouts,
+    endpoints, keys and a larger limit may change on resume. One process writes a store at
+    a time: a second run on a store in use is refused, naming the process that holds it.
+    SIGTERM stops the run cleanly (its workers too; status stopped): rerun to resume.
     """
     configure_logging(verbose)
     # Imported here so that `safebench --help` does not pay for litellm's import.
@@ -75,7 +86,13 @@ def run(
     try:
         run_config = load_run_config(config, overrides)
         with progress_bar(console, quiet=quiet, field="counts") as bar:
-            summary = asyncio.run(run_evaluation(run_config, RichProgress(bar)))
+            summary = asyncio.run(_stop_on_sigterm(run_evaluation(run_config, RichProgress(bar))))
+    except _Terminated:
+        errors.print(
+            "run stopped by SIGTERM: finished cases are in the store; rerun the same command "
+            "to resume"
+        )
+        raise typer.Exit(128 + signal.SIGTERM) from None
     except RunAborted as exc:
         errors.print(labelled("run aborted:", exc))
         raise typer.Exit(3) from None
@@ -83,6 +100,36 @@ def run(
         errors.print(error_line(exc))
         raise typer.Exit(2) from None
     print_summary(summary)
+
+
+class _Terminated(Exception):
+    """The run was cancelled by SIGTERM."""
+
+
+async def _stop_on_sigterm(run: Coroutine[Any, Any, T]) -> T:
+    """Await ``run``; SIGTERM cancels it, so the run ends as Ctrl-C ends it: worker processes
+    stopped, status ``stopped`` in the store, the store closed. Without this a SIGTERM
+    (a scheduler's, a container stop) killed the process mid-run with the status left
+    ``running`` and its workers still calling models."""
+    task = asyncio.current_task()
+    assert task is not None
+    loop = asyncio.get_running_loop()
+    terminated = False
+
+    def on_sigterm() -> None:
+        nonlocal terminated
+        terminated = True
+        task.cancel()
+
+    loop.add_signal_handler(signal.SIGTERM, on_sigterm)
+    try:
+        return await run
+    except asyncio.CancelledError:
+        if terminated:
+            raise _Terminated from None
+        raise
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
 
 
 def print_summary(summary: Any) -> None:
