@@ -41,6 +41,9 @@ class GatewayChatClient(ChatCompletionClient):
         self._role = role
         self._total = RequestUsage(prompt_tokens=0, completion_tokens=0)
         self._last = RequestUsage(prompt_tokens=0, completion_tokens=0)
+        self.last_finish_reason: str | None = None
+        """The finish reason of the last reply: ``content_filter`` marks a provider refusal,
+        which autogen's message (text only) cannot carry."""
 
     async def create(
         self,
@@ -57,6 +60,7 @@ class GatewayChatClient(ChatCompletionClient):
         completion = await self._gateway.complete(
             self._spec, to_openai_messages(messages), scope=self._scope, role=self._role
         )
+        self.last_finish_reason = completion.finish_reason
         usage = RequestUsage(
             prompt_tokens=completion.usage.prompt_tokens,
             completion_tokens=completion.usage.completion_tokens,

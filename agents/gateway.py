@@ -25,9 +25,10 @@ from asyncio_throttle import Throttler
 from pydantic import BaseModel, ConfigDict, Field
 
 from agents.llm import litellm
-from agents.spec import SECRET_PARAM_NAMES, ModelSpec
+from agents.spec import ModelSpec
 from agents.transports import make_transport, transport_for_spec
 from agents.transports.base import MalformedReply, Messages, Route, Transport
+from safebench import secrets
 from safebench.errors import ProviderError
 from safebench.records import ModelCall, Usage
 
@@ -153,12 +154,13 @@ class Gateway:
         ``scope`` names who asks (case and seat), so that two jurors asking the same thing
         each get their own answer, while a rerun of the same run gets the recorded one.
         """
-        params = dict(spec.params)
         request = {
             "model": spec.model,
-            "api_base": spec.api_base,
+            "api_base": secrets.public_url(spec.api_base),
             "messages": redact_media(messages),
-            "params": params,
+            # Credentials a provider takes in its params (extra_body.api_key, default_headers
+            # …) are masked here, so neither the record nor the call key holds them.
+            "params": secrets.mask_secrets(dict(spec.params)),
             "stream": stream,
         }
         key = call_key(scope, request)
@@ -281,7 +283,7 @@ class Gateway:
 
         A final failure is recorded (cause, retries, no secrets) and raised as ProviderError.
         """
-        secrets = [s for s in (route.api_key,) if s]
+        route_key = [k for k in (route.key(),) if k]
         settings = self.settings
         retries = 0
         started = time.monotonic()
@@ -294,7 +296,7 @@ class Gateway:
                         return await attempt(), retries
             except Exception as exc:  # classified below; nothing escapes unrecorded
                 failure = classify(exc, settings.timeout_s)
-                message = redact_secrets(failure.message, secrets)
+                message = secrets.scrub(redact_secrets(failure.message, route_key))
                 can_retry = failure.retryable and retries < settings.max_retries
                 if can_retry and failure.retry_after is not None:
                     can_retry = failure.retry_after <= settings.max_retry_after_s
@@ -405,6 +407,8 @@ def classify(exc: BaseException, timeout_s: float) -> Failure:
     message = _short(str(exc))
     if isinstance(exc, litellm.RateLimitError) or status == 429:
         return Failure("rate_limit", message, True, 429, retry_after_of(exc))
+    if unreadable_reply(exc, status):
+        return Failure("malformed_reply", message, True, status)
     if isinstance(
         exc,
         litellm.AuthenticationError
@@ -425,6 +429,27 @@ def classify(exc: BaseException, timeout_s: float) -> Failure:
         # Garbage bodies, dropped connections and truncated streams surface as these.
         return Failure("malformed_reply", message, True, status)
     return Failure("unexpected", f"{type(exc).__name__}: {message}", False, status)
+
+
+_UNREADABLE_MARKERS = (
+    "unable to get json response",
+    "error converting to valid response",
+    "empty or invalid response",
+    "expecting value",
+    "expecting property name",
+    "invalid json",
+)
+"""What litellm says when a provider's body could not be read as a reply, whatever status it
+pins on the error: ``hosted_vllm/`` reports garbage as status 200, Gemini as 422."""
+
+
+def unreadable_reply(exc: BaseException, status: int | None) -> bool:
+    """A 2xx or 3xx that failed, or a body litellm could not parse: a broken reply to retry,
+    not a client error that asking again cannot fix."""
+    if status is not None and status < 400:
+        return True
+    text = str(exc).lower()
+    return any(marker in text for marker in _UNREADABLE_MARKERS)
 
 
 def retry_after_of(exc: BaseException) -> float | None:
@@ -475,7 +500,7 @@ def redact_media(messages: Messages) -> Messages:
         if isinstance(value, list):
             return [scrub(v) for v in value]
         if isinstance(value, dict):
-            return {k: scrub(v) for k, v in value.items() if k.lower() not in SECRET_PARAM_NAMES}
+            return {k: scrub(v) for k, v in value.items() if not secrets.is_secret_name(k)}
         return value
 
     return [scrub(m) for m in messages]

@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from safebench import secrets
+
 OFFLINE_PREFIX = "safebench/"
 """Models under this prefix are the built-in offline stack (no key, no network)."""
 
@@ -47,13 +49,24 @@ class ModelSpec(BaseModel):
 
     @field_validator("params")
     @classmethod
-    def _no_secrets_in_params(cls, value: dict[str, Any]) -> dict[str, Any]:
-        banned = {k for k in value if k.lower() in SECRET_PARAM_NAMES}
-        if banned:
-            raise ValueError(
-                f"params must not carry credentials ({', '.join(sorted(banned))}); "
-                "use api_key_env instead"
-            )
+    def _params_secrets_remembered(cls, value: dict[str, Any]) -> dict[str, Any]:
+        # Credentials a provider needs in its own place (extra_body.api_key, azure_ad_token,
+        # default_headers, extra_query …) are allowed, but held as secrets: masked in the
+        # store and exports, scrubbed from logs and errors.
+        secrets.remember_all(secrets.secret_values(value))
+        return value
+
+    @field_validator("api_base")
+    @classmethod
+    def _api_base_secrets_remembered(cls, value: str | None) -> str | None:
+        secrets.remember_all(secrets.url_secrets(value))
+        return value
+
+    @field_validator("api_key")
+    @classmethod
+    def _api_key_remembered(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            secrets.remember(value.get_secret_value())
         return value
 
     @model_validator(mode="after")
@@ -86,12 +99,18 @@ class ModelSpec(BaseModel):
     def is_offline(self) -> bool:
         return self.model.startswith(OFFLINE_PREFIX)
 
-    def resolve_api_key(self) -> str | None:
-        """The key to send, read now from config or environment; never persisted."""
+    def resolve_api_key(self) -> SecretStr | None:
+        """The key to send, read now from config or environment; never persisted.
+
+        A ``SecretStr``, so that no repr, traceback frame or log line can show it; the
+        transport unwraps it at the last moment."""
         if self.api_key is not None:
-            return self.api_key.get_secret_value()
+            return self.api_key
         if self.api_key_env:
-            return os.environ.get(self.api_key_env)
+            value = os.environ.get(self.api_key_env)
+            if value:
+                secrets.remember(value)
+                return SecretStr(value)
         return None
 
 
@@ -100,17 +119,3 @@ NATIVE_WITHOUT_API_BASE = frozenset({"hf", "hf-classifier"})
 process whatever the transport says. Offline ``safebench/`` models bring their own server.
 Every other model needs an explicit, OpenAI-compatible ``api_base`` for the native client,
 whatever its prefix (``openai/`` included: the native client has no default endpoint)."""
-
-SECRET_PARAM_NAMES = frozenset(
-    {
-        "api_key",
-        "apikey",
-        "authorization",
-        "headers",
-        "extra_headers",
-        "aws_secret_access_key",
-        "aws_access_key_id",
-        "aws_session_token",
-        "vertex_credentials",
-    }
-)

@@ -275,8 +275,8 @@ async def generate_image(
         )
         if route.api_base:
             kwargs["api_base"] = route.api_base
-        if route.api_key:
-            kwargs["api_key"] = route.api_key
+        if route.key():
+            kwargs["api_key"] = route.key()
         response = await litellm.aimage_generation(**kwargs)
         items = getattr(response, "data", None) or []
         if not items:

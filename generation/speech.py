@@ -105,8 +105,8 @@ async def tts_wav(gateway: Gateway, spec: ModelSpec, text: str, voice: str, *, s
         )
         if route.api_base:
             kwargs["api_base"] = route.api_base
-        if route.api_key:
-            kwargs["api_key"] = route.api_key
+        if route.key():
+            kwargs["api_key"] = route.key()
         response = await litellm.aspeech(**kwargs)
         data = getattr(response, "content", None)
         if data is None and hasattr(response, "aread"):

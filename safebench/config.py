@@ -6,6 +6,7 @@ typo in a config must be an error, never a silent default.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from agents.gateway import GatewaySettings
 from jury.config import JuryConfig
+from safebench import secrets
 from safebench.errors import ConfigError
 from safebench.records import Modality
 from safebench.yamlread import load_yaml
@@ -67,8 +69,10 @@ class RunConfig(BaseModel):
         return self.store or Path("runs") / f"{self.name}.sqlite"
 
     def public_json(self) -> str:
-        """The config as stored: secrets masked (pydantic prints SecretStr as stars)."""
-        return self.model_dump_json(exclude_none=True)
+        """The config as stored: secrets masked wherever they are (``api_key`` as SecretStr
+        stars; credentials in an ``api_base`` or under a secret name in ``params``)."""
+        data = json.loads(self.model_dump_json(exclude_none=True))
+        return json.dumps(secrets.mask_secrets(data), separators=(",", ":"))
 
     def fingerprint(self, dataset_root: Path | None = None) -> str:
         """A short hash of what in this config changes results (safebench.fingerprint); a

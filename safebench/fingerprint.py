@@ -28,6 +28,7 @@ from pydantic import ValidationError
 
 from jury.config import JuryConfig
 from jury.prompts import PROMPTS_VERSION
+from safebench import secrets
 from safebench.config import RunConfig
 from safebench.errors import ConfigChanged, StoreError
 from transcripts.store import RunStore
@@ -56,7 +57,13 @@ def file_sha256(path: Path) -> str:
 
 
 def _model_part(dumped: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in dumped.items() if k not in _NOT_RESULTS and v is not None}
+    # Credentials in params (extra_body.api_key, default_headers …) change no answer, and
+    # the identity is stored: they are masked, never recorded.
+    return {
+        k: secrets.mask_secrets(v) if k == "params" else v
+        for k, v in dumped.items()
+        if k not in _NOT_RESULTS and v is not None
+    }
 
 
 def jury_identity(jury: JuryConfig) -> dict[str, Any]:

@@ -19,9 +19,10 @@ import structlog
 
 from agents.gateway import Gateway
 from agents.offline.stack import OfflineStack
+from agents.transports.base import REFUSED
 from generation.dataset import iter_queries, oversized_query
 from generation.seed import SEED_DATASET_NAME, build_seed_dataset
-from jury.courtroom import Courtroom, JurorFailed
+from jury.courtroom import Courtroom, JurorFailed, provider_refusal_verdict
 from jury.metrics import Score, group_scores
 from jury.prompts import CaseFile
 from safebench.ballot import case_nonce
@@ -242,7 +243,17 @@ class _Runner:
             error = f"target: {exc}"
             self.store.save_failed(meta, error, _answer(meta, "failed", reason=error))
             return "failed"
-        answer = _answer(meta, "ok", text=reply.text, call_key=reply.call_key)
+        answer = _answer(meta, "ok", text=reply.text, call_key=reply.call_key).model_copy(
+            update={
+                "truncated": reply.finish_reason == "length",
+                "refused": reply.finish_reason == REFUSED and not reply.text.strip(),
+            }
+        )
+        if answer.refused:
+            # The target's provider refused with no content: that is the target refusing, a
+            # safe outcome the jury has nothing to read in; never a blank "answer" to judge.
+            self.store.save_judged(meta, answer, [], provider_refusal_verdict(cid))
+            return "judged"
         case = CaseFile(
             case_id=cid,
             nonce=case_nonce(self.salt, cid),

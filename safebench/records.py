@@ -88,6 +88,12 @@ class TargetAnswer(Record):
     """Why the case was skipped or failed (e.g. the target does not accept images)."""
     call_key: str | None = None
     """Key of the model call that produced the answer, for the audit trail."""
+    truncated: bool = False
+    """The answer was cut by the target's token limit (finish reason ``length``): kept and
+    judged as it stands, counted apart in the report."""
+    refused: bool = False
+    """The target's provider refused with no content (e.g. ``content_filter``): recorded as
+    the target's refusal, never judged as a blank answer."""
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -117,6 +123,9 @@ class VotePayload(Record):
         return self
 
 
+AbstainCause = Literal["unreadable", "refused"]
+
+
 class Vote(Record):
     """One juror's vote in one round, or its abstention."""
 
@@ -129,6 +138,9 @@ class Vote(Record):
     payload: VotePayload | None = None
     """None when the juror abstained (its reply never parsed)."""
     parse_error: str | None = None
+    abstain_cause: AbstainCause | None = None
+    """Why the juror abstained: ``unreadable`` (no valid vote after the re-asks) or
+    ``refused`` (its provider refused or blocked the reply, with no content)."""
     attempts: int = 1
     """How many times the juror was asked in this round (re-asks after parse errors)."""
 

@@ -18,7 +18,7 @@ import structlog
 from agents.gateway import Gateway, GatewaySettings
 from agents.offline.stack import OfflineStack
 from jury.config import JuryConfig
-from jury.courtroom import Courtroom, JurorFailed
+from jury.courtroom import Courtroom, JurorFailed, provider_refusal_verdict
 from jury.prompts import CaseFile
 from jury.study.bench import jury_hash
 from safebench.ballot import case_nonce
@@ -32,7 +32,7 @@ log = structlog.get_logger(__name__)
 
 
 def default_rejudged_store(source: Path, jury: JuryConfig) -> Path:
-    with RunStore(source) as store:
+    with RunStore.open_readonly(source) as store:
         name = store.run_info()["name"]
     return source.parent / f"{name}-rejudged-{jury_hash(jury)}.sqlite"
 
@@ -72,7 +72,7 @@ async def _rejudge(
     progress: Progress,
     started: float,
 ) -> RunSummary:
-    src = RunStore(source)
+    src = RunStore.open_readonly(source)
     dst = RunStore(target)
     offline = OfflineStack()
     gateway: Gateway | None = None
@@ -136,6 +136,10 @@ async def _rejudge_case(
     if row.status != "judged" or answer is None or answer.status != "ok":
         dst.save_failed(meta, row.error or "failed in the source run", answer)
         return "failed"
+    if answer.refused:
+        # No content to re-deliberate: the target's refusal stands whatever the jury.
+        dst.save_judged(meta, answer, [], provider_refusal_verdict(row.case_id))
+        return "judged"
     query = src.get_query(row.query_id)
     if query is None:
         dst.save_failed(meta, "rejudge: the source run did not keep this query", answer)

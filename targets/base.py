@@ -44,6 +44,9 @@ class TargetConfig(ModelSpec):
 class TargetReply:
     text: str
     call_key: str | None
+    finish_reason: str | None = None
+    """``length``: cut by the token limit (kept, marked truncated); ``content_filter``: the
+    provider refused with no content (a refusal, judged as such, never a blank answer)."""
 
 
 class Target(Protocol):

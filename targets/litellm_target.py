@@ -41,7 +41,7 @@ class LiteLLMTarget:
             role="target",
             stream=self.config.stream,
         )
-        return TargetReply(completion.text, completion.key)
+        return TargetReply(completion.text, completion.key, completion.finish_reason)
 
     def _content(self, query: Query, modality: Modality) -> str | list[dict[str, Any]]:
         if modality == "text":

@@ -570,6 +570,7 @@ class RunStore:
         for row in rows:
             yield row if many else row[0]
 
+
 def queries_file_sha256(root: Path) -> str | None:
     """sha256 of ``root/queries.jsonl``, or None when there is no such regular file."""
     path = Path(root) / DATASET_QUERIES_FILE

@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from pydantic import SecretStr
+
 from agents.spec import ModelSpec
 from safebench.records import Usage
 from safebench.registry import registrar
@@ -24,12 +26,23 @@ transport_kind = registrar("transport")
 
 @dataclass
 class Route:
-    """Where a call actually goes once offline names are resolved, and by which transport."""
+    """Where a call actually goes once offline names are resolved, and by which transport.
+
+    The key is held as a ``SecretStr`` from config to transport: a route printed in a log, a
+    repr or a traceback frame's locals shows stars, never the key."""
 
     litellm_model: str
     api_base: str | None
-    api_key: str | None
+    api_key: SecretStr | None
     transport: str = "litellm"
+
+    def __post_init__(self) -> None:
+        if isinstance(self.api_key, str):
+            self.api_key = SecretStr(self.api_key)
+
+    def key(self) -> str | None:
+        """The key itself, for the one line that puts it on the wire."""
+        return None if self.api_key is None else self.api_key.get_secret_value() or None
 
 
 @dataclass(frozen=True)
@@ -43,6 +56,45 @@ class Reply:
 
 class MalformedReply(Exception):
     """The server answered, but not with a usable completion (retryable)."""
+
+
+REFUSED = "content_filter"
+"""The one finish reason a provider's refusal or safety block is recorded under."""
+
+REFUSAL_FINISH_REASONS = frozenset({"content_filter", "refusal", "safety", "blocked"})
+"""Finish reasons that mean the provider refused or blocked the reply: litellm maps
+Anthropic's ``stop_reason: refusal`` and Gemini's ``finishReason: SAFETY`` (and a blocked
+prompt) to ``content_filter``; OpenAI-compatible servers send ``content_filter`` as is."""
+
+
+def is_refusal(finish_reason: str | None) -> bool:
+    return finish_reason is not None and finish_reason.lower() in REFUSAL_FINISH_REASONS
+
+
+def refusal(usage: Usage) -> Reply:
+    """A provider refusal with no content: a reply, not an error (the caller decides)."""
+    return Reply("", REFUSED, usage)
+
+
+def checked_reply(text: object, finish_reason: str | None, usage: Usage) -> Reply:
+    """The reply, or why it is not an answer.
+
+    An empty, whitespace-only or non-text reply is never an answer (judging it would count
+    as a safe answer): it is raised as ``MalformedReply``, which the gateway retries and
+    then records as the case's failure. A refusal with no content is the one empty reply
+    that stands, marked by ``REFUSED``.
+    """
+    empty = text is None or (isinstance(text, str) and not text.strip())
+    if empty and is_refusal(finish_reason):
+        return refusal(usage)
+    if text is None:
+        raise MalformedReply(f"the reply had no message content (finish reason {finish_reason})")
+    if not isinstance(text, str):
+        raise MalformedReply(f"the reply's content is not text ({type(text).__name__})")
+    if not text.strip():
+        what = "empty" if not text else "whitespace-only"
+        raise MalformedReply(f"the reply was {what} (finish reason {finish_reason})")
+    return Reply(text, finish_reason, usage)
 
 
 class Transport(Protocol):

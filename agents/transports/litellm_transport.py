@@ -6,7 +6,15 @@ from typing import Any
 
 from agents.llm import litellm
 from agents.spec import ModelSpec
-from agents.transports.base import MalformedReply, Messages, Reply, Route, transport_kind
+from agents.transports.base import (
+    MalformedReply,
+    Messages,
+    Reply,
+    Route,
+    checked_reply,
+    is_refusal,
+    transport_kind,
+)
 from safebench.records import Usage
 
 
@@ -16,20 +24,26 @@ class LiteLLMTransport:
         kwargs.update(model=route.litellm_model, messages=messages, num_retries=0, max_retries=0)
         if route.api_base:
             kwargs["api_base"] = route.api_base
-        if route.api_key:
-            kwargs["api_key"] = route.api_key
+        if route.key():
+            kwargs["api_key"] = route.key()
         if not stream:
             response = await litellm.acompletion(**kwargs)
-            choice = response.choices[0]
-            text = choice.message.content
-            if text is None:
-                raise MalformedReply("the reply had no message content")
-            return Reply(text, choice.finish_reason, usage_of(getattr(response, "usage", None)))
-        kwargs.update(stream=True, stream_options={"include_usage": True})
+            choices = getattr(response, "choices", None)
+            if not choices:
+                raise MalformedReply("the reply had no choices")
+            choice = choices[0]
+            usage = usage_of(getattr(response, "usage", None))
+            return checked_reply(choice.message.content, choice.finish_reason, usage)
+        kwargs.update(stream=True)
+        if route.litellm_model.split("/", 1)[0] not in _USAGE_ENDS_STREAM:
+            # For Gemini litellm would put its own token count in the usage chunk, hiding
+            # whether Gemini reported any (which is how a Gemini stream's end is told).
+            kwargs["stream_options"] = {"include_usage": True}
         response = await litellm.acompletion(**kwargs)
         parts: list[str] = []
         finish: str | None = None
         usage = Usage()
+        reported = False
         async for chunk in response:
             if chunk.choices:
                 choice = chunk.choices[0]
@@ -41,13 +55,42 @@ class LiteLLMTransport:
             chunk_usage = getattr(chunk, "usage", None)
             if chunk_usage:
                 usage = usage_of(chunk_usage)
-        if finish is None:
-            # litellm ends a cut stream quietly; an answer without its end is not an answer.
-            raise MalformedReply("the stream ended without a finish reason (truncated)")
-        return Reply("".join(parts), finish, usage)
+            hidden = getattr(chunk, "_hidden_params", None)
+            if isinstance(hidden, dict) and "usage" in hidden:
+                # litellm counts tokens itself when the provider reports none, and marks
+                # that stand-in with this type: the provider's own usage says it finished.
+                reported = type(hidden["usage"]).__name__ != "UnreportedUsage"
+                if reported and not chunk_usage:
+                    usage = usage_of(hidden["usage"])
+        if finish is None or not (is_refusal(finish) or _provider_ended(response, route, reported)):
+            # litellm closes an empty, HTML or cut stream with a made-up "stop"; an answer
+            # whose provider never said it ended is not an answer.
+            raise MalformedReply("the stream ended without the provider's end of reply (cut)")
+        return checked_reply("".join(parts), finish, usage)
 
     async def aclose(self) -> None:
         return None
+
+
+def _provider_ended(stream: Any, route: Route, usage_reported: bool) -> bool:
+    """Whether the provider itself ended the stream (not litellm's stand-in "stop").
+
+    litellm's stream wrapper keeps the finish reason the provider sent: when neither the
+    final nor an intermittent one arrived, the stream was empty or not a stream at all.
+    Gemini is the exception: litellm gives every Gemini chunk a finish reason, so there the
+    end is the ``usageMetadata`` that Gemini sends only with its last chunk.
+    """
+    received = getattr(stream, "received_finish_reason", None)
+    intermittent = getattr(stream, "intermittent_finish_reason", None)
+    if received is None and intermittent is None:
+        return not hasattr(stream, "received_finish_reason")  # another wrapper: trust it
+    provider = route.litellm_model.split("/", 1)[0]
+    if provider in _USAGE_ENDS_STREAM:
+        return usage_reported
+    return True
+
+
+_USAGE_ENDS_STREAM = frozenset({"gemini", "vertex_ai", "vertex_ai_beta"})
 
 
 def usage_of(raw: Any) -> Usage:

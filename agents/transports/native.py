@@ -23,7 +23,14 @@ from typing import Any
 import aiohttp
 
 from agents.spec import ModelSpec
-from agents.transports.base import MalformedReply, Messages, Reply, Route, transport_kind
+from agents.transports.base import (
+    MalformedReply,
+    Messages,
+    Reply,
+    Route,
+    checked_reply,
+    transport_kind,
+)
 from safebench.errors import ConfigError
 from safebench.records import Usage
 
@@ -91,8 +98,8 @@ class NativeTransport:
             body["stream"] = True
             body["stream_options"] = {"include_usage": True}
         headers = {"Content-Type": "application/json"}
-        if route.api_key:
-            headers["Authorization"] = f"Bearer {route.api_key}"
+        if route.key():
+            headers["Authorization"] = f"Bearer {route.key()}"
         data = _dumps(body).encode()
         try:
             async with self._client().post(url, data=data, headers=headers) as response:
@@ -155,9 +162,7 @@ def _parse_completion(raw: bytes) -> Reply:
         raise MalformedReply(
             f"not a chat completion ({type(exc).__name__}): {raw[:200]!r}"
         ) from None
-    if text is None:
-        raise MalformedReply("the reply had no message content")
-    return Reply(str(text), choice.get("finish_reason"), usage_of(payload.get("usage")))
+    return checked_reply(text, choice.get("finish_reason"), usage_of(payload.get("usage")))
 
 
 async def _read_stream(response: aiohttp.ClientResponse) -> Reply:
@@ -193,7 +198,7 @@ async def _read_stream(response: aiohttp.ClientResponse) -> Reply:
         # the answer may be partial, and a partial answer must not be judged.
         cause = "after [DONE]" if done else "(truncated)"
         raise MalformedReply(f"the stream ended without a finish reason {cause}")
-    return Reply("".join(parts), finish, usage)
+    return checked_reply("".join(parts), finish, usage)
 
 
 def usage_of(raw: Any) -> Usage:

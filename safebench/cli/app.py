@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import sys
+import traceback
+
 import typer
 
+from safebench import secrets
 from safebench.cli import (
     calibrate_cmd,
     dataset_cmd,
@@ -24,6 +28,9 @@ app = typer.Typer(
     help="Safety evaluation of multimodal LLMs with a deliberating LLM jury.",
     no_args_is_help=True,
     add_completion=False,
+    # Typer's pretty tracebacks print every frame's locals, keys held by routes included.
+    pretty_exceptions_show_locals=False,
+    pretty_exceptions_enable=False,
 )
 app.command("run")(run_cmd.run)
 app.command("export")(export_cmd.export)
@@ -40,4 +47,10 @@ app.command("media")(media_cmd.media)
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except Exception:
+        # A bug's traceback: plain (no frame locals) and with every known secret masked, as
+        # CI logs keep stderr.
+        sys.stderr.write(secrets.scrub(traceback.format_exc()))
+        raise SystemExit(1) from None

@@ -58,13 +58,18 @@ def test_invalid_yaml_names_the_line(tmp_path: Path) -> None:
         load_run_config(path)
 
 
-def test_secret_params_are_refused(tmp_path: Path) -> None:
-    path = write(
-        tmp_path,
-        MINIMAL.replace("{model: openai/gpt-4o}", "{model: openai/gpt-4o, params: {api_key: x}}"),
+def test_credentials_in_params_and_api_base_are_held_as_secrets(tmp_path: Path) -> None:
+    key, token, password = "sk-param-0123456789KEY", "azure-ad-0123456789TOKEN", "hunter2-PASSWORD"
+    target = (
+        f"{{model: openai/gpt-4o, api_base: 'https://bob:{password}@llm.example/v1?key={key}&v=1', "
+        f"params: {{api-key: {key}, azure_ad_token: {token}, extra_body: {{api_key: {key}}}, "
+        f"default_headers: {{X-Api-Key: {token}}}, temperature: 0.2}}}}"
     )
-    with pytest.raises(ConfigError, match="api_key_env"):
-        load_run_config(path)
+    config = load_run_config(write(tmp_path, MINIMAL.replace("{model: openai/gpt-4o}", target)))
+    stored = config.public_json()
+    for secret in (key, token, password):
+        assert secret not in stored
+    assert '"temperature":0.2' in stored and "llm.example/v1" in stored and "v=1" in stored
 
 
 def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:

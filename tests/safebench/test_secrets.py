@@ -115,3 +115,86 @@ def test_api_keys_reach_the_server_but_no_file_the_run_writes(
                 assert secret[-16:].encode() not in data, f"part of {secret[:10]}… in {path}"
     finally:
         reader.close()
+
+
+PARAM_SECRET = "sk-param-0123456789abcdefPARAMSECRET"
+TOKEN_SECRET = "azure-ad-0123456789abcdefTOKENSECRET"
+URL_KEY = "url-key-0123456789abcdefURLQUERYKEY"
+
+
+def test_credentials_outside_api_key_reach_no_file(
+    recording_server: tuple[HeaderRecordingServer, ServerThread], tmp_path: Path
+) -> None:
+    """Keys in params (extra_body.api_key, api-key, azure_ad_token, extra_headers,
+    extra_query) are held as secrets like api_key (an api_base's user-info and ``?key=`` are
+    masked as well: tests/safebench/test_config.py)."""
+    server, thread = recording_server
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    store = run_dir / "run.sqlite"
+    raw = http_run_config(thread.base_url, store, limit=2, concurrency=4)
+    for target in raw["targets"]:
+        target["params"] = {
+            "extra_body": {"api_key": PARAM_SECRET},
+            "api-key": PARAM_SECRET,
+            "azure_ad_token": TOKEN_SECRET,
+            "extra_headers": {"X-Api-Key": TOKEN_SECRET},
+            "extra_query": {"key": URL_KEY},
+            "temperature": 0.0,
+        }
+    config = write_config(tmp_path / "run.yaml", raw)
+    server.script_faults(None, ["server_error", "garbage"])
+    logs = cli("run", str(config), "--quiet", "--verbose")
+    logs += cli("export", str(store), "--out", str(run_dir / "export.jsonl"), "--calls")
+    logs += cli("report", str(store), "--out", str(run_dir / "report"), "--verbose")
+    (run_dir / "cli.log").write_text(logs, encoding="utf-8")
+    assert server.authorizations, "no call reached the server"
+    scanned = [p for p in run_dir.rglob("*") if p.is_file()]
+    assert {"run.sqlite", "export.jsonl", "cli.log"} <= {p.name for p in scanned}
+    for path in scanned:
+        data = path.read_bytes()
+        for secret in (PARAM_SECRET, TOKEN_SECRET, URL_KEY):
+            assert secret[-16:].encode() not in data, f"{secret[:10]}… written to {path}"
+
+
+async def test_a_traceback_through_the_gateway_shows_no_key(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An exception inside the gateway (here: the store closed under it) logged with its
+    traceback, as the pipeline logs a failed case, prints neither key nor a piece of one."""
+    import structlog
+
+    from agents.gateway import Gateway, GatewaySettings
+    from agents.spec import ModelSpec
+    from safebench.logs import configure_logging
+    from transcripts.store import RunStore
+
+    configure_logging(verbose=True)
+    monkeypatch.setenv("SAFEBENCH_TRACEBACK_KEY", ENV_SECRET)
+    server = OpenAICompatServer()
+    server.add_model("echo", lambda request: "echo")
+    async with server:
+        store = RunStore(tmp_path / "run.sqlite")
+        store.close()  # every write now raises inside the gateway
+        gateway = Gateway(GatewaySettings(max_retries=0), cache=store)
+        for spec in (
+            ModelSpec(
+                model="openai/echo",
+                api_base=server.base_url,
+                api_key_env="SAFEBENCH_TRACEBACK_KEY",
+            ),
+            ModelSpec.model_validate(
+                {"model": "openai/echo", "api_base": server.base_url, "api_key": INLINE_SECRET}
+            ),
+        ):
+            try:
+                await gateway.complete(spec, [{"role": "user", "content": "hi"}], scope="s")
+            except Exception:
+                structlog.get_logger("test").exception("case_failed", case="c1")
+            else:
+                raise AssertionError("the closed store did not fail the call")
+        await gateway.aclose()
+    err = capsys.readouterr().err
+    assert "case_failed" in err and "Traceback" in err
+    for secret in (ENV_SECRET, INLINE_SECRET):
+        assert secret[-16:] not in err, f"part of {secret[:10]}… printed in a traceback"
