@@ -244,7 +244,10 @@ def read_image(root: Path, ref: MediaRef, max_pixels: int = MAX_IMAGE_PIXELS) ->
                 image.verify()
     except Image.DecompressionBombError as exc:
         raise DatasetError(f"{where} is too large to open safely: {exc}") from exc
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+    except UnidentifiedImageError:
+        # Pillow's own message names an in-memory buffer (<_io.BytesIO object at 0x…>).
+        raise DatasetError(f"{where} is not an image (no image format recognised)") from None
+    except (OSError, SyntaxError, ValueError) as exc:
         raise DatasetError(f"{where} is not a readable image: {exc}") from exc
     return data
 

@@ -111,6 +111,9 @@ class AbstentionStats(BaseModel):
     """Votes that needed more than one ask (a reply that did not parse at first)."""
     by_juror: dict[str, int]
     """Abstentions per seat."""
+    by_cause: dict[str, int] = {}
+    """Abstentions per cause: ``unreadable`` (no valid vote after the re-asks) or
+    ``refused`` (the juror's provider refused or blocked the reply)."""
 
     @property
     def rate(self) -> float:
@@ -120,14 +123,20 @@ class AbstentionStats(BaseModel):
 def abstention_stats(votes: Iterable[Vote]) -> AbstentionStats:
     total = abstained = reasked = 0
     by_juror: dict[str, int] = defaultdict(int)
+    by_cause: dict[str, int] = defaultdict(int)
     for vote in votes:
         total += 1
         reasked += int(vote.attempts > 1)
         if vote.abstained:
             abstained += 1
             by_juror[vote.juror] += 1
+            by_cause[vote.abstain_cause or "unreadable"] += 1  # older stores recorded none
     return AbstentionStats(
-        votes=total, abstentions=abstained, reasked=reasked, by_juror=dict(by_juror)
+        votes=total,
+        abstentions=abstained,
+        reasked=reasked,
+        by_juror=dict(by_juror),
+        by_cause=dict(sorted(by_cause.items())),
     )
 
 

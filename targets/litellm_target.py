@@ -6,18 +6,10 @@ import base64
 from typing import Any
 
 from agents.gateway import Gateway
-from generation.dataset import read_image, read_media
+from generation.sniff import audio_for_model, image_for_model
 from safebench.records import MediaRef, Modality, Query
 from targets.base import TargetConfig, TargetContext, TargetReply, target_kind
 from targets.capabilities import declared_modalities
-
-AUDIO_FORMATS = {
-    "audio/wav": "wav",
-    "audio/x-wav": "wav",
-    "audio/wave": "wav",
-    "audio/mpeg": "mp3",
-    "audio/mp3": "mp3",
-}
 
 
 class LiteLLMTarget:
@@ -52,20 +44,21 @@ class LiteLLMTarget:
                 {"type": "text", "text": query.text},
                 {"type": "image_url", "image_url": {"url": self._data_uri(query.image)}},
             ]
-        ref = query.audio[0]
-        data = base64.b64encode(read_media(self.root, ref)).decode("ascii")
+        # The container is read from the bytes: a file declared WAV that is not audio fails
+        # its case (DatasetError) instead of reaching the model as noise.
+        audio = audio_for_model(self.root, query.audio[0])
+        data = base64.b64encode(audio.data).decode("ascii")
         return [
             {"type": "text", "text": "Answer the spoken request."},
-            {
-                "type": "input_audio",
-                "input_audio": {"data": data, "format": AUDIO_FORMATS.get(ref.mime_type, "wav")},
-            },
+            {"type": "input_audio", "input_audio": {"data": data, "format": audio.audio_format}},
         ]
 
     def _data_uri(self, ref: MediaRef) -> str:
-        # read_image refuses unreadable and oversized images (DatasetError: a failed case).
-        data = base64.b64encode(read_image(self.root, ref)).decode("ascii")
-        return f"data:{ref.mime_type};base64,{data}"
+        # Refused when unreadable, oversized, animated or of a type models do not take
+        # (DatasetError: a failed case); sent with the type its bytes say, not the declared.
+        image = image_for_model(self.root, ref)
+        data = base64.b64encode(image.data).decode("ascii")
+        return f"data:{image.mime_type};base64,{data}"
 
 
 @target_kind("litellm")

@@ -75,6 +75,9 @@ class RunReport(BaseModel):
     """dimension -> target -> group (category, scenario or modality) -> score."""
     rounds: list[RoundAgreement]
     abstentions: AbstentionStats
+    answers: dict[str, int] = {}
+    """Judged answers that were ``truncated`` (cut by the target's token limit, judged as
+    they stand) or ``refused`` (the target's provider refused with no content)."""
     calls: CallStats
     disagreements: int
     """Cases where the jury split at some round."""
@@ -133,6 +136,15 @@ def _breakdown(
     return dict(out)
 
 
+def answer_flags(store: RunStore) -> dict[str, int]:
+    """How many answers were truncated and how many were provider refusals."""
+    counts = {"truncated": 0, "refused": 0}
+    for answer in store.iter_answers():
+        counts["truncated"] += int(answer.truncated)
+        counts["refused"] += int(answer.refused)
+    return counts
+
+
 def run_report(store: RunStore, label: str | None = None) -> RunReport:
     info = store.run_info()
     judged = list(store.judged())
@@ -156,6 +168,7 @@ def run_report(store: RunStore, label: str | None = None) -> RunReport:
         breakdown={d: _breakdown(judged, d) for d in DIMENSIONS},
         rounds=rounds_agreement(votes),
         abstentions=abstention_stats(votes),
+        answers=answer_flags(store),
         calls=call_stats(store, len(judged)),
         disagreements=len(split),
         audit=[_audit_case(store, c) for c in split[:AUDIT_CASES]],
