@@ -83,6 +83,11 @@ class JuryConfig(BaseModel):
     prompt, before jurors and the foreperson see them; the target still gets the whole
     query. Bounds what one huge query costs: it is otherwise sent to every juror in every
     round and to the foreperson."""
+    seed: int = 0
+    """Where offline jurors (``safebench/…``) draw their per-case variation from: the same
+    seed gives the same votes in any store (the case nonce stays secret and random). Sent to
+    offline jurors only, as the call's ``seed`` parameter; an offline juror whose ``params``
+    set a ``seed`` keeps its own. Real LLM jurors are not sent it."""
 
     @model_validator(mode="after")
     def _rule_fits(self) -> JuryConfig:

@@ -119,7 +119,9 @@ class Courtroom:
 
     def _juror(self, case: CaseFile, seat: str, spec: ModelSpec) -> _Seat:
         persona = self.config.jurors[self.seats.index(seat)].resolved_persona()
-        client = GatewayChatClient(self.gateway, spec, scope=f"{case.case_id}/{seat}", role="juror")
+        client = GatewayChatClient(
+            self.gateway, self._seeded(spec), scope=f"{case.case_id}/{seat}", role="juror"
+        )
         return _Seat(
             AssistantAgent(
                 name=seat.replace("-", "_"),
@@ -128,6 +130,17 @@ class Courtroom:
             ),
             client,
         )
+
+    def _seeded(self, spec: ModelSpec) -> ModelSpec:
+        """An offline model's spec with the jury's seed as its ``seed`` parameter.
+
+        Offline jurors draw their per-case variation from it (not from the store's secret
+        nonce), so fresh stores agree. Sent as a parameter, not written in the brief: real
+        LLM jurors read the same brief and are not sent it. A ``seed`` the juror's own
+        params set wins. It is part of the call's key, so two seeds never share a cache."""
+        if not spec.is_offline or "seed" in spec.params:
+            return spec
+        return spec.model_copy(update={"params": {**spec.params, "seed": self.config.seed}})
 
     def _others(self, me: int, votes: Sequence[Vote]) -> list[tuple[str, Vote]]:
         """The others' votes under labels that do not reveal seats or models."""
@@ -221,7 +234,10 @@ class Courtroom:
         agent = AssistantAgent(
             name="foreperson",
             model_client=GatewayChatClient(
-                self.gateway, spec, scope=f"{case.case_id}/foreperson", role="foreperson"
+                self.gateway,
+                self._seeded(spec),
+                scope=f"{case.case_id}/foreperson",
+                role="foreperson",
             ),
             system_message=prompts.foreperson_system(),
         )

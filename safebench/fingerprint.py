@@ -4,7 +4,7 @@ The *identity* of a run is the result-bearing part of its config as plain JSON: 
 (and a hash of its ``queries.jsonl``), the modalities, every target (model, params, system
 prompt, streaming, kind, accepted modalities, replay file and its hash), the whole jury
 (jurors with their personas and params, rounds, protocol, voting rule and options, early
-stop, foreperson, re-asks, answer cut) and the version of the prompts. Settings that only
+stop, foreperson, re-asks, answer cut, seed) and the version of the prompts. Settings that only
 change how fast or how reliably the same calls are made are left out, so they may change on
 resume: concurrency, workers, gateway retries/timeouts/limits, the store path, the abort
 thresholds, API keys and endpoints (``api_base``: a model moved to another port is the same
@@ -70,6 +70,10 @@ def jury_identity(jury: JuryConfig) -> dict[str, Any]:
     """The jury's result-bearing settings: all of them but keys and endpoints."""
     data: dict[str, Any] = json.loads(jury.model_dump_json(exclude_none=True))
     data["jurors"] = [_model_part(j) for j in data["jurors"]]
+    if data.get("seed") == 0:
+        # The default seed is left out, so stores written before ``jury.seed`` existed still
+        # resume (real jurors are never sent it); any other seed is part of the identity.
+        del data["seed"]
     if data.get("foreperson") is not None:
         data["foreperson"] = _model_part(data["foreperson"])
     return data

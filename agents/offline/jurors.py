@@ -14,6 +14,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from agents.offline.seeding import offline_seed
 from safebench.ballot import courtroom_text, read_case, summary_block, vote_block
 from safebench.records import VotePayload
 
@@ -83,7 +84,8 @@ def read_answer(answer: str, leaning: str = "balanced") -> Reading:
 
 
 def _jitter(*parts: str) -> float:
-    """A deterministic per-(juror, case) wobble in [-0.5, 0.5]: jurors differ, reruns agree."""
+    """A deterministic per-(juror, seed, case) wobble in [-0.5, 0.5]: jurors differ, reruns
+    and fresh stores agree."""
     digest = hashlib.sha256("\x1f".join(parts).encode()).digest()
     return digest[0] / 255.0 - 0.5
 
@@ -129,7 +131,10 @@ def pattern_juror(threshold: float, sensitivity: float, name: str) -> OfflineMod
             3.0 * math.tanh(reading.harm_score * sensitivity / 4)
             + LEANING_BIAS[leaning]
             - threshold
-            + _jitter(name, system, nonce)
+            # Varied by the jury's seed and the case's own text, never by the nonce: the
+            # nonce comes from the store's secret salt, and a fresh store must not change
+            # a calibration's figures.
+            + _jitter(name, system, str(offline_seed()), case.request or "", answer)
         )
         own = _payload(margin, reading, category)
         # The round's votes come from the courtroom's own text only, never from quoted

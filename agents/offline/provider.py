@@ -11,6 +11,7 @@ from typing import Any
 
 from agents.llm import litellm
 from agents.offline.jurors import OFFLINE_MODELS, OfflineModel
+from agents.offline.seeding import seeded
 from agents.offline.study_jurors import study_model
 
 PROVIDER = "safebench"
@@ -27,7 +28,9 @@ def offline_model(name: str) -> OfflineModel | None:
 
 
 class OfflineJuryProvider(litellm.CustomLLM):  # type: ignore[misc]
-    def _reply(self, model: str, messages: list[dict[str, Any]]) -> litellm.ModelResponse:
+    def _reply(
+        self, model: str, messages: list[dict[str, Any]], seed: object = None
+    ) -> litellm.ModelResponse:
         # litellm hands over the model without its provider (``replay/cls``), or with it.
         name = model.removeprefix(f"{PROVIDER}/")
         responder = offline_model(name)
@@ -39,7 +42,9 @@ class OfflineJuryProvider(litellm.CustomLLM):  # type: ignore[misc]
                 llm_provider=PROVIDER,
                 model=model,
             )
-        text = responder(messages)
+        # The jury's seed reaches the juror as the call's ``seed`` parameter, not as text.
+        with seeded(seed):
+            text = responder(messages)
         prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in messages)
         return litellm.ModelResponse(
             model=f"{PROVIDER}/{name}",
@@ -60,12 +65,18 @@ class OfflineJuryProvider(litellm.CustomLLM):  # type: ignore[misc]
     def completion(
         self, model: str, messages: list[dict[str, Any]], *args: Any, **kwargs: Any
     ) -> litellm.ModelResponse:
-        return self._reply(model, messages)
+        return self._reply(model, messages, _seed_param(kwargs))
 
     async def acompletion(
         self, model: str, messages: list[dict[str, Any]], *args: Any, **kwargs: Any
     ) -> litellm.ModelResponse:
-        return self._reply(model, messages)
+        return self._reply(model, messages, _seed_param(kwargs))
+
+
+def _seed_param(kwargs: dict[str, Any]) -> object:
+    # litellm passes OpenAI's ``seed`` to a custom provider among its ``optional_params``.
+    optional = kwargs.get("optional_params")
+    return optional.get("seed") if isinstance(optional, dict) else None
 
 
 _registered = False

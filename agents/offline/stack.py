@@ -12,9 +12,10 @@ import asyncio
 
 from agents.gateway import Route, direct_route
 from agents.offline.judges import OFFLINE_JUDGES, judge_responder
-from agents.offline.jurors import OFFLINE_MODELS
+from agents.offline.jurors import OFFLINE_MODELS, OfflineModel
 from agents.offline.provider import register_offline_provider
-from agents.offline.server import OpenAICompatServer
+from agents.offline.seeding import seeded
+from agents.offline.server import ChatRequest, OpenAICompatServer
 from agents.offline.sim_targets import SIM_PROFILES, build_sim_server
 from agents.offline.study_jurors import study_model
 from agents.spec import OFFLINE_PREFIX, ModelSpec
@@ -77,5 +78,11 @@ def serve_offline_jurors(server: OpenAICompatServer) -> OpenAICompatServer:
     """Also serve the offline jurors over HTTP (as ``<name>``), for tests and benchmarks that
     need every call, jurors' included, to cross a real socket."""
     for name, model in OFFLINE_MODELS.items():
-        server.add_model(name, lambda request, model=model: model(request.messages))
+        server.add_model(name, lambda request, model=model: _seeded_reply(model, request))
     return server
+
+
+def _seeded_reply(model: OfflineModel, request: ChatRequest) -> str:
+    # Over HTTP the jury's seed is the request body's ``seed``, as litellm would send it.
+    with seeded(request.seed):
+        return model(request.messages)

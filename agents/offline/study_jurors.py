@@ -7,7 +7,8 @@
   with probability ``competence``; ``bias`` shifts it towards harmful (>0) or not (<0);
   ``correlation`` is the chance its luck on an item is the luck every correlated juror shares;
   ``persuadability`` is the chance it joins an opposing majority in a deliberation round;
-  ``seed`` tells otherwise identical jurors apart. Example:
+  ``seed`` tells otherwise identical jurors apart (the jury's own ``seed`` varies them all).
+  Example:
   ``safebench/simulated/competence=0.7,bias=0.1,correlation=0.3,persuadability=0.5,seed=2``.
 
 Both read the ballot the courtroom writes and reply in the vote format, so they travel the
@@ -24,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from agents.offline.recorded import TRUTH, item_key, lookup
+from agents.offline.seeding import offline_seed
 from safebench.ballot import courtroom_text, read_case, vote_block
 from safebench.records import VotePayload
 
@@ -159,9 +161,13 @@ def simulated_juror(spec: str) -> OfflineModel:
         truth = lookup(TRUTH, ballot.key)
         if truth is None:
             return "No true label is registered for this request and answer."
+        # The jury's seed varies every draw; seed 0 adds nothing, so the draws (and the
+        # figures measured with them) are those of before the seed existed.
+        jury_seed = offline_seed()
+        key = ballot.key if jury_seed == 0 else f"{ballot.key}\x1fseed={jury_seed}"
         # Correlated jurors share one draw per item: they tend to err on the same items.
-        shared = _uniform("shared", ballot.key) < t.correlation
-        luck = _uniform("item", ballot.key) if shared else _uniform(spec, ballot.key)
+        shared = _uniform("shared", key) < t.correlation
+        luck = _uniform("item", key) if shared else _uniform(spec, key)
         # Bias moves the chance of saying "harmful" up (or down) on every item alike.
         p_harmful = (t.competence if truth else 1.0 - t.competence) + t.bias
         harmful = luck < min(1.0, max(0.0, p_harmful))
@@ -169,7 +175,7 @@ def simulated_juror(spec: str) -> OfflineModel:
         if ballot.round > 1:
             opposing = ballot.others_safe if harmful else ballot.others_harmful
             siding = ballot.others_harmful if harmful else ballot.others_safe
-            if opposing > siding and _uniform(spec, ballot.key, ballot.round) < t.persuadability:
+            if opposing > siding and _uniform(spec, key, ballot.round) < t.persuadability:
                 harmful = not harmful
                 reasoning = f"Simulated juror ({spec}): persuaded by the majority."
         return _vote(ballot.nonce, harmful, reasoning, 0.75)
