@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from agents.spec import ModelSpec
 from jury.personas import DEFAULT_PERSONAS, Persona
+from jury.rubrics import DEFAULT_RUBRIC, Rubric, get_rubric
+from safebench.errors import ConfigError
+from safebench.records import Modality
 
 StopRule = Literal["no_change", "consensus"]
 
@@ -17,6 +20,27 @@ class JurorConfig(ModelSpec):
 
     persona: str | Persona = "Safety researcher"
     """A built-in persona's name, or an inline persona (name, perspective, leaning)."""
+    rubric: str | None = None
+    """The rubric this juror judges by (``safebench``, ``harmbench``, ``strongreject``);
+    left out: the jury's."""
+    accepts: list[Modality] | None = None
+    """Input modalities the juror's model takes, declared as for targets (e.g. ``[text,
+    image]``): a juror that accepts images is shown the query's image with the case, one
+    that accepts audio hears its speech; left out, the juror reads text only (a note says
+    how the request was put). Nothing is inferred from the model's name: sending media
+    changes what a juror is asked, so it is the config's choice."""
+
+    @field_validator("rubric")
+    @classmethod
+    def _known_rubric(cls, value: str | None) -> str | None:
+        return _check_rubric(value)
+
+    @field_validator("accepts")
+    @classmethod
+    def _reads_text(cls, value: list[Modality] | None) -> list[Modality] | None:
+        if value is not None and "text" not in value:
+            raise ValueError("a juror reads its brief as text: accepts must include text")
+        return value
 
     def resolved_persona(self) -> Persona:
         if isinstance(self.persona, Persona):
@@ -29,6 +53,16 @@ class JurorConfig(ModelSpec):
             known = ", ".join(DEFAULT_PERSONAS)
             raise ValueError(f"unknown persona {self.persona!r}; built-in personas: {known}")
         return self
+
+
+def _check_rubric(name: str | None) -> str | None:
+    # ValueError, which pydantic reports at the field (and load_run_config as a ConfigError).
+    if name is not None:
+        try:
+            get_rubric(name)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+    return name
 
 
 class VotingConfig(BaseModel):
@@ -88,6 +122,45 @@ class JuryConfig(BaseModel):
     seed gives the same votes in any store (the case nonce stays secret and random). Sent to
     offline jurors only, as the call's ``seed`` parameter; an offline juror whose ``params``
     set a ``seed`` keeps its own. Real LLM jurors are not sent it."""
+    rubric: str | None = None
+    """The rubric jurors judge by, unless a juror names its own: ``safebench`` (the default),
+    ``harmbench`` or ``strongreject`` (see ``jury/rubrics.py``). The foreperson uses it too.
+    Left out rather than defaulted, so a config without one keeps its run identity."""
+
+    @field_validator("rubric")
+    @classmethod
+    def _known_rubric(cls, value: str | None) -> str | None:
+        return _check_rubric(value)
+
+    def juror_rubric(self, index: int) -> Rubric:
+        """The rubric juror ``index`` judges by: its own, else the jury's, else the default."""
+        return get_rubric(self.jurors[index].rubric or self.rubric or DEFAULT_RUBRIC)
+
+    def jury_rubric(self) -> Rubric:
+        return get_rubric(self.rubric or DEFAULT_RUBRIC)
+
+    @model_validator(mode="after")
+    def _offline_models_write_ballots(self) -> JuryConfig:
+        # The offline safebench/ models answer in the ballot's own JSON; under a rubric that
+        # asks for other fields every one of their votes would be refused as unreadable.
+        for index, juror in enumerate(self.jurors):
+            chosen = self.juror_rubric(index)
+            if juror.is_offline and not chosen.ballot_format:
+                raise ValueError(
+                    f"juror {index + 1} ({juror.model}) is an offline model, which votes in the "
+                    f"ballot's format, not the {chosen.name} rubric's; give it "
+                    f"`rubric: {DEFAULT_RUBRIC}` (or harmbench) in its seat"
+                )
+        if (
+            self.foreperson is not None
+            and self.foreperson.is_offline
+            and not self.jury_rubric().ballot_format
+        ):
+            raise ValueError(
+                f"the foreperson ({self.foreperson.model}) is an offline model, which votes in "
+                f"the ballot's format, not the {self.jury_rubric().name} rubric's"
+            )
+        return self
 
     @model_validator(mode="after")
     def _rule_fits(self) -> JuryConfig:

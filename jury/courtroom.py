@@ -16,21 +16,22 @@ from typing import Any
 
 import structlog
 from autogen_agentchat.agents import AssistantAgent
-from autogen_agentchat.messages import TextMessage
-from autogen_core import CancellationToken
+from autogen_agentchat.messages import MultiModalMessage, TextMessage
+from autogen_core import CancellationToken, Image
 
-from agents.chat_client import GatewayChatClient
+from agents.chat_client import GatewayChatClient, SourceImage, SpeechClip
 from agents.gateway import Gateway
 from agents.spec import ModelSpec
 from agents.transports.base import REFUSED
 from jury import prompts
 from jury.config import JuryConfig
 from jury.prompts import CaseFile
+from jury.rubrics import Rubric
 from jury.termination import RoundState, from_names
 from jury.voting import VotingRule, build_rule
-from safebench.ballot import parse_summary, parse_vote
+from safebench.ballot import parse_summary
 from safebench.errors import ProviderError, VoteParseError
-from safebench.records import AbstainCause, Decision, Verdict, Vote, VotePayload
+from safebench.records import AbstainCause, Decision, Modality, Verdict, Vote, VotePayload
 
 log = structlog.get_logger(__name__)
 
@@ -51,6 +52,9 @@ class _Seat:
 
     agent: AssistantAgent
     client: GatewayChatClient
+    rubric: Rubric
+    media: tuple[Image, ...] = ()
+    """The case's media this juror's model accepts, sent with its first brief."""
 
 
 class JurorFailed(Exception):
@@ -71,20 +75,37 @@ class Courtroom:
         self.rule: VotingRule = build_rule(config.voting, jury_size=len(config.jurors))
         self.stop = from_names(config.early_stop)
         self.seats = [f"juror-{i + 1}" for i in range(len(config.jurors))]
+        self.rubrics = [config.juror_rubric(i) for i in range(len(config.jurors))]
+        self.wanted: frozenset[Modality] = frozenset(
+            m for juror in config.jurors for m in (juror.accepts or ()) if m != "text"
+        )
+        """Media some juror accepts: only those are read from the dataset for a case."""
 
     async def judge(self, case: CaseFile) -> Deliberation:
         """Deliberate on one case. Raises ``JurorFailed`` if a juror's model is unreachable."""
         record = Deliberation()
+        media = await self._media(case)
         agents = [
-            self._juror(case, seat, juror)
+            self._juror(case, seat, juror, media)
             for seat, juror in zip(self.seats, self.config.jurors, strict=True)
         ]
-        # Round 1: blind and in parallel.
-        opening = prompts.first_vote(
-            case, self.config.max_answer_chars, self.config.max_request_chars
-        )
+        # Round 1: blind and in parallel. The media go with the first brief only: they stay
+        # in the juror's context for the re-asks and rounds that follow.
         latest = await _all(
-            self._ask(agent, seat, case, 1, opening)
+            self._ask(
+                agent,
+                seat,
+                case,
+                1,
+                prompts.first_vote(
+                    case,
+                    self.config.max_answer_chars,
+                    self.config.max_request_chars,
+                    agent.rubric,
+                    attached=bool(agent.media),
+                ),
+                agent.media,
+            )
             for agent, seat in zip(agents, self.seats, strict=True)
         )
         record.votes.extend(latest)
@@ -101,14 +122,18 @@ class Courtroom:
                         seat,
                         case,
                         rounds,
-                        prompts.deliberation(case, rounds, self._others(i, previous)),
+                        prompts.deliberation(
+                            case, rounds, self._others(i, previous), agent.rubric
+                        ),
                     )
                     for i, (agent, seat) in enumerate(zip(agents, self.seats, strict=True))
                 ]
                 latest = await _all(asked)
             else:  # round_robin: each juror sees the votes as they stand, this round's included
                 for i, (agent, seat) in enumerate(zip(agents, self.seats, strict=True)):
-                    brief = prompts.deliberation(case, rounds, self._others(i, latest))
+                    brief = prompts.deliberation(
+                        case, rounds, self._others(i, latest), agent.rubric
+                    )
                     latest[i] = await self._ask(agent, seat, case, rounds, brief)
             record.votes.extend(latest)
             stopped = self.stop.check(RoundState(rounds, latest, previous))
@@ -117,8 +142,33 @@ class Courtroom:
         record.verdict = await self._verdict(case, first, latest, rounds, stopped)
         return record
 
-    def _juror(self, case: CaseFile, seat: str, spec: ModelSpec) -> _Seat:
-        persona = self.config.jurors[self.seats.index(seat)].resolved_persona()
+    async def _media(self, case: CaseFile) -> dict[Modality, Image]:
+        """The case's image or speech, read once for every juror that accepts it.
+
+        Read as the target's were (``generation.sniff``: digest checked, true type from the
+        bytes), off the event loop; a file that fails there failed the target's case first."""
+        if case.media_root is None or not self.wanted:
+            return {}
+        from generation.sniff import audio_for_model, image_for_model  # Pillow, on demand
+
+        root = case.media_root
+        found: dict[Modality, Image] = {}
+        if "image" in self.wanted and case.image is not None:
+            picture = await asyncio.to_thread(image_for_model, root, case.image)
+            found["image"] = SourceImage(picture.data, picture.mime_type)
+        if "audio" in self.wanted and case.audio is not None:
+            speech = await asyncio.to_thread(audio_for_model, root, case.audio)
+            found["audio"] = SpeechClip(speech.data, speech.audio_format or "wav")
+        return found
+
+    def _juror(
+        self, case: CaseFile, seat: str, spec: ModelSpec, media: dict[Modality, Image]
+    ) -> _Seat:
+        index = self.seats.index(seat)
+        juror = self.config.jurors[index]
+        persona = juror.resolved_persona()
+        rubric = self.rubrics[index]
+        shown = tuple(media[m] for m in (juror.accepts or ()) if m in media)
         client = GatewayChatClient(
             self.gateway, self._seeded(spec), scope=f"{case.case_id}/{seat}", role="juror"
         )
@@ -126,9 +176,11 @@ class Courtroom:
             AssistantAgent(
                 name=seat.replace("-", "_"),
                 model_client=client,
-                system_message=prompts.juror_system(persona),
+                system_message=prompts.juror_system(persona, rubric),
             ),
             client,
+            rubric,
+            shown,
         )
 
     def _seeded(self, spec: ModelSpec) -> ModelSpec:
@@ -148,24 +200,31 @@ class Courtroom:
         return list(zip(ANON_LABELS, others, strict=False))
 
     async def _ask(
-        self, agent: _Seat, seat: str, case: CaseFile, round_number: int, brief: str
+        self,
+        agent: _Seat,
+        seat: str,
+        case: CaseFile,
+        round_number: int,
+        brief: str,
+        media: Sequence[Image] = (),
     ) -> Vote:
         message = brief
         error = ""
         attempts = 0
         refused = False
         for attempts in range(1, self.config.max_reasks + 2):
-            reply = await self._say(agent.agent, seat, message)
+            # Media go with the brief only; a re-ask is text (the media stay in context).
+            reply = await self._say(agent.agent, seat, message, media if attempts == 1 else ())
             refused = agent.client.last_finish_reason == REFUSED and not reply.strip()
             try:
-                payload = parse_vote(reply, case.nonce)
+                payload = agent.rubric.parse(reply, case.nonce)
             except VoteParseError as exc:
                 error = (
                     "the juror's provider refused to answer (content_filter), no content"
                     if refused
                     else str(exc)
                 )
-                message = prompts.reask(case.nonce, error)
+                message = prompts.reask(case.nonce, error, agent.rubric)
                 continue
             return Vote(
                 case_id=case.case_id,
@@ -173,6 +232,7 @@ class Courtroom:
                 round=round_number,
                 payload=payload,
                 attempts=attempts,
+                rubric=agent.rubric.label,
             )
         cause: AbstainCause = "refused" if refused else "unreadable"
         log.info("juror_abstained", case=case.case_id, juror=seat, error=error, cause=cause)
@@ -184,13 +244,19 @@ class Courtroom:
             parse_error=error,
             abstain_cause=cause,
             attempts=attempts,
+            rubric=agent.rubric.label,
         )
 
-    async def _say(self, agent: AssistantAgent, seat: str, message: str) -> str:
+    async def _say(
+        self, agent: AssistantAgent, seat: str, message: str, media: Sequence[Image] = ()
+    ) -> str:
+        said: TextMessage | MultiModalMessage = (
+            MultiModalMessage(content=[message, *media], source="clerk")
+            if media
+            else TextMessage(content=message, source="clerk")
+        )
         try:
-            response = await agent.on_messages(
-                [TextMessage(content=message, source="clerk")], CancellationToken()
-            )
+            response = await agent.on_messages([said], CancellationToken())
         except ProviderError as exc:
             raise JurorFailed(seat, exc) from exc
         content = response.chat_message.content if response.chat_message else ""
@@ -231,6 +297,7 @@ class Courtroom:
         if spec is None:
             return "", [], None
         decide = self.rule.needs_foreperson_vote
+        rubric = self.config.jury_rubric()
         agent = AssistantAgent(
             name="foreperson",
             model_client=GatewayChatClient(
@@ -239,11 +306,16 @@ class Courtroom:
                 scope=f"{case.case_id}/foreperson",
                 role="foreperson",
             ),
-            system_message=prompts.foreperson_system(),
+            system_message=prompts.foreperson_system(rubric),
         )
         labelled = list(zip(ANON_LABELS, final, strict=False))
         message = prompts.foreperson_brief(
-            case, labelled, decide, self.config.max_answer_chars, self.config.max_request_chars
+            case,
+            labelled,
+            decide,
+            self.config.max_answer_chars,
+            self.config.max_request_chars,
+            rubric,
         )
         summary, reasons, vote = "", [], None
         # A part that parsed on an earlier attempt is kept: a re-ask only needs the other.
@@ -256,7 +328,7 @@ class Courtroom:
                 problems.append(str(exc))
             if decide:
                 try:
-                    vote = parse_vote(reply, case.nonce)
+                    vote = rubric.parse(reply, case.nonce)
                 except VoteParseError as exc:
                     problems.append(str(exc))
             if not problems:

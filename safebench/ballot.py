@@ -25,6 +25,10 @@ VOTE_SCHEMA_HINT = (
 )
 
 
+RUBRIC_COMPUTED = frozenset({"score", "score_items"})
+"""``VotePayload`` fields a rubric fills in; never taken from a juror's JSON."""
+
+
 def case_nonce(salt: str, case_id: str) -> str:
     """A per-run, per-case token the target never sees; stable across resumes."""
     return hashlib.sha256(f"{salt}:{case_id}".encode()).hexdigest()[:12]
@@ -173,20 +177,31 @@ def _json_object(body: str) -> dict[str, object]:
     return value
 
 
-def parse_vote(reply: str, nonce: str) -> VotePayload:
-    """The juror's vote: the last ``<vote case="NONCE">`` block of its reply."""
+def vote_json(reply: str, nonce: str) -> dict[str, object]:
+    """The JSON object of the last ``<vote case="NONCE">`` block of a reply (what a rubric
+    reads its own fields from)."""
     blocks = _blocks("vote", nonce, reply)
     if not blocks:
         raise VoteParseError(f'no <vote case="{nonce}">…</vote> block in the reply')
-    data = _json_object(blocks[-1])
+    return _json_object(blocks[-1])
+
+
+def invalid_vote(exc: ValidationError) -> VoteParseError:
+    """A validation error as the parse error a juror is re-asked with."""
+    problems = "; ".join(
+        f"{'.'.join(str(p) for p in err['loc']) or 'vote'}: {err['msg']}" for err in exc.errors()
+    )
+    return VoteParseError(f"the vote is invalid: {problems}")
+
+
+def parse_vote(reply: str, nonce: str) -> VotePayload:
+    """The juror's vote: the last ``<vote case="NONCE">`` block of its reply."""
+    # A score is what a rubric computes from its own items; a juror cannot write one in.
+    data = {k: v for k, v in vote_json(reply, nonce).items() if k not in RUBRIC_COMPUTED}
     try:
         return VotePayload.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'vote'}: {err['msg']}"
-            for err in exc.errors()
-        )
-        raise VoteParseError(f"the vote is invalid: {problems}") from None
+        raise invalid_vote(exc) from None
 
 
 def parse_summary(reply: str, nonce: str) -> tuple[str, list[str]]:

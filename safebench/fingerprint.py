@@ -28,6 +28,7 @@ from pydantic import ValidationError
 
 from jury.config import JuryConfig
 from jury.prompts import PROMPTS_VERSION
+from jury.rubrics import DEFAULT_RUBRIC, get_rubric
 from safebench import secrets
 from safebench.config import RunConfig
 from safebench.errors import ConfigChanged, StoreError
@@ -69,7 +70,9 @@ def _model_part(dumped: dict[str, Any]) -> dict[str, Any]:
 def jury_identity(jury: JuryConfig) -> dict[str, Any]:
     """The jury's result-bearing settings: all of them but keys and endpoints."""
     data: dict[str, Any] = json.loads(jury.model_dump_json(exclude_none=True))
-    data["jurors"] = [_model_part(j) for j in data["jurors"]]
+    jury_rubric = data.get("rubric") or DEFAULT_RUBRIC
+    data["jurors"] = [_rubric_part(_model_part(j), jury_rubric) for j in data["jurors"]]
+    _rubric_part(data, DEFAULT_RUBRIC)
     if data.get("seed") == 0:
         # The default seed is left out, so stores written before ``jury.seed`` existed still
         # resume (real jurors are never sent it); any other seed is part of the identity.
@@ -77,6 +80,18 @@ def jury_identity(jury: JuryConfig) -> dict[str, Any]:
     if data.get("foreperson") is not None:
         data["foreperson"] = _model_part(data["foreperson"])
     return data
+
+
+def _rubric_part(part: dict[str, Any], inherited: str) -> dict[str, Any]:
+    """A rubric as ``name@version`` (a reworded rubric is another run). One that names what
+    would be used anyway (the default, or a juror naming the jury's) is left out, as if not
+    named, so stores written before rubrics existed resume."""
+    name = part.get("rubric")
+    if name == inherited:
+        del part["rubric"]
+    elif name is not None:
+        part["rubric"] = get_rubric(name).label
+    return part
 
 
 def run_identity(config: RunConfig, dataset_root: Path | None) -> dict[str, Any]:

@@ -111,6 +111,12 @@ class VotePayload(Record):
     reasoning: str = ""
     confidence: float = Field(0.7, ge=0.0, le=1.0)
     """The juror's own confidence in this vote, used by confidence-weighted voting."""
+    score: float | None = Field(None, ge=0.0, le=1.0)
+    """A rubric's continuous harm score (0 safe - 1 harmful), for rubrics that compute one
+    (``strongreject``); ``harmful`` is then its threshold. Never read from a juror's JSON."""
+    score_items: dict[str, int] | None = None
+    """The items the score was computed from, as the juror gave them (e.g. StrongREJECT's
+    ``refused``, ``convincing``, ``specific``)."""
 
     @model_validator(mode="after")
     def _rating_agrees_with_harm(self) -> VotePayload:
@@ -143,6 +149,9 @@ class Vote(Record):
     ``refused`` (its provider refused or blocked the reply, with no content)."""
     attempts: int = 1
     """How many times the juror was asked in this round (re-asks after parse errors)."""
+    rubric: str | None = None
+    """The rubric the juror judged by, as ``name@version`` (e.g. ``safebench@1``); None in
+    stores written before rubrics existed (they all judged by ``safebench``)."""
 
     @property
     def abstained(self) -> bool:

@@ -6,7 +6,7 @@ three outputs cannot disagree, and none of them reads a store itself.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -15,7 +15,7 @@ from pydantic import BaseModel
 from jury.agreement import AbstentionStats, RoundAgreement, abstention_stats, rounds_agreement
 from jury.metrics import Score, group_scores, score
 from safebench.errors import StoreError
-from safebench.records import Verdict
+from safebench.records import Verdict, Vote
 from transcripts.search import CaseSummary, case_summaries
 from transcripts.store import CaseMeta, RunStore
 
@@ -83,6 +83,9 @@ class RunReport(BaseModel):
     """Cases where the jury split at some round."""
     audit: list[AuditCase]
     """The split cases, most flips first, up to ``AUDIT_CASES``."""
+    rubrics: dict[str, int] = {}
+    """Votes per rubric (``name@version``) the jurors judged by; votes stored before rubrics
+    were recorded count under ``UNRECORDED_RUBRIC``."""
 
 
 class Report(BaseModel):
@@ -145,6 +148,17 @@ def answer_flags(store: RunStore) -> dict[str, int]:
     return counts
 
 
+UNRECORDED_RUBRIC = "safebench (unrecorded)"
+"""Votes from stores written before votes named their rubric: all were judged by today's
+``safebench`` instructions, but the vote does not say which version."""
+
+
+def rubric_counts(votes: Iterable[Vote]) -> dict[str, int]:
+    """How many votes were cast under each rubric, most used first."""
+    counts = Counter(v.rubric or UNRECORDED_RUBRIC for v in votes)
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
 def run_report(store: RunStore, label: str | None = None) -> RunReport:
     info = store.run_info()
     judged = list(store.judged())
@@ -172,6 +186,7 @@ def run_report(store: RunStore, label: str | None = None) -> RunReport:
         calls=call_stats(store, len(judged)),
         disagreements=len(split),
         audit=[_audit_case(store, c) for c in split[:AUDIT_CASES]],
+        rubrics=rubric_counts(votes),
     )
 
 
