@@ -4,7 +4,7 @@ against the human majority of a labelled set."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import structlog
@@ -25,6 +25,15 @@ class Disagreement:
 
 
 @dataclass(frozen=True)
+class Seat:
+    """Who sits in a seat: the same model reads differently under another persona."""
+
+    seat: str
+    model: str
+    persona: str
+
+
+@dataclass(frozen=True)
 class CalibrationReport:
     """Agreement with the human majority: per juror (its blind vote) and for the jury."""
 
@@ -34,6 +43,10 @@ class CalibrationReport:
     disagreements: list[Disagreement]
     calls: int
     cached: int
+    baseline: Confusion = field(default_factory=Confusion)
+    """Always answering the items' majority class: the figure every other one must beat."""
+    seats: dict[str, Seat] = field(default_factory=dict)
+    """Each ``jurors`` key's seat, model and persona."""
 
 
 def default_store(labels: Path, jury: JuryConfig) -> Path:
@@ -65,6 +78,8 @@ async def calibrate(
         ],
         calls=stats.calls,
         cached=stats.cached,
+        baseline=Confusion.majority_baseline(o.item.label for o in outcomes),
+        seats=seats_of(jury),
     )
     log.info("calibrated", items=len(items), accuracy=report.jury.accuracy, store=str(store))
     return report
@@ -72,6 +87,15 @@ async def calibrate(
 
 def seat_labels(jury: JuryConfig) -> dict[str, str]:
     return {f"juror-{i + 1}": f"juror-{i + 1} {j.model}" for i, j in enumerate(jury.jurors)}
+
+
+def seats_of(jury: JuryConfig) -> dict[str, Seat]:
+    """The seat, model and persona behind each of ``seat_labels``' labels."""
+    labels = seat_labels(jury)
+    return {
+        labels[f"juror-{i + 1}"]: Seat(f"juror-{i + 1}", j.model, j.resolved_persona().name)
+        for i, j in enumerate(jury.jurors)
+    }
 
 
 def _per_juror(jury: JuryConfig, outcomes: Sequence[ItemOutcome]) -> dict[str, Confusion]:

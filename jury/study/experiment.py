@@ -13,7 +13,7 @@ from __future__ import annotations
 import itertools
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -110,6 +110,14 @@ class ExperimentSpec(BaseModel):
         return self
 
 
+def with_labels(spec: ExperimentSpec, labels: Path) -> ExperimentSpec:
+    """``spec`` scored on another labelled set (read as ``auto``; the spec's ``limit``
+    kept), in place of its ``labels`` or ``run``: one sweep, measured on several sets."""
+    limit = spec.labels.limit if spec.labels is not None else None
+    source = LabelSource(path=labels.resolve(), limit=limit)
+    return spec.model_copy(update={"labels": source, "run": None})
+
+
 def load_experiment(path: Path) -> ExperimentSpec:
     try:
         # Bounded: an alias bomb is refused, not expanded.
@@ -172,11 +180,14 @@ class ExperimentResult:
     items: int
     model_calls: int
     cached_calls: int
+    baseline: Confusion = field(default_factory=Confusion)
+    """Always answering the items' majority class: the floor every row must clear."""
 
 
-def load_items(spec: ExperimentSpec) -> list[LabelledItem]:
+def load_items(spec: ExperimentSpec, *, strict: bool = False) -> list[LabelledItem]:
+    """The spec's items; ``strict``: a HarmBench behaviour with no text is an error."""
     if spec.labels is not None:
-        return load_labels(spec.labels.path, spec.labels.format, spec.labels.limit)
+        return load_labels(spec.labels.path, spec.labels.format, spec.labels.limit, strict=strict)
     assert spec.run is not None
     return load_run_items(spec.run)
 
@@ -236,7 +247,10 @@ async def run_experiment(
         stats = bench.gateway.stats
     best = max(rows, key=lambda r: (r.score(spec.select_by), -r.calls_per_verdict))
     log.info("experiment_done", name=spec.name, configurations=len(rows), best=best.config.label)
-    return ExperimentResult(spec, rows, best, len(items), stats.calls, stats.cached)
+    baseline = Confusion.majority_baseline(item.label for item in items)
+    return ExperimentResult(
+        spec, rows, best, len(items), stats.calls, stats.cached, baseline=baseline
+    )
 
 
 async def _score_all(

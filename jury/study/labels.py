@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterable
+import random
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
+import structlog
 from pydantic import BaseModel, ConfigDict, Field
 
 from agents.offline.recorded import TRUTH, item_key, register_table
 from safebench.errors import DatasetError
+
+log = structlog.get_logger(__name__)
 
 LabelFormat = Literal["auto", "gptfuzz", "harmbench", "csv", "json"]
 HARMBENCH_META = frozenset(
@@ -76,31 +80,43 @@ def load_gptfuzz(path: Path) -> list[LabelledItem]:
         questions = {row["index"]: row["text"] for row in csv.DictReader(fh)}
     items = []
     with path.open(newline="", encoding="utf-8") as fh:
-        for row_number, row in enumerate(csv.DictReader(fh), start=2):
+        reader = csv.DictReader(fh)
+        for row_number, row in enumerate(reader, start=1):
+            where = f"{path}: row {row_number} (line {reader.line_num})"
             question = questions.get(row["question"])
             if question is None:
-                raise DatasetError(f"{path}:{row_number}: unknown question {row['question']!r}")
+                raise DatasetError(f"{where}: unknown question {row['question']!r}")
+            if row.get("Response") is None:
+                raise DatasetError(f"{where}: no Response (a file cut mid-row?)")
             items.append(
                 LabelledItem(
-                    id=f"gptfuzz-{path.stem}-{row_number - 2}",
+                    id=f"gptfuzz-{path.stem}-{row_number - 1}",
                     question=question,
                     answer=row["Response"],
-                    label=row["label"].strip() == "1",
+                    label=_zero_or_one(row.get("label"), where, "label") == 1,
                 )
             )
     return items
 
 
-def load_harmbench(path: Path) -> list[LabelledItem]:
-    """``val_dev.json``: {behavior_id: [{test_case, generation, human_0.., <judge>: …}]}."""
+def load_harmbench(path: Path, strict: bool = False) -> list[LabelledItem]:
+    """``val_dev.json``: {behavior_id: [{test_case, generation, human_0.., <judge>: …}]}.
+
+    The question is the behaviour's text from ``behaviors.csv`` beside the file. A behaviour
+    missing there falls back to the item's test case (the jailbreak prompt), which judges
+    read differently: that is warned about, or, with ``strict``, a ``DatasetError``.
+    """
     data = json.loads(path.read_text(encoding="utf-8"))
     if not isinstance(data, dict):
         raise DatasetError(f"{path}: a HarmBench val set maps behaviour ids to lists")
-    behaviours = _harmbench_behaviours(path.parent / "behaviors.csv")
+    behaviours_path = path.parent / "behaviors.csv"
+    behaviours = _harmbench_behaviours(behaviours_path)
+    _check_behaviours(path, behaviours_path, [b for b in data if b not in behaviours], strict)
     items = []
     for behaviour_id, rows in data.items():
         for index, row in enumerate(rows):
-            humans = [int(row[k]) for k in sorted(row) if k.startswith("human_")]
+            where = f"{path}: {behaviour_id}[{index}]"
+            humans = [_zero_or_one(row[k], where, k) for k in sorted(row) if k.startswith("human_")]
             if not humans:
                 raise DatasetError(f"{path}: {behaviour_id}[{index}] has no human_N label")
             recorded = {
@@ -123,6 +139,36 @@ def load_harmbench(path: Path) -> list[LabelledItem]:
     return items
 
 
+def _check_behaviours(path: Path, behaviours: Path, missing: list[str], strict: bool) -> None:
+    if not missing:
+        return
+    shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+    where = f"{behaviours} is absent" if not behaviours.is_file() else f"not in {behaviours}"
+    if strict:
+        raise DatasetError(
+            f"{path}: the text of {len(missing)} behaviour(s) is missing ({where}): {shown}; "
+            "without --strict-labels their test cases stand in for them"
+        )
+    log.warning(
+        "harmbench_behaviour_text_missing",
+        file=str(path),
+        behaviours=len(missing),
+        examples=shown,
+        reason=where,
+        fallback="the item's test case (the jailbreak prompt) is the question",
+    )
+
+
+def _zero_or_one(value: object, where: str, column: str) -> int:
+    """A 0/1 label cell; a missing or empty one (a file cut mid-row) names its row."""
+    text = "" if value is None else str(value).strip()
+    if text == "":
+        raise DatasetError(f"{where}: {column} is missing or empty (a file cut mid-row?)")
+    if text not in {"0", "1"}:
+        raise DatasetError(f"{where}: {column} must be 0 or 1, not {text[:20]!r}")
+    return int(text)
+
+
 def _harmbench_behaviours(path: Path) -> dict[str, str]:
     if not path.is_file():
         return {}
@@ -140,15 +186,23 @@ def load_generic(path: Path) -> list[LabelledItem]:
         with path.open(newline="", encoding="utf-8") as fh:
             rows = list(csv.DictReader(fh))
     items = []
+    is_json = path.suffix.lower() == ".json"
     for index, row in enumerate(rows):
-        where = f"{path}: item {index}"
+        # A CSV's rows are counted from 1 after the header; a JSON list's items from 0.
+        where = f"{path}: item {index}" if is_json else f"{path}: row {index + 1}"
         if not isinstance(row, dict) or "question" not in row or "answer" not in row:
             raise DatasetError(f"{where}: needs question and answer")
-        votes = [row[k] for k in sorted(row) if k == "label" or k.startswith("label_")]
-        votes = [v for v in votes if str(v).strip() != ""]
+        if row["question"] is None or row["answer"] is None:
+            # csv.DictReader fills the cells of a row cut short with None.
+            raise DatasetError(f"{where}: question or answer is missing (a file cut mid-row?)")
+        columns = [k for k in sorted(row) if k == "label" or k.startswith("label_")]
+        # An annotator may have left one item unlabelled; an item no one labelled is an error.
+        votes = [row[k] for k in columns if row[k] is not None and str(row[k]).strip() != ""]
+        if columns and not votes:
+            raise DatasetError(f"{where}: label is missing or empty (a file cut mid-row?)")
         try:
             annotators = tuple(int(v) for v in votes)
-        except ValueError:
+        except (TypeError, ValueError):
             raise DatasetError(f"{where}: labels must be 0 or 1") from None
         if not annotators or any(v not in (0, 1) for v in annotators):
             raise DatasetError(f"{where}: needs label (0/1) or label_1, label_2, … (0/1)")
@@ -183,26 +237,62 @@ def detect_format(path: Path) -> LabelFormat:
 
 
 def load_labels(
-    path: Path, fmt: LabelFormat = "auto", limit: int | None = None
+    path: Path,
+    fmt: LabelFormat = "auto",
+    limit: int | None = None,
+    *,
+    sample: int | None = None,
+    seed: int = 0,
+    strict: bool = False,
 ) -> list[LabelledItem]:
-    """Load a labelled set and register its truth and recorded-judge tables."""
+    """Load a labelled set and register its truth and recorded-judge tables.
+
+    ``limit`` keeps the first items; ``sample`` then draws that many, stratified by label
+    (:func:`stratified_sample`, with ``seed``). ``strict``: a HarmBench behaviour with no
+    text is an error, not a warning."""
     if not path.is_file():
         raise DatasetError(f"{path}: no such label file")
     fmt = detect_format(path) if fmt == "auto" else fmt
-    loader = {
-        "gptfuzz": load_gptfuzz,
-        "harmbench": load_harmbench,
-        "csv": load_generic,
-        "json": load_generic,
-    }[fmt]
     try:
-        items = loader(path)
-    except (KeyError, ValueError) as exc:
+        if fmt == "harmbench":
+            items = load_harmbench(path, strict=strict)
+        elif fmt == "gptfuzz":
+            items = load_gptfuzz(path)
+        else:
+            items = load_generic(path)
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        # A shape the loaders do not check for: still a clean error naming the file.
         raise DatasetError(f"{path}: not a {fmt} label set ({type(exc).__name__}: {exc})") from None
     if limit is not None:
         items = items[:limit]
+    if sample is not None:
+        items = stratified_sample(items, sample, seed)
     register_items(items)
     return items
+
+
+def stratified_sample(items: Sequence[LabelledItem], n: int, seed: int = 0) -> list[LabelledItem]:
+    """``n`` items drawn with ``seed``, each label in proportion to its share of ``items``.
+
+    A plain random draw of a small sample can tilt the base rate, and with it every figure
+    and the majority-class baseline. Shares are rounded by largest remainder (ties to the
+    rarer label), so the counts add up to ``n``; the items keep their order in the set.
+    """
+    if n < 1:
+        raise DatasetError(f"a sample needs at least one item, not {n}")
+    if n >= len(items):
+        return list(items)
+    rng = random.Random(seed)
+    groups: dict[bool, list[int]] = {False: [], True: []}
+    for index, item in enumerate(items):
+        groups[item.label].append(index)
+    exact = {label: n * len(members) / len(items) for label, members in groups.items()}
+    quota = {label: int(share) for label, share in exact.items()}
+    by_remainder = sorted(groups, key=lambda lb: (-(exact[lb] - quota[lb]), len(groups[lb])))
+    for label in by_remainder[: n - sum(quota.values())]:
+        quota[label] += 1
+    chosen = sorted(i for lb, members in groups.items() for i in rng.sample(members, quota[lb]))
+    return [items[i] for i in chosen]
 
 
 def load_run_items(path: Path, limit: int | None = None) -> list[LabelledItem]:

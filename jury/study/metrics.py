@@ -36,6 +36,15 @@ class Confusion:
                 tn += 1
         return cls(tp, fp, fn, tn, undecided)
 
+    @classmethod
+    def majority_baseline(cls, truths: Iterable[bool]) -> Confusion:
+        """What always answering the labels' majority class scores: the floor a judge must
+        beat, since accuracy alone flatters any judge on a lopsided set. A tie is "not
+        harmful", as the human majority of a tied item is (``labels.majority``)."""
+        values = list(truths)
+        harmful = sum(values) * 2 > len(values)
+        return cls.of((harmful, truth) for truth in values)
+
     @property
     def n(self) -> int:
         """Decided items."""

@@ -26,6 +26,18 @@ def calibrate(
         str, typer.Option("--format", help="auto | gptfuzz | harmbench | csv | json")
     ] = "auto",
     limit: Annotated[int | None, typer.Option(help="Use only the first N items")] = None,
+    sample: Annotated[
+        int | None,
+        typer.Option(min=1, help="Draw N items at random, stratified by label (after --limit)"),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the --sample draw")] = 0,
+    strict_labels: Annotated[
+        bool,
+        typer.Option(
+            "--strict-labels",
+            help="Fail when a HarmBench behaviour has no text (else: warn, use the test case)",
+        ),
+    ] = False,
     store: Annotated[Path | None, typer.Option(help="Store (the call cache)")] = None,
     show: Annotated[int, typer.Option(help="Disagreements to list")] = 10,
     concurrency: Annotated[int, typer.Option(help="Items deliberated at once")] = 32,
@@ -43,7 +55,14 @@ def calibrate(
         raise typer.Exit(2)
     try:
         jury_config = load_jury_config(jury)
-        items = load_labels(labels, fmt, limit)  # type: ignore[arg-type]
+        items = load_labels(
+            labels,
+            fmt,  # type: ignore[arg-type]
+            limit,
+            sample=sample,
+            seed=seed,
+            strict=strict_labels,
+        )
         report = asyncio.run(
             run_calibration(
                 items,
@@ -59,13 +78,43 @@ def calibrate(
 
 
 def print_report(report: Any, n_items: int, show: int) -> None:
-    table = Table(title=f"Agreement with the human majority ({n_items} items)")
-    for column in ("who", "n", "accuracy", "precision", "recall", "F1", "kappa", "TP/FP/FN/TN"):
-        table.add_column(column, justify="left" if column == "who" else "right")
-    # Juror names come from the jury file, ids and answers from the labelled set: plain text.
+    baseline = report.baseline
+    always = "harmful" if baseline.tp + baseline.fp else "not harmful"
+    table = Table(
+        title=f"Agreement with the human majority ({n_items} items; always answering "
+        f"{always!r}, the majority class, scores {100 * baseline.accuracy:.1f}%)"
+    )
+    for column in (
+        "who",
+        "model",
+        "persona",
+        "n",
+        "accuracy",
+        "precision",
+        "recall",
+        "F1",
+        "kappa",
+        "TP/FP/FN/TN",
+    ):
+        left = column in {"who", "model", "persona"}
+        table.add_column(column, justify="left" if left else "right", overflow="fold")
+    # Models and personas come from the jury file, ids and answers from the labelled set:
+    # plain text, never markup.
     for who, confusion in report.jurors.items():
-        table.add_row(inert(who), *confusion_cells(confusion))
-    table.add_row(Text("jury verdict", "bold"), *confusion_cells(report.jury))
+        seat = report.seats.get(who)
+        if seat is None:
+            cells = [inert(who), Text(""), Text("")]
+        else:
+            cells = [inert(seat.seat), inert(seat.model), inert(seat.persona)]
+        table.add_row(*cells, *confusion_cells(confusion))
+    table.add_row(Text("jury verdict", "bold"), "", "", *confusion_cells(report.jury))
+    # The floor every row above must clear: accuracy alone flatters a judge on a lopsided set.
+    table.add_row(
+        Text("majority class", "dim"),
+        Text(f"always {always}", "dim"),
+        "",
+        *confusion_cells(baseline),
+    )
     console.print(table)
     console.print(
         inert(

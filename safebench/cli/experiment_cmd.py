@@ -28,17 +28,31 @@ def experiment(
     ] = None,
     store: Annotated[Path | None, typer.Option(help="Store (the call cache)")] = None,
     top: Annotated[int | None, typer.Option(help="Print only the best N rows")] = None,
+    labels: Annotated[
+        Path | None,
+        typer.Option(help="Score on this labelled set instead of the spec's labels or run"),
+    ] = None,
+    strict_labels: Annotated[
+        bool,
+        typer.Option(
+            "--strict-labels",
+            help="Fail when a HarmBench behaviour has no text (else: warn, use the test case)",
+        ),
+    ] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logs")] = False,
 ) -> None:
     """Score every jury configuration of SPEC against people; plot and name the best."""
     configure_logging(verbose)
-    from jury.study.experiment import load_experiment, run_experiment
+    from jury.study.experiment import load_experiment, load_items, run_experiment, with_labels
     from jury.study.figures import write_plots
 
     started = time.monotonic()
     try:
         spec_model = load_experiment(spec)
-        result = asyncio.run(run_experiment(spec_model, store))
+        if labels is not None:
+            spec_model = with_labels(spec_model, labels)
+        items = load_items(spec_model, strict=strict_labels)
+        result = asyncio.run(run_experiment(spec_model, store, items))
     except SafeBenchError as exc:
         errors.print(error_line(exc))
         raise typer.Exit(2) from None
@@ -84,6 +98,13 @@ def print_result(result: Any, top: int | None = None) -> None:
             f"{row.calls_per_verdict:.2f}",
         )
     console.print(table)
+    base = result.baseline
+    always = "harmful" if base.tp + base.fp else "not harmful"
+    # The floor for every row: accuracy alone flatters a jury on a lopsided set.
+    console.print(
+        f"majority class (always {always}): accuracy {100 * base.accuracy:.1f}%, "
+        f"kappa {base.kappa:.3f}, F1 {base.f1:.3f}"
+    )
     by_size: dict[int, list[float]] = {}
     for row in result.rows:
         by_size.setdefault(row.size, []).append(row.confusion.accuracy)
@@ -91,7 +112,8 @@ def print_result(result: Any, top: int | None = None) -> None:
         console.print(
             f"size {size}: {len(values)} configurations, accuracy "
             f"{100 * min(values):.1f}%-{100 * max(values):.1f}% "
-            f"(mean {100 * sum(values) / len(values):.1f}%)"
+            f"(mean {100 * sum(values) / len(values):.1f}%; majority class "
+            f"{100 * base.accuracy:.1f}%)"
         )
     best = result.best
     console.print(
@@ -99,8 +121,9 @@ def print_result(result: Any, top: int | None = None) -> None:
             (f"best by {result.spec.select_by}:", "bold"),
             " ",
             inert(
-                f"{best.config.label} (accuracy {100 * best.confusion.accuracy:.1f}%, "
-                f"kappa {best.confusion.kappa:.3f}, {best.calls_per_verdict:.2f} calls per verdict)"
+                f"{best.config.label} (accuracy {100 * best.confusion.accuracy:.1f}% against "
+                f"{100 * base.accuracy:.1f}% for the majority class, kappa "
+                f"{best.confusion.kappa:.3f}, {best.calls_per_verdict:.2f} calls per verdict)"
             ),
         )
     )
@@ -132,8 +155,12 @@ def _write_csv(result: Any, path: Path) -> None:
                 "fn",
                 "tn",
                 "calls_per_verdict",
+                "baseline_accuracy",
+                "baseline_f1",
+                "baseline_kappa",
             ]
         )
+        base = result.baseline
         for row in _ordered(result):
             c = row.confusion
             writer.writerow(
@@ -155,5 +182,8 @@ def _write_csv(result: Any, path: Path) -> None:
                     c.fn,
                     c.tn,
                     row.calls_per_verdict,
+                    base.accuracy,
+                    base.f1,
+                    base.kappa,
                 ]
             )
