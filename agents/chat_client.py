@@ -7,6 +7,8 @@ recorded like any other.
 
 from __future__ import annotations
 
+import base64
+import io
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from typing import Any, Literal
 
@@ -23,12 +25,50 @@ from autogen_core.models import (
     UserMessage,
 )
 from autogen_core.tools import Tool, ToolSchema
+from PIL import Image as PILImage
 from pydantic import BaseModel
 
 from agents.gateway import Gateway, Messages
 from agents.spec import ModelSpec
 
 FinishReason = Literal["stop", "length", "function_calls", "content_filter", "unknown"]
+
+
+class SourceImage(Image):
+    """An autogen ``Image`` that goes on the wire as the file's own bytes and type.
+
+    autogen's ``Image`` re-encodes every picture as PNG; a juror is meant to see what the
+    target saw, so the bytes the target was sent (already sniffed for their true type) are
+    kept and sent as they are."""
+
+    def __init__(self, data: bytes, mime_type: str) -> None:
+        super().__init__(PILImage.open(io.BytesIO(data)))
+        self.raw = data
+        self.mime_type = mime_type
+
+    def to_base64(self) -> str:
+        return base64.b64encode(self.raw).decode("ascii")
+
+    @property
+    def data_uri(self) -> str:
+        return f"data:{self.mime_type};base64,{self.to_base64()}"
+
+
+class SpeechClip(Image):
+    """A recording carried through autogen's multimodal message as an ``input_audio`` part.
+
+    autogen's ``MultiModalMessage`` holds only text and images, so speech rides in this
+    ``Image`` subclass (a 1x1 placeholder picture) and ``to_openai_messages`` sends it as
+    the OpenAI ``input_audio`` part it is."""
+
+    def __init__(self, data: bytes, audio_format: str) -> None:
+        super().__init__(PILImage.new("RGB", (1, 1)))
+        self.raw = data
+        self.audio_format = audio_format
+
+    def to_openai_part(self) -> dict[str, Any]:
+        data = base64.b64encode(self.raw).decode("ascii")
+        return {"type": "input_audio", "input_audio": {"data": data, "format": self.audio_format}}
 
 
 class GatewayChatClient(ChatCompletionClient):
@@ -153,6 +193,8 @@ def _user_content(content: str | list[str | Image]) -> str | list[dict[str, Any]
     for item in content:
         if isinstance(item, str):
             parts.append({"type": "text", "text": item})
+        elif isinstance(item, SpeechClip):
+            parts.append(item.to_openai_part())
         else:
             parts.append({"type": "image_url", "image_url": {"url": item.data_uri}})
     return parts

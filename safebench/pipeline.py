@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import structlog
 
@@ -180,6 +180,8 @@ class _Runner:
         self.progress = progress
         self.finished = 0
         self.failed = 0
+        self._root: Path | None = None
+        self._root_read = False
         self.target_limits = {
             t.display_name: asyncio.Semaphore(t.max_concurrency)
             for t in config.targets
@@ -262,6 +264,7 @@ class _Runner:
             modality=modality,
             request=query.text,
             answer=reply.text,
+            **case_media(query, modality, self._media_root()),
         )
         try:
             deliberation = await self.courtroom.judge(case)
@@ -275,6 +278,13 @@ class _Runner:
         assert deliberation.verdict is not None
         self.store.save_judged(meta, answer, deliberation.votes, deliberation.verdict)
         return "judged"
+
+    def _media_root(self) -> Path | None:
+        # Read once from the store, where the run (or a worker's parent) set it before any
+        # case: jurors that accept images or audio are shown the same files as the target.
+        if not self._root_read:
+            self._root, self._root_read = self.store.dataset_root(), True
+        return self._root
 
     async def _ask_target(
         self, target: Target, query: Query, modality: Modality, cid: str
@@ -299,6 +309,18 @@ class _Runner:
                 f"({self.store.path}, table cases). Fix the provider or config, then rerun the "
                 "same command to resume."
             )
+
+
+def case_media(query: Query, modality: Modality, root: Path | None) -> dict[str, Any]:
+    """The ``CaseFile`` media fields of a case: the image of an image case, the speech of an
+    audio case, as the target got them (a text case shows jurors no media)."""
+    if root is None:
+        return {}
+    if modality == "image" and query.image is not None:
+        return {"media_root": root, "image": query.image}
+    if modality == "audio" and query.audio:
+        return {"media_root": root, "audio": query.audio[0]}
+    return {}
 
 
 def _answer(

@@ -24,7 +24,7 @@ from jury.study.bench import jury_hash
 from safebench.ballot import case_nonce
 from safebench.errors import StoreError
 from safebench.fingerprint import bind_run, rejudged_identity
-from safebench.pipeline import NoProgress, Progress, RunSummary, summarize
+from safebench.pipeline import NoProgress, Progress, RunSummary, case_media, summarize
 from transcripts.lock import WriterLock
 from transcripts.store import CaseMeta, CaseRow, RunStore
 
@@ -152,6 +152,7 @@ async def _rejudge_case(
         modality=row.modality,  # type: ignore[arg-type]
         request=query.text,
         answer=answer.text,
+        **case_media(query, row.modality, dst.dataset_root()),  # type: ignore[arg-type]
     )
     try:
         deliberation = await courtroom.judge(case)
