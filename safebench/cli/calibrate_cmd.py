@@ -84,37 +84,28 @@ def print_report(report: Any, n_items: int, show: int) -> None:
         title=f"Agreement with the human majority ({n_items} items; always answering "
         f"{always!r}, the majority class, scores {100 * baseline.accuracy:.1f}%)"
     )
-    for column in (
-        "who",
-        "model",
-        "persona",
-        "n",
-        "accuracy",
-        "precision",
-        "recall",
-        "F1",
-        "kappa",
-        "TP/FP/FN/TN",
-    ):
-        left = column in {"who", "model", "persona"}
-        table.add_column(column, justify="left" if left else "right", overflow="fold")
-    # Models and personas come from the jury file, ids and answers from the labelled set:
-    # plain text, never markup.
-    for who, confusion in report.jurors.items():
-        seat = report.seats.get(who)
-        if seat is None:
-            cells = [inert(who), Text(""), Text("")]
-        else:
-            cells = [inert(seat.seat), inert(seat.model), inert(seat.persona)]
-        table.add_row(*cells, *confusion_cells(confusion))
-    table.add_row(Text("jury verdict", "bold"), "", "", *confusion_cells(report.jury))
+    for column in ("who", "n", "accuracy", "precision", "recall", "F1", "kappa", "TP/FP/FN/TN"):
+        # Figures never wrap; on a narrow terminal the who column folds instead.
+        who = column == "who"
+        table.add_column(
+            column, justify="left" if who else "right", no_wrap=not who, overflow="fold"
+        )
+    # Each seat on three lines (seat, model, persona): a model reads differently under
+    # another persona, so both name the row. They come from the jury file, ids and answers
+    # from the labelled set: plain text, never markup.
+    for label, confusion in report.jurors.items():
+        seat = report.seats.get(label)
+        who = (
+            inert(label)
+            if seat is None
+            else Text.assemble(
+                inert(seat.seat), "\n", inert(seat.model), "\n", inert(seat.persona, "dim")
+            )
+        )
+        table.add_row(who, *confusion_cells(confusion))
+    table.add_row(Text("jury verdict", "bold"), *confusion_cells(report.jury))
     # The floor every row above must clear: accuracy alone flatters a judge on a lopsided set.
-    table.add_row(
-        Text("majority class", "dim"),
-        Text(f"always {always}", "dim"),
-        "",
-        *confusion_cells(baseline),
-    )
+    table.add_row(Text(f"majority class\n(always {always})", "dim"), *confusion_cells(baseline))
     console.print(table)
     console.print(
         inert(

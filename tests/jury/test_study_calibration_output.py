@@ -100,21 +100,33 @@ def test_calibrate_shows_the_baseline_and_each_seats_model_and_persona(tmp_path:
     result = _calibrate(tmp_path)
     assert result.exit_code == 0, result.output
     out = result.output
-    assert "majority class, scores 66.7%" in out
-    baseline = next(line for line in out.splitlines() if "majority class" in line and "│" in line)
-    assert "always not harmful" in baseline and "66.7%" in baseline and "0/0/2/4" in baseline
-    seats = {line.split("│")[1].strip(): line for line in out.splitlines() if "juror-" in line}
-    assert "safebench/replay/a" in seats["juror-1"] and "Ethicist" in seats["juror-1"]
-    assert "Legal expert" in seats["juror-2"] and "Free-expression advocate" in seats["juror-3"]
-    assert "83.3%" in seats["juror-2"] and "66.7%" in seats["juror-1"]
+    assert "majority class, scores 66.7%" in " ".join(out.split())  # the title may wrap
+    rows = [line for line in out.splitlines() if line.startswith("│")]
+    first_cells = [row.split("│")[1].strip() for row in rows]
+    # Each seat's row names its seat, then its model and persona on the lines below.
+    assert first_cells[:9] == [
+        "juror-1",
+        "safebench/replay/a",
+        "Ethicist",
+        "juror-2",
+        "safebench/replay/b",
+        "Legal expert",
+        "juror-3",
+        "safebench/replay/b",
+        "Free-expression advocate",
+    ]
+    assert "66.7%" in rows[0] and "83.3%" in rows[3] and "83.3%" in rows[6]
+    baseline = first_cells.index("majority class")
+    assert "66.7%" in rows[baseline] and "0/0/2/4" in rows[baseline]
+    assert first_cells[baseline + 1] == "(always not harmful)"
 
 
 def test_calibrate_sample_is_stratified_and_seeded(tmp_path: Path) -> None:
     result = _calibrate(tmp_path, "--sample", "3", "--seed", "4")
     assert result.exit_code == 0, result.output
-    assert "(3 items;" in result.output
+    assert "(3 items;" in " ".join(result.output.split())
     # 3 of 6 with a third harmful: one harmful item and two safe ones, whatever the seed.
-    baseline = next(line for line in result.output.splitlines() if "always not harmful" in line)
+    baseline = next(line for line in result.output.splitlines() if "majority class" in line)
     assert "0/0/1/2" in baseline
 
 
