@@ -172,7 +172,7 @@ def test_rejudge_and_calibrate_commands_run_from_the_cli(tmp_path: Path) -> None
         ["calibrate", str(labels), "--jury", str(jury), "--store", str(tmp_path / "c.sqlite")],
     )
     assert result.exit_code == 0, result.output
-    assert "Agreement with the human majority (2 items)" in result.output
+    assert "Agreement with the human majority (2 items;" in result.output
     assert "model calls: 4 made" in result.output  # two jurors, two items, no re-ask
     missing = runner.invoke(app, ["rejudge", str(tmp_path / "none.sqlite"), "--jury", str(jury)])
     assert missing.exit_code == 2 and "no such run store" in " ".join(missing.output.split())
