@@ -261,3 +261,14 @@ def _embedding_juror(messages: ChatMessages) -> str:
 
 
 OFFLINE_MODELS["embedding-juror"] = _embedding_juror
+
+
+def _harm_judge(messages: ChatMessages) -> str:
+    # Imported on first use, like the embedding juror: torch is only loaded for this juror.
+    from agents.offline.harm_judge import harm_judge
+
+    return harm_judge(messages)
+
+
+# The cross-encoder reading request and answer together (agents/offline/harm_judge.py).
+OFFLINE_MODELS["harm-judge"] = _harm_judge

@@ -7,6 +7,9 @@ same response objects, same accounting in the gateway.
 
 from __future__ import annotations
 
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+from functools import lru_cache
 from typing import Any
 
 from agents.llm import litellm
@@ -15,6 +18,13 @@ from agents.offline.seeding import seeded
 from agents.offline.study_jurors import study_model
 
 PROVIDER = "safebench"
+THREADED = frozenset({"harm-judge"})
+"""Offline models that run a neural network: answered in a thread, off the event loop."""
+
+
+@lru_cache(maxsize=1)
+def _executor() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=64, thread_name_prefix="offline-model")
 
 
 def offline_model(name: str) -> OfflineModel | None:
@@ -70,6 +80,12 @@ class OfflineJuryProvider(litellm.CustomLLM):  # type: ignore[misc]
     async def acompletion(
         self, model: str, messages: list[dict[str, Any]], *args: Any, **kwargs: Any
     ) -> litellm.ModelResponse:
+        if model.removeprefix(f"{PROVIDER}/") in THREADED:
+            # A model's forward pass must not stall the event loop; concurrent callers' threads
+            # meet in the model's own batcher and share one pass.
+            return await asyncio.get_running_loop().run_in_executor(
+                _executor(), self._reply, model, messages, _seed_param(kwargs)
+            )
         return self._reply(model, messages, _seed_param(kwargs))
 
 
