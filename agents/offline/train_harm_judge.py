@@ -198,7 +198,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--out", type=Path, default=DELTA_PATH)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--epochs", type=int, default=2)
-    parser.add_argument("--train-layers", type=int, default=1, help="top layers fine-tuned")
+    parser.add_argument("--train-layers", type=int, default=2, help="top layers fine-tuned")
     parser.add_argument("--lr", type=float, default=2e-4)
     parser.add_argument("--head-lr", type=float, default=1e-3)
     parser.add_argument("--batch", type=int, default=32)
