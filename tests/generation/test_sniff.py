@@ -8,14 +8,9 @@ file (never a ``<_io.BytesIO object at 0x…>``), and nothing is sent for them.
 
 from __future__ import annotations
 
-import io
-import math
-import struct
-import wave
 from pathlib import Path
 
 import pytest
-from PIL import Image
 
 from agents.gateway import Gateway, GatewaySettings
 from agents.offline.server import ChatRequest, OpenAICompatServer
@@ -24,29 +19,9 @@ from safebench.errors import DatasetError
 from safebench.records import Query
 from targets.base import TargetConfig, TargetContext
 from targets.litellm_target import LiteLLMTarget
+from tests.support.media import image_bytes, wav_bytes
 
 SETTINGS = GatewaySettings(max_retries=0, timeout_s=60)
-
-
-def image_bytes(fmt: str, frames: int = 1) -> bytes:
-    images = [Image.new("RGB", (32, 24), (40 * i, 90, 160)) for i in range(frames)]
-    out = io.BytesIO()
-    if frames > 1:
-        images[0].save(out, format=fmt, save_all=True, append_images=images[1:], duration=100)
-    else:
-        images[0].save(out, format=fmt)
-    return out.getvalue()
-
-
-def wav_bytes() -> bytes:
-    out = io.BytesIO()
-    with wave.open(out, "wb") as wav:
-        wav.setnchannels(1)
-        wav.setsampwidth(2)
-        wav.setframerate(8000)
-        samples = (int(8000 * math.sin(i / 5)) for i in range(800))
-        wav.writeframes(b"".join(struct.pack("<h", s) for s in samples))
-    return out.getvalue()
 
 
 def query_with(root: Path, name: str, data: bytes, mime: str, audio: bool = False) -> Query:

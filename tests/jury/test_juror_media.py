@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import io
-import wave
 from dataclasses import replace
 from pathlib import Path
 
@@ -27,6 +26,7 @@ from jury.courtroom import Courtroom
 from jury.prompts import ATTACHED_NOTE, MODALITY_NOTE, CaseFile
 from safebench.records import Modality
 from tests.jury.test_courtroom import FAST, case_file, chats, seat, spec
+from tests.support.media import wav_bytes
 
 JPEG = "image/jpeg"
 
@@ -38,13 +38,7 @@ def jpeg(color: tuple[int, int, int]) -> bytes:
 
 
 def wav() -> bytes:
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as writer:
-        writer.setnchannels(1)
-        writer.setsampwidth(2)
-        writer.setframerate(16_000)
-        writer.writeframes(b"\x00\x01" * 8_000)
-    return buffer.getvalue()
+    return wav_bytes(rate=16_000, samples=8_000)
 
 
 def media_case(root: Path, modality: Modality) -> CaseFile:
