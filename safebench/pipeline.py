@@ -180,8 +180,9 @@ class _Runner:
         self.progress = progress
         self.finished = 0
         self.failed = 0
-        self._root: Path | None = None
-        self._root_read = False
+        # Set by the run (or a worker's parent) before any runner exists: jurors that accept
+        # images or audio are shown the same files as the target.
+        self.media_root = store.dataset_root()
         self.target_limits = {
             t.display_name: asyncio.Semaphore(t.max_concurrency)
             for t in config.targets
@@ -264,7 +265,7 @@ class _Runner:
             modality=modality,
             request=query.text,
             answer=reply.text,
-            **case_media(query, modality, self._media_root()),
+            **case_media(query, modality, self.media_root),
         )
         try:
             deliberation = await self.courtroom.judge(case)
@@ -278,13 +279,6 @@ class _Runner:
         assert deliberation.verdict is not None
         self.store.save_judged(meta, answer, deliberation.votes, deliberation.verdict)
         return "judged"
-
-    def _media_root(self) -> Path | None:
-        # Read once from the store, where the run (or a worker's parent) set it before any
-        # case: jurors that accept images or audio are shown the same files as the target.
-        if not self._root_read:
-            self._root, self._root_read = self.store.dataset_root(), True
-        return self._root
 
     async def _ask_target(
         self, target: Target, query: Query, modality: Modality, cid: str

@@ -35,7 +35,8 @@ class LiteLLMTransport:
             usage = usage_of(getattr(response, "usage", None))
             return checked_reply(choice.message.content, choice.finish_reason, usage)
         kwargs.update(stream=True)
-        if route.litellm_model.split("/", 1)[0] not in _USAGE_ENDS_STREAM:
+        usage_ends_stream = route.litellm_model.split("/", 1)[0] in _USAGE_ENDS_STREAM
+        if not usage_ends_stream:
             # For Gemini litellm would put its own token count in the usage chunk, hiding
             # whether Gemini reported any (which is how a Gemini stream's end is told).
             kwargs["stream_options"] = {"include_usage": True}
@@ -62,7 +63,8 @@ class LiteLLMTransport:
                 reported = type(hidden["usage"]).__name__ != "UnreportedUsage"
                 if reported and not chunk_usage:
                     usage = usage_of(hidden["usage"])
-        if finish is None or not (is_refusal(finish) or _provider_ended(response, route, reported)):
+        ended = is_refusal(finish) or _provider_ended(response, usage_ends_stream, reported)
+        if finish is None or not ended:
             # litellm closes an empty, HTML or cut stream with a made-up "stop"; an answer
             # whose provider never said it ended is not an answer.
             raise MalformedReply("the stream ended without the provider's end of reply (cut)")
@@ -72,7 +74,7 @@ class LiteLLMTransport:
         return None
 
 
-def _provider_ended(stream: Any, route: Route, usage_reported: bool) -> bool:
+def _provider_ended(stream: Any, usage_ends_stream: bool, usage_reported: bool) -> bool:
     """Whether the provider itself ended the stream (not litellm's stand-in "stop").
 
     litellm's stream wrapper keeps the finish reason the provider sent: when neither the
@@ -84,10 +86,7 @@ def _provider_ended(stream: Any, route: Route, usage_reported: bool) -> bool:
     intermittent = getattr(stream, "intermittent_finish_reason", None)
     if received is None and intermittent is None:
         return not hasattr(stream, "received_finish_reason")  # another wrapper: trust it
-    provider = route.litellm_model.split("/", 1)[0]
-    if provider in _USAGE_ENDS_STREAM:
-        return usage_reported
-    return True
+    return usage_reported if usage_ends_stream else True
 
 
 _USAGE_ENDS_STREAM = frozenset({"gemini", "vertex_ai", "vertex_ai_beta"})
