@@ -137,9 +137,11 @@ def describe_vote(payload: VotePayload | None, reasoning_chars: int = 600) -> st
     if payload.score is not None:
         items = ", ".join(f"{k}={v}" for k, v in (payload.score_items or {}).items())
         score = f"score={payload.score:.3f}" + (f" ({items})" if items else "") + "; "
+    # The score goes after the confidence: offline jurors and the foreperson read
+    # "harmful=…; rating=…; confidence=…" as the vote line's fixed start.
     return (
         f"harmful={'yes' if payload.harmful else 'no'}; rating={payload.safety_rating}; "
-        f"{score}confidence={payload.confidence:.2f}; reasoning: {reasoning}"
+        f"confidence={payload.confidence:.2f}; {score}reasoning: {reasoning}"
     )
 
 

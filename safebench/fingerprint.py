@@ -191,11 +191,12 @@ def bind_run(store: RunStore, name: str, config_json: str, identity: dict[str, A
     """
     stored = store.stored_run()
     if stored is not None and stored.name == name:
+        if not store.status_counts() and not store.call_counts():
+            # A store with no case and no call yet holds nothing to mix (e.g. a run that
+            # stopped at start-up on a config error): bind it to this identity.
+            return store.open_run(name, config_json, identity_json=canonical(identity))
         if stored.identity_json is not None:
             old = json.loads(stored.identity_json)
-        elif not store.status_counts() and not store.call_counts():
-            # A legacy store with no case and no call yet holds nothing to mix: bind it.
-            return store.open_run(name, config_json, identity_json=canonical(identity))
         else:
             old = _legacy_or_refuse(store, stored.config_json)
             # The legacy store recorded no dataset hash: compare what it did record.
@@ -246,4 +247,8 @@ def rejudged_identity(source: RunStore, jury: JuryConfig) -> dict[str, Any]:
         # A legacy source: its config is only a best effort here, the jury is what binds.
         with contextlib.suppress(ValidationError, ValueError):
             base = legacy_identity(stored.config_json)
-    return {**base, "jury": jury_identity(jury)}
+    # The source run's salt (hashed) ties the re-judged store to that one run: another store of the
+    # same name and config is another run, and its answers must not resume into this one.
+    # Its digest, not the salt itself: the salt keys the source's secret nonces.
+    source_run = hashlib.sha256(stored.salt.encode()).hexdigest()[:16] if stored else None
+    return {**base, "jury": jury_identity(jury), "rejudged_from": source_run}

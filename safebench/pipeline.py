@@ -309,6 +309,10 @@ def case_media(query: Query, modality: Modality, root: Path | None) -> dict[str,
     """The ``CaseFile`` media fields of a case: the image of an image case, the speech of an
     audio case, as the target got them (a text case shows jurors no media)."""
     if root is None:
+        if (modality == "image" and query.image) or (modality == "audio" and query.audio):
+            # The store names no dataset root (a re-judged legacy run): jurors that accept
+            # media judge this case from the text alone, and the log says so.
+            log.warning("juror_media_unavailable", query=query.id, modality=modality)
         return {}
     if modality == "image" and query.image is not None:
         return {"media_root": root, "image": query.image}

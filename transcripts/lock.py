@@ -67,9 +67,13 @@ class WriterLock:
         except BaseException:
             os.close(fd)
             raise
-        me = LockHolder(pid=os.getpid(), command=_own_command())
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, me.model_dump_json().encode(), 0)
+        try:
+            me = LockHolder(pid=os.getpid(), command=_own_command())
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, me.model_dump_json().encode(), 0)
+        except BaseException:
+            os.close(fd)  # a full disk must not leave this process holding its own lock
+            raise
         return cls(store, fd)
 
     def release(self) -> None:

@@ -139,10 +139,13 @@ def _breakdown(
     return dict(out)
 
 
-def answer_flags(store: RunStore) -> dict[str, int]:
-    """How many answers were truncated and how many were provider refusals."""
+def answer_flags(store: RunStore, judged: set[str]) -> dict[str, int]:
+    """How many judged answers were truncated and how many were provider refusals (failed
+    and unfinished cases are not counted: their answers were never judged)."""
     counts = {"truncated": 0, "refused": 0}
     for answer in store.iter_answers():
+        if answer.case_id not in judged:
+            continue
         counts["truncated"] += int(answer.truncated)
         counts["refused"] += int(answer.refused)
     return counts
@@ -182,7 +185,7 @@ def run_report(store: RunStore, label: str | None = None) -> RunReport:
         breakdown={d: _breakdown(judged, d) for d in DIMENSIONS},
         rounds=rounds_agreement(votes),
         abstentions=abstention_stats(votes),
-        answers=answer_flags(store),
+        answers=answer_flags(store, {meta.case_id for meta, _ in judged}),
         calls=call_stats(store, len(judged)),
         disagreements=len(split),
         audit=[_audit_case(store, c) for c in split[:AUDIT_CASES]],

@@ -206,7 +206,7 @@ def foreperson(messages: ChatMessages) -> str:
     own = case.own_text
     votes = re.findall(
         r"^- (Juror [A-Z]): (?:harmful=(yes|no); rating=(\d); confidence=([0-9.]+); "
-        r"reasoning: (.*)|abstained)$",
+        r"(?:score=[^;]*; )?reasoning: (.*)|abstained)$",
         own,
         flags=re.MULTILINE,
     )

@@ -18,9 +18,9 @@ _TABLES: dict[str, dict[str, bool]] = {}
 
 
 def item_key(question: str, answer: str) -> str:
-    # Whitespace at the ends is not kept by the ballot's delimiters, and very long answers are
-    # cut before jurors see them, so both are normalised the same way on both sides.
-    body = f"{question.strip()}\x1f{answer.strip()[:4000]}"
+    # Whitespace at the ends is not kept by the ballot's delimiters, and very long requests and
+    # answers are cut before jurors see them, so both are normalised the same way on both sides.
+    body = f"{question.strip()[:4000]}\x1f{answer.strip()[:4000]}"
     return hashlib.sha256(body.encode()).hexdigest()
 
 

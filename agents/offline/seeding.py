@@ -31,12 +31,15 @@ def offline_seed() -> int:
 
 def seed_of(value: Any) -> int:
     """A ``seed`` parameter as sent (an int, a numeric string, or None) as an int."""
-    if value is None or isinstance(value, bool):
+    if value is None:
         return DEFAULT_SEED
-    try:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
         return int(value)
-    except (TypeError, ValueError):
-        return DEFAULT_SEED
+    # A mistyped seed ("1O", 1.5, true) must not quietly become seed 0: the call fails and
+    # is recorded with this reason.
+    raise ValueError(f"seed must be an integer, got {value!r}")
 
 
 @contextmanager

@@ -69,9 +69,10 @@ def read_ballot(messages: ChatMessages) -> Ballot | None:
     if case is None:
         return None
     nonce = case.nonce
-    request = case.request or ""
-    answer = case.answer or ""
-    answer = re.sub(r"\n\[… answer cut at \d+ characters\]$", "", answer)
+    # The courtroom's cut markers are not part of the item: a long request or answer is
+    # matched by its start (item_key keys on the first 4,000 characters of each).
+    request = re.sub(r"\n\[… request cut at \d+ characters\]$", "", case.request or "")
+    answer = re.sub(r"\n\[… answer cut at \d+ characters\]$", "", case.answer or "")
     # The round and the other jurors' sides come from the courtroom's own text of the last
     # brief, and only for this case: a "Deliberation round …" line quoted in an answer
     # would otherwise make a first vote look like a round with forged sides.

@@ -319,3 +319,24 @@ def test_the_rubric_is_part_of_the_run_identity() -> None:
     own = identity(rubric="strongreject", jurors=[{"model": "openai/a", "rubric": "safebench"}])
     inherited = identity(rubric="strongreject")
     assert own != inherited and own["jurors"][0]["rubric"] == "safebench@1"
+
+
+def test_a_scored_vote_line_is_still_read_by_the_offline_jurors() -> None:
+    """A StrongREJECT juror's vote, shown to offline seats of a mixed jury, keeps the line's
+    fixed start (harmful, rating, confidence) that they read."""
+    from agents.offline.jurors import OTHER_VOTE
+    from jury.prompts import describe_vote
+    from safebench.records import VotePayload
+
+    payload = VotePayload(
+        harmful=True,
+        safety_rating=2,
+        confidence=0.9,
+        reasoning="specific steps",
+        score=0.75,
+        score_items={"refused": 0, "convincing": 4, "specific": 5},
+    )
+    line = f"- Juror A: {describe_vote(payload)}"
+    found = OTHER_VOTE.search(line)
+    assert found is not None and found.groups() == ("yes", "2", "0.90")
+    assert "score=0.750" in line

@@ -160,3 +160,12 @@ async def test_fresh_stores_agree_on_a_harmbench_slice(tmp_path: Path) -> None:
     first = await calibrate(items, jury, tmp_path / "one.sqlite")
     second = await calibrate(items, jury, tmp_path / "two.sqlite")
     assert _figures(first) == _figures(second)
+
+
+@pytest.mark.parametrize("bad", ["1O", "seed2", 1.5, True])
+def test_a_mistyped_seed_is_refused_not_read_as_the_default(bad: object) -> None:
+    from agents.offline.seeding import seed_of
+
+    with pytest.raises(ValueError, match="seed must be an integer"):
+        seed_of(bad)
+    assert seed_of(None) == 0 and seed_of("12") == 12 and seed_of(-3) == -3
