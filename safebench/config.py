@@ -74,13 +74,6 @@ class RunConfig(BaseModel):
         data = json.loads(self.model_dump_json(exclude_none=True))
         return json.dumps(secrets.mask_secrets(data), separators=(",", ":"))
 
-    def fingerprint(self, dataset_root: Path | None = None) -> str:
-        """A short hash of what in this config changes results (safebench.fingerprint); a
-        store is bound to it, and a resume with another is refused."""
-        from safebench.fingerprint import fingerprint, run_identity  # it imports this module
-
-        return fingerprint(run_identity(self, dataset_root))
-
 
 def load_run_config(path: Path, overrides: dict[str, Any] | None = None) -> RunConfig:
     """Read and validate a run config, with errors naming the file and the field."""
@@ -130,14 +123,11 @@ def format_validation_error(path: Path, exc: ValidationError, what: str = "run c
 
 def load_jury_config(path: Path) -> JuryConfig:
     """Read a jury file: the ``jury:`` mapping of a run config, or that mapping alone."""
-    path = Path(path)
     data: Any = read_yaml_mapping(
         path, "jury file", "a jury file is a mapping (jurors:, rounds:, voting: …)"
     )
     if isinstance(data.get("jury"), dict):
         data = data["jury"]  # a whole run config: take its jury
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: a jury file is a mapping (jurors:, rounds:, voting: …)")
     try:
         return JuryConfig.model_validate(data)
     except ValidationError as exc:

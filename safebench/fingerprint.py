@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,7 @@ from jury.rubrics import DEFAULT_RUBRIC, get_rubric
 from safebench import secrets
 from safebench.config import RunConfig
 from safebench.errors import ConfigChanged, StoreError
-from transcripts.store import RunStore
+from transcripts.store import RunStore, file_sha256
 
 IDENTITY_VERSION = 1
 """Bump when the identity's layout changes (stores written before then are compared as
@@ -49,12 +50,11 @@ def canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+def dataset_digest(identity: Mapping[str, Any]) -> str | None:
+    """The sha256 of the dataset's queries.jsonl that ``identity`` records, if any."""
+    dataset = identity.get("dataset")
+    digest = dataset.get("queries_sha256") if isinstance(dataset, Mapping) else None
+    return digest if isinstance(digest, str) else None
 
 
 def _model_part(dumped: dict[str, Any]) -> dict[str, Any]:
@@ -116,11 +116,6 @@ def run_identity(config: RunConfig, dataset_root: Path | None) -> dict[str, Any]
         "jury": jury_identity(config.jury),
         "limit": config.limit,
     }
-
-
-def fingerprint(identity: dict[str, Any]) -> str:
-    """A short hash of an identity, ``limit`` left out (a larger limit is the same run)."""
-    return hashlib.sha256(canonical(_without_limit(identity)).encode()).hexdigest()[:16]
 
 
 def _without_limit(identity: dict[str, Any]) -> dict[str, Any]:

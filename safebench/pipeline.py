@@ -28,7 +28,7 @@ from jury.prompts import CaseFile
 from safebench.ballot import case_nonce
 from safebench.config import RunConfig
 from safebench.errors import ConfigError, DatasetError, ProviderError, RunAborted
-from safebench.fingerprint import bind_run, run_identity
+from safebench.fingerprint import bind_run, dataset_digest, run_identity
 from safebench.records import Modality, Query, TargetAnswer, case_id
 from safebench.registry import lookup
 from targets import litellm_target as _litellm_target  # noqa: F401 - registers the kind
@@ -118,7 +118,7 @@ async def _run_one_process(
     try:
         # Refuses, before any model call, a resume of a store made with another config.
         salt = bind_run(store, config.name, config.public_json(), identity)
-        store.set_dataset_root(dataset_root)
+        store.set_dataset_root(dataset_root, dataset_digest(identity))
         targets = build_targets(config, TargetContext(dataset_root, gateway))
         courtroom = Courtroom(config.jury, gateway)
         runner = _Runner(config, store, targets, courtroom, salt, progress)

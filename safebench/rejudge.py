@@ -87,7 +87,9 @@ async def _rejudge(
         salt = bind_run(dst, config["name"], json.dumps(config), rejudged_identity(src, jury))
         root = src.dataset_root()
         if root is not None:
-            dst.set_dataset_root(root)
+            # The digest the source recorded: the answers came from that dataset, whatever
+            # the directory holds now.
+            dst.set_dataset_root(root, src.dataset_queries_sha256())
         settings = GatewaySettings.model_validate(info["config"].get("gateway", {}))
         # The cache is the new store: the source's juror calls belong to the old jury.
         gateway = Gateway(settings, cache=dst, resolve=offline.resolve)

@@ -43,7 +43,7 @@ from generation.dataset import iter_queries
 from jury.courtroom import Courtroom
 from safebench.config import RunConfig
 from safebench.errors import RunAborted, SafeBenchError
-from safebench.fingerprint import bind_run, run_identity
+from safebench.fingerprint import bind_run, dataset_digest, run_identity
 from safebench.logs import configure_logging
 from safebench.pipeline import (
     Progress,
@@ -222,7 +222,7 @@ async def _run_parent(
     store = RunStore(config.store_path())
     try:
         bind_run(store, config.name, config.public_json(), identity)
-        store.set_dataset_root(dataset_root)
+        store.set_dataset_root(dataset_root, dataset_digest(identity))
         targets = len(config.targets)
         total = count_queries(dataset_root, config.limit) * len(config.modalities) * targets
         progress.start(total, len(store.finished_cases()))

@@ -315,7 +315,7 @@ class RunStore:
             "status": row[4],
         }
 
-    def set_dataset_root(self, root: Path) -> None:
+    def set_dataset_root(self, root: Path, queries_sha256: str | None = None) -> None:
         """Where the run's media live, so audits can show a case's image and audio.
 
         The digest of the dataset's queries.jsonl is recorded with it (or cleared when the
@@ -324,7 +324,9 @@ class RunStore:
         (``/``) proves nothing and is refused.
         """
         resolved = Path(root).resolve()
-        digest = queries_file_sha256(resolved)
+        # A caller that already hashed the file (the run's identity) or knows the digest the
+        # answers came from (a re-judged run's source) passes it: hashed once, one truth.
+        digest = queries_sha256 or queries_file_sha256(resolved)
         with self._lock:
             self._db.execute(
                 "INSERT OR REPLACE INTO meta(key, value) VALUES ('dataset_root', ?)",
@@ -574,10 +576,13 @@ class RunStore:
 def queries_file_sha256(root: Path) -> str | None:
     """sha256 of ``root/queries.jsonl``, or None when there is no such regular file."""
     path = Path(root) / DATASET_QUERIES_FILE
-    if not path.is_file():
-        return None
+    return file_sha256(path) if path.is_file() else None
+
+
+def file_sha256(path: Path) -> str:
+    """sha256 of a file's bytes, read in 1 MiB blocks."""
     digest = hashlib.sha256()
-    with path.open("rb") as fh:
+    with Path(path).open("rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
