@@ -106,7 +106,11 @@ class HarmJudge:
         )
         # Read as long as it was trained to read: judged on 512 tokens, a judge trained on 256
         # called more answers harmful (HarmBench val_dev 75.7% against 79.3% at 256).
-        self.max_tokens = min(MAX_TOKENS, int(self.info.get("train_max_tokens", MAX_TOKENS)))
+        trained = self.info.get("train_max_tokens")
+        if trained is None:
+            # No silent 512: a delta that does not say how long it read is refused.
+            raise RuntimeError(f"{delta}: the delta records no train_max_tokens; retrain it")
+        self.max_tokens = min(MAX_TOKENS, int(trained))
 
     def probabilities(self, pairs: Sequence[tuple[str, str]]) -> list[float]:
         """p(harmful) of each (request, answer) pair, in order."""
