@@ -28,9 +28,9 @@ from agents.llm import litellm
 from agents.spec import ModelSpec
 from agents.transports import make_transport, transport_for_spec
 from agents.transports.base import MalformedReply, Messages, Route, Transport
-from safebench import secrets
-from safebench.errors import ProviderError
-from safebench.records import ModelCall, Usage
+from safebench.core import secrets
+from safebench.core.errors import ProviderError
+from safebench.core.records import ModelCall, Usage
 
 log = structlog.get_logger(__name__)
 

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from safebench import secrets
+from safebench.core import secrets
 
 OFFLINE_PREFIX = "safebench/"
 """Models under this prefix are the built-in offline stack (no key, no network)."""
@@ -74,7 +74,7 @@ class ModelSpec(BaseModel):
         # Checked when the config is read, because each of these otherwise loads fine and
         # then fails every call of the run (a run of failed cases that can still exit 0).
         if self.is_offline:
-            from agents.offline.names import offline_model_problem  # light; no litellm
+            from safebench.offline.names import offline_model_problem  # light; no litellm
 
             problem = offline_model_problem(self.model.removeprefix(OFFLINE_PREFIX))
             if problem:

@@ -10,15 +10,15 @@ import json
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from agents.gateway import GatewaySettings
 from jury.config import JuryConfig
-from safebench import secrets
-from safebench.errors import ConfigError
-from safebench.records import Modality
-from safebench.yamlread import load_yaml
+from safebench.core import secrets
+from safebench.core.errors import ConfigError
+from safebench.core.records import Modality
+from safebench.core.validation import format_validation_error
+from safebench.core.yamlread import read_yaml_mapping
 from targets.base import TargetConfig
 
 
@@ -85,40 +85,6 @@ def load_run_config(path: Path, overrides: dict[str, Any] | None = None) -> RunC
         return RunConfig.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(format_validation_error(path, exc)) from None
-
-
-def read_yaml_mapping(path: Path, what: str, shape: str) -> dict[str, Any]:
-    """The YAML mapping in ``path``; a missing file, bad YAML (with line and column) or a
-    non-mapping is a ConfigError naming the file. ``what`` names the file's kind in errors,
-    ``shape`` says what the mapping should hold."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such {what}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read: {exc}") from None
-    try:
-        data = load_yaml(text, path)  # bounded: an alias bomb is refused, not expanded
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(f"{path}{where}: invalid YAML: {problem}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: {shape}")
-    return data
-
-
-def format_validation_error(path: Path, exc: ValidationError, what: str = "run config") -> str:
-    lines = [f"{path}: invalid {what}:"]
-    for error in exc.errors():
-        where = ".".join(str(part) for part in error["loc"]) or "(top level)"
-        message = error["msg"].removeprefix("Value error, ")
-        if error["type"] == "extra_forbidden":
-            message = "unknown field (a typo?)"
-        lines.append(f"  {where}: {message}")
-    return "\n".join(lines)
 
 
 def load_jury_config(path: Path) -> JuryConfig:

@@ -30,9 +30,9 @@ from pydantic import ValidationError
 from jury.config import JuryConfig
 from jury.prompts import PROMPTS_VERSION
 from jury.rubrics import DEFAULT_RUBRIC, get_rubric
-from safebench import secrets
 from safebench.config import RunConfig
-from safebench.errors import ConfigChanged, StoreError
+from safebench.core import secrets
+from safebench.core.errors import ConfigChanged, StoreError
 from transcripts.store import RunStore, file_sha256
 
 IDENTITY_VERSION = 1

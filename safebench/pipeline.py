@@ -18,19 +18,19 @@ from typing import Any, Protocol
 import structlog
 
 from agents.gateway import Gateway
-from agents.offline.stack import OfflineStack
 from agents.transports.base import REFUSED
 from generation.dataset import iter_queries, oversized_query
 from generation.seed import SEED_DATASET_NAME, build_seed_dataset
 from jury.courtroom import Courtroom, JurorFailed, provider_refusal_verdict
 from jury.metrics import Score, group_scores
 from jury.prompts import CaseFile
-from safebench.ballot import case_nonce
 from safebench.config import RunConfig
-from safebench.errors import ConfigError, DatasetError, ProviderError, RunAborted
+from safebench.core.ballot import case_nonce
+from safebench.core.errors import ConfigError, DatasetError, ProviderError, RunAborted
+from safebench.core.records import Modality, Query, TargetAnswer, case_id
+from safebench.core.registry import lookup
 from safebench.fingerprint import bind_run, dataset_digest, run_identity
-from safebench.records import Modality, Query, TargetAnswer, case_id
-from safebench.registry import lookup
+from safebench.offline.stack import OfflineStack
 from targets import litellm_target as _litellm_target  # noqa: F401 - registers the kind
 from targets import replay as _replay  # noqa: F401 - registers the kind
 from targets.base import Target, TargetContext, TargetReply

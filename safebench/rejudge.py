@@ -16,14 +16,14 @@ from pathlib import Path
 import structlog
 
 from agents.gateway import Gateway, GatewaySettings
-from agents.offline.stack import OfflineStack
 from jury.config import JuryConfig
 from jury.courtroom import Courtroom, JurorFailed, provider_refusal_verdict
 from jury.prompts import CaseFile
 from jury.study.bench import jury_hash
-from safebench.ballot import case_nonce
-from safebench.errors import StoreError
+from safebench.core.ballot import case_nonce
+from safebench.core.errors import StoreError
 from safebench.fingerprint import bind_run, rejudged_identity
+from safebench.offline.stack import OfflineStack
 from safebench.pipeline import NoProgress, Progress, RunSummary, case_media, summarize
 from transcripts.lock import WriterLock
 from transcripts.store import CaseMeta, CaseRow, RunStore

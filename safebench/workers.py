@@ -38,13 +38,13 @@ from typing import Any
 import structlog
 
 from agents.gateway import Gateway, GatewaySettings
-from agents.offline.stack import OfflineStack
 from generation.dataset import iter_queries
 from jury.courtroom import Courtroom
 from safebench.config import RunConfig
-from safebench.errors import RunAborted, SafeBenchError
+from safebench.core.errors import RunAborted, SafeBenchError
+from safebench.core.logs import configure_logging
 from safebench.fingerprint import bind_run, dataset_digest, run_identity
-from safebench.logs import configure_logging
+from safebench.offline.stack import OfflineStack
 from safebench.pipeline import (
     Progress,
     RunSummary,

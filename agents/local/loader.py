@@ -19,8 +19,8 @@ import structlog
 
 from agents.local.options import LoadOptions, parse_options
 from agents.local.stats import ModelStats, stats_for
-from safebench.errors import ConfigError
-from safebench.records import Modality
+from safebench.core.errors import ConfigError
+from safebench.core.records import Modality
 
 log = structlog.get_logger(__name__)
 

@@ -6,7 +6,7 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from safebench.errors import ConfigError
+from safebench.core.errors import ConfigError
 
 Dtype = Literal["auto", "float32", "float16", "bfloat16"]
 OptionsT = TypeVar("OptionsT", bound=BaseModel)

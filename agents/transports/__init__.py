@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 
 from agents.transports.base import Transport
-from safebench.registry import lookup, names
+from safebench.core.registry import lookup, names
 
 TRANSPORT_MODULES: dict[str, str] = {
     "litellm": "agents.transports.litellm_transport",

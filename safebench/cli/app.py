@@ -7,7 +7,6 @@ import traceback
 
 import typer
 
-from safebench import secrets
 from safebench.cli import (
     calibrate_cmd,
     dataset_cmd,
@@ -22,6 +21,7 @@ from safebench.cli import (
     taxonomy_cmd,
     transcripts_cmd,
 )
+from safebench.core import secrets
 
 app = typer.Typer(
     name="safebench",

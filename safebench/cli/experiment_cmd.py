@@ -13,9 +13,9 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from safebench.cli.untrusted import error_line, inert
-from safebench.errors import SafeBenchError
-from safebench.logs import configure_logging
+from safebench.core.errors import SafeBenchError
+from safebench.core.logs import configure_logging
+from safebench.core.untrusted import error_line, inert
 
 console = Console()
 errors = Console(stderr=True)

@@ -8,8 +8,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from safebench.cli.untrusted import error_line, inert
-from safebench.errors import SafeBenchError
+from safebench.core.errors import SafeBenchError
+from safebench.core.untrusted import error_line, inert
 
 console = Console()
 

@@ -22,9 +22,9 @@ from rich.progress import (
 from rich.table import Table
 
 from safebench.cli.progress import progress_bar
-from safebench.cli.untrusted import error_line, inert
-from safebench.errors import SafeBenchError
-from safebench.logs import configure_logging
+from safebench.core.errors import SafeBenchError
+from safebench.core.logs import configure_logging
+from safebench.core.untrusted import error_line, inert
 
 console = Console()
 errors = Console(stderr=True)
@@ -125,10 +125,10 @@ async def _generate(
     bar: Progress,
 ) -> tuple[Any, Path]:
     from agents.gateway import Gateway
-    from agents.offline.embedding import encoder
-    from agents.offline.stack import OfflineStack
     from generation.dataset import write_dataset
     from generation.writing import generate_queries, write_generated
+    from safebench.offline.embedding import encoder
+    from safebench.offline.stack import OfflineStack
     from transcripts.store import RunStore
 
     store = RunStore(store_path)

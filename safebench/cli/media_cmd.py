@@ -15,9 +15,9 @@ from rich.progress import (
 from rich.table import Table
 
 from safebench.cli.progress import progress_bar
-from safebench.cli.untrusted import error_line, labelled
-from safebench.errors import SafeBenchError
-from safebench.logs import configure_logging
+from safebench.core.errors import SafeBenchError
+from safebench.core.logs import configure_logging
+from safebench.core.untrusted import error_line, labelled
 
 console = Console()
 errors = Console(stderr=True)
@@ -147,9 +147,9 @@ async def _media(
     dataset_dir: Path, settings: Any, store_path: Path | None, progress: Any, run_name: str
 ) -> Any:
     from agents.gateway import Gateway
-    from agents.offline.stack import OfflineStack
     from generation.dataset import iter_queries, write_dataset
     from generation.media import render_media
+    from safebench.offline.stack import OfflineStack
     from transcripts.store import RunStore
 
     queries = list(iter_queries(dataset_dir))

@@ -9,9 +9,9 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from safebench.cli.untrusted import error_line
-from safebench.errors import SafeBenchError
-from safebench.logs import configure_logging
+from safebench.core.errors import SafeBenchError
+from safebench.core.logs import configure_logging
+from safebench.core.untrusted import error_line
 
 errors = Console(stderr=True)
 

@@ -10,9 +10,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from safebench.cli.untrusted import error_line, inert
-from safebench.errors import SafeBenchError
-from safebench.logs import configure_logging
+from safebench.core.errors import SafeBenchError
+from safebench.core.logs import configure_logging
+from safebench.core.untrusted import error_line, inert
 
 console = Console()
 errors = Console(stderr=True, soft_wrap=True)

@@ -18,9 +18,9 @@ from rich.table import Table
 from rich.text import Text
 
 from safebench.cli.progress import progress_bar
-from safebench.cli.untrusted import error_line, inert, labelled
-from safebench.errors import RunAborted, SafeBenchError
-from safebench.logs import configure_logging
+from safebench.core.errors import RunAborted, SafeBenchError
+from safebench.core.logs import configure_logging
+from safebench.core.untrusted import error_line, inert, labelled
 
 console = Console()
 errors = Console(stderr=True)

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from safebench.logs import configure_logging
+from safebench.core.logs import configure_logging
 
 console = Console()
 errors = Console(stderr=True, soft_wrap=True)
@@ -26,8 +26,8 @@ def serve(
     configure_logging(verbose)
     from aiohttp import web
 
-    from safebench.cli.untrusted import error_line
-    from safebench.errors import StoreError
+    from safebench.core.errors import StoreError
+    from safebench.core.untrusted import error_line
     from transcripts.viewer import make_app
 
     if not run.is_file():

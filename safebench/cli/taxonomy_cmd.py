@@ -19,9 +19,9 @@ from rich.progress import Progress, TaskID
 from rich.table import Table
 
 from safebench.cli.progress import progress_bar
-from safebench.cli.untrusted import error_line, inert
-from safebench.errors import SafeBenchError
-from safebench.logs import configure_logging
+from safebench.core.errors import SafeBenchError
+from safebench.core.logs import configure_logging
+from safebench.core.untrusted import error_line, inert
 
 app = typer.Typer(
     help="Risk taxonomies: build one by a debate among judge agents, show a debate.",
@@ -142,12 +142,12 @@ async def _debate(
 ) -> tuple[Any, Any]:
     """Run (record=True) or replay from the store only (record=False) the debate."""
     from agents.gateway import Gateway
-    from agents.offline.embedding import encoder
-    from agents.offline.stack import OfflineStack
     from agents.spec import ModelSpec
     from generation.debate import run_debate
     from generation.taxonomy import PAPER_TAXONOMY
-    from safebench.errors import StoreError
+    from safebench.core.errors import StoreError
+    from safebench.offline.embedding import encoder
+    from safebench.offline.stack import OfflineStack
     from transcripts.store import RunStore
 
     async def store_only(spec: ModelSpec) -> Any:

@@ -1,7 +1,7 @@
 """``safebench transcripts list|show|search|export RUN``: audit deliberations in the terminal.
 
 Answers and reasoning are hostile input: they are printed through
-:func:`safebench.cli.untrusted.inert` as plain rich ``Text`` (no markup is read from them)
+:func:`safebench.core.untrusted.inert` as plain rich ``Text`` (no markup is read from them)
 with control characters shown as visible escapes, so an answer cannot restyle, rewrite or
 clear the auditor's terminal with escape sequences.
 """
@@ -19,9 +19,9 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from safebench.cli.untrusted import error_line, inert
-from safebench.errors import StoreError
-from safebench.logs import configure_logging
+from safebench.core.errors import StoreError
+from safebench.core.logs import configure_logging
+from safebench.core.untrusted import error_line, inert
 
 app = typer.Typer(
     name="transcripts",

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from safebench.errors import ConfigError
+from safebench.core.errors import ConfigError
 
 T = TypeVar("T", bound=Callable[..., Any])
 

@@ -24,10 +24,10 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from agents.offline.recorded import TRUTH, item_key, lookup
-from agents.offline.seeding import offline_seed
-from safebench.ballot import courtroom_text, read_case, vote_block
-from safebench.records import VotePayload
+from safebench.core.ballot import courtroom_text, read_case, vote_block
+from safebench.core.records import VotePayload
+from safebench.offline.recorded import TRUTH, item_key, lookup
+from safebench.offline.seeding import offline_seed
 
 ChatMessages = list[dict[str, object]]
 OfflineModel = Callable[[ChatMessages], str]

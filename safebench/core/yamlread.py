@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from safebench.errors import ConfigError
+from safebench.core.errors import ConfigError
 
 MAX_YAML_NODES = 200_000
 """Most nodes (scalars, lists, mappings) a YAML file may expand to, aliases counted at every
@@ -72,3 +72,26 @@ def load_yaml(text: str, path: Path, max_nodes: int = MAX_YAML_NODES) -> Any:
         return loader.construct_document(node)
     finally:
         loader.dispose()
+
+
+def read_yaml_mapping(path: Path, what: str, shape: str) -> dict[str, Any]:
+    """The YAML mapping in ``path``; a missing file, bad YAML (with line and column) or a
+    non-mapping is a ConfigError naming the file. ``what`` names the file's kind in errors,
+    ``shape`` says what the mapping should hold."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such {what}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from None
+    try:
+        data = load_yaml(text, path)  # bounded: an alias bomb is refused, not expanded
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{path}{where}: invalid YAML: {problem}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: {shape}")
+    return data

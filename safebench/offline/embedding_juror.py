@@ -2,7 +2,7 @@
 
 It reads the same ballot as any juror, embeds the request and the answer, adds the refusal and
 compliance cues of the pattern juror, and scores the pair with a logistic head trained by
-``python -m agents.offline.train_embedding_juror`` on GPTFuzz's human labels. Reading the
+``python -m safebench.offline.train_embedding_juror`` on GPTFuzz's human labels. Reading the
 request with the answer matters: answer-only features learn one dataset's style, not harm.
 """
 
@@ -14,14 +14,14 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from agents.offline.jurors import (
+from safebench.core.ballot import read_case, vote_block
+from safebench.core.records import VotePayload
+from safebench.offline.jurors import (
     LEANING,
     ChatMessages,
     _text,
     read_answer,
 )
-from safebench.ballot import read_case, vote_block
-from safebench.records import VotePayload
 
 HEAD_PATH = Path(__file__).with_name("embedding_head.json")
 FEATURE_VERSION = 2
@@ -80,7 +80,7 @@ def head() -> EmbeddingHead:
 
 @lru_cache(maxsize=4096)
 def _embed(text: str) -> Any:
-    from agents.offline.embedding import encoder
+    from safebench.offline.embedding import encoder
 
     return encoder().encode([text])[0]
 

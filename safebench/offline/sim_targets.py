@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from agents.offline.server import (
+from safebench.offline.server import (
     ChatRequest,
     OpenAICompatServer,
     Responder,

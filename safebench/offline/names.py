@@ -1,17 +1,17 @@
 """Which ``safebench/…`` model names the offline stack can answer, checked without starting it.
 
 Config validation calls :func:`offline_model_problem` so a misspelt offline model is a config
-error naming the field, before any case runs; :class:`agents.offline.stack.OfflineStack`
+error naming the field, before any case runs; :class:`safebench.offline.stack.OfflineStack`
 resolves the same names at run time. Only light modules are imported here (no litellm, no
 server), because every config load pays for this check.
 """
 
 from __future__ import annotations
 
-from agents.offline.judges import OFFLINE_JUDGES
-from agents.offline.jurors import OFFLINE_MODELS
-from agents.offline.sim_targets import SIM_PROFILES
-from agents.offline.study_jurors import REPLAY_PREFIX, SIMULATED_PREFIX, parse_temperament
+from safebench.offline.judges import OFFLINE_JUDGES
+from safebench.offline.jurors import OFFLINE_MODELS
+from safebench.offline.sim_targets import SIM_PROFILES
+from safebench.offline.study_jurors import REPLAY_PREFIX, SIMULATED_PREFIX, parse_temperament
 
 
 def known_offline_names() -> list[str]:

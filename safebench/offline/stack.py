@@ -11,15 +11,15 @@ from __future__ import annotations
 import asyncio
 
 from agents.gateway import Route, direct_route
-from agents.offline.judges import OFFLINE_JUDGES, judge_responder
-from agents.offline.jurors import OFFLINE_MODELS, OfflineModel
-from agents.offline.provider import register_offline_provider
-from agents.offline.seeding import seeded
-from agents.offline.server import ChatRequest, OpenAICompatServer
-from agents.offline.sim_targets import SIM_PROFILES, build_sim_server
-from agents.offline.study_jurors import study_model
 from agents.spec import OFFLINE_PREFIX, ModelSpec
-from safebench.errors import ConfigError
+from safebench.core.errors import ConfigError
+from safebench.offline.judges import OFFLINE_JUDGES, judge_responder
+from safebench.offline.jurors import OFFLINE_MODELS, OfflineModel
+from safebench.offline.provider import register_offline_provider
+from safebench.offline.seeding import seeded
+from safebench.offline.server import ChatRequest, OpenAICompatServer
+from safebench.offline.sim_targets import SIM_PROFILES, build_sim_server
+from safebench.offline.study_jurors import study_model
 
 OFFLINE_KEY = "sk-offline-not-a-secret"
 

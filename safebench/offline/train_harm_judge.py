@@ -1,6 +1,6 @@
 """Fine-tune the harm judge (MiniLM cross-encoder) on CPU; report it on held-out sets.
 
-    python -m agents.offline.train_harm_judge --data ../shared/data
+    python -m safebench.offline.train_harm_judge --data ../shared/data
 
 The lower layers of all-MiniLM-L6-v2 stay frozen: they run once over every pair and their
 outputs are kept in memory (float16), then only the top layer(s) and a classification head
@@ -12,7 +12,7 @@ by behaviour; figures on HarmBench are reported on the other half, and on all 30
 partly trained on) unless ``--no-harmbench``; and hard negatives built here, which only a
 reader of both texts can get right: a harmful answer paired with a request it does not
 answer, a refusal that repeats the request's words, and harmful-looking generic text with
-nothing in it. Writes ``agents/offline/harm_judge.safetensors``: the trained parameters only.
+nothing in it. Writes ``safebench/offline/harm_judge.safetensors``: the trained parameters only.
 """
 
 from __future__ import annotations
@@ -25,7 +25,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from agents.offline.harm_judge import (
+from jury.study.labels import LabelledItem, load_gptfuzz, load_harmbench
+from jury.study.metrics import Confusion
+from safebench.offline.harm_judge import (
     DELTA_PATH,
     MAX_TOKENS,
     autocast,
@@ -35,8 +37,6 @@ from agents.offline.harm_judge import (
     mean_pool,
     tokenize,
 )
-from jury.study.labels import LabelledItem, load_gptfuzz, load_harmbench
-from jury.study.metrics import Confusion
 
 Item = tuple[str, str, int]  # (request, answer, label)
 

@@ -7,7 +7,7 @@ import sys
 
 import structlog
 
-from safebench import secrets
+from safebench.core import secrets
 
 
 def _current_stderr_logger(*_args: object) -> structlog.PrintLogger:

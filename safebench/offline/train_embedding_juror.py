@@ -1,9 +1,9 @@
 """Train the embedding juror's head on GPTFuzz's human labels; report it on held-out sets.
 
-    python -m agents.offline.train_embedding_juror --data ../shared/data
+    python -m safebench.offline.train_embedding_juror --data ../shared/data
 
 Trains on gptfuzz/train.csv, reports accuracy and F1 on gptfuzz/evaluate.csv and on
-harmbench/val_dev.json (human majority), and writes agents/offline/embedding_head.json.
+harmbench/val_dev.json (human majority), and writes safebench/offline/embedding_head.json.
 Embeddings are cached next to the output so that re-training the head is quick.
 """
 
@@ -19,10 +19,10 @@ from pathlib import Path
 import numpy as np
 import structlog
 
-from agents.offline.embedding import encoder
-from agents.offline.embedding_juror import FEATURE_VERSION, HEAD_PATH, pair_features
 from jury.study.labels import LabelledItem, load_gptfuzz, load_harmbench
 from jury.study.metrics import Confusion
+from safebench.offline.embedding import encoder
+from safebench.offline.embedding_juror import FEATURE_VERSION, HEAD_PATH, pair_features
 
 log = structlog.get_logger(__name__)
 
