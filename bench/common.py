@@ -52,9 +52,9 @@ class ServerOptions:
 
 
 def _serve(options: ServerOptions, conn: Connection) -> None:
-    from agents.offline.server import Fault, OpenAICompatServer
-    from agents.offline.sim_targets import SIM_PROFILES, sim_responder
-    from agents.offline.stack import serve_offline_jurors
+    from safebench.offline.server import Fault, OpenAICompatServer
+    from safebench.offline.sim_targets import SIM_PROFILES, sim_responder
+    from safebench.offline.stack import serve_offline_jurors
 
     async def main() -> None:
         server = OpenAICompatServer(
@@ -188,7 +188,7 @@ def bench_run_config(
 def quiet_logs() -> None:
     """The CLI's quiet logging, and no litellm pool warnings: at C = 256 its own aiohttp pool
     (500 per host) saturates and would warn on every call, drowning the figures."""
-    from safebench.logs import configure_logging
+    from safebench.core.logs import configure_logging
 
     configure_logging(verbose=False)
     logging.getLogger("LiteLLM").setLevel(logging.ERROR)

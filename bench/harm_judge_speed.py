@@ -35,7 +35,7 @@ def main() -> None:
     args = parser.parse_args()
     import torch
 
-    from agents.offline.harm_judge import BATCHER, judge
+    from safebench.offline.harm_judge import BATCHER, judge
 
     torch.set_num_threads(args.threads)
     model = judge()

@@ -54,8 +54,8 @@ def grader_reply(text: str) -> str:
 def serve(latency_s: float, graders: int) -> None:
     """The model server, in its own process: the bench measures the clients, not it."""
     sys.path.insert(0, str(REPO))
-    from agents.offline.server import OpenAICompatServer, ServerThread
-    from agents.offline.stack import serve_offline_jurors
+    from safebench.offline.server import OpenAICompatServer, ServerThread
+    from safebench.offline.stack import serve_offline_jurors
 
     server = OpenAICompatServer(latency_s=latency_s, keep_bodies=False)
     serve_offline_jurors(server)
@@ -72,8 +72,8 @@ def serve(latency_s: float, graders: int) -> None:
 def make_answers(n: int) -> list[dict[str, str]]:
     """The first ``n`` release prompts with the ``sim-leaky`` target's answers to them."""
     sys.path.insert(0, str(REPO))
-    from agents.offline.server import ChatRequest
-    from agents.offline.sim_targets import SIM_PROFILES, sim_responder
+    from safebench.offline.server import ChatRequest
+    from safebench.offline.sim_targets import SIM_PROFILES, sim_responder
 
     data = json.loads(SAFEBENCH_JSON.read_text(encoding="utf-8"))
     prompts = [str(row["prompt"]) for row in data["data"]][:n]
@@ -95,7 +95,7 @@ def safebench_child(
 
     sys.path.insert(0, str(REPO))
     from safebench.config import RunConfig
-    from safebench.logs import configure_logging
+    from safebench.core.logs import configure_logging
     from safebench.pipeline import run_evaluation
 
     configure_logging(verbose=False)

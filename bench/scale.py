@@ -81,9 +81,9 @@ def rss_kb() -> int:
 def serve() -> None:
     """The model server, in its own process so that its memory and CPU are not the run's."""
     sys.path.insert(0, str(REPO))
-    from agents.offline.server import OpenAICompatServer, ServerThread
-    from agents.offline.sim_targets import SIM_PROFILES, sim_responder
-    from agents.offline.stack import serve_offline_jurors
+    from safebench.offline.server import OpenAICompatServer, ServerThread
+    from safebench.offline.sim_targets import SIM_PROFILES, sim_responder
+    from safebench.offline.stack import serve_offline_jurors
 
     server = OpenAICompatServer(keep_bodies=False)
     for name, profile in SIM_PROFILES.items():
@@ -102,7 +102,7 @@ def child(
     """Run one size in this process; return wall time and RSS samples against progress."""
     sys.path.insert(0, str(REPO))
     from safebench.config import RunConfig
-    from safebench.logs import configure_logging
+    from safebench.core.logs import configure_logging
     from safebench.pipeline import run_evaluation
 
     configure_logging(verbose=False)

@@ -26,13 +26,13 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from agents.offline.server import Fault, OpenAICompatServer  # noqa: E402
-from agents.offline.sim_targets import SIM_PROFILES, sim_responder  # noqa: E402
-from agents.offline.stack import serve_offline_jurors  # noqa: E402
 from bench.common import write_text_dataset  # noqa: E402
 from safebench.config import RunConfig  # noqa: E402
-from safebench.errors import RunAborted  # noqa: E402
-from safebench.logs import configure_logging  # noqa: E402
+from safebench.core.errors import RunAborted  # noqa: E402
+from safebench.core.logs import configure_logging  # noqa: E402
+from safebench.offline.server import Fault, OpenAICompatServer  # noqa: E402
+from safebench.offline.sim_targets import SIM_PROFILES, sim_responder  # noqa: E402
+from safebench.offline.stack import serve_offline_jurors  # noqa: E402
 from safebench.pipeline import run_evaluation  # noqa: E402
 from transcripts.store import RunStore  # noqa: E402
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from generation.dataset import iter_queries
-from safebench.records import MODALITIES, Query
+from safebench.core.records import MODALITIES, Query
 
 CARD_FILE = "README.md"
 """Name of the dataset card inside a dataset directory."""
@@ -91,7 +91,7 @@ def _table(header: tuple[str, str], counts: dict[str, int]) -> list[str]:
 
 
 _SCHEMA = """\
-Each line of `queries.jsonl` is one query (a `safebench.records.Query`):
+Each line of `queries.jsonl` is one query (a `safebench.core.records.Query`):
 
 | field | type | meaning |
 |---|---|---|

@@ -18,8 +18,8 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 from PIL import Image, UnidentifiedImageError
 from pydantic import ValidationError
 
-from safebench.errors import DatasetError
-from safebench.records import MediaRef, Query, sha256_hex
+from safebench.core.errors import DatasetError
+from safebench.core.records import MediaRef, Query, sha256_hex
 
 QUERIES_FILE = "queries.jsonl"
 """Name of the queries file inside a dataset directory."""

@@ -31,7 +31,7 @@ from agents.gateway import Gateway
 from generation.judges_config import JudgesConfig
 from generation.judging import ask_structured, judge_agent
 from generation.taxonomy import Category, Scenario, ScenarioVotes, Taxonomy
-from safebench.errors import SafeBenchError
+from safebench.core.errors import SafeBenchError
 
 log = structlog.get_logger(__name__)
 

@@ -35,7 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from agents.gateway import Gateway
 from agents.spec import ModelSpec
 from generation.typography import render_typographic_image
-from safebench.records import Query
+from safebench.core.records import Query
 
 log = structlog.get_logger(__name__)
 

@@ -15,8 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from agents.gateway import GatewaySettings
 from agents.spec import ModelSpec
-from safebench.config import format_validation_error, read_yaml_mapping
-from safebench.errors import ConfigError
+from safebench.core.errors import ConfigError
+from safebench.core.validation import format_validation_error
+from safebench.core.yamlread import read_yaml_mapping
 
 
 class JudgeConfig(ModelSpec):

@@ -24,7 +24,7 @@ from pydantic import BaseModel, ValidationError
 from agents.chat_client import GatewayChatClient
 from agents.gateway import Gateway
 from generation.judges_config import JudgeConfig
-from safebench.errors import ProviderError
+from safebench.core.errors import ProviderError
 
 log = structlog.get_logger(__name__)
 

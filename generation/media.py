@@ -48,8 +48,8 @@ from generation.image_controls import (
 )
 from generation.images import make_image
 from generation.speech import engine_voice, espeak_path, speak, write_atomic
-from safebench.errors import SafeBenchError
-from safebench.records import MediaRef, Query, sha256_hex
+from safebench.core.errors import SafeBenchError
+from safebench.core.records import MediaRef, Query, sha256_hex
 
 log = structlog.get_logger(__name__)
 

@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from generation.card import CARD_FILE, default_permissions, write_text_atomically
 from generation.dataset import iter_queries, read_media
-from safebench.records import MediaRef, Query
+from safebench.core.records import MediaRef, Query
 
 log = structlog.get_logger(__name__)
 

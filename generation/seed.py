@@ -27,8 +27,8 @@ from generation.dataset import (
     write_dataset,
 )
 from generation.typography import render_typographic_image
-from safebench.errors import DatasetError
-from safebench.records import Query
+from safebench.core.errors import DatasetError
+from safebench.core.records import Query
 
 log = structlog.get_logger(__name__)
 

@@ -17,8 +17,8 @@ import structlog
 from PIL import Image, UnidentifiedImageError
 
 from generation.dataset import read_image, read_media
-from safebench.errors import DatasetError
-from safebench.records import MediaRef
+from safebench.core.errors import DatasetError
+from safebench.core.records import MediaRef
 
 log = structlog.get_logger(__name__)
 

@@ -19,7 +19,7 @@ import structlog
 
 from agents.gateway import Gateway
 from agents.spec import ModelSpec
-from safebench.errors import ConfigError
+from safebench.core.errors import ConfigError
 
 log = structlog.get_logger(__name__)
 

@@ -13,8 +13,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from safebench.errors import ConfigError
-from safebench.yamlread import load_yaml
+from safebench.core.errors import ConfigError
+from safebench.core.yamlread import load_yaml
 
 
 class ScenarioVotes(BaseModel):

@@ -29,7 +29,7 @@ from generation.judges_config import JudgeConfig, JudgesConfig
 from generation.judging import ask_structured, judge_agent
 from generation.selection import diversity, select
 from generation.taxonomy import Category, Scenario, Taxonomy
-from safebench.records import Query
+from safebench.core.records import Query
 
 log = structlog.get_logger(__name__)
 

@@ -9,8 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from agents.spec import ModelSpec
 from jury.personas import DEFAULT_PERSONAS, Persona
 from jury.rubrics import DEFAULT_RUBRIC, Rubric, get_rubric
-from safebench.errors import ConfigError
-from safebench.records import Modality
+from safebench.core.errors import ConfigError
+from safebench.core.records import Modality
 
 StopRule = Literal["no_change", "consensus"]
 

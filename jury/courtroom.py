@@ -29,9 +29,9 @@ from jury.prompts import CaseFile
 from jury.rubrics import Rubric
 from jury.termination import RoundState, from_names
 from jury.voting import VotingRule, build_rule
-from safebench.ballot import parse_summary
-from safebench.errors import ProviderError, VoteParseError
-from safebench.records import AbstainCause, Decision, Modality, Verdict, Vote, VotePayload
+from safebench.core.ballot import parse_summary
+from safebench.core.errors import ProviderError, VoteParseError
+from safebench.core.records import AbstainCause, Decision, Modality, Verdict, Vote, VotePayload
 
 log = structlog.get_logger(__name__)
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from jury.personas import Persona
 from jury.rubrics import Rubric, get_rubric
-from safebench.ballot import case_header, delimit
-from safebench.records import MediaRef, Modality, Vote, VotePayload
+from safebench.core.ballot import case_header, delimit
+from safebench.core.records import MediaRef, Modality, Vote, VotePayload
 
 PROMPTS_VERSION = 1
 """Bump with any change to what jurors, the foreperson or targets are told: a run's store is

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from safebench.records import Vote
+from safebench.core.records import Vote
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,8 @@ from typing import Literal, Protocol
 from pydantic import Field
 
 from agents.spec import ModelSpec
-from safebench.records import Modality, Query
-from safebench.registry import registrar
+from safebench.core.records import Modality, Query
+from safebench.core.registry import registrar
 
 target_kind = registrar("target_kind")
 

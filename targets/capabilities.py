@@ -6,10 +6,10 @@ from collections.abc import Iterable
 from typing import Any
 
 from agents.llm import litellm
-from agents.offline.sim_targets import SIM_PROFILES
 from agents.spec import OFFLINE_PREFIX
-from safebench.errors import ConfigError
-from safebench.records import Modality
+from safebench.core.errors import ConfigError
+from safebench.core.records import Modality
+from safebench.offline.sim_targets import SIM_PROFILES
 
 LOCAL_PREFIXES = ("hf/", "hf-classifier/")
 """Local transformers checkpoints: what they take is read from their config.json."""

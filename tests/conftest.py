@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 import pytest_asyncio
 
-from agents.offline.server import OpenAICompatServer, ServerThread
+from safebench.offline.server import OpenAICompatServer, ServerThread
 
 
 @pytest_asyncio.fixture

@@ -9,17 +9,17 @@ from pathlib import Path
 import pytest
 
 from agents.gateway import Gateway, GatewaySettings
-from agents.offline.jurors import OFFLINE_MODELS
-from agents.offline.server import OpenAICompatServer
-from agents.offline.sim_targets import SIM_PROFILES
-from agents.offline.stack import OfflineStack
 from agents.spec import ModelSpec
 from generation.dataset import media_ref_for, write_dataset
 from jury.personas import DEFAULT_PERSONAS
 from jury.prompts import CaseFile, first_vote, juror_system
-from safebench.ballot import parse_vote
-from safebench.records import Query
-from safebench.registry import lookup, names
+from safebench.core.ballot import parse_vote
+from safebench.core.records import Query
+from safebench.core.registry import lookup, names
+from safebench.offline.jurors import OFFLINE_MODELS
+from safebench.offline.server import OpenAICompatServer
+from safebench.offline.sim_targets import SIM_PROFILES
+from safebench.offline.stack import OfflineStack
 from targets import litellm_target as _litellm_target  # noqa: F401 - registers the kind
 from targets import replay as _replay  # noqa: F401 - registers the kind
 from targets.base import TargetConfig, TargetContext

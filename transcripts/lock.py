@@ -20,7 +20,7 @@ from types import TracebackType
 
 from pydantic import BaseModel, ValidationError
 
-from safebench.errors import StoreInUse
+from safebench.core.errors import StoreInUse
 
 
 class LockHolder(BaseModel):

@@ -19,7 +19,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
-from safebench.cli.untrusted import visible
+from safebench.core.untrusted import visible
 from transcripts.report import Report
 
 plt.rcParams.update(

@@ -14,8 +14,8 @@ from pydantic import BaseModel
 
 from jury.agreement import AbstentionStats, RoundAgreement, abstention_stats, rounds_agreement
 from jury.metrics import Score, group_scores, score
-from safebench.errors import StoreError
-from safebench.records import Verdict, Vote
+from safebench.core.errors import StoreError
+from safebench.core.records import Verdict, Vote
 from transcripts.search import CaseSummary, case_summaries
 from transcripts.store import CaseMeta, RunStore
 

@@ -19,8 +19,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from safebench.errors import StoreError
-from safebench.records import ModelCall, Query, TargetAnswer, Verdict, Vote, utcnow
+from safebench.core.errors import StoreError
+from safebench.core.records import ModelCall, Query, TargetAnswer, Verdict, Vote, utcnow
 
 SCHEMA_VERSION = 1
 """Bump with any change to the tables or to the records stored in them."""

@@ -15,7 +15,7 @@ import io
 import re
 from collections.abc import Callable, Sequence
 
-from safebench.cli.untrusted import visible
+from safebench.core.untrusted import visible
 from transcripts.report import DIMENSIONS, Report, RunReport, ScoreCell
 
 CSV_COLUMNS = (

@@ -25,8 +25,8 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from generation.dataset import read_media
-from safebench.errors import DatasetError
-from safebench.records import MediaRef
+from safebench.core.errors import DatasetError
+from safebench.core.records import MediaRef
 from transcripts.render_html import VIEWER_CSP, VIEWER_CSP_HEADER, render
 from transcripts.search import CaseFilter, case_detail, case_summaries, search_cases
 from transcripts.store import RunStore, queries_file_sha256

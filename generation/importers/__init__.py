@@ -15,7 +15,7 @@ from generation.importers.base import (
     ImportReport,
     RowError,
 )
-from safebench.registry import lookup, names, registrar
+from safebench.core.registry import lookup, names, registrar
 
 IMPORTER_KIND = "importer"
 importer = registrar(IMPORTER_KIND)

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from safebench.errors import DatasetError
-from safebench.records import Query
+from safebench.core.errors import DatasetError
+from safebench.core.records import Query
 
 if TYPE_CHECKING:
     from generation.importers.media import MediaStager

@@ -14,7 +14,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from generation.taxonomy import PAPER_TAXONOMY
-from safebench.errors import DatasetError
+from safebench.core.errors import DatasetError
 
 
 class Block(BaseModel):

@@ -16,8 +16,8 @@ from generation.importers import importer
 from generation.importers.base import Candidate, ImportOptions, RowError
 from generation.importers.csv_rows import CsvRow, read_csv_rows
 from generation.importers.media import MediaStager
-from safebench.errors import DatasetError
-from safebench.records import Query
+from safebench.core.errors import DatasetError
+from safebench.core.records import Query
 
 NAME = "figstep"
 DEFAULT_FILE = "safebench.csv"

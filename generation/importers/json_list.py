@@ -19,8 +19,8 @@ from generation.importers import importer
 from generation.importers.base import Candidate, ImportOptions, RowError
 from generation.importers.category_map import CategoryMap, load_category_map
 from generation.importers.media import MediaStager
-from safebench.errors import DatasetError
-from safebench.records import MediaRef, Query
+from safebench.core.errors import DatasetError
+from safebench.core.records import MediaRef, Query
 
 NAME = "json-list"
 _LIST_KEYS = ("data", "prompts", "queries", "items")

@@ -21,7 +21,7 @@ from PIL import Image, UnidentifiedImageError
 from generation.card import default_permissions
 from generation.dataset import AUDIO_DIR, IMAGES_DIR, QUERIES_FILE
 from generation.importers.base import RowError
-from safebench.records import MediaRef, sha256_hex
+from safebench.core.records import MediaRef, sha256_hex
 
 _IMAGE_TYPES: dict[str, tuple[str, str]] = {
     "PNG": ("image/png", ".png"),

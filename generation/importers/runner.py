@@ -30,8 +30,8 @@ from generation.importers.base import (
     ImportReport,
 )
 from generation.importers.media import MediaStager
-from safebench.errors import DatasetError
-from safebench.records import Query
+from safebench.core.errors import DatasetError
+from safebench.core.records import Query
 
 log = structlog.get_logger(__name__)
 

@@ -26,8 +26,8 @@ from generation.importers.category_map import load_category_map
 from generation.importers.csv_rows import CsvRow, read_csv_rows
 from generation.importers.media import MediaStager
 from generation.taxonomy import PAPER_TAXONOMY
-from safebench.errors import DatasetError
-from safebench.records import MediaRef, Query
+from safebench.core.errors import DatasetError
+from safebench.core.records import MediaRef, Query
 
 NAME = "safebench-release"
 TEXT_DIR = "text"

@@ -15,13 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agents.gateway import Gateway, GatewaySettings
-from agents.offline.stack import OfflineStack
 from jury.config import JuryConfig
 from jury.courtroom import Courtroom
 from jury.prompts import CaseFile
 from jury.study.labels import LabelledItem
-from safebench.ballot import case_nonce
-from safebench.records import Query, TargetAnswer, Verdict, Vote
+from safebench.core.ballot import case_nonce
+from safebench.core.records import Query, TargetAnswer, Verdict, Vote
+from safebench.offline.stack import OfflineStack
 from transcripts.store import CaseMeta, RunStore
 
 STUDY_CATEGORY = "Labelled set"

@@ -27,10 +27,10 @@ from jury.study.bench import Bench, ItemOutcome, deliberate, open_bench
 from jury.study.labels import LabelFormat, LabelledItem, load_labels, load_run_items
 from jury.study.metrics import Confusion
 from jury.voting import build_rule
-from safebench.config import format_validation_error
-from safebench.errors import ConfigError
-from safebench.records import Vote
-from safebench.yamlread import load_yaml
+from safebench.core.errors import ConfigError
+from safebench.core.records import Vote
+from safebench.core.validation import format_validation_error
+from safebench.core.yamlread import load_yaml
 
 log = structlog.get_logger(__name__)
 

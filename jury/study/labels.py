@@ -17,8 +17,8 @@ from typing import Any, Literal
 import structlog
 from pydantic import BaseModel, ConfigDict, Field
 
-from agents.offline.recorded import TRUTH, item_key, register_table
-from safebench.errors import DatasetError
+from safebench.core.errors import DatasetError
+from safebench.offline.recorded import TRUTH, item_key, register_table
 
 log = structlog.get_logger(__name__)
 

@@ -7,9 +7,9 @@ import time
 import pytest
 
 from agents.gateway import Gateway, GatewaySettings, ProviderLimits
-from agents.offline.server import Fault, OpenAICompatServer
 from agents.spec import ModelSpec
-from safebench.errors import ProviderError
+from safebench.core.errors import ProviderError
+from safebench.offline.server import Fault, OpenAICompatServer
 from transcripts.store import RunStore
 
 FAST = GatewaySettings(max_retries=3, backoff_base_s=0.01, backoff_max_s=0.05, timeout_s=2.0)

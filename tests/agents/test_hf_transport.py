@@ -25,9 +25,9 @@ from agents.local.options import ClassifierOptions, HFOptions, parse_options
 from agents.local.stats import ModelStats, stats_for
 from agents.spec import ModelSpec
 from safebench.config import RunConfig, load_run_config
-from safebench.errors import ConfigError, ProviderError
+from safebench.core.errors import ConfigError, ProviderError
+from safebench.core.records import MediaRef, Query
 from safebench.pipeline import run_evaluation
-from safebench.records import MediaRef, Query
 from targets.base import TargetConfig, TargetContext
 from targets.capabilities import known_modalities
 from targets.litellm_target import LiteLLMTarget

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from agents.gateway import Gateway, GatewaySettings
-from agents.offline.server import Fault, OpenAICompatServer
 from agents.spec import ModelSpec
 from agents.transports.native import NativeTransport, served_model_name
 from safebench.config import RunConfig
-from safebench.errors import ProviderError
+from safebench.core.errors import ProviderError
+from safebench.offline.server import Fault, OpenAICompatServer
 from safebench.pipeline import run_evaluation
 from transcripts.store import RunStore
 

@@ -21,14 +21,14 @@ import litellm
 import pytest
 from litellm.exceptions import MidStreamFallbackError
 
-from agents.offline.server import (
+from safebench.offline.server import (
     ChatRequest,
     Fault,
     OpenAICompatServer,
     RequestLogEntry,
     body_key,
 )
-from agents.offline.sim_targets import (
+from safebench.offline.sim_targets import (
     PLACEHOLDER,
     SIM_PROFILES,
     build_sim_server,

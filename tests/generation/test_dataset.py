@@ -15,8 +15,8 @@ from generation.dataset import (
     resolve_media,
     write_dataset,
 )
-from safebench.errors import DatasetError
-from safebench.records import MediaRef, Query, sha256_hex
+from safebench.core.errors import DatasetError
+from safebench.core.records import MediaRef, Query, sha256_hex
 
 
 def _query(query_id: str, image: MediaRef | None = None) -> Query:

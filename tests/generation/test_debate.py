@@ -12,7 +12,6 @@ from typing import Any
 import numpy as np
 
 from agents.gateway import Gateway, GatewaySettings
-from agents.offline.server import ChatRequest, OpenAICompatServer
 from generation.debate import (
     Ballot,
     BallotEvent,
@@ -31,6 +30,7 @@ from generation.debate import (
 )
 from generation.judges_config import JudgesConfig
 from generation.taxonomy import Category, Scenario, ScenarioVotes, Taxonomy
+from safebench.offline.server import ChatRequest, OpenAICompatServer
 from transcripts.store import RunStore
 
 FAST = GatewaySettings(max_retries=0, timeout_s=5.0)

@@ -11,12 +11,12 @@ from pathlib import Path
 from PIL import Image
 
 from agents.gateway import Gateway, GatewaySettings
-from agents.offline.server import ChatRequest, Fault, ImageRequest, OpenAICompatServer
 from agents.spec import ModelSpec
 from generation.dataset import read_image, read_media
 from generation.image_controls import CONTROL_VARIANTS, control_root
 from generation.media import FAILURES_FILE, MediaSettings, render_media
-from safebench.records import Query
+from safebench.core.records import Query
+from safebench.offline.server import ChatRequest, Fault, ImageRequest, OpenAICompatServer
 
 SIZE = (64, 64)
 

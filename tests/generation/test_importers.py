@@ -21,8 +21,8 @@ from generation.importers import (
     run_import,
 )
 from generation.importers.runner import ERRORS_FILE, STATEMENTS_FILE
-from safebench.errors import DatasetError
-from safebench.logs import configure_logging
+from safebench.core.errors import DatasetError
+from safebench.core.logs import configure_logging
 
 
 @pytest.fixture(autouse=True)
@@ -423,8 +423,8 @@ def test_a_query_over_the_dataset_limit_is_a_bad_row_naming_it_and_the_rest_impo
 
 def test_write_dataset_refuses_a_query_over_the_limit(tmp_path: Path) -> None:
     from generation.dataset import MAX_QUERY_CHARS, write_dataset
-    from safebench.errors import DatasetError
-    from safebench.records import Query
+    from safebench.core.errors import DatasetError
+    from safebench.core.records import Query
 
     huge = Query(id="big", category="C", scenario="S", text="x" * (MAX_QUERY_CHARS + 1))
     with pytest.raises(DatasetError, match=r"queries\.jsonl: query 1: query 'big'"):

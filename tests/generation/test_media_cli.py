@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from generation.dataset import iter_queries, read_media, write_dataset
 from safebench.cli.app import app
-from safebench.records import Query
+from safebench.core.records import Query
 
 needs_espeak = pytest.mark.skipif(
     shutil.which("espeak-ng") is None,

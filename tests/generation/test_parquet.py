@@ -14,9 +14,9 @@ from typer.testing import CliRunner
 from generation.dataset import media_ref_for, write_dataset
 from generation.parquet import ParquetExportConfig, export_parquet
 from safebench.cli import dataset_cmd
-from safebench.errors import DatasetError
-from safebench.logs import configure_logging
-from safebench.records import Query
+from safebench.core.errors import DatasetError
+from safebench.core.logs import configure_logging
+from safebench.core.records import Query
 
 
 @pytest.fixture(autouse=True)

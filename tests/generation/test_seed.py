@@ -11,7 +11,7 @@ from generation.dataset import iter_queries, read_media
 from generation.seed import SEED_DATASET_NAME, SEED_ITEMS, build_seed_dataset, seed_query_ids
 from generation.taxonomy import PAPER_TAXONOMY
 from generation.typography import render_typographic_image
-from safebench.records import sha256_hex
+from safebench.core.records import sha256_hex
 
 
 def test_seed_covers_every_scenario_three_times() -> None:

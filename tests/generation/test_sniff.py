@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from agents.gateway import Gateway, GatewaySettings
-from agents.offline.server import ChatRequest, OpenAICompatServer
 from generation.dataset import media_ref_for
-from safebench.errors import DatasetError
-from safebench.records import Query
+from safebench.core.errors import DatasetError
+from safebench.core.records import Query
+from safebench.offline.server import ChatRequest, OpenAICompatServer
 from targets.base import TargetConfig, TargetContext
 from targets.litellm_target import LiteLLMTarget
 from tests.support.media import image_bytes, wav_bytes

@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 
 from agents.gateway import Gateway, GatewaySettings
-from agents.offline.server import Fault, OpenAICompatServer, SpeechRequest
 from generation.dataset import read_media
 from generation.media import MediaSettings, render_media
 from generation.speech import espeak_wav
-from safebench.errors import ConfigError
-from safebench.records import Query
+from safebench.core.errors import ConfigError
+from safebench.core.records import Query
+from safebench.offline.server import Fault, OpenAICompatServer, SpeechRequest
 
 needs_espeak = pytest.mark.skipif(
     shutil.which("espeak-ng") is None,

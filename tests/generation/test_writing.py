@@ -13,12 +13,12 @@ import numpy as np
 import pytest
 
 from agents.gateway import Gateway, GatewaySettings
-from agents.offline.server import ChatRequest, OpenAICompatServer
 from generation.dataset import iter_queries
 from generation.judges_config import JudgesConfig
 from generation.selection import diversity, select
 from generation.taxonomy import Category, Scenario, Taxonomy
 from generation.writing import REPORT_FILE, generate_queries, write_generated
+from safebench.offline.server import ChatRequest, OpenAICompatServer
 from transcripts.store import RunStore
 
 

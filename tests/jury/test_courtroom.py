@@ -17,11 +17,10 @@ from typing import Any
 import pytest
 
 from agents.gateway import Gateway, GatewaySettings
-from agents.offline.server import ChatRequest, OpenAICompatServer
 from jury.config import JuryConfig
 from jury.courtroom import Courtroom, JurorFailed
 from jury.prompts import CaseFile
-from safebench.ballot import (
+from safebench.core.ballot import (
     case_nonce,
     delimit,
     extract_delimited,
@@ -29,8 +28,9 @@ from safebench.ballot import (
     summary_block,
     vote_block,
 )
-from safebench.errors import VoteParseError
-from safebench.records import VotePayload
+from safebench.core.errors import VoteParseError
+from safebench.core.records import VotePayload
+from safebench.offline.server import ChatRequest, OpenAICompatServer
 from transcripts.store import RunStore
 
 FAST = GatewaySettings(max_retries=0, backoff_base_s=0.01, backoff_max_s=0.02, timeout_s=5.0)
@@ -643,7 +643,7 @@ def forged_tally(nonce: str) -> str:
 
 def offline_foreperson_on(server: OpenAICompatServer) -> dict[str, Any]:
     """The built-in offline foreperson, served over HTTP like any other model."""
-    from agents.offline.jurors import OFFLINE_MODELS
+    from safebench.offline.jurors import OFFLINE_MODELS
 
     model = OFFLINE_MODELS["foreperson"]
     server.add_model("foreperson", lambda request: model(request.messages))

@@ -17,12 +17,12 @@ import pytest
 import pytest_asyncio
 
 from agents.gateway import Gateway, GatewaySettings
-from agents.offline.stack import OfflineStack
 from jury.agreement import abstention_stats
 from jury.config import JuryConfig
 from jury.courtroom import PROVIDER_REFUSAL_RULE, Courtroom
 from jury.prompts import CaseFile
 from safebench.config import RunConfig
+from safebench.offline.stack import OfflineStack
 from safebench.pipeline import run_evaluation
 from tests.support.wire_server import WireServer
 from transcripts.report import run_report

@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 
 from agents.gateway import Gateway
-from agents.offline.server import ChatRequest, OpenAICompatServer
 from jury.config import JuryConfig
 from jury.courtroom import Courtroom
 from jury.personas import DEFAULT_PERSONAS
@@ -28,11 +27,12 @@ from jury.rubrics import (
     rubric_names,
     strongreject_score,
 )
-from safebench.ballot import vote_block
 from safebench.config import load_run_config
-from safebench.errors import ConfigError, VoteParseError
+from safebench.core.ballot import vote_block
+from safebench.core.errors import ConfigError, VoteParseError
+from safebench.core.records import TargetAnswer, VotePayload
 from safebench.fingerprint import jury_identity
-from safebench.records import TargetAnswer, VotePayload
+from safebench.offline.server import ChatRequest, OpenAICompatServer
 from tests.jury.test_courtroom import FAST, case_file, chats, nonce_of, spec
 from transcripts.render_html import render_report
 from transcripts.report import build_report
@@ -324,9 +324,9 @@ def test_the_rubric_is_part_of_the_run_identity() -> None:
 def test_a_scored_vote_line_is_still_read_by_the_offline_jurors() -> None:
     """A StrongREJECT juror's vote, shown to offline seats of a mixed jury, keeps the line's
     fixed start (harmful, rating, confidence) that they read."""
-    from agents.offline.jurors import OTHER_VOTE
     from jury.prompts import describe_vote
-    from safebench.records import VotePayload
+    from safebench.core.records import VotePayload
+    from safebench.offline.jurors import OTHER_VOTE
 
     payload = VotePayload(
         harmful=True,

@@ -15,7 +15,7 @@ from jury.study.labels import LabelledItem, load_labels, stratified_sample
 from jury.study.metrics import Confusion
 from safebench.cli import calibrate_cmd, experiment_cmd
 from safebench.cli.app import app
-from safebench.errors import DatasetError
+from safebench.core.errors import DatasetError
 
 SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 

@@ -12,15 +12,15 @@ from typing import Any
 
 import pytest
 
-from agents.offline.jurors import OFFLINE_MODELS
-from agents.offline.seeding import offline_seed, seeded
-from agents.offline.server import ChatRequest, OpenAICompatServer
 from jury.config import JuryConfig
 from jury.prompts import CaseFile, first_vote, juror_system
 from jury.study.calibration import CalibrationReport, calibrate
 from jury.study.labels import LabelledItem, load_labels
-from safebench.ballot import parse_vote
+from safebench.core.ballot import parse_vote
 from safebench.fingerprint import jury_identity
+from safebench.offline.jurors import OFFLINE_MODELS
+from safebench.offline.seeding import offline_seed, seeded
+from safebench.offline.server import ChatRequest, OpenAICompatServer
 from transcripts.store import RunStore
 
 SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
@@ -164,7 +164,7 @@ async def test_fresh_stores_agree_on_a_harmbench_slice(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("bad", ["1O", "seed2", 1.5, True])
 def test_a_mistyped_seed_is_refused_not_read_as_the_default(bad: object) -> None:
-    from agents.offline.seeding import seed_of
+    from safebench.offline.seeding import seed_of
 
     with pytest.raises(ValueError, match="seed must be an integer"):
         seed_of(bad)

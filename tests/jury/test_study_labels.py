@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from agents.offline.recorded import TRUTH, lookup
 from jury.study.labels import detect_format, load_labels, majority, parse_recorded
-from safebench.errors import DatasetError
+from safebench.core.errors import DatasetError
+from safebench.offline.recorded import TRUTH, lookup
 
 SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 

@@ -7,9 +7,9 @@ from typing import Any
 
 import yaml
 
-from agents.offline.server import OpenAICompatServer
-from agents.offline.sim_targets import SIM_PROFILES, sim_responder
-from agents.offline.stack import serve_offline_jurors
+from safebench.offline.server import OpenAICompatServer
+from safebench.offline.sim_targets import SIM_PROFILES, sim_responder
+from safebench.offline.stack import serve_offline_jurors
 
 
 def serve_everything(server: OpenAICompatServer) -> OpenAICompatServer:

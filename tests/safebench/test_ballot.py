@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from safebench.ballot import case_header, delimit, read_case
+from safebench.core.ballot import case_header, delimit, read_case
 
 
 def brief(nonce: str, request: str, answer: str) -> str:
@@ -68,8 +68,8 @@ def test_an_answer_left_open_quotes_everything_after_it() -> None:
 
 
 def test_a_forged_round_in_the_answer_does_not_make_a_study_juror_deliberate() -> None:
-    from agents.offline.study_jurors import read_ballot
     from jury.prompts import CaseFile, first_vote
+    from safebench.offline.study_jurors import read_ballot
 
     case = CaseFile(
         case_id="c",

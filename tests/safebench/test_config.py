@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from safebench.config import load_run_config
-from safebench.errors import ConfigError
+from safebench.core.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -171,7 +171,7 @@ def test_a_misspelt_offline_foreperson_is_a_config_error(tmp_path: Path) -> None
 
 
 def test_every_known_offline_model_passes_validation(tmp_path: Path) -> None:
-    from agents.offline.names import known_offline_names
+    from safebench.offline.names import known_offline_names
 
     for name in [*known_offline_names(), "replay/gpt-4-0613", "simulated/competence=0.7"]:
         load_run_config(write(tmp_path, MINIMAL.replace("pattern-juror", name)))

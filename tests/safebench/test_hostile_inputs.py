@@ -18,11 +18,11 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from agents.offline.server import ChatRequest, OpenAICompatServer
 from safebench.config import RunConfig, load_run_config
-from safebench.errors import ConfigError, DatasetError
+from safebench.core.errors import ConfigError, DatasetError
+from safebench.core.records import Query
+from safebench.offline.server import ChatRequest, OpenAICompatServer
 from safebench.pipeline import run_evaluation
-from safebench.records import Query
 from tests.safebench.helpers import http_run_config, serve_everything
 from transcripts.store import RunStore
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from agents.offline.server import OpenAICompatServer
 from safebench.config import RunConfig
-from safebench.errors import RunAborted
+from safebench.core.errors import RunAborted
+from safebench.offline.server import OpenAICompatServer
 from safebench.pipeline import run_evaluation
 from tests.safebench.helpers import http_run_config, serve_everything
 from transcripts.export import export_jsonl
@@ -63,7 +63,7 @@ async def test_rerun_of_a_finished_run_makes_no_model_call(
 async def test_failed_target_calls_are_recorded_and_retried_on_resume(
     server: OpenAICompatServer, tmp_path: Path
 ) -> None:
-    from agents.offline.server import Fault
+    from safebench.offline.server import Fault
 
     config = RunConfig.model_validate(
         http_run_config(
@@ -84,7 +84,7 @@ async def test_failed_target_calls_are_recorded_and_retried_on_resume(
 
 
 async def test_run_stops_when_most_cases_fail(server: OpenAICompatServer, tmp_path: Path) -> None:
-    from agents.offline.server import Fault
+    from safebench.offline.server import Fault
 
     config = RunConfig.model_validate(
         http_run_config(

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from agents.offline.server import OpenAICompatServer
 from jury.config import JuryConfig
 from safebench.config import RunConfig
-from safebench.errors import StoreError
+from safebench.core.errors import StoreError
+from safebench.offline.server import OpenAICompatServer
 from safebench.pipeline import run_evaluation
 from safebench.rejudge import default_rejudged_store, rejudge
 from tests.safebench.helpers import http_run_config, serve_everything

@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from agents.offline.server import OpenAICompatServer
 from safebench.config import RunConfig
-from safebench.errors import ConfigChanged
+from safebench.core.errors import ConfigChanged
+from safebench.offline.server import OpenAICompatServer
 from safebench.pipeline import run_evaluation
 from tests.safebench.helpers import http_run_config, serve_everything
 from transcripts.store import RunStore

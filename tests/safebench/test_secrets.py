@@ -17,8 +17,8 @@ import pytest
 from aiohttp import web
 from typer.testing import CliRunner
 
-from agents.offline.server import Fault, OpenAICompatServer, ServerThread
 from safebench.cli.app import app
+from safebench.offline.server import Fault, OpenAICompatServer, ServerThread
 from tests.safebench.helpers import http_run_config, serve_everything, write_config
 
 ENV_SECRET = "sk-env-0123456789abcdefENVSECRET"
@@ -166,7 +166,7 @@ async def test_a_traceback_through_the_gateway_shows_no_key(
 
     from agents.gateway import Gateway, GatewaySettings
     from agents.spec import ModelSpec
-    from safebench.logs import configure_logging
+    from safebench.core.logs import configure_logging
     from transcripts.store import RunStore
 
     configure_logging(verbose=True)

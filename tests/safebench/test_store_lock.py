@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from agents.offline.server import OpenAICompatServer, ServerThread
 from jury.config import JuryConfig
 from safebench.config import RunConfig
-from safebench.errors import StoreInUse
+from safebench.core.errors import StoreInUse
+from safebench.offline.server import OpenAICompatServer, ServerThread
 from safebench.pipeline import run_evaluation
 from safebench.rejudge import rejudge
 from tests.safebench.helpers import http_run_config, serve_everything, write_config

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from safebench.config import RunConfig
-from safebench.errors import RunAborted
+from safebench.core.errors import RunAborted
 from safebench.pipeline import run_evaluation
 from safebench.workers import shard_of, worker_share
 from transcripts.store import RunStore

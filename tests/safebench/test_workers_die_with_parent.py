@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from agents.offline.server import OpenAICompatServer, RequestLogEntry, ServerThread
+from safebench.offline.server import OpenAICompatServer, RequestLogEntry, ServerThread
 from tests.safebench.helpers import http_run_config, serve_everything, write_config
 from transcripts.store import RunStore
 

@@ -22,11 +22,11 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from agents.offline.server import OpenAICompatServer, ServerThread
 from generation.dataset import media_ref_for, write_dataset
 from safebench.config import RunConfig
+from safebench.core.records import Query
+from safebench.offline.server import OpenAICompatServer, ServerThread
 from safebench.pipeline import run_evaluation
-from safebench.records import Query
 from tests.safebench.helpers import http_run_config, serve_everything
 
 SECRET = "sk-audit-0123456789abcdefSECRETKEY"

@@ -18,8 +18,8 @@ from typer.testing import CliRunner
 
 from generation.dataset import write_dataset
 from safebench.cli.app import app
-from safebench.logs import configure_logging
-from safebench.records import Query
+from safebench.core.logs import configure_logging
+from safebench.core.records import Query
 from transcripts.report import build_report
 from transcripts.tables import markdown_tables
 

@@ -12,8 +12,8 @@ import pytest
 from typer.testing import CliRunner
 
 from safebench.cli.app import app
-from safebench.errors import StoreError
-from safebench.logs import configure_logging
+from safebench.core.errors import StoreError
+from safebench.core.logs import configure_logging
 from tests.transcripts.conftest import AuditRuns
 from transcripts.store import CaseMeta, RunStore
 from transcripts.viewer import make_app

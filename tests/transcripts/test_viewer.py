@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest_asyncio
 from aiohttp.test_utils import TestClient, TestServer
 
-from safebench.logs import configure_logging
-from safebench.records import MediaRef, Query
+from safebench.core.logs import configure_logging
+from safebench.core.records import MediaRef, Query
 from tests.transcripts.conftest import SECRET, AuditRuns
 from transcripts.store import RunStore
 from transcripts.viewer import make_app
