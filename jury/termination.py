@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from safebench.core.records import Vote
+from safebench.core.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,10 @@ class _All(StopCondition):
         return "+".join(r for r in reasons if r) if all(reasons) else None
 
 
-STOP_RULES: dict[str, StopCondition] = {"no_change": NoChange(), "consensus": Consensus()}
+STOP_RULES: Registry[StopCondition] = Registry("stop rule")
+"""Stop rules a jury config names in ``early_stop``; combined with ``|`` (any of them)."""
+STOP_RULES.add("no_change", NoChange())
+STOP_RULES.add("consensus", Consensus())
 
 
 def from_names(rules: Sequence[str]) -> StopCondition:

@@ -7,6 +7,7 @@ from pydantic import ValidationError
 
 from jury.config import JuryConfig
 from jury.termination import (
+    STOP_RULES,
     Consensus,
     Never,
     NoChange,
@@ -170,3 +171,28 @@ def test_jury_config_rejects_an_unknown_stop_rule_name() -> None:
     assert "early_stop" in str(info.value) and "budget" in str(info.value)
     config = JuryConfig.model_validate({"jurors": jurors, "early_stop": ["consensus"]})
     assert from_names(config.early_stop).check(blind(True, True)) == "consensus"
+
+
+def test_a_registered_stop_rule_is_accepted_by_the_config_without_editing_it() -> None:
+    # The config's accepted names are the registry's: registering a rule is all it takes.
+    class EveryVoteIn(StopCondition):
+        def check(self, state: RoundState) -> str | None:
+            return "every_vote_in" if all(v.payload for v in state.votes) else None
+
+    jurors = [{"model": "openai/juror-model", "api_key": "sk-test"}]
+    with pytest.raises(ValidationError, match="known: consensus, no_change"):
+        JuryConfig.model_validate({"jurors": jurors, "early_stop": ["every_vote_in"]})
+    STOP_RULES.add("every_vote_in", EveryVoteIn())
+    try:
+        config = JuryConfig.model_validate({"jurors": jurors, "early_stop": ["every_vote_in"]})
+        assert from_names(config.early_stop).check(blind(True, False)) == "every_vote_in"
+    finally:
+        STOP_RULES._entries.pop("every_vote_in")
+
+
+@pytest.mark.parametrize("name", STOP_RULES.names())
+def test_every_registered_stop_rule_is_accepted_and_builds_a_condition(name: str) -> None:
+    jurors = [{"model": "openai/juror-model", "api_key": "sk-test"}]
+    config = JuryConfig.model_validate({"jurors": jurors, "early_stop": [name]})
+    condition = from_names(config.early_stop)
+    assert condition.check(blind(True, True)) in {None, name}
