@@ -37,7 +37,6 @@ from generation.dataset import (
     AUDIO_DIR,
     IMAGES_DIR,
     media_ref_for,
-    read_media,
     write_dataset,
 )
 from generation.image_controls import (
@@ -49,6 +48,7 @@ from generation.image_controls import (
 from generation.images import make_image
 from generation.speech import engine_voice, espeak_path, speak, write_atomic
 from safebench.core.errors import SafeBenchError
+from safebench.core.media import read_media
 from safebench.core.records import MediaRef, Query, sha256_hex
 
 log = structlog.get_logger(__name__)

@@ -27,7 +27,8 @@ import structlog
 from pydantic import BaseModel, ConfigDict, Field
 
 from generation.card import CARD_FILE, default_permissions, write_text_atomically
-from generation.dataset import iter_queries, read_media
+from generation.dataset import iter_queries
+from safebench.core.media import read_media
 from safebench.core.records import MediaRef, Query
 
 log = structlog.get_logger(__name__)

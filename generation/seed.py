@@ -23,11 +23,11 @@ from generation.dataset import (
     iter_queries,
     media_ref_for,
     queries_path,
-    read_media,
     write_dataset,
 )
 from generation.typography import render_typographic_image
 from safebench.core.errors import DatasetError
+from safebench.core.media import read_media
 from safebench.core.records import Query
 
 log = structlog.get_logger(__name__)

@@ -21,6 +21,7 @@ from autogen_core import CancellationToken, Image
 
 from agents.chat_client import GatewayChatClient, SourceImage, SpeechClip
 from agents.gateway import Gateway
+from agents.media import audio_for_model, image_for_model
 from agents.spec import ModelSpec
 from agents.transports.base import REFUSED
 from jury import prompts
@@ -145,12 +146,10 @@ class Courtroom:
     async def _media(self, case: CaseFile) -> dict[Modality, Image]:
         """The case's image or speech, read once for every juror that accepts it.
 
-        Read as the target's were (``generation.sniff``: digest checked, true type from the
+        Read as the target's were (``agents.media``: digest checked, true type from the
         bytes), off the event loop; a file that fails there failed the target's case first."""
         if case.media_root is None or not self.wanted:
             return {}
-        from generation.sniff import audio_for_model, image_for_model  # Pillow, on demand
-
         root = case.media_root
         found: dict[Modality, Image] = {}
         if "image" in self.wanted and case.image is not None:

@@ -6,7 +6,7 @@ import base64
 from typing import Any
 
 from agents.gateway import Gateway
-from generation.sniff import audio_for_model, image_for_model
+from agents.media import audio_for_model, image_for_model
 from safebench.core.records import MediaRef, Modality, Query
 from targets.base import TargetConfig, TargetContext, TargetReply, target_kind
 from targets.capabilities import declared_modalities

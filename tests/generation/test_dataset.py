@@ -11,11 +11,10 @@ from generation.dataset import (
     iter_queries,
     media_ref_for,
     queries_path,
-    read_media,
-    resolve_media,
     write_dataset,
 )
 from safebench.core.errors import DatasetError
+from safebench.core.media import read_media, resolve_media
 from safebench.core.records import MediaRef, Query, sha256_hex
 
 

@@ -11,10 +11,11 @@ from pathlib import Path
 from PIL import Image
 
 from agents.gateway import Gateway, GatewaySettings
+from agents.media import read_image
 from agents.spec import ModelSpec
-from generation.dataset import read_image, read_media
 from generation.image_controls import CONTROL_VARIANTS, control_root
 from generation.media import FAILURES_FILE, MediaSettings, render_media
+from safebench.core.media import read_media
 from safebench.core.records import Query
 from safebench.offline.server import ChatRequest, Fault, ImageRequest, OpenAICompatServer
 

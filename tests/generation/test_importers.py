@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from generation.card import CARD_FILE
-from generation.dataset import iter_queries, read_media
+from generation.dataset import iter_queries
 from generation.importers import (
     ImportFailed,
     ImportOptions,
@@ -23,6 +23,7 @@ from generation.importers import (
 from generation.importers.runner import ERRORS_FILE, STATEMENTS_FILE
 from safebench.core.errors import DatasetError
 from safebench.core.logs import configure_logging
+from safebench.core.media import read_media
 
 
 @pytest.fixture(autouse=True)

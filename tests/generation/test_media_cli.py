@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from generation.dataset import iter_queries, read_media, write_dataset
+from generation.dataset import iter_queries, write_dataset
 from safebench.cli.app import app
+from safebench.core.media import read_media
 from safebench.core.records import Query
 
 needs_espeak = pytest.mark.skipif(

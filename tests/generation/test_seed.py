@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from generation.dataset import iter_queries, read_media
+from generation.dataset import iter_queries
 from generation.seed import SEED_DATASET_NAME, SEED_ITEMS, build_seed_dataset, seed_query_ids
 from generation.taxonomy import PAPER_TAXONOMY
 from generation.typography import render_typographic_image
+from safebench.core.media import read_media
 from safebench.core.records import sha256_hex
 
 

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from agents.gateway import Gateway, GatewaySettings
-from generation.dataset import read_media
 from generation.media import MediaSettings, render_media
 from generation.speech import espeak_wav
 from safebench.core.errors import ConfigError
+from safebench.core.media import read_media
 from safebench.core.records import Query
 from safebench.offline.server import Fault, OpenAICompatServer, SpeechRequest
 

@@ -1,9 +1,11 @@
-"""What a media file really is, from its bytes: a dataset's declared MIME type is a claim.
+"""Media as a model is sent them: an image checked and sniffed, speech by its container.
 
-A JPEG declared ``image/png`` is sent with a data URI that lies, and providers either refuse
-it or decode it as something else; a text file declared ``audio/wav`` would reach a speech
-model as noise. Images are identified by Pillow, audio by its container's magic bytes. A file
-that is not a type models take fails its case with a reason naming the file.
+A dataset's declared MIME type is a claim. A JPEG declared ``image/png`` is sent with a data
+URI that lies, and providers either refuse it or decode it as something else; a text file
+declared ``audio/wav`` would reach a speech model as noise. Images are identified by Pillow,
+audio by its container's magic bytes. A file that is not a type models take fails its case
+with a reason naming the file. Targets and jurors read media here, so both send the same
+bytes with the same type. Pillow is imported on first use: most runs send no image.
 """
 
 from __future__ import annotations
@@ -14,13 +16,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import structlog
-from PIL import Image, UnidentifiedImageError
 
-from generation.dataset import read_image, read_media
 from safebench.core.errors import DatasetError
+from safebench.core.media import read_media
 from safebench.core.records import MediaRef
 
 log = structlog.get_logger(__name__)
+
+MAX_IMAGE_PIXELS = 8000 * 8000
+"""Largest image (width x height) sent to a model. The biggest that major providers take is
+about this (8000 px a side); a larger one is refused before it is read whole or sent, since
+decoding or base64-encoding a decompression bomb would cost the run its memory."""
 
 IMAGE_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg", "GIF": "image/gif", "WEBP": "image/webp"}
 """Pillow's format name -> the MIME type sent: the still-image types that the major
@@ -37,8 +43,43 @@ class Sniffed:
     """For audio: the ``input_audio`` format name (``wav``, ``mp3``)."""
 
 
+def read_image(root: Path, ref: MediaRef, max_pixels: int = MAX_IMAGE_PIXELS) -> bytes:
+    """The bytes of an image ``ref`` names, once checked: digest, readable, not too large.
+
+    Only the image's header is parsed for its size and its chunks verified; nothing is
+    decoded to pixels, so a 100-megapixel file costs no more memory than its bytes.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    data = read_media(root, ref)
+    where = f"{root}: image {ref.path!r}"
+    try:
+        with warnings.catch_warnings():
+            # Pillow warns (then raises) about decompression bombs; the check below is ours.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as image:
+                width, height = image.size
+                if width * height > max_pixels:
+                    raise DatasetError(
+                        f"{where} is {width}x{height} ({width * height / 1e6:.1f} megapixels), "
+                        f"over the {max_pixels / 1e6:.0f}-megapixel limit; downscale it in the "
+                        "dataset"
+                    )
+                image.verify()
+    except Image.DecompressionBombError as exc:
+        raise DatasetError(f"{where} is too large to open safely: {exc}") from exc
+    except UnidentifiedImageError:
+        # Pillow's own message names an in-memory buffer (<_io.BytesIO object at 0x…>).
+        raise DatasetError(f"{where} is not an image (no image format recognised)") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise DatasetError(f"{where} is not a readable image: {exc}") from exc
+    return data
+
+
 def image_for_model(root: Path, ref: MediaRef) -> Sniffed:
     """The image ``ref`` names, with its true type; refused when models cannot take it."""
+    from PIL import Image, UnidentifiedImageError
+
     data = read_image(root, ref)  # digest, readable, size
     where = f"{root}: image {ref.path!r}"
     try:
