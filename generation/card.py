@@ -7,8 +7,6 @@ never sees half a card.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,6 +14,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from generation.dataset import iter_queries
+from safebench.core.files import atomic_write_text
 from safebench.core.records import MODALITIES, Query
 
 CARD_FILE = "README.md"
@@ -161,28 +160,6 @@ def render_card(
     return "\n".join(lines)
 
 
-def default_permissions(path: Path) -> None:
-    """Give ``path`` the permissions a plain new file gets (mkstemp makes it owner-only)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, 0o666 & ~umask)
-
-
-def write_text_atomically(path: Path, text: str) -> None:
-    """Write ``text`` beside ``path`` and rename it into place."""
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        default_permissions(Path(tmp_name))
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-
-
 def write_dataset_card(root: Path, *, title: str, source: str, notes: str = "") -> Path:
     """Write (or rewrite) ``root/README.md``, the dataset card; return its path.
 
@@ -194,7 +171,7 @@ def write_dataset_card(root: Path, *, title: str, source: str, notes: str = "") 
     counts = count_dataset(root)
     text = render_card(counts, title=title, source=source, notes=notes, created=datetime.now(UTC))
     path = root / CARD_FILE
-    write_text_atomically(path, text)
+    atomic_write_text(path, text)
     return path
 
 

@@ -19,6 +19,7 @@ from safebench.core.errors import DatasetError
 from safebench.core.files import atomic_write
 from safebench.core.media import check_relative, resolve_media
 from safebench.core.records import MediaRef, Query, sha256_hex
+from safebench.core.validation import validation_problems
 
 QUERIES_FILE = "queries.jsonl"
 """Name of the queries file inside a dataset directory."""
@@ -87,14 +88,6 @@ def write_dataset(root: Path, queries: Iterable[Query]) -> int:
     return count
 
 
-def _describe_validation_error(error: ValidationError) -> str:
-    parts = []
-    for detail in error.errors():
-        field = ".".join(str(part) for part in detail["loc"]) or "<root>"
-        parts.append(f"field {field!r}: {detail['msg']}")
-    return "; ".join(parts)
-
-
 def iter_queries(root: Path) -> Iterator[Query]:
     """Yield the queries of the dataset at ``root``, one line at a time.
 
@@ -128,9 +121,8 @@ def iter_queries(root: Path) -> Iterator[Query]:
             try:
                 query = Query.model_validate(data)
             except ValidationError as exc:
-                raise DatasetError(
-                    f"{where}: invalid query: {_describe_validation_error(exc)}"
-                ) from exc
+                problems = validation_problems(exc, root="<root>", item="field {where!r}: {msg}")
+                raise DatasetError(f"{where}: invalid query: {problems}") from exc
             if query.id in seen:
                 raise DatasetError(
                     f"{where}: duplicate query id {query.id!r}, first seen on line {seen[query.id]}"

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -23,8 +23,10 @@ from pydantic import BaseModel, ValidationError
 
 from agents.chat_client import GatewayChatClient
 from agents.gateway import Gateway
+from agents.structured import ask_and_reask
 from generation.judges_config import JudgeConfig
 from safebench.core.errors import ProviderError
+from safebench.core.validation import validation_problems
 
 log = structlog.get_logger(__name__)
 
@@ -57,14 +59,6 @@ def extract_json(text: str) -> object:
         return json.loads(candidate[start : end + 1])
     except json.JSONDecodeError as exc:
         raise ValueError(f"the JSON object does not parse: {exc}") from None
-
-
-def describe_error(exc: ValidationError) -> str:
-    parts = []
-    for detail in exc.errors()[:6]:
-        field = ".".join(str(p) for p in detail["loc"]) or "(top level)"
-        parts.append(f"{field}: {detail['msg']}")
-    return "; ".join(parts)
 
 
 def judge_agent(
@@ -107,27 +101,37 @@ async def ask_structured(
     A provider that cannot be reached after the gateway's retries is a failure too (with
     the provider's error), so one dead judge never stops the others' finished work.
     """
-    error = ""
     attempts = 0
-    for attempts in range(1, max_reasks + 2):
-        try:
-            reply = await say(agent, message)
-        except ProviderError as exc:
-            return Parsed(None, attempts, f"provider error: {exc}")
+
+    def send(message: str, attempt: int) -> Awaitable[str]:
+        nonlocal attempts
+        attempts = attempt
+        return say(agent, message)
+
+    def parse(reply: str) -> T:
         try:
             value = model.model_validate(extract_json(reply))
-            if check is not None:
-                problem = check(value)
-                if problem:
-                    raise ValueError(problem)
-            return Parsed(value, attempts)
         except ValidationError as exc:
-            error = describe_error(exc)
-        except ValueError as exc:
-            error = str(exc)
-        message = (
-            f"Your reply could not be used: {error}. Reply again with only the JSON object "
-            "in the format asked for."
+            raise ValueError(validation_problems(exc, limit=6)) from None
+        problem = check(value) if check is not None else None
+        if problem:
+            raise ValueError(problem)
+        return value
+
+    try:
+        asked = await ask_and_reask(
+            send,
+            message,
+            parse,
+            lambda error: (
+                f"Your reply could not be used: {error}. Reply again with only the JSON object "
+                "in the format asked for."
+            ),
+            max_reasks=max_reasks,
         )
-    log.info("judge_reply_unusable", agent=agent.name, error=error, attempts=attempts)
-    return Parsed(None, attempts, error)
+    except ProviderError as exc:
+        return Parsed(None, attempts, f"provider error: {exc}")
+    if asked.value is not None:
+        return Parsed(asked.value, asked.attempts)
+    log.info("judge_reply_unusable", agent=agent.name, error=asked.error, attempts=asked.attempts)
+    return Parsed(None, asked.attempts, asked.error)

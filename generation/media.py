@@ -46,8 +46,9 @@ from generation.image_controls import (
     unrelated_partner,
 )
 from generation.images import make_image
-from generation.speech import engine_voice, espeak_path, speak, write_atomic
+from generation.speech import engine_voice, espeak_path, speak
 from safebench.core.errors import SafeBenchError
+from safebench.core.files import atomic_write_bytes
 from safebench.core.media import read_media
 from safebench.core.records import MediaRef, Query, sha256_hex
 
@@ -291,9 +292,13 @@ class _Renderer:
             self._fail(query, "image", exc)
             return query
         if self.settings.controls:
-            await asyncio.to_thread(write_atomic, unrefined, outcome.unrefined_png)
+            await asyncio.to_thread(
+                atomic_write_bytes, unrefined, outcome.unrefined_png, make_parents=True
+            )
             self.manifest.note(unrefined_rel, outcome.unrefined_png, fingerprint)
-        await asyncio.to_thread(write_atomic, self.root / relative, outcome.png)
+        await asyncio.to_thread(
+            atomic_write_bytes, self.root / relative, outcome.png, make_parents=True
+        )
         self.manifest.note(relative, outcome.png, fingerprint)
         self.result.images_rendered += 1
         self.result.refinements += outcome.refinements
@@ -341,7 +346,9 @@ class _Renderer:
                         self._fail(query, f"audio:{label}", exc)
                         failed = True
                         continue
-                    await asyncio.to_thread(write_atomic, self.root / relative, data)
+                    await asyncio.to_thread(
+                        atomic_write_bytes, self.root / relative, data, make_parents=True
+                    )
                     self.manifest.note(relative, data, fingerprint)
                     self.result.audio_rendered += 1
                 refs[label] = self.manifest.ref(relative, AUDIO_MIME, voice=label)
@@ -383,7 +390,7 @@ class _Renderer:
                     continue
                 path = target / IMAGES_DIR / f"{file_stem(query.id)}.png"
                 if not (path.exists() and path.read_bytes() == data):
-                    write_atomic(path, data)
+                    atomic_write_bytes(path, data, make_parents=True)
                     self.result.controls_written += 1
                 ref = media_ref_for(target, path, IMAGE_MIME)
                 variant_queries.append(
@@ -408,7 +415,7 @@ class _Renderer:
             path.unlink(missing_ok=True)
             return
         body = "".join(f.model_dump_json() + "\n" for f in self.result.failures)
-        write_atomic(path, body.encode("utf-8"))
+        atomic_write_bytes(path, body.encode("utf-8"), make_parents=True)
 
 
 async def render_media(

@@ -14,9 +14,7 @@ memory.
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -26,8 +24,9 @@ import pyarrow.parquet as pq
 import structlog
 from pydantic import BaseModel, ConfigDict, Field
 
-from generation.card import CARD_FILE, default_permissions, write_text_atomically
+from generation.card import CARD_FILE
 from generation.dataset import iter_queries
+from safebench.core.files import atomic_write, atomic_write_text
 from safebench.core.media import read_media
 from safebench.core.records import MediaRef, Query
 
@@ -147,27 +146,24 @@ def export_parquet(
     data_dir = out_dir / DATA_DIR
     data_dir.mkdir(parents=True, exist_ok=True)
     target = data_dir / PARQUET_FILE
-    fd, tmp_name = tempfile.mkstemp(dir=data_dir, prefix=f".{PARQUET_FILE}.", suffix=".tmp")
-    os.close(fd)
     rows = groups = 0
     compression = None if config.compression == "none" else config.compression
-    try:
-        with pq.ParquetWriter(tmp_name, schema, compression=compression) as writer:
-            buffer: list[dict[str, Any]] = []
-            for query in iter_queries(root):
-                buffer.append(_row(root, query, voices))
-                if len(buffer) >= config.rows_per_group:
-                    writer.write_table(pa.Table.from_pylist(buffer, schema=schema))
-                    rows, groups, buffer = rows + len(buffer), groups + 1, []
-            if buffer or rows == 0:
+    # The writer is handed the open file (it does not close what it did not open), so the
+    # file is fsync'ed and renamed whole like every other.
+    with (
+        atomic_write(target, "wb") as handle,
+        pq.ParquetWriter(handle, schema, compression=compression) as writer,
+    ):
+        buffer: list[dict[str, Any]] = []
+        for query in iter_queries(root):
+            buffer.append(_row(root, query, voices))
+            if len(buffer) >= config.rows_per_group:
                 writer.write_table(pa.Table.from_pylist(buffer, schema=schema))
-                rows, groups = rows + len(buffer), groups + 1
-        default_permissions(Path(tmp_name))
-        os.replace(tmp_name, target)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-    write_text_atomically(out_dir / "README.md", _hub_readme(root))
+                rows, groups, buffer = rows + len(buffer), groups + 1, []
+        if buffer or rows == 0:
+            writer.write_table(pa.Table.from_pylist(buffer, schema=schema))
+            rows, groups = rows + len(buffer), groups + 1
+    atomic_write_text(out_dir / "README.md", _hub_readme(root))
     report = ParquetExportReport(
         path=str(target),
         rows=rows,

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import tempfile
 from pathlib import Path
 
 import structlog
@@ -27,6 +25,7 @@ from generation.dataset import (
 )
 from generation.typography import render_typographic_image
 from safebench.core.errors import DatasetError
+from safebench.core.files import atomic_write_text
 from safebench.core.media import read_media
 from safebench.core.records import Query
 
@@ -596,17 +595,6 @@ def _is_current(root: Path) -> bool:
         return False
 
 
-def _write_marker(root: Path, text: str) -> None:
-    fd, tmp_name = tempfile.mkstemp(dir=root, prefix=f"{_FINGERPRINT_FILE}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text + "\n")
-        os.replace(tmp_name, root / _FINGERPRINT_FILE)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-
-
 def build_seed_dataset(root: Path) -> Path:
     """Build the seed dataset in ``root`` (if it is not already there) and return ``root``.
 
@@ -636,6 +624,6 @@ def build_seed_dataset(root: Path) -> Path:
             )
         )
     count = write_dataset(root, queries)
-    _write_marker(root, _fingerprint())
+    atomic_write_text(root / _FINGERPRINT_FILE, _fingerprint() + "\n")
     log.info("seed dataset built", root=str(root), queries=count)
     return root

@@ -14,6 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from safebench.core.errors import ConfigError
+from safebench.core.validation import validation_problems
 from safebench.core.yamlread import load_yaml
 
 
@@ -101,14 +102,6 @@ class Taxonomy(BaseModel):
         raise KeyError(f"no scenario named {scenario_name!r} in the taxonomy")
 
 
-def _format_validation_error(error: ValidationError) -> str:
-    parts = []
-    for detail in error.errors():
-        field = ".".join(str(part) for part in detail["loc"]) or "<root>"
-        parts.append(f"{field}: {detail['msg']}")
-    return "; ".join(parts)
-
-
 def load_taxonomy(path: Path) -> Taxonomy:
     """Read a taxonomy from YAML; ConfigError naming the file (and field) on bad input."""
     path = Path(path)
@@ -128,7 +121,8 @@ def load_taxonomy(path: Path) -> Taxonomy:
     try:
         return Taxonomy.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(f"{path}: invalid taxonomy: {_format_validation_error(exc)}") from exc
+        problems = validation_problems(exc, root="<root>")
+        raise ConfigError(f"{path}: invalid taxonomy: {problems}") from exc
 
 
 def dump_taxonomy(tax: Taxonomy, path: Path) -> None:

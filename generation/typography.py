@@ -7,12 +7,12 @@ text, same font, same Pillow -> same bytes) so media digests in a dataset stay s
 
 from __future__ import annotations
 
-import os
-import tempfile
 from functools import lru_cache
 from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
+
+from safebench.core.files import atomic_write
 
 FontType = ImageFont.FreeTypeFont | ImageFont.ImageFont
 
@@ -109,14 +109,7 @@ def render_typographic_image(
             draw.text((margin, y), line, fill="black", font=font)
         y += line_height
     out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    # Write beside the target and rename, so a reader never sees a half-written PNG.
-    fd, tmp_name = tempfile.mkstemp(dir=out_path.parent, prefix=f".{out_path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            # No pnginfo and a fixed compression level: nothing time- or run-dependent goes in.
-            image.save(handle, format="PNG", optimize=False, compress_level=6)
-        os.replace(tmp_name, out_path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    # Written beside the target and renamed, so a reader never sees a half-written PNG.
+    with atomic_write(out_path, "wb", make_parents=True) as handle:
+        # No pnginfo and a fixed compression level: nothing time- or run-dependent goes in.
+        image.save(handle, format="PNG", optimize=False, compress_level=6)

@@ -140,16 +140,6 @@ def abstention_stats(votes: Iterable[Vote]) -> AbstentionStats:
     )
 
 
-def final_votes(votes: Iterable[Vote]) -> dict[str, list[Vote]]:
-    """Each case's last vote of every juror (the votes the rule reduced)."""
-    latest: dict[str, dict[str, Vote]] = defaultdict(dict)
-    for vote in votes:
-        seen = latest[vote.case_id].get(vote.juror)
-        if seen is None or vote.round > seen.round:
-            latest[vote.case_id][vote.juror] = vote
-    return {case: sorted(seats.values(), key=lambda v: v.juror) for case, seats in latest.items()}
-
-
 def case_disagrees(votes: Sequence[Vote]) -> bool:
     """True when the voting jurors of a case did not all say the same thing at any round."""
     by_round: dict[int, set[bool]] = defaultdict(set)

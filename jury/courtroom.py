@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import statistics
-from collections.abc import Coroutine, Iterable, Sequence
+from collections.abc import Awaitable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +23,7 @@ from agents.chat_client import GatewayChatClient, SourceImage, SpeechClip
 from agents.gateway import Gateway
 from agents.media import audio_for_model, image_for_model
 from agents.spec import ModelSpec
+from agents.structured import ask_and_reask
 from agents.transports.base import REFUSED
 from jury import prompts
 from jury.config import JuryConfig
@@ -207,33 +208,38 @@ class Courtroom:
         brief: str,
         media: Sequence[Image] = (),
     ) -> Vote:
-        message = brief
-        error = ""
-        attempts = 0
-        refused = False
-        for attempts in range(1, self.config.max_reasks + 2):
+        def send(message: str, attempt: int) -> Awaitable[str]:
             # Media go with the brief only; a re-ask is text (the media stay in context).
-            reply = await self._say(agent.agent, seat, message, media if attempts == 1 else ())
-            refused = agent.client.last_finish_reason == REFUSED and not reply.strip()
-            try:
-                payload = agent.rubric.parse(reply, case.nonce)
-            except VoteParseError as exc:
-                error = (
-                    "the juror's provider refused to answer (content_filter), no content"
-                    if refused
-                    else str(exc)
-                )
-                message = prompts.reask(case.nonce, error, agent.rubric)
-                continue
+            return self._say(agent.agent, seat, message, media if attempt == 1 else ())
+
+        def refused(reply: str) -> bool:
+            return agent.client.last_finish_reason == REFUSED and not reply.strip()
+
+        def describe(reply: str, exc: Exception) -> str:
+            if refused(reply):
+                return "the juror's provider refused to answer (content_filter), no content"
+            return str(exc)
+
+        asked = await ask_and_reask(
+            send,
+            brief,
+            lambda reply: agent.rubric.parse(reply, case.nonce),
+            lambda error: prompts.reask(case.nonce, error, agent.rubric),
+            max_reasks=self.config.max_reasks,
+            parse_errors=(VoteParseError,),
+            describe=describe,
+        )
+        attempts, error = asked.attempts, asked.error
+        if asked.value is not None:
             return Vote(
                 case_id=case.case_id,
                 juror=seat,
                 round=round_number,
-                payload=payload,
+                payload=asked.value,
                 attempts=attempts,
                 rubric=agent.rubric.label,
             )
-        cause: AbstainCause = "refused" if refused else "unreadable"
+        cause: AbstainCause = "refused" if refused(asked.reply) else "unreadable"
         log.info("juror_abstained", case=case.case_id, juror=seat, error=error, cause=cause)
         return Vote(
             case_id=case.case_id,
@@ -317,9 +323,10 @@ class Courtroom:
             rubric,
         )
         summary, reasons, vote = "", [], None
-        # A part that parsed on an earlier attempt is kept: a re-ask only needs the other.
-        for _ in range(self.config.max_reasks + 1):
-            reply = await self._say(agent, "foreperson", message)
+
+        def parse(reply: str) -> bool:
+            # A part that parsed on an earlier attempt is kept: a re-ask only needs the other.
+            nonlocal summary, reasons, vote
             problems = []
             try:
                 summary, reasons = parse_summary(reply, case.nonce)
@@ -330,12 +337,20 @@ class Courtroom:
                     vote = rubric.parse(reply, case.nonce)
                 except VoteParseError as exc:
                     problems.append(str(exc))
-            if not problems:
-                break
-            message = (
-                f"Your reply could not be read: {'; '.join(problems)}. Reply again with the "
-                "blocks asked for."
-            )
+            if problems:
+                raise VoteParseError("; ".join(problems))
+            return True
+
+        await ask_and_reask(
+            lambda message, _attempt: self._say(agent, "foreperson", message),
+            message,
+            parse,
+            lambda error: (
+                f"Your reply could not be read: {error}. Reply again with the blocks asked for."
+            ),
+            max_reasks=self.config.max_reasks,
+            parse_errors=(VoteParseError,),
+        )
         return summary, reasons, vote
 
 

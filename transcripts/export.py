@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import TextIO
 
+from safebench.core.files import atomic_write
 from transcripts.store import RunStore
 
 EXPORT_VERSION = 1
@@ -15,8 +16,7 @@ def export_jsonl(store: RunStore, out: Path, *, include_calls: bool = False) -> 
     """Write the run header, cases, answers, votes and verdicts (and calls) to ``out``."""
     count = 0
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(out.suffix + ".tmp")
-    with tmp.open("w", encoding="utf-8") as fh:
+    with atomic_write(out) as fh:
         info = store.run_info()
         count += _line(fh, {"type": "run", "export_version": EXPORT_VERSION, **info})
         for query in store.iter_queries():
@@ -32,7 +32,6 @@ def export_jsonl(store: RunStore, out: Path, *, include_calls: bool = False) -> 
         if include_calls:
             for call in store.iter_calls():
                 count += _line(fh, call.model_dump(mode="json"))
-    tmp.replace(out)
     return count
 
 

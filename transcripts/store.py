@@ -52,8 +52,6 @@ CREATE TABLE IF NOT EXISTS queries (query_id TEXT PRIMARY KEY, record TEXT NOT N
 CREATE INDEX IF NOT EXISTS cases_by_status ON cases(status);
 """
 
-CaseStatus = str  # "judged" | "skipped" | "failed"
-
 
 class CaseMeta(BaseModel):
     """The case columns every summary groups by."""
@@ -412,13 +410,6 @@ class RunStore:
         return {status: count for status, count in rows}
 
     # -- cases ---------------------------------------------------------------------------
-    def case_status(self, case_id: str) -> str | None:
-        with self._lock:
-            row = self._db.execute(
-                "SELECT status FROM cases WHERE case_id=?", (case_id,)
-            ).fetchone()
-        return None if row is None else str(row[0])
-
     def finished_cases(self) -> set[str]:
         """Cases that need no more work: judged, or skipped for a declared reason."""
         with self._lock:

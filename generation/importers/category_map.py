@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from generation.taxonomy import PAPER_TAXONOMY
 from safebench.core.errors import DatasetError
+from safebench.core.validation import validation_problems
 
 
 class Block(BaseModel):
@@ -82,7 +83,5 @@ def load_category_map(path: Path) -> CategoryMap:
     try:
         return CategoryMap.model_validate(data)
     except ValidationError as exc:
-        details = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['msg']}" for e in exc.errors()
-        )
+        details = validation_problems(exc, root="<root>")
         raise DatasetError(f"{path}: invalid category map: {details}") from exc

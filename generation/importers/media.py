@@ -18,9 +18,9 @@ from pathlib import Path, PurePosixPath
 
 from PIL import Image, UnidentifiedImageError
 
-from generation.card import default_permissions
 from generation.dataset import AUDIO_DIR, IMAGES_DIR, QUERIES_FILE
 from generation.importers.base import RowError
+from safebench.core.files import default_permissions
 from safebench.core.records import MediaRef, sha256_hex
 
 _IMAGE_TYPES: dict[str, tuple[str, str]] = {
@@ -141,11 +141,6 @@ class MediaStager:
         real = source_file(source_root, path)
         data = _read(real, str(path))
         mime_type, ext = check_image(data, str(path))
-        return self._stage(f"{IMAGES_DIR}/{_safe_name(query_id)}{ext}", data, mime_type, None)
-
-    def image_bytes(self, data: bytes, query_id: str, label: str) -> MediaRef:
-        """Stage an image made by the importer itself (e.g. a typographic rendering)."""
-        mime_type, ext = check_image(data, label)
         return self._stage(f"{IMAGES_DIR}/{_safe_name(query_id)}{ext}", data, mime_type, None)
 
     def audio_file(

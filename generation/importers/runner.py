@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +17,7 @@ from pathlib import Path
 import structlog
 from pydantic import ValidationError
 
-from generation.card import default_permissions, write_dataset_card
+from generation.card import write_dataset_card
 from generation.dataset import oversized_query, write_dataset
 from generation.importers.base import (
     Candidate,
@@ -31,7 +29,9 @@ from generation.importers.base import (
 )
 from generation.importers.media import MediaStager
 from safebench.core.errors import DatasetError
+from safebench.core.files import atomic_write
 from safebench.core.records import Query
+from safebench.core.validation import validation_problems
 
 log = structlog.get_logger(__name__)
 
@@ -43,17 +43,10 @@ the typographic-image step, when its source has one (FigStep's ``instruction``).
 
 
 def _write_lines(path: Path, lines: Iterator[str]) -> None:
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            for line in lines:
-                handle.write(line)
-                handle.write("\n")
-        default_permissions(Path(tmp_name))
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    with atomic_write(path) as handle:
+        for line in lines:
+            handle.write(line)
+            handle.write("\n")
 
 
 def _issue(candidate: Candidate, message: str) -> ImportIssue:
@@ -102,9 +95,7 @@ def run_import(importer: Importer, options: ImportOptions) -> ImportReport:
                     message = str(exc)
                 except ValidationError as exc:
                     stager.discard_row()
-                    message = "invalid query: " + "; ".join(
-                        f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
-                    )
+                    message = "invalid query: " + validation_problems(exc, root="")
             if query is None:
                 issue = _issue(candidate, message or "row could not be imported")
                 report.issues.append(issue)
