@@ -112,6 +112,21 @@ def extra_requests(data: Path, limit: int) -> list[str]:
     return prompts[:limit]
 
 
+def write_heldout(path: Path, items: list[LabelledItem], behaviours: set[str]) -> None:
+    """The held-out behaviours' answers as a labels file (``json`` format: question, answer,
+    label, and each real judge's recorded verdict as ``judge_<name>``), so the shipped judge
+    and the offline jury can be calibrated on exactly what the judge never saw."""
+    rows = [
+        {"id": item.id, "question": item.question, "answer": item.answer,
+         "label": int(item.label),
+         **{f"judge_{name}": int(verdict) for name, verdict in item.recorded.items()}}
+        for item in items if item.question in behaviours
+    ]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(rows, indent=1), encoding="utf-8")
+    sys.stdout.write(f"wrote {len(rows)} held-out HarmBench answers to {path}\n")
+
+
 class Cached:
     """The frozen lower layers' output of every pair, float16, unpadded."""
 
@@ -216,6 +231,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--no-harmbench", action="store_true", help="train on GPTFuzz only")
     parser.add_argument("--harmbench-weight", type=int, default=6,
                         help="times each HarmBench training answer is seen per epoch")
+    parser.add_argument("--heldout-out", type=Path, default=None,
+                        help="write the HarmBench answers not trained on here, as a labels "
+                        "file that `safebench calibrate FILE --format json` reads")
+    parser.add_argument("--split-only", action="store_true",
+                        help="with --heldout-out: write the held-out file, train nothing")
     parser.add_argument("--generic", type=int, default=100,
                         help="harmful-looking generic negatives")
     args = parser.parse_args(argv)
@@ -236,8 +256,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     gf_train = as_items(load_gptfuzz(args.data / "gptfuzz" / "train.csv"))
     gf_eval = as_items(load_gptfuzz(args.data / "gptfuzz" / "evaluate.csv"))
-    hb_all = as_items(load_harmbench(args.data / "harmbench" / "val_dev.json"))
+    hb_labelled = load_harmbench(args.data / "harmbench" / "val_dev.json")
+    hb_all = as_items(hb_labelled)
     hb_train, hb_held = ([], hb_all) if args.no_harmbench else split_by_behaviour(hb_all, args.seed)
+    if args.heldout_out is not None:
+        write_heldout(args.heldout_out, hb_labelled, {q for q, _, _ in hb_held})
+        if args.split_only:
+            return {"heldout": str(args.heldout_out), "items": len(hb_held)}
     gf_train, gf_eval, hb_train, hb_held = map(cut, (gf_train, gf_eval, hb_train, hb_held))
     scale = 1.0 if args.limit is None else args.limit / 1000
     counts = {k: max(1, int(v * scale)) for k, v in
