@@ -1,11 +1,14 @@
 """Importers for published benchmarks, one registered factory per format.
 
 ``safebench dataset import FORMAT SOURCE --out DIR`` looks the format up here. Each factory
-returns an ``Importer`` (see ``generation.importers.base``); ``run_import`` runs it.
+returns an ``Importer`` (see ``generation.importers.base``); ``run_import`` runs it. The
+format modules register themselves in ``generation.importers.registry`` when imported, and
+this is the one place that imports them all.
 """
 
 from __future__ import annotations
 
+from generation.importers import figstep, json_list, safebench_release
 from generation.importers.base import (
     Candidate,
     Importer,
@@ -13,13 +16,14 @@ from generation.importers.base import (
     ImportIssue,
     ImportOptions,
     ImportReport,
-    RowError,
 )
-from safebench.core.registry import lookup, names, registrar
+from generation.importers.media import RowError
+from generation.importers.registry import IMPORTER_KIND, importer
+from generation.importers.runner import run_import
+from safebench.core.registry import lookup, names
 
-IMPORTER_KIND = "importer"
-importer = registrar(IMPORTER_KIND)
-"""Decorator registering an importer factory under its format name."""
+FORMATS = (figstep, json_list, safebench_release)
+"""The format modules, each registered under its name when imported above."""
 
 
 def get_importer(name: str) -> Importer:
@@ -34,11 +38,8 @@ def importer_names() -> list[str]:
     return names(IMPORTER_KIND)
 
 
-# Imported for their registration side effect, after ``importer`` exists.
-from generation.importers import figstep, json_list, safebench_release  # noqa: E402
-from generation.importers.runner import run_import  # noqa: E402
-
 __all__ = [
+    "FORMATS",
     "IMPORTER_KIND",
     "Candidate",
     "ImportFailed",
@@ -47,11 +48,8 @@ __all__ = [
     "ImportReport",
     "Importer",
     "RowError",
-    "figstep",
     "get_importer",
     "importer",
     "importer_names",
-    "json_list",
     "run_import",
-    "safebench_release",
 ]

@@ -11,15 +11,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from generation.importers.media import MediaStager, RowError
 from safebench.core.errors import DatasetError
 from safebench.core.records import Query
-
-if TYPE_CHECKING:
-    from generation.importers.media import MediaStager
 
 RowKind = Literal["line", "item", "file"]
 """How an issue's ``row`` counts: a 1-based line of a text file, a 0-based item of a JSON
@@ -65,10 +63,6 @@ class ImportIssue(BaseModel):
     def __str__(self) -> str:
         where = self.file if self.row_kind == "file" else f"{self.file}: {self.row_kind} {self.row}"
         return f"{where}: {self.message}"
-
-
-class RowError(DatasetError):
-    """A row of the source cannot be imported; raised inside ``Candidate.build``."""
 
 
 class ImportFailed(DatasetError):

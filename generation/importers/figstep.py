@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from generation.importers import importer
-from generation.importers.base import Candidate, ImportOptions, RowError
+from generation.importers.base import Candidate, ImportOptions
 from generation.importers.csv_rows import CsvRow, read_csv_rows
-from generation.importers.media import MediaStager
+from generation.importers.media import MediaStager, RowError
+from generation.importers.registry import importer
 from safebench.core.errors import DatasetError
 from safebench.core.records import Query
 

@@ -15,10 +15,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from generation.importers import importer
-from generation.importers.base import Candidate, ImportOptions, RowError
+from generation.importers.base import Candidate, ImportOptions
 from generation.importers.category_map import CategoryMap, load_category_map
-from generation.importers.media import MediaStager
+from generation.importers.media import MediaStager, RowError
+from generation.importers.registry import importer
 from safebench.core.errors import DatasetError
 from safebench.core.records import MediaRef, Query
 

@@ -19,7 +19,7 @@ from pathlib import Path, PurePosixPath
 from PIL import Image, UnidentifiedImageError
 
 from generation.dataset import AUDIO_DIR, IMAGES_DIR, QUERIES_FILE
-from generation.importers.base import RowError
+from safebench.core.errors import DatasetError
 from safebench.core.files import default_permissions
 from safebench.core.records import MediaRef, sha256_hex
 
@@ -28,6 +28,11 @@ _IMAGE_TYPES: dict[str, tuple[str, str]] = {
     "JPEG": ("image/jpeg", ".jpg"),
 }
 """Image formats an import accepts: Pillow format name -> (MIME type, file extension)."""
+
+class RowError(DatasetError):
+    """A row of the source cannot be imported; raised inside ``Candidate.build`` (and by the
+    media checks here, the lowest module of the importers, so that every module can)."""
+
 
 STAGING_PREFIX = ".import-"
 """Name prefix of the staging folder inside the dataset directory."""

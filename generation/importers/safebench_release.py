@@ -20,11 +20,11 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-from generation.importers import importer
-from generation.importers.base import Candidate, ImportOptions, RowError
+from generation.importers.base import Candidate, ImportOptions
 from generation.importers.category_map import load_category_map
 from generation.importers.csv_rows import CsvRow, read_csv_rows
-from generation.importers.media import MediaStager
+from generation.importers.media import MediaStager, RowError
+from generation.importers.registry import importer
 from generation.taxonomy import PAPER_TAXONOMY
 from safebench.core.errors import DatasetError
 from safebench.core.records import MediaRef, Query
