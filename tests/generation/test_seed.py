@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 
 from generation.dataset import iter_queries
-from generation.seed import SEED_DATASET_NAME, SEED_ITEMS, build_seed_dataset, seed_query_ids
 from generation.taxonomy import PAPER_TAXONOMY
 from generation.typography import render_typographic_image
 from safebench.core.media import read_media
 from safebench.core.records import sha256_hex
+from safebench.offline.seed import SEED_DATASET_NAME, SEED_ITEMS, build_seed_dataset, seed_query_ids
 
 
 def test_seed_covers_every_scenario_three_times() -> None:
