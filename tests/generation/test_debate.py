@@ -12,7 +12,9 @@ from typing import Any
 import numpy as np
 
 from agents.gateway import Gateway, GatewaySettings
-from generation.debate import (
+from generation.debate import run_debate
+from generation.debate_merge import apply_merges, merge_proposals, normalise_name, tally_votes
+from generation.debate_records import (
     Ballot,
     BallotEvent,
     BallotItem,
@@ -22,11 +24,6 @@ from generation.debate import (
     MergeSuggestion,
     Proposal,
     ProposalEvent,
-    apply_merges,
-    merge_proposals,
-    normalise_name,
-    run_debate,
-    tally_votes,
 )
 from generation.judges_config import JudgesConfig
 from generation.taxonomy import Category, Scenario, ScenarioVotes, Taxonomy
