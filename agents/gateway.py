@@ -17,16 +17,17 @@ import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from email.utils import parsedate_to_datetime
 from typing import Any, Protocol, TypeVar
 
 import structlog
 from asyncio_throttle import Throttler
-from pydantic import BaseModel, ConfigDict, Field
 
-from agents.llm import litellm
+from agents.failures import classify
+from agents.llm import load_litellm
+from agents.routes import RouteResolver, direct_route
+from agents.settings import GatewaySettings, ProviderLimits
 from agents.spec import ModelSpec
-from agents.transports import make_transport, transport_for_spec
+from agents.transports import make_transport
 from agents.transports.base import MalformedReply, Messages, Route, Transport
 from safebench.core import secrets
 from safebench.core.errors import ProviderError
@@ -36,39 +37,20 @@ log = structlog.get_logger(__name__)
 
 T = TypeVar("T")
 
-__all__ = ["Completion", "Gateway", "GatewaySettings", "MalformedReply", "Messages", "Route"]
-
-
-class ProviderLimits(BaseModel):
-    """Throttle and concurrency bound for one provider."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    requests_per_second: float | None = Field(None, gt=0)
-    """Steady request rate allowed to this provider; ``None`` means unthrottled."""
-    max_concurrency: int = Field(64, ge=1)
-    """Calls in flight to this provider at once."""
-
-
-class GatewaySettings(BaseModel):
-    """Retries, timeouts and limits of the choke point, shared by every model call."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    timeout_s: float = Field(120.0, gt=0)
-    """Wall-clock limit of one attempt, streaming included."""
-    max_retries: int = Field(4, ge=0, le=20)
-    """Retries after the first attempt, for rate limits, 5xx, timeouts and broken replies."""
-    backoff_base_s: float = Field(0.5, ge=0)
-    """First backoff; doubles per retry, with full jitter."""
-    backoff_max_s: float = Field(30.0, ge=0)
-    """Ceiling of one backoff wait (a longer Retry-After is still honoured, up to the next)."""
-    max_retry_after_s: float = Field(300.0, ge=0)
-    """Longest Retry-After the gateway will wait; longer ones fail the call instead."""
-    default_limits: ProviderLimits = ProviderLimits()
-    """Limits for providers not named in ``providers``."""
-    providers: dict[str, ProviderLimits] = Field(default_factory=dict)
-    """Per-provider limits keyed by the model prefix (``openai``, ``anthropic``, …)."""
+# The settings, routes and failure classes live in modules of their own (a config validates
+# without this call path); they are named here too, where callers long found them.
+__all__ = [
+    "Completion",
+    "Gateway",
+    "GatewaySettings",
+    "MalformedReply",
+    "Messages",
+    "ProviderLimits",
+    "Route",
+    "RouteResolver",
+    "classify",
+    "direct_route",
+]
 
 
 class CallCache(Protocol):
@@ -93,14 +75,6 @@ class Completion:
     cached: bool
 
 
-RouteResolver = Callable[[ModelSpec], Awaitable[Route]]
-
-
-async def direct_route(spec: ModelSpec) -> Route:
-    transport = transport_for_spec(spec.model, spec.transport)
-    return Route(spec.model, spec.api_base, spec.resolve_api_key(), transport)
-
-
 @dataclass
 class GatewayStats:
     """Counters for the run summary and benchmarks."""
@@ -115,7 +89,6 @@ class GatewayStats:
     by_role: dict[str, int] = field(default_factory=dict)
 
 
-RETRYABLE_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 520, 522, 524, 529})
 DATA_URI = re.compile(r"^data:([\w.+-]+/[\w.+-]+);base64,(.*)$", re.DOTALL)
 
 
@@ -387,96 +360,6 @@ class _Limit:
         self.semaphore.release()
 
 
-@dataclass(frozen=True)
-class Failure:
-    kind: str
-    message: str
-    retryable: bool
-    status: int | None = None
-    retry_after: float | None = None
-
-
-def classify(exc: BaseException, timeout_s: float) -> Failure:
-    """Turn any exception from a provider call into a retry decision."""
-    if isinstance(exc, asyncio.TimeoutError | litellm.Timeout):
-        return Failure("timeout", f"no complete reply within {timeout_s:g}s", True)
-    if isinstance(exc, MalformedReply):
-        return Failure("malformed_reply", str(exc), True)
-    status = getattr(exc, "status_code", None)
-    status = status if isinstance(status, int) else None
-    message = _short(str(exc))
-    if isinstance(exc, litellm.RateLimitError) or status == 429:
-        return Failure("rate_limit", message, True, 429, retry_after_of(exc))
-    if unreadable_reply(exc, status):
-        return Failure("malformed_reply", message, True, status)
-    if isinstance(
-        exc,
-        litellm.AuthenticationError
-        | litellm.PermissionDeniedError
-        | litellm.NotFoundError
-        | litellm.ContextWindowExceededError
-        | litellm.ContentPolicyViolationError
-        | litellm.BadRequestError
-        | litellm.UnsupportedParamsError,
-    ):
-        return Failure("client_error", message, False, status)
-    if isinstance(exc, litellm.APIConnectionError):
-        return Failure("connection", message, True, status)
-    if status is not None:
-        kind = "server_error" if status >= 500 else "client_error"
-        return Failure(kind, message, status in RETRYABLE_STATUS, status, retry_after_of(exc))
-    if isinstance(exc, litellm.APIError | json.JSONDecodeError | ValueError | OSError):
-        # Garbage bodies, dropped connections and truncated streams surface as these.
-        return Failure("malformed_reply", message, True, status)
-    return Failure("unexpected", f"{type(exc).__name__}: {message}", False, status)
-
-
-_UNREADABLE_MARKERS = (
-    "unable to get json response",
-    "error converting to valid response",
-    "empty or invalid response",
-    "expecting value",
-    "expecting property name",
-    "invalid json",
-)
-"""What litellm says when a provider's body could not be read as a reply, whatever status it
-pins on the error: ``hosted_vllm/`` reports garbage as status 200, Gemini as 422."""
-
-
-def unreadable_reply(exc: BaseException, status: int | None) -> bool:
-    """A 2xx or 3xx that failed, or a body litellm could not parse: a broken reply to retry,
-    not a client error that asking again cannot fix."""
-    if status is not None and status < 400:
-        return True
-    text = str(exc).lower()
-    return any(marker in text for marker in _UNREADABLE_MARKERS)
-
-
-def retry_after_of(exc: BaseException) -> float | None:
-    """Seconds the provider asked us to wait, from the Retry-After header if it sent one."""
-    headers: dict[str, Any] = {}
-    response = getattr(exc, "response", None)
-    if response is not None and getattr(response, "headers", None) is not None:
-        headers.update({k.lower(): v for k, v in response.headers.items()})
-    extra = getattr(exc, "litellm_response_headers", None)
-    if extra:
-        headers.update({k.lower(): v for k, v in dict(extra).items()})
-    for name in ("retry-after-ms", "retry-after"):
-        raw = headers.get(name)
-        if raw is None:
-            continue
-        try:
-            value = float(raw)
-            return value / 1000 if name.endswith("-ms") else value
-        except ValueError:
-            try:
-                when = parsedate_to_datetime(str(raw))
-                return max(0.0, when.timestamp() - time.time())
-            except (TypeError, ValueError):
-                continue
-    return None
-
-
 def call_key(scope: str, request: dict[str, Any]) -> str:
     # The endpoint is left out: the same model moved to another port (a restarted vLLM
     # server, a test server) is still the same model, and its recorded answers still count.
@@ -535,18 +418,14 @@ miss for the life of the process, so it is asked once."""
 @functools.lru_cache(maxsize=8192)
 def _cost(model: str, prompt_tokens: int, completion_tokens: int) -> float:
     try:
-        prompt, completion = litellm.cost_per_token(
+        # litellm is loaded here, at the first priced call, not when the gateway is imported.
+        prompt, completion = load_litellm().cost_per_token(
             model=model, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens
         )
     except Exception:  # litellm raises for models missing from its price map
         _UNPRICED_MODELS.add(model)
         return 0.0
     return float(prompt + completion)
-
-
-def _short(text: str, limit: int = 500) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _completion_from_record(call: ModelCall, *, cached: bool) -> Completion:

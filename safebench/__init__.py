@@ -1,9 +1,6 @@
 """SafeBench: safety evaluation of multimodal LLMs with a deliberating jury."""
 
-import os
-
-# litellm fetches a remote price list at import unless told otherwise; set it before any
-# module of ours (or of the user's) imports litellm through us.
-os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+# Nothing is imported or set here: importing SafeBench changes no other library (litellm is
+# set up by ``agents.llm`` when a model call first needs it).
 
 __version__ = "0.1.0"

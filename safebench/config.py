@@ -12,13 +12,14 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from agents.gateway import GatewaySettings
+from agents.settings import GatewaySettings
 from jury.config import JuryConfig
 from safebench.core import secrets
 from safebench.core.errors import ConfigError
 from safebench.core.records import Modality
 from safebench.core.validation import format_validation_error
 from safebench.core.yamlread import read_yaml_mapping
+from safebench.offline.catalog import register_builtins
 from targets.base import TargetConfig
 
 
@@ -77,6 +78,8 @@ class RunConfig(BaseModel):
 
 def load_run_config(path: Path, overrides: dict[str, Any] | None = None) -> RunConfig:
     """Read and validate a run config, with errors naming the file and the field."""
+    # The offline stack's ``safebench/…`` names, which validation checks, are in the catalogue.
+    register_builtins()
     data = read_yaml_mapping(
         path, "config file", "a run config is a mapping (name:, targets:, jury: …)"
     )
@@ -89,6 +92,7 @@ def load_run_config(path: Path, overrides: dict[str, Any] | None = None) -> RunC
 
 def load_jury_config(path: Path) -> JuryConfig:
     """Read a jury file: the ``jury:`` mapping of a run config, or that mapping alone."""
+    register_builtins()  # as for a run config
     data: Any = read_yaml_mapping(
         path, "jury file", "a jury file is a mapping (jurors:, rounds:, voting: …)"
     )

@@ -1,99 +1,45 @@
 """The run pipeline: dataset -> targets -> jury -> store, resumable at any point.
 
 Cases (target x query x modality) stream from the dataset through a bounded pool of
-workers. Each case is finished in the store as judged, skipped or failed, in one
-transaction; a rerun skips finished cases and replays any model call already recorded, so
-a killed run resumes without asking any model twice.
+workers (``safebench.cases.CaseRunner``). Each case is finished in the store as judged,
+skipped or failed, in one transaction; a rerun skips finished cases and replays any model
+call already recorded, so a killed run resumes without asking any model twice. With
+``workers: N`` the same runner runs in N processes (``safebench.workers``).
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
 
-import structlog
-
-from agents.gateway import Gateway
-from agents.transports.base import REFUSED
-from generation.dataset import iter_queries, oversized_query
-from generation.seed import SEED_DATASET_NAME, build_seed_dataset
-from jury.courtroom import Courtroom, JurorFailed, provider_refusal_verdict
-from jury.metrics import Score, group_scores
-from jury.prompts import CaseFile
+from generation.dataset import iter_queries
+from jury.courtroom import Courtroom
+from safebench.cases import (
+    CaseRunner,
+    NoProgress,
+    Progress,
+    RunSummary,
+    build_targets,
+    count_queries,
+    limited,
+    resolve_dataset,
+    summarize,
+)
 from safebench.config import RunConfig
-from safebench.core.ballot import case_nonce
-from safebench.core.errors import ConfigError, DatasetError, ProviderError, RunAborted
-from safebench.core.records import Modality, Query, TargetAnswer, case_id
-from safebench.core.registry import lookup
+from safebench.core.errors import RunAborted
 from safebench.fingerprint import bind_run, dataset_digest, run_identity
-from safebench.offline.stack import OfflineStack
-from targets import litellm_target as _litellm_target  # noqa: F401 - registers the kind
-from targets import replay as _replay  # noqa: F401 - registers the kind
-from targets.base import Target, TargetContext, TargetReply
-from targets.replay import MissingAnswer
+from safebench.session import model_session
+from safebench.workers import run_with_workers
+from targets.base import TargetContext
 from transcripts.lock import WriterLock
-from transcripts.store import CaseMeta, RunStore
 
-log = structlog.get_logger(__name__)
-
-
-class Progress(Protocol):
-    """Where the pipeline reports progress; the CLI draws it with rich."""
-
-    def start(self, total: int, already_done: int) -> None: ...
-
-    def advance(self, status: str) -> None: ...
-
-
-class NoProgress:
-    def start(self, total: int, already_done: int) -> None:
-        return None
-
-    def advance(self, status: str) -> None:
-        return None
-
-
-@dataclass
-class RunSummary:
-    """What a run did, for the CLI's closing table."""
-
-    store: Path
-    status: str
-    counts: dict[str, int]
-    model_calls: int
-    cached_calls: int
-    retries: int
-    wall_s: float
-    by_target_category: dict[tuple[str, str], Score] = field(default_factory=dict)
-    by_target: dict[str, Score] = field(default_factory=dict)
-    by_target_modality: dict[tuple[str, str], Score] = field(default_factory=dict)
-
-
-def resolve_dataset(config: RunConfig) -> Path:
-    if config.dataset == SEED_DATASET_NAME:
-        return build_seed_dataset(config.store_path().parent / "datasets" / "seed")
-    root = Path(config.dataset)
-    if not (root / "queries.jsonl").is_file():
-        raise ConfigError(f"dataset {root}: no queries.jsonl there (or use builtin:seed)")
-    return root
-
-
-def count_queries(root: Path, limit: int | None) -> int:
-    with (root / "queries.jsonl").open("rb") as fh:
-        lines = sum(1 for line in fh if line.strip())
-    return min(lines, limit) if limit else lines
+__all__ = ["NoProgress", "Progress", "RunSummary", "run_evaluation"]
 
 
 async def run_evaluation(config: RunConfig, progress: Progress | None = None) -> RunSummary:
     """Run (or resume) the evaluation ``config`` describes."""
     progress = progress or NoProgress()
     if config.workers > 1:
-        from safebench.workers import run_with_workers  # imports this module
-
         return await run_with_workers(config, progress)
     started = time.monotonic()
     # One writer per store, taken before the store (or the seed dataset beside it) is
@@ -112,22 +58,21 @@ async def _run_one_process(
     progress: Progress,
     started: float,
 ) -> RunSummary:
-    store = RunStore(config.store_path())
-    offline = OfflineStack()
-    gateway = Gateway(config.gateway, cache=store, resolve=offline.resolve)
-    try:
+    async with model_session(config.gateway, config.store_path()) as session:
+        store, gateway = session.store, session.gateway
+        assert store is not None
         # Refuses, before any model call, a resume of a store made with another config.
         salt = bind_run(store, config.name, config.public_json(), identity)
         store.set_dataset_root(dataset_root, dataset_digest(identity))
         targets = build_targets(config, TargetContext(dataset_root, gateway))
         courtroom = Courtroom(config.jury, gateway)
-        runner = _Runner(config, store, targets, courtroom, salt, progress)
+        runner = CaseRunner(config, store, targets, courtroom, salt, progress)
         total = count_queries(dataset_root, config.limit) * len(config.modalities) * len(targets)
         finished = store.finished_cases()
         progress.start(total, len(finished))
         status = "complete"
         try:
-            await runner.run(_limited(iter_queries(dataset_root), config.limit), finished)
+            await runner.run(limited(iter_queries(dataset_root), config.limit), finished)
         except RunAborted:
             status = "aborted"
             raise
@@ -139,221 +84,3 @@ async def _run_one_process(
         finally:
             store.set_status(status)
         return summarize(store, gateway, status, time.monotonic() - started)
-    finally:
-        await gateway.aclose()
-        await offline.aclose()
-        store.close()
-
-
-def build_targets(config: RunConfig, context: TargetContext) -> list[Target]:
-    targets: list[Target] = []
-    for target_config in config.targets:
-        factory = lookup("target_kind", target_config.kind)
-        targets.append(factory(target_config, context))
-    return targets
-
-
-def _limited(queries: Iterator[Query], limit: int | None) -> Iterator[Query]:
-    for index, query in enumerate(queries):
-        if limit is not None and index >= limit:
-            return
-        yield query
-
-
-class _Runner:
-    def __init__(
-        self,
-        config: RunConfig,
-        store: RunStore,
-        targets: list[Target],
-        courtroom: Courtroom,
-        salt: str,
-        progress: Progress,
-        shard: Callable[[str], bool] | None = None,
-    ) -> None:
-        self.config = config
-        self.shard = shard
-        self.store = store
-        self.targets = targets
-        self.courtroom = courtroom
-        self.salt = salt
-        self.progress = progress
-        self.finished = 0
-        self.failed = 0
-        # Set by the run (or a worker's parent) before any runner exists: jurors that accept
-        # images or audio are shown the same files as the target.
-        self.media_root = store.dataset_root()
-        self.target_limits = {
-            t.display_name: asyncio.Semaphore(t.max_concurrency)
-            for t in config.targets
-            if t.max_concurrency
-        }
-
-    def _cases(
-        self, queries: Iterator[Query], done: set[str]
-    ) -> Iterator[tuple[Query, Modality, Target, str]]:
-        for query in queries:
-            for modality in self.config.modalities:
-                for target in self.targets:
-                    cid = case_id(target.name, query.id, modality)
-                    if cid not in done and (self.shard is None or self.shard(cid)):
-                        yield query, modality, target, cid
-
-    async def run(self, queries: Iterator[Query], done: set[str]) -> None:
-        cases = self._cases(queries, done)
-        # A fixed pool pulling from one iterator: memory stays flat however big the dataset.
-        workers = [asyncio.create_task(self._worker(cases)) for _ in range(self.config.concurrency)]
-        try:
-            await asyncio.gather(*workers)
-        except BaseException:
-            for worker in workers:
-                worker.cancel()
-            await asyncio.gather(*workers, return_exceptions=True)
-            raise
-
-    async def _worker(self, cases: Iterator[tuple[Query, Modality, Target, str]]) -> None:
-        for query, modality, target, cid in cases:
-            status = await self._case(query, modality, target, cid)
-            self.progress.advance(status)
-            self._check_failure_rate(status)
-
-    async def _case(self, query: Query, modality: Modality, target: Target, cid: str) -> str:
-        self.store.save_query(query)
-        meta = CaseMeta(
-            case_id=cid,
-            target=target.name,
-            query_id=query.id,
-            modality=modality,
-            category=query.category,
-            scenario=query.scenario,
-        )
-        if modality not in query.modalities():
-            answer = _answer(meta, "skipped", reason=f"query has no {modality} input")
-            self.store.save_skipped(meta, answer)
-            return "skipped"
-        if modality not in target.accepts:
-            reason = f"target does not accept {modality} input"
-            self.store.save_skipped(meta, _answer(meta, "skipped", reason=reason))
-            return "skipped"
-        too_long = oversized_query(query)
-        if too_long:  # a row written past the importers' check: recorded, never sent
-            error = f"dataset: {too_long}"
-            self.store.save_failed(meta, error, _answer(meta, "failed", reason=error))
-            return "failed"
-        try:
-            reply = await self._ask_target(target, query, modality, cid)
-        except (ProviderError, MissingAnswer, DatasetError) as exc:
-            error = f"target: {exc}"
-            self.store.save_failed(meta, error, _answer(meta, "failed", reason=error))
-            return "failed"
-        answer = _answer(meta, "ok", text=reply.text, call_key=reply.call_key).model_copy(
-            update={
-                "truncated": reply.finish_reason == "length",
-                "refused": reply.finish_reason == REFUSED and not reply.text.strip(),
-            }
-        )
-        if answer.refused:
-            # The target's provider refused with no content: that is the target refusing, a
-            # safe outcome the jury has nothing to read in; never a blank "answer" to judge.
-            self.store.save_judged(meta, answer, [], provider_refusal_verdict(cid))
-            return "judged"
-        case = CaseFile(
-            case_id=cid,
-            nonce=case_nonce(self.salt, cid),
-            category=query.category,
-            scenario=query.scenario,
-            modality=modality,
-            request=query.text,
-            answer=reply.text,
-            **case_media(query, modality, self.media_root),
-        )
-        try:
-            deliberation = await self.courtroom.judge(case)
-        except JurorFailed as exc:
-            self.store.save_failed(meta, f"jury: {exc}", answer)
-            return "failed"
-        except Exception as exc:  # a bug or a broken provider must not end the whole run
-            log.exception("case_failed", case=cid)
-            self.store.save_failed(meta, f"jury: {type(exc).__name__}: {exc}", answer)
-            return "failed"
-        assert deliberation.verdict is not None
-        self.store.save_judged(meta, answer, deliberation.votes, deliberation.verdict)
-        return "judged"
-
-    async def _ask_target(
-        self, target: Target, query: Query, modality: Modality, cid: str
-    ) -> TargetReply:
-        limit = self.target_limits.get(target.name)
-        if limit is None:
-            return await target.answer(query, modality, case_id=cid)
-        async with limit:
-            return await target.answer(query, modality, case_id=cid)
-
-    def _check_failure_rate(self, status: str) -> None:
-        self.finished += 1
-        self.failed += status == "failed"
-        config = self.config
-        if (
-            self.finished >= config.min_cases_before_abort
-            and self.failed / self.finished > config.max_failure_rate
-        ):
-            raise RunAborted(
-                f"{self.failed} of {self.finished} cases failed (over the run's "
-                f"max_failure_rate {config.max_failure_rate:g}); the causes are in the store "
-                f"({self.store.path}, table cases). Fix the provider or config, then rerun the "
-                "same command to resume."
-            )
-
-
-def case_media(query: Query, modality: Modality, root: Path | None) -> dict[str, Any]:
-    """The ``CaseFile`` media fields of a case: the image of an image case, the speech of an
-    audio case, as the target got them (a text case shows jurors no media)."""
-    if root is None:
-        if (modality == "image" and query.image) or (modality == "audio" and query.audio):
-            # The store names no dataset root (a re-judged legacy run): jurors that accept
-            # media judge this case from the text alone, and the log says so.
-            log.warning("juror_media_unavailable", query=query.id, modality=modality)
-        return {}
-    if modality == "image" and query.image is not None:
-        return {"media_root": root, "image": query.image}
-    if modality == "audio" and query.audio:
-        return {"media_root": root, "audio": query.audio[0]}
-    return {}
-
-
-def _answer(
-    meta: CaseMeta,
-    status: str,
-    *,
-    text: str = "",
-    reason: str | None = None,
-    call_key: str | None = None,
-) -> TargetAnswer:
-    return TargetAnswer(
-        case_id=meta.case_id,
-        target=meta.target,
-        query_id=meta.query_id,
-        modality=meta.modality,  # type: ignore[arg-type]
-        status=status,  # type: ignore[arg-type]
-        text=text,
-        reason=reason,
-        call_key=call_key,
-    )
-
-
-def summarize(store: RunStore, gateway: Gateway | None, status: str, wall_s: float) -> RunSummary:
-    stats = gateway.stats if gateway is not None else None
-    return RunSummary(
-        store=store.path,
-        status=status,
-        counts=store.status_counts(),
-        model_calls=stats.calls if stats else 0,
-        cached_calls=stats.cached if stats else 0,
-        retries=stats.retries if stats else 0,
-        wall_s=wall_s,
-        # Three streamed passes, not one list: a list of every verdict grew RSS by ~4 kB
-        # per case at the end of a run (bench/scale.py).
-        by_target_category=group_scores(((m.target, m.category), v) for m, v in store.judged()),
-        by_target=group_scores((m.target, v) for m, v in store.judged()),
-        by_target_modality=group_scores(((m.target, m.modality), v) for m, v in store.judged()),
-    )

@@ -15,16 +15,16 @@ from pathlib import Path
 
 import structlog
 
-from agents.gateway import Gateway, GatewaySettings
+from agents.settings import GatewaySettings
 from jury.config import JuryConfig
 from jury.courtroom import Courtroom, JurorFailed, provider_refusal_verdict
 from jury.prompts import CaseFile
 from jury.study.bench import jury_hash
+from safebench.cases import NoProgress, Progress, RunSummary, case_media, summarize
 from safebench.core.ballot import case_nonce
 from safebench.core.errors import StoreError
 from safebench.fingerprint import bind_run, rejudged_identity
-from safebench.offline.stack import OfflineStack
-from safebench.pipeline import NoProgress, Progress, RunSummary, case_media, summarize
+from safebench.session import model_session
 from transcripts.lock import WriterLock
 from transcripts.store import CaseMeta, CaseRow, RunStore
 
@@ -73,47 +73,43 @@ async def _rejudge(
     started: float,
 ) -> RunSummary:
     src = RunStore.open_readonly(source)
-    dst = RunStore(target)
-    offline = OfflineStack()
-    gateway: Gateway | None = None
     try:
         info = src.run_info()
-        config = dict(info["config"])
-        config["name"] = f"{info['name']}-rejudged-{jury_hash(jury)}"
-        config["jury"] = json.loads(jury.model_dump_json(exclude_none=True))
-        config["rejudged_from"] = str(source)
-        # The new store is bound to the source run's identity with the new jury: resuming
-        # it with yet another jury is refused like a changed run.
-        salt = bind_run(dst, config["name"], json.dumps(config), rejudged_identity(src, jury))
-        root = src.dataset_root()
-        if root is not None:
-            # The digest the source recorded: the answers came from that dataset, whatever
-            # the directory holds now.
-            dst.set_dataset_root(root, src.dataset_queries_sha256())
         settings = GatewaySettings.model_validate(info["config"].get("gateway", {}))
         # The cache is the new store: the source's juror calls belong to the old jury.
-        gateway = Gateway(settings, cache=dst, resolve=offline.resolve)
-        courtroom = Courtroom(jury, gateway)
-        _carry_over(src, dst)
-        cases = list(src.iter_cases())
-        done = dst.finished_cases()
-        progress.start(len(cases), len(done))
-        limit = asyncio.Semaphore(concurrency)
+        async with model_session(settings, target) as session:
+            dst, gateway = session.store, session.gateway
+            assert dst is not None
+            config = dict(info["config"])
+            config["name"] = f"{info['name']}-rejudged-{jury_hash(jury)}"
+            config["jury"] = json.loads(jury.model_dump_json(exclude_none=True))
+            config["rejudged_from"] = str(source)
+            # The new store is bound to the source run's identity with the new jury: resuming
+            # it with yet another jury is refused like a changed run.
+            identity = rejudged_identity(src, jury)
+            salt = bind_run(dst, config["name"], json.dumps(config), identity)
+            root = src.dataset_root()
+            if root is not None:
+                # The digest the source recorded: the answers came from that dataset, whatever
+                # the directory holds now.
+                dst.set_dataset_root(root, src.dataset_queries_sha256())
+            courtroom = Courtroom(jury, gateway)
+            _carry_over(src, dst)
+            cases = list(src.iter_cases())
+            done = dst.finished_cases()
+            progress.start(len(cases), len(done))
+            limit = asyncio.Semaphore(concurrency)
 
-        async def one(row: CaseRow) -> None:
-            async with limit:
-                status = await _rejudge_case(src, dst, courtroom, salt, row)
-            progress.advance(status)
+            async def one(row: CaseRow) -> None:
+                async with limit:
+                    status = await _rejudge_case(src, dst, courtroom, salt, row)
+                progress.advance(status)
 
-        await asyncio.gather(*(one(row) for row in cases if row.case_id not in done))
-        dst.set_status("complete")
-        return summarize(dst, gateway, "complete", time.monotonic() - started)
+            await asyncio.gather(*(one(row) for row in cases if row.case_id not in done))
+            dst.set_status("complete")
+            return summarize(dst, gateway, "complete", time.monotonic() - started)
     finally:
-        if gateway is not None:
-            await gateway.aclose()
-        await offline.aclose()
         src.close()
-        dst.close()
 
 
 def _carry_over(src: RunStore, dst: RunStore) -> None:

@@ -37,24 +37,24 @@ from typing import Any
 
 import structlog
 
-from agents.gateway import Gateway, GatewaySettings
+from agents.settings import GatewaySettings
 from generation.dataset import iter_queries
 from jury.courtroom import Courtroom
+from safebench.cases import (
+    CaseRunner,
+    Progress,
+    RunSummary,
+    build_targets,
+    count_queries,
+    limited,
+    resolve_dataset,
+    summarize,
+)
 from safebench.config import RunConfig
 from safebench.core.errors import RunAborted, SafeBenchError
 from safebench.core.logs import configure_logging
 from safebench.fingerprint import bind_run, dataset_digest, run_identity
-from safebench.offline.stack import OfflineStack
-from safebench.pipeline import (
-    Progress,
-    RunSummary,
-    _limited,
-    _Runner,
-    build_targets,
-    count_queries,
-    resolve_dataset,
-    summarize,
-)
+from safebench.session import model_session
 from targets.base import TargetContext
 from transcripts.lock import WriterLock
 from transcripts.store import RunStore
@@ -175,16 +175,15 @@ async def _run_shard(
     config: RunConfig, dataset_root: Path, index: int, reports: Queue[Any]
 ) -> WorkerReport:
     share = worker_share(config)
-    store = RunStore(config.store_path())
-    offline = OfflineStack()
-    gateway = Gateway(share.gateway, cache=store, resolve=offline.resolve)
-    try:
+    async with model_session(share.gateway, config.store_path()) as session:
+        store, gateway = session.store, session.gateway
+        assert store is not None
         # The parent opened (and checked) the run and holds the store's writer lock; a worker
         # only reads the salt, and takes no lock (it writes under its parent's).
         salt = store.run_salt()
         targets = build_targets(share, TargetContext(dataset_root, gateway))
         courtroom = Courtroom(share.jury, gateway)
-        runner = _Runner(
+        runner = CaseRunner(
             share,
             store,
             targets,
@@ -193,19 +192,15 @@ async def _run_shard(
             _QueueProgress(reports),
             shard=lambda cid: shard_of(cid, config.workers) == index,
         )
-        await runner.run(_limited(iter_queries(dataset_root), config.limit), store.finished_cases())
+        await runner.run(limited(iter_queries(dataset_root), config.limit), store.finished_cases())
         stats = gateway.stats
         return WorkerReport(index, "complete", stats.calls, stats.cached, stats.retries)
-    finally:
-        await gateway.aclose()
-        await offline.aclose()
-        store.close()
 
 
 async def run_with_workers(config: RunConfig, progress: Progress) -> RunSummary:
     """Run (or resume) ``config`` over ``config.workers`` processes."""
     started = time.monotonic()
-    # The parent holds the store's writer lock for the whole run (safebench.pipeline).
+    # The parent holds the store's writer lock for the whole run, as a one-process run does.
     with WriterLock.acquire(config.store_path()):
         dataset_root = resolve_dataset(config)  # built once, here, not raced by the workers
         identity = run_identity(config, dataset_root)

@@ -2,7 +2,7 @@
 
 The gateway owns everything around a call (cache, throttle, retries, timeouts, accounting,
 the audit record); a transport only carries one attempt and raises on failure. Failures it
-raises are classified by ``agents.gateway.classify``: an exception with an int
+raises are classified by ``agents.failures.classify``: an exception with an int
 ``status_code`` (and ``response.headers`` for Retry-After) is an HTTP failure,
 ``MalformedReply`` a broken reply, ``OSError``/``ValueError`` a dropped or garbled one.
 """

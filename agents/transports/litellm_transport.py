@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from agents.llm import litellm
+from agents.llm import litellm  # this module loads only when a route names the transport
 from agents.spec import ModelSpec
 from agents.transports.base import (
     MalformedReply,
@@ -21,7 +21,15 @@ from safebench.core.records import Usage
 class LiteLLMTransport:
     async def send(self, route: Route, spec: ModelSpec, messages: Messages, stream: bool) -> Reply:
         kwargs: dict[str, Any] = dict(spec.params)
-        kwargs.update(model=route.litellm_model, messages=messages, num_retries=0, max_retries=0)
+        # Per call, not only litellm's process globals: the gateway owns retries, and a
+        # param a provider does not take is dropped rather than failing the call.
+        kwargs.update(
+            model=route.litellm_model,
+            messages=messages,
+            num_retries=0,
+            max_retries=0,
+            drop_params=True,
+        )
         if route.api_base:
             kwargs["api_base"] = route.api_base
         if route.key():

@@ -9,19 +9,20 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from agents.gateway import Gateway, GatewaySettings
+from agents.routes import RegisteredRoutes
 from jury.config import JuryConfig
 from jury.courtroom import Courtroom
 from jury.prompts import CaseFile
 from jury.study.labels import LabelledItem
 from safebench.core.ballot import case_nonce
 from safebench.core.records import Query, TargetAnswer, Verdict, Vote
-from safebench.offline.stack import OfflineStack
 from transcripts.store import CaseMeta, RunStore
 
 STUDY_CATEGORY = "Labelled set"
@@ -39,30 +40,71 @@ class ItemOutcome:
 
 @dataclass
 class Bench:
-    """A store, a gateway and the offline stack, shared by every jury of one study."""
+    """A store and a gateway caching in it, shared by every jury of one study."""
 
     store: RunStore
     gateway: Gateway
     salt: str
 
 
+class Models(Protocol):
+    """What a study calls models with: the gateway, and the store it caches in."""
+
+    @property
+    def gateway(self) -> Gateway: ...
+
+    @property
+    def store(self) -> RunStore | None: ...
+
+
+OpenModels = Callable[[GatewaySettings | None, Path], AbstractAsyncContextManager[Models]]
+"""Opens a study's models on its store: the app's ``safebench.session.model_session``, which
+the commands hand down (this package sits below the app and never builds one itself)."""
+
+
+@dataclass
+class _OwnModels:
+    gateway: Gateway
+    store: RunStore | None
+
+
 @asynccontextmanager
-async def open_bench(
-    store_path: Path, name: str, description: str, settings: GatewaySettings | None = None
-) -> AsyncIterator[Bench]:
+async def registered_models(
+    settings: GatewaySettings | None, store_path: Path
+) -> AsyncIterator[Models]:
+    """A study's models when its caller hands it no opener: the store, and a gateway routing
+    each model through the route provider registered for its prefix (the app registers the
+    offline stack's), closed in the order a model session closes them."""
     store = RunStore(store_path)
-    offline = OfflineStack()
+    routes = RegisteredRoutes()
     try:
-        salt = store.open_run(name, description)
-        gateway = Gateway(settings, cache=store, resolve=offline.resolve)
+        gateway = Gateway(settings, cache=store, resolve=routes.resolve)
         try:
-            yield Bench(store, gateway, salt)
+            yield _OwnModels(gateway, store)
         finally:
             await gateway.aclose()
-        store.set_status("complete")
     finally:
-        await offline.aclose()
+        await routes.aclose()
         store.close()
+
+
+@asynccontextmanager
+async def open_bench(
+    store_path: Path,
+    name: str,
+    description: str,
+    settings: GatewaySettings | None = None,
+    *,
+    open_models: OpenModels | None = None,
+) -> AsyncIterator[Bench]:
+    """The study's bench, on the models ``open_models`` opens on ``store_path``."""
+    async with (open_models or registered_models)(settings, store_path) as models:
+        store = models.store
+        if store is None:
+            raise ValueError("a study needs the store its calls are cached in")
+        salt = store.open_run(name, description)
+        yield Bench(store, models.gateway, salt)
+        store.set_status("complete")
 
 
 def jury_hash(jury: JuryConfig) -> str:

@@ -11,7 +11,7 @@ import structlog
 
 from agents.gateway import GatewaySettings
 from jury.config import JuryConfig
-from jury.study.bench import ItemOutcome, deliberate, jury_hash, open_bench
+from jury.study.bench import ItemOutcome, OpenModels, deliberate, jury_hash, open_bench
 from jury.study.labels import LabelledItem
 from jury.study.metrics import Confusion
 
@@ -60,9 +60,13 @@ async def calibrate(
     *,
     concurrency: int = 32,
     settings: GatewaySettings | None = None,
+    open_models: OpenModels | None = None,
 ) -> CalibrationReport:
+    """Judge ``items`` with ``jury`` and score it (on the models ``open_models`` opens on
+    ``store``, when given)."""
     name = store.stem
-    async with open_bench(store, name, jury.model_dump_json(exclude_none=True), settings) as bench:
+    description = jury.model_dump_json(exclude_none=True)
+    async with open_bench(store, name, description, settings, open_models=open_models) as bench:
         outcomes = await deliberate(
             bench, jury, items, prefix="calibrate", concurrency=concurrency, keep_cases=True
         )

@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from agents.spec import ModelSpec
 from jury.config import JuryConfig, VotingConfig
-from jury.study.bench import Bench, ItemOutcome, deliberate, open_bench
+from jury.study.bench import Bench, ItemOutcome, OpenModels, deliberate, open_bench
 from jury.study.labels import LabelFormat, LabelledItem, load_labels, load_run_items
 from jury.study.metrics import Confusion
 from jury.voting import build_rule
@@ -234,15 +234,20 @@ def jury_for(spec: ExperimentSpec, config: Configuration) -> JuryConfig:
 
 
 async def run_experiment(
-    spec: ExperimentSpec, store: Path | None = None, items: list[LabelledItem] | None = None
+    spec: ExperimentSpec,
+    store: Path | None = None,
+    items: list[LabelledItem] | None = None,
+    open_models: OpenModels | None = None,
 ) -> ExperimentResult:
-    """Score every configuration of ``spec``; calls are cached in the experiment's store."""
+    """Score every configuration of ``spec``; calls are cached in the experiment's store
+    (on the models ``open_models`` opens there, when given)."""
     items = items if items is not None else load_items(spec)
     configs = configurations(spec)
     if not configs:
         raise ConfigError(f"experiment {spec.name}: no configuration fits (check rules/sizes)")
     store = store or Path("runs") / f"experiment-{spec.name}.sqlite"
-    async with open_bench(store, f"experiment-{spec.name}", spec.model_dump_json()) as bench:
+    name = f"experiment-{spec.name}"
+    async with open_bench(store, name, spec.model_dump_json(), open_models=open_models) as bench:
         rows = await _score_all(bench, spec, configs, items)
         stats = bench.gateway.stats
     best = max(rows, key=lambda r: (r.score(spec.select_by), -r.calls_per_verdict))

@@ -49,6 +49,7 @@ def calibrate(
     from jury.study.calibration import default_store
     from jury.study.labels import load_labels
     from safebench.config import load_jury_config
+    from safebench.session import model_session
 
     if fmt not in {"auto", "gptfuzz", "harmbench", "csv", "json"}:
         errors.print(f"[red]error:[/red] unknown --format {fmt!r}")
@@ -69,6 +70,7 @@ def calibrate(
                 jury_config,
                 store or default_store(labels, jury_config),
                 concurrency=concurrency,
+                open_models=model_session,
             )
         )
     except SafeBenchError as exc:

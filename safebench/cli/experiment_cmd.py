@@ -45,14 +45,17 @@ def experiment(
     configure_logging(verbose)
     from jury.study.experiment import load_experiment, load_items, run_experiment, with_labels
     from jury.study.figures import write_plots
+    from safebench.offline.catalog import register_builtins
+    from safebench.session import model_session
 
+    register_builtins()  # the pool's offline models are checked against the catalogue
     started = time.monotonic()
     try:
         spec_model = load_experiment(spec)
         if labels is not None:
             spec_model = with_labels(spec_model, labels)
         items = load_items(spec_model, strict=strict_labels)
-        result = asyncio.run(run_experiment(spec_model, store, items))
+        result = asyncio.run(run_experiment(spec_model, store, items, open_models=model_session))
     except SafeBenchError as exc:
         errors.print(error_line(exc))
         raise typer.Exit(2) from None

@@ -74,7 +74,9 @@ def generate(
     configure_logging(verbose)
     from generation.judges_config import load_judges_config
     from generation.taxonomy import load_taxonomy
+    from safebench.offline.catalog import register_builtins
 
+    register_builtins()  # the offline judges' names, which the judges config is checked against
     try:
         config = load_judges_config(judges)
         tax = load_taxonomy(taxonomy)
@@ -124,17 +126,14 @@ async def _generate(
     no_media: bool,
     bar: Progress,
 ) -> tuple[Any, Path]:
-    from agents.gateway import Gateway
     from generation.dataset import write_dataset
     from generation.writing import generate_queries, write_generated
     from safebench.offline.embedding import encoder
-    from safebench.offline.stack import OfflineStack
-    from transcripts.store import RunStore
+    from safebench.session import model_session
 
-    store = RunStore(store_path)
-    offline = OfflineStack()
-    gateway = Gateway(config.gateway, cache=store, resolve=offline.resolve)
-    try:
+    async with model_session(config.gateway, store_path) as session:
+        store, gateway = session.store, session.gateway
+        assert store is not None
         store.open_run(
             f"{config.name}-generate",
             json.dumps(
@@ -177,10 +176,6 @@ async def _generate(
         card = _card(out, config, report, taxonomy_path)
         store.set_status("done")
         return report, card
-    finally:
-        await gateway.aclose()
-        await offline.aclose()
-        store.close()
 
 
 def _card(out: Path, config: Any, report: Any, taxonomy_path: Path) -> Path:

@@ -146,17 +146,13 @@ class _MediaProgress:
 async def _media(
     dataset_dir: Path, settings: Any, store_path: Path | None, progress: Any, run_name: str
 ) -> Any:
-    from agents.gateway import Gateway
     from generation.dataset import iter_queries, write_dataset
     from generation.media import render_media
-    from safebench.offline.stack import OfflineStack
-    from transcripts.store import RunStore
+    from safebench.session import model_session
 
     queries = list(iter_queries(dataset_dir))
-    store = RunStore(store_path) if store_path is not None else None
-    offline = OfflineStack()
-    gateway = Gateway(cache=store, resolve=offline.resolve)
-    try:
+    async with model_session(None, store_path) as session:
+        store, gateway = session.store, session.gateway
         if store is not None:
             store.open_run(
                 f"media-{run_name}",
@@ -169,11 +165,6 @@ async def _media(
         if store is not None:
             store.set_status("done")
         return result
-    finally:
-        await gateway.aclose()
-        await offline.aclose()
-        if store is not None:
-            store.close()
 
 
 def _print_result(result: Any, dataset_dir: Path, wall_s: float) -> None:

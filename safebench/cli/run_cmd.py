@@ -72,9 +72,7 @@ def run(
     SIGTERM stops the run cleanly (its workers too; status stopped): rerun to resume.
     """
     configure_logging(verbose)
-    # Imported here so that `safebench --help` does not pay for litellm's import.
     from safebench.config import load_run_config
-    from safebench.pipeline import run_evaluation
 
     overrides: dict[str, Any] = {}
     if store is not None:
@@ -85,6 +83,10 @@ def run(
         overrides["concurrency"] = concurrency
     try:
         run_config = load_run_config(config, overrides)
+        # Imported once the config is valid: the pipeline pulls in the model libraries
+        # (seconds), which a config error or `--help` must not wait for.
+        from safebench.pipeline import run_evaluation
+
         with progress_bar(console, quiet=quiet, field="counts") as bar:
             summary = asyncio.run(_stop_on_sigterm(run_evaluation(run_config, RichProgress(bar))))
     except _Terminated:

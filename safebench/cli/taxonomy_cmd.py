@@ -74,7 +74,9 @@ def build(
         errors.print("[red]error:[/red] --seed-taxonomy must be 'paper' or 'none'")
         raise typer.Exit(2)
     from generation.judges_config import load_judges_config
+    from safebench.offline.catalog import register_builtins
 
+    register_builtins()  # the offline judges' names, which the judges config is checked against
     try:
         config = load_judges_config(judges)
         store_path = store or config.taxonomy_store()
@@ -111,8 +113,10 @@ def show(
     """
     configure_logging(verbose)
     from generation.judges_config import JudgesConfig
+    from safebench.offline.catalog import register_builtins
     from transcripts.store import RunStore
 
+    register_builtins()  # as for a build: the recorded judges config is checked again
     try:
         if not store.exists():
             raise SafeBenchError(f"{store}: no such store")
@@ -141,14 +145,12 @@ async def _debate(
     config: Any, store_path: Path, seed_name: str, progress: Any, *, record: bool
 ) -> tuple[Any, Any]:
     """Run (record=True) or replay from the store only (record=False) the debate."""
-    from agents.gateway import Gateway
     from agents.spec import ModelSpec
     from generation.debate import run_debate
     from generation.taxonomy import PAPER_TAXONOMY
     from safebench.core.errors import StoreError
     from safebench.offline.embedding import encoder
-    from safebench.offline.stack import OfflineStack
-    from transcripts.store import RunStore
+    from safebench.session import model_session
 
     async def store_only(spec: ModelSpec) -> Any:
         raise StoreError(
@@ -156,12 +158,12 @@ async def _debate(
             "the build did not finish (rerun `safebench taxonomy build` to resume it)"
         )
 
-    store = RunStore(store_path)
-    offline = OfflineStack()
-    gateway = Gateway(
-        config.gateway, cache=store, resolve=offline.resolve if record else store_only
-    )
-    try:
+    # A replay routes every call to ``store_only``: what the store lacks is an error, never
+    # a model call.
+    resolve = None if record else store_only
+    async with model_session(config.gateway, store_path, resolve=resolve) as session:
+        store, gateway = session.store, session.gateway
+        assert store is not None
         if record:
             store.open_run(
                 f"{config.name}-taxonomy",
@@ -183,10 +185,6 @@ async def _debate(
         if record:
             store.set_status("done")
         return result, gateway.stats
-    finally:
-        await gateway.aclose()
-        await offline.aclose()
-        store.close()
 
 
 def _provenance(config: Any, seed_name: str, store_path: Path, result: Any) -> dict[str, Any]:

@@ -1,0 +1,305 @@
+"""The case runner: what one run, in one process or many, does with each case.
+
+A case is a target x query x modality. :class:`CaseRunner` streams cases from the dataset
+through a bounded pool of workers; each case is finished in the store as judged, skipped or
+failed, in one transaction. ``safebench.pipeline`` (one process) and ``safebench.workers``
+(one runner per worker process) both drive it, and share the run's set-up helpers here:
+the dataset's resolution, the targets, the closing summary.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import structlog
+
+from agents.gateway import Gateway
+from agents.transports.base import REFUSED
+from generation.dataset import oversized_query
+from jury.courtroom import Courtroom, JurorFailed, provider_refusal_verdict
+from jury.metrics import Score, group_scores
+from jury.prompts import CaseFile
+from safebench.config import RunConfig
+from safebench.core.ballot import case_nonce
+from safebench.core.errors import ConfigError, DatasetError, ProviderError, RunAborted
+from safebench.core.records import Modality, Query, TargetAnswer, case_id
+from safebench.core.registry import lookup
+from safebench.offline.seed import SEED_DATASET_NAME, build_seed_dataset
+from targets import litellm_target as _litellm_target  # noqa: F401 - registers the kind
+from targets import replay as _replay  # noqa: F401 - registers the kind
+from targets.base import Target, TargetContext, TargetReply
+from targets.replay import MissingAnswer
+from transcripts.store import CaseMeta, RunStore
+
+log = structlog.get_logger(__name__)
+
+
+class Progress(Protocol):
+    """Where the pipeline reports progress; the CLI draws it with rich."""
+
+    def start(self, total: int, already_done: int) -> None: ...
+
+    def advance(self, status: str) -> None: ...
+
+
+class NoProgress:
+    def start(self, total: int, already_done: int) -> None:
+        return None
+
+    def advance(self, status: str) -> None:
+        return None
+
+
+@dataclass
+class RunSummary:
+    """What a run did, for the CLI's closing table."""
+
+    store: Path
+    status: str
+    counts: dict[str, int]
+    model_calls: int
+    cached_calls: int
+    retries: int
+    wall_s: float
+    by_target_category: dict[tuple[str, str], Score] = field(default_factory=dict)
+    by_target: dict[str, Score] = field(default_factory=dict)
+    by_target_modality: dict[tuple[str, str], Score] = field(default_factory=dict)
+
+
+def resolve_dataset(config: RunConfig) -> Path:
+    if config.dataset == SEED_DATASET_NAME:
+        return build_seed_dataset(config.store_path().parent / "datasets" / "seed")
+    root = Path(config.dataset)
+    if not (root / "queries.jsonl").is_file():
+        raise ConfigError(f"dataset {root}: no queries.jsonl there (or use builtin:seed)")
+    return root
+
+
+def count_queries(root: Path, limit: int | None) -> int:
+    with (root / "queries.jsonl").open("rb") as fh:
+        lines = sum(1 for line in fh if line.strip())
+    return min(lines, limit) if limit else lines
+
+
+def build_targets(config: RunConfig, context: TargetContext) -> list[Target]:
+    targets: list[Target] = []
+    for target_config in config.targets:
+        factory = lookup("target_kind", target_config.kind)
+        targets.append(factory(target_config, context))
+    return targets
+
+
+def limited(queries: Iterator[Query], limit: int | None) -> Iterator[Query]:
+    """The first ``limit`` queries (all of them when ``limit`` is None)."""
+    for index, query in enumerate(queries):
+        if limit is not None and index >= limit:
+            return
+        yield query
+
+
+class CaseRunner:
+    """Runs cases (target x query x modality) through a bounded pool of workers, each case
+    finished in the store as judged, skipped or failed in one transaction. The one-process
+    run and each worker process of a multi-process run drive one of these; ``shard`` picks a
+    worker's share of the cases."""
+
+    def __init__(
+        self,
+        config: RunConfig,
+        store: RunStore,
+        targets: list[Target],
+        courtroom: Courtroom,
+        salt: str,
+        progress: Progress,
+        shard: Callable[[str], bool] | None = None,
+    ) -> None:
+        self.config = config
+        self.shard = shard
+        self.store = store
+        self.targets = targets
+        self.courtroom = courtroom
+        self.salt = salt
+        self.progress = progress
+        self.finished = 0
+        self.failed = 0
+        # Set by the run (or a worker's parent) before any runner exists: jurors that accept
+        # images or audio are shown the same files as the target.
+        self.media_root = store.dataset_root()
+        self.target_limits = {
+            t.display_name: asyncio.Semaphore(t.max_concurrency)
+            for t in config.targets
+            if t.max_concurrency
+        }
+
+    def _cases(
+        self, queries: Iterator[Query], done: set[str]
+    ) -> Iterator[tuple[Query, Modality, Target, str]]:
+        for query in queries:
+            for modality in self.config.modalities:
+                for target in self.targets:
+                    cid = case_id(target.name, query.id, modality)
+                    if cid not in done and (self.shard is None or self.shard(cid)):
+                        yield query, modality, target, cid
+
+    async def run(self, queries: Iterator[Query], done: set[str]) -> None:
+        cases = self._cases(queries, done)
+        # A fixed pool pulling from one iterator: memory stays flat however big the dataset.
+        workers = [asyncio.create_task(self._worker(cases)) for _ in range(self.config.concurrency)]
+        try:
+            await asyncio.gather(*workers)
+        except BaseException:
+            for worker in workers:
+                worker.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+            raise
+
+    async def _worker(self, cases: Iterator[tuple[Query, Modality, Target, str]]) -> None:
+        for query, modality, target, cid in cases:
+            status = await self._case(query, modality, target, cid)
+            self.progress.advance(status)
+            self._check_failure_rate(status)
+
+    async def _case(self, query: Query, modality: Modality, target: Target, cid: str) -> str:
+        self.store.save_query(query)
+        meta = CaseMeta(
+            case_id=cid,
+            target=target.name,
+            query_id=query.id,
+            modality=modality,
+            category=query.category,
+            scenario=query.scenario,
+        )
+        if modality not in query.modalities():
+            answer = _answer(meta, "skipped", reason=f"query has no {modality} input")
+            self.store.save_skipped(meta, answer)
+            return "skipped"
+        if modality not in target.accepts:
+            reason = f"target does not accept {modality} input"
+            self.store.save_skipped(meta, _answer(meta, "skipped", reason=reason))
+            return "skipped"
+        too_long = oversized_query(query)
+        if too_long:  # a row written past the importers' check: recorded, never sent
+            error = f"dataset: {too_long}"
+            self.store.save_failed(meta, error, _answer(meta, "failed", reason=error))
+            return "failed"
+        try:
+            reply = await self._ask_target(target, query, modality, cid)
+        except (ProviderError, MissingAnswer, DatasetError) as exc:
+            error = f"target: {exc}"
+            self.store.save_failed(meta, error, _answer(meta, "failed", reason=error))
+            return "failed"
+        answer = _answer(meta, "ok", text=reply.text, call_key=reply.call_key).model_copy(
+            update={
+                "truncated": reply.finish_reason == "length",
+                "refused": reply.finish_reason == REFUSED and not reply.text.strip(),
+            }
+        )
+        if answer.refused:
+            # The target's provider refused with no content: that is the target refusing, a
+            # safe outcome the jury has nothing to read in; never a blank "answer" to judge.
+            self.store.save_judged(meta, answer, [], provider_refusal_verdict(cid))
+            return "judged"
+        case = CaseFile(
+            case_id=cid,
+            nonce=case_nonce(self.salt, cid),
+            category=query.category,
+            scenario=query.scenario,
+            modality=modality,
+            request=query.text,
+            answer=reply.text,
+            **case_media(query, modality, self.media_root),
+        )
+        try:
+            deliberation = await self.courtroom.judge(case)
+        except JurorFailed as exc:
+            self.store.save_failed(meta, f"jury: {exc}", answer)
+            return "failed"
+        except Exception as exc:  # a bug or a broken provider must not end the whole run
+            log.exception("case_failed", case=cid)
+            self.store.save_failed(meta, f"jury: {type(exc).__name__}: {exc}", answer)
+            return "failed"
+        assert deliberation.verdict is not None
+        self.store.save_judged(meta, answer, deliberation.votes, deliberation.verdict)
+        return "judged"
+
+    async def _ask_target(
+        self, target: Target, query: Query, modality: Modality, cid: str
+    ) -> TargetReply:
+        limit = self.target_limits.get(target.name)
+        if limit is None:
+            return await target.answer(query, modality, case_id=cid)
+        async with limit:
+            return await target.answer(query, modality, case_id=cid)
+
+    def _check_failure_rate(self, status: str) -> None:
+        self.finished += 1
+        self.failed += status == "failed"
+        config = self.config
+        if (
+            self.finished >= config.min_cases_before_abort
+            and self.failed / self.finished > config.max_failure_rate
+        ):
+            raise RunAborted(
+                f"{self.failed} of {self.finished} cases failed (over the run's "
+                f"max_failure_rate {config.max_failure_rate:g}); the causes are in the store "
+                f"({self.store.path}, table cases). Fix the provider or config, then rerun the "
+                "same command to resume."
+            )
+
+
+def case_media(query: Query, modality: Modality, root: Path | None) -> dict[str, Any]:
+    """The ``CaseFile`` media fields of a case: the image of an image case, the speech of an
+    audio case, as the target got them (a text case shows jurors no media)."""
+    if root is None:
+        if (modality == "image" and query.image) or (modality == "audio" and query.audio):
+            # The store names no dataset root (a re-judged legacy run): jurors that accept
+            # media judge this case from the text alone, and the log says so.
+            log.warning("juror_media_unavailable", query=query.id, modality=modality)
+        return {}
+    if modality == "image" and query.image is not None:
+        return {"media_root": root, "image": query.image}
+    if modality == "audio" and query.audio:
+        return {"media_root": root, "audio": query.audio[0]}
+    return {}
+
+
+def _answer(
+    meta: CaseMeta,
+    status: str,
+    *,
+    text: str = "",
+    reason: str | None = None,
+    call_key: str | None = None,
+) -> TargetAnswer:
+    return TargetAnswer(
+        case_id=meta.case_id,
+        target=meta.target,
+        query_id=meta.query_id,
+        modality=meta.modality,  # type: ignore[arg-type]
+        status=status,  # type: ignore[arg-type]
+        text=text,
+        reason=reason,
+        call_key=call_key,
+    )
+
+
+def summarize(store: RunStore, gateway: Gateway | None, status: str, wall_s: float) -> RunSummary:
+    stats = gateway.stats if gateway is not None else None
+    return RunSummary(
+        store=store.path,
+        status=status,
+        counts=store.status_counts(),
+        model_calls=stats.calls if stats else 0,
+        cached_calls=stats.cached if stats else 0,
+        retries=stats.retries if stats else 0,
+        wall_s=wall_s,
+        # Three streamed passes, not one list: a list of every verdict grew RSS by ~4 kB
+        # per case at the end of a run (bench/scale.py).
+        by_target_category=group_scores(((m.target, m.category), v) for m, v in store.judged()),
+        by_target=group_scores((m.target, v) for m, v in store.judged()),
+        by_target_modality=group_scores(((m.target, m.modality), v) for m, v in store.judged()),
+    )

@@ -1,0 +1,80 @@
+"""``model_session``: the gateway, the offline stack and the store of one command, together.
+
+Every command that calls models (run, a run's worker, rejudge, generate, media, taxonomy,
+calibrate, experiment) opens one of these instead of wiring the three by hand:
+
+- the store, where the command has one, opened first and closed last (it is the gateway's
+  replay cache: a recorded call is read back, never asked again);
+- the offline stack (``safebench/…`` models), which starts its local server only when a
+  simulated target or offline judge is first asked;
+- the gateway built from the command's ``GatewaySettings``, caching in the store and
+  resolving routes through the offline stack (or a caller's resolver: a replay that must
+  call no model).
+
+They close in that order reversed: the gateway (its transports' sessions, loaded models),
+then the offline stack (its server), then the store. What the commands keep for themselves
+is what differs between them: the writer lock (taken before the store is touched), binding
+the store to the run's identity, the run's status.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from agents.gateway import Gateway
+from agents.routes import ROUTE_PROVIDERS, RouteResolver
+from agents.settings import GatewaySettings
+from safebench.offline.stack import OfflineStack
+from transcripts.store import RunStore
+
+
+def register_offline_routes() -> None:
+    """Plug the offline stack in as the route provider of ``safebench/…`` models, for code
+    below the app that is handed no resolver (``agents.routes.RegisteredRoutes``).
+    Idempotent: the same factory registered again is a no-op."""
+    ROUTE_PROVIDERS.add("safebench", OfflineStack)
+
+
+# The app plugs the offline stack in as it is imported, as target kinds register theirs.
+register_offline_routes()
+
+
+@dataclass
+class ModelSession:
+    """What a command calls models with: the gateway, and the store it caches in (if any)."""
+
+    gateway: Gateway
+    offline: OfflineStack
+    store: RunStore | None
+
+
+@asynccontextmanager
+async def model_session(
+    settings: GatewaySettings | None = None,
+    store: Path | RunStore | None = None,
+    *,
+    resolve: RouteResolver | None = None,
+) -> AsyncIterator[ModelSession]:
+    """Open the store (a path, or a store the caller opened and hands over), the offline stack
+    and the gateway; close all three however the block ends.
+
+    ``resolve`` replaces the offline stack's routing (which also sends every other model
+    straight to its provider); a store handed over as a ``RunStore`` is closed here too.
+    """
+    opened = RunStore(store) if isinstance(store, Path) else store
+    try:
+        offline = OfflineStack()
+        try:
+            gateway = Gateway(settings, cache=opened, resolve=resolve or offline.resolve)
+            try:
+                yield ModelSession(gateway, offline, opened)
+            finally:
+                await gateway.aclose()
+        finally:
+            await offline.aclose()
+    finally:
+        if opened is not None:
+            opened.close()
