@@ -33,7 +33,8 @@ from jury.rubrics import DEFAULT_RUBRIC, get_rubric
 from safebench.config import RunConfig
 from safebench.core import secrets
 from safebench.core.errors import ConfigChanged, StoreError
-from transcripts.store import RunStore, file_sha256
+from safebench.core.files import file_sha256
+from transcripts.store import RunStore
 
 IDENTITY_VERSION = 1
 """Bump when the identity's layout changes (stores written before then are compared as

@@ -3,15 +3,14 @@
 It holds the run's config (secrets masked), every model call, every target answer, every
 vote of every round and every verdict, each as a typed record (JSON through its pydantic
 model) with the few columns queries need. Writes commit at once: a run killed at any point
-loses at most the calls in flight, and a rerun reads everything else back.
+loses at most the calls in flight, and a rerun reads everything else back. The file itself
+(schema, version, opening it to write or only to read) is ``transcripts.store_file``.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import secrets
-import sqlite3
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,37 +19,9 @@ from typing import Any
 from pydantic import BaseModel
 
 from safebench.core.errors import StoreError
+from safebench.core.files import file_sha256
 from safebench.core.records import ModelCall, Query, TargetAnswer, Verdict, Vote, utcnow
-
-SCHEMA_VERSION = 1
-"""Bump with any change to the tables or to the records stored in them."""
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS run (
-    name TEXT PRIMARY KEY, config_json TEXT NOT NULL, salt TEXT NOT NULL,
-    created_at TEXT NOT NULL, updated_at TEXT NOT NULL, status TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS calls (
-    key TEXT PRIMARY KEY, model TEXT NOT NULL, scope TEXT NOT NULL, status TEXT NOT NULL,
-    record TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS cases (
-    case_id TEXT PRIMARY KEY, target TEXT NOT NULL, query_id TEXT NOT NULL,
-    modality TEXT NOT NULL, category TEXT NOT NULL, scenario TEXT NOT NULL,
-    status TEXT NOT NULL, error TEXT, updated_at TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS answers (case_id TEXT PRIMARY KEY, status TEXT NOT NULL,
-    record TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS votes (
-    case_id TEXT NOT NULL, juror TEXT NOT NULL, round INTEGER NOT NULL, record TEXT NOT NULL,
-    PRIMARY KEY (case_id, juror, round)
-);
-CREATE TABLE IF NOT EXISTS verdicts (case_id TEXT PRIMARY KEY, harmful INTEGER,
-    safety_rating INTEGER, record TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS queries (query_id TEXT PRIMARY KEY, record TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS cases_by_status ON cases(status);
-"""
+from transcripts.store_file import check_store, connect_readonly, connect_writable, migrate
 
 
 class CaseMeta(BaseModel):
@@ -78,74 +49,8 @@ class StoredRun(BaseModel):
     identity_json: str | None = None
 
 
-_STORE_TABLES = ("run", "meta", "cases", "calls", "answers", "votes", "verdicts", "queries")
-"""The tables a reader needs; a file without them is not a SafeBench store."""
-
 DATASET_QUERIES_FILE = "queries.jsonl"
 """The dataset file whose digest the store records (generation.dataset.QUERIES_FILE)."""
-
-
-def _not_a_store(path: Path, why: object) -> StoreError:
-    return StoreError(f"{path}: not a SafeBench store ({why})")
-
-
-class _GuardedCursor(sqlite3.Cursor):
-    """A read-only store's cursor: a damaged file reads as a StoreError naming it.
-
-    A truncated or corrupt store often opens fine and fails only on the page a query
-    reaches; every command already reports StoreError as a message, never a traceback.
-    """
-
-    def execute(self, sql: str, parameters: Any = (), /) -> _GuardedCursor:
-        try:
-            super().execute(sql, parameters)
-        except sqlite3.DatabaseError as exc:
-            raise _not_a_store(self.connection.store_path, exc) from None  # type: ignore[attr-defined]
-        return self
-
-    def fetchone(self) -> Any:
-        try:
-            return super().fetchone()
-        except sqlite3.DatabaseError as exc:
-            raise _not_a_store(self.connection.store_path, exc) from None  # type: ignore[attr-defined]
-
-    def fetchall(self) -> list[Any]:
-        try:
-            return super().fetchall()
-        except sqlite3.DatabaseError as exc:
-            raise _not_a_store(self.connection.store_path, exc) from None  # type: ignore[attr-defined]
-
-
-class _ReadOnlyConnection(sqlite3.Connection):
-    store_path: Path
-
-    def execute(self, sql: str, parameters: Any = (), /) -> _GuardedCursor:  # type: ignore[override]
-        return self.cursor(_GuardedCursor).execute(sql, parameters)
-
-
-def _connect_readonly(path: Path) -> sqlite3.Connection:
-    """The store opened for reading only: nothing created, no journal mode changed.
-
-    ``mode=ro`` makes SQLite refuse every write to the file (a foreign database stays
-    byte-identical); a WAL store written by a live run is still read consistently, as
-    SQLite maps its -shm index (creating it beside the store if it is missing).
-    """
-    if not path.is_file():
-        raise StoreError(f"{path}: no such run store")
-    try:
-        db = sqlite3.connect(
-            f"{path.resolve().as_uri()}?mode=ro",
-            uri=True,
-            isolation_level=None,
-            check_same_thread=False,
-            factory=_ReadOnlyConnection,
-        )
-    except sqlite3.Error as exc:
-        raise _not_a_store(path, exc) from None
-    db.store_path = path  # type: ignore[attr-defined]
-    db.execute("PRAGMA query_only=1")
-    db.execute("PRAGMA busy_timeout=10000")
-    return db
 
 
 class RunStore:
@@ -162,20 +67,14 @@ class RunStore:
         self.readonly = readonly
         self._lock = threading.Lock()
         if readonly:
-            self._db = _connect_readonly(self.path)
+            self._db = connect_readonly(self.path)
             try:
                 self._check_store()
             except BaseException:
                 self._db.close()
                 raise
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        # NORMAL in WAL mode survives a killed process (the OS keeps the log); only a power
-        # cut could lose the last commits, and a rerun would then simply ask again.
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA busy_timeout=10000")
+        self._db = connect_writable(self.path)
         self._migrate()
 
     @classmethod
@@ -185,35 +84,12 @@ class RunStore:
 
     def _migrate(self) -> None:
         with self._lock:
-            self._db.executescript(_SCHEMA)
-            row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-            if row is None:
-                self._db.execute(
-                    "INSERT INTO meta(key, value) VALUES ('schema_version', ?)",
-                    (str(SCHEMA_VERSION),),
-                )
-            elif int(row[0]) != SCHEMA_VERSION:
-                raise StoreError(
-                    f"{self.path}: store schema version {row[0]}, this SafeBench reads "
-                    f"version {SCHEMA_VERSION}; use a matching SafeBench or a new store path"
-                )
+            migrate(self._db, self.path)
 
     def _check_store(self) -> None:
         """A reader's check, creating nothing: the tables are there, the version is ours."""
         with self._lock:
-            rows = self._db.execute("SELECT name FROM sqlite_master WHERE type='table'").fetchall()
-            tables = {r[0] for r in rows}
-            for table in _STORE_TABLES:
-                if table not in tables:
-                    raise _not_a_store(self.path, f"no {table} table")
-            row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-        if row is None:
-            raise _not_a_store(self.path, "no schema version")
-        if str(row[0]) != str(SCHEMA_VERSION):
-            raise StoreError(
-                f"{self.path}: store schema version {row[0]}, this SafeBench reads "
-                f"version {SCHEMA_VERSION}; use a matching SafeBench"
-            )
+            check_store(self._db, self.path)
 
     def close(self) -> None:
         with self._lock:
@@ -568,12 +444,3 @@ def queries_file_sha256(root: Path) -> str | None:
     """sha256 of ``root/queries.jsonl``, or None when there is no such regular file."""
     path = Path(root) / DATASET_QUERIES_FILE
     return file_sha256(path) if path.is_file() else None
-
-
-def file_sha256(path: Path) -> str:
-    """sha256 of a file's bytes, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
