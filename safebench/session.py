@@ -23,19 +23,30 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from agents.gateway import Gateway
 from agents.routes import ROUTE_PROVIDERS, RouteResolver
 from agents.settings import GatewaySettings
-from safebench.offline.stack import OfflineStack
 from transcripts.store import RunStore
+
+if TYPE_CHECKING:
+    from safebench.offline.stack import OfflineStack
+
+
+def _offline_stack() -> OfflineStack:
+    # Imported when a session opens, not with this module: the stack's provider loads
+    # litellm, which a command's config error must not wait for.
+    from safebench.offline.stack import OfflineStack
+
+    return OfflineStack()
 
 
 def register_offline_routes() -> None:
     """Plug the offline stack in as the route provider of ``safebench/…`` models, for code
     below the app that is handed no resolver (``agents.routes.RegisteredRoutes``).
     Idempotent: the same factory registered again is a no-op."""
-    ROUTE_PROVIDERS.add("safebench", OfflineStack)
+    ROUTE_PROVIDERS.add("safebench", _offline_stack)
 
 
 # The app plugs the offline stack in as it is imported, as target kinds register theirs.
@@ -66,7 +77,7 @@ async def model_session(
     """
     opened = RunStore(store) if isinstance(store, Path) else store
     try:
-        offline = OfflineStack()
+        offline = _offline_stack()
         try:
             gateway = Gateway(settings, cache=opened, resolve=resolve or offline.resolve)
             try:

@@ -250,7 +250,8 @@ async def _supervise(
     # that a forked child must not inherit. A fork server is a clean process that imports
     # SafeBench once (litellm alone takes seconds) and forks every worker from there.
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload([__name__])
+    # The offline stack too: a model session imports it only when it opens.
+    context.set_forkserver_preload([__name__, "safebench.offline.stack"])
     reports: Queue[Any] = context.Queue()
     verbose = logging.getLogger().getEffectiveLevel() <= logging.DEBUG
     processes: list[BaseProcess] = [

@@ -18,7 +18,6 @@ from typing import Protocol
 from agents.gateway import Gateway, GatewaySettings
 from agents.routes import RegisteredRoutes
 from jury.config import JuryConfig
-from jury.courtroom import Courtroom
 from jury.prompts import CaseFile
 from jury.study.labels import LabelledItem
 from safebench.core.ballot import case_nonce
@@ -121,6 +120,10 @@ async def deliberate(
     keep_cases: bool = False,
 ) -> list[ItemOutcome]:
     """Judge every item with ``jury``; ``prefix`` keeps this jury's cases (and cache) apart."""
+    # Imported here: the courtroom loads autogen (seconds), which reading a spec or a labelled
+    # set must not wait for (a config error answers at once).
+    from jury.courtroom import Courtroom
+
     courtroom = Courtroom(jury, bench.gateway)
     limit = asyncio.Semaphore(concurrency)
     extra_calls = 1 if jury.foreperson is not None else 0

@@ -33,10 +33,12 @@ def rejudge(
     configure_logging(verbose)
     from safebench.cli.run_cmd import print_summary
     from safebench.config import load_jury_config
-    from safebench.rejudge import rejudge as run_rejudge
 
     try:
         jury_config = load_jury_config(jury)
+        # Imported once the jury file is valid: re-judging pulls in the model libraries.
+        from safebench.rejudge import rejudge as run_rejudge
+
         summary = asyncio.run(run_rejudge(run, jury_config, store, concurrency=concurrency))
     except SafeBenchError as exc:
         errors.print(error_line(exc))

@@ -34,27 +34,43 @@ except ConfigError:
     pass
 else:
     raise SystemExit("the bad config loaded")
-result = CliRunner().invoke(safebench.cli.app.app, ["run", str(bad)])
-help_result = CliRunner().invoke(safebench.cli.app.app, ["--help"])
-print(json.dumps({
-    "exit": result.exit_code,
-    "help_exit": help_result.exit_code,
-    "loaded": [m for m in %r if m in sys.modules],
-}))
+bad_jury = Path(sys.argv[2])
+runner = CliRunner()
+exits = {
+    "run": runner.invoke(safebench.cli.app.app, ["run", str(bad)]).exit_code,
+    "help": runner.invoke(safebench.cli.app.app, ["--help"]).exit_code,
+    # The other commands that read a config before they call a model.
+    "rejudge": runner.invoke(
+        safebench.cli.app.app, ["rejudge", str(bad), "--jury", str(bad_jury)]
+    ).exit_code,
+    "calibrate": runner.invoke(
+        safebench.cli.app.app, ["calibrate", str(bad), "--jury", str(bad_jury)]
+    ).exit_code,
+    "experiment": runner.invoke(safebench.cli.app.app, ["experiment", str(bad_jury)]).exit_code,
+}
+print(json.dumps({"exits": exits, "loaded": [m for m in %r if m in sys.modules]}))
 """
 
 
 def test_cli_and_a_bad_config_load_no_heavy_library(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: x\ntargets: []\njury: {jurors: []}\n", encoding="utf-8")
+    bad_jury = tmp_path / "jury.yaml"
+    bad_jury.write_text("jurors: []\n", encoding="utf-8")
     done = subprocess.run(
-        [sys.executable, "-c", PROBE % (HEAVY,), str(bad)],
+        [sys.executable, "-c", PROBE % (HEAVY,), str(bad), str(bad_jury)],
         capture_output=True,
         text=True,
         check=True,
         timeout=300,
     )
     report = json.loads(done.stdout.strip().splitlines()[-1])
-    assert report["exit"] == 2  # the config error, reported as one
-    assert report["help_exit"] == 0
+    # Each config error reported as one (exit 2); --help answered.
+    assert report["exits"] == {
+        "run": 2,
+        "help": 0,
+        "rejudge": 2,
+        "calibrate": 2,
+        "experiment": 2,
+    }
     assert report["loaded"] == []
