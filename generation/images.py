@@ -23,9 +23,10 @@ import io
 import json
 import re
 import tempfile
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import aiohttp
 import structlog
@@ -35,7 +36,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from agents.gateway import Gateway
 from agents.spec import ModelSpec
 from generation.typography import render_typographic_image
+from safebench.core.errors import ConfigError
 from safebench.core.records import Query
+from safebench.core.registry import Registry
 
 log = structlog.get_logger(__name__)
 
@@ -316,7 +319,36 @@ async def _download(url: str) -> bytes:
         return await response.read()
 
 
-async def draw(
+class DrawFn(Protocol):
+    """One maker's way to draw ``draft`` as a PNG of ``size``."""
+
+    def __call__(
+        self,
+        query: Query,
+        draft: ImageDraft,
+        image_model: ModelSpec | None,
+        size: tuple[int, int],
+        gateway: Gateway,
+        round_: int,
+    ) -> Awaitable[bytes]: ...
+
+
+@dataclass(frozen=True)
+class ImageMaker:
+    """A drawer of image drafts, registered by name in ``IMAGE_MAKERS``."""
+
+    draw: DrawFn
+    uses_model: bool
+    """Whether it draws with ``MediaSettings.image_model`` (needed then, refused otherwise)."""
+
+
+IMAGE_MAKERS: Registry[ImageMaker] = Registry("image maker")
+"""Image makers by name: ``typographic`` (the key phrase drawn as text, offline) and
+``model`` (a litellm text-to-image model). ``MediaSettings.image_maker`` accepts exactly
+these names."""
+
+
+async def _draw_typographic(
     query: Query,
     draft: ImageDraft,
     image_model: ModelSpec | None,
@@ -324,12 +356,22 @@ async def draw(
     gateway: Gateway,
     round_: int,
 ) -> bytes:
-    """Draw ``draft``: typographically offline, else with the image model."""
+    # A refined offline draft shows its description, so it differs from the first one.
+    text = draft.subject if round_ == 0 else f"{draft.subject}: {draft.description}"
+    # In a thread: Pillow's drawing and PNG encoding would otherwise hold up the loop.
+    return await asyncio.to_thread(typographic_png, text, size)
+
+
+async def _draw_with_model(
+    query: Query,
+    draft: ImageDraft,
+    image_model: ModelSpec | None,
+    size: tuple[int, int],
+    gateway: Gateway,
+    round_: int,
+) -> bytes:
     if image_model is None:
-        # A refined offline draft shows its description, so it differs from the first one.
-        text = draft.subject if round_ == 0 else f"{draft.subject}: {draft.description}"
-        # In a thread: Pillow's drawing and PNG encoding would otherwise hold up the loop.
-        return await asyncio.to_thread(typographic_png, text, size)
+        raise ConfigError("the model image maker needs an image model (image_model)")
     return await generate_image(
         gateway,
         image_model,
@@ -337,6 +379,35 @@ async def draw(
         size,
         scope=f"media::{query.id}::image::{round_}::{hashlib.sha256(draft.description.encode()).hexdigest()[:16]}",
     )
+
+
+IMAGE_MAKERS.add("typographic", ImageMaker(_draw_typographic, uses_model=False))
+IMAGE_MAKERS.add("model", ImageMaker(_draw_with_model, uses_model=True))
+
+
+def image_maker(name: str | None, image_model: ModelSpec | None) -> ImageMaker:
+    """The maker named ``name``; by default the first registered one that draws with a
+    model when ``image_model`` is set (``model``) and without one when it is not
+    (``typographic``)."""
+    if name is not None:
+        return IMAGE_MAKERS.require(name)
+    wanted = image_model is not None
+    return next(m for m in IMAGE_MAKERS.values() if m.uses_model == wanted)
+
+
+async def draw(
+    query: Query,
+    draft: ImageDraft,
+    image_model: ModelSpec | None,
+    size: tuple[int, int],
+    gateway: Gateway,
+    round_: int,
+    maker: ImageMaker | None = None,
+) -> bytes:
+    """Draw ``draft`` with ``maker`` (by default typographically offline, else with the
+    image model)."""
+    maker = maker or image_maker(None, image_model)
+    return await maker.draw(query, draft, image_model, size, gateway, round_)
 
 
 async def make_image(
@@ -348,10 +419,11 @@ async def make_image(
     critic: ModelSpec | None,
     refine_rounds: int,
     size: tuple[int, int],
+    maker: ImageMaker | None = None,
 ) -> ImageOutcome:
     """Describe, draw, criticise and refine ``query``'s image, up to ``refine_rounds`` times."""
     draft = await describe(query, describer, gateway)
-    png = await draw(query, draft, image_model, size, gateway, 0)
+    png = await draw(query, draft, image_model, size, gateway, 0, maker)
     outcome = ImageOutcome(png=png, unrefined_png=png, drafts=[draft])
     if critic is None:
         return outcome
@@ -373,7 +445,7 @@ async def make_image(
             critique=verdict,
             round_=outcome.refinements,
         )
-        png = await draw(query, draft, image_model, size, gateway, outcome.refinements)
+        png = await draw(query, draft, image_model, size, gateway, outcome.refinements, maker)
         outcome.drafts.append(draft)
         outcome.png = png
     return outcome

@@ -24,12 +24,13 @@ import os
 import re
 import time
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import structlog
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from agents.gateway import Gateway
 from agents.spec import ModelSpec
@@ -45,8 +46,13 @@ from generation.image_controls import (
     control_root,
     unrelated_partner,
 )
-from generation.images import make_image
-from generation.speech import engine_voice, espeak_path, speak
+from generation.images import IMAGE_MAKERS, image_maker, make_image
+from generation.speech import (
+    SPEECH_ENGINES,
+    engine_voice,
+    speak,
+    speech_engine,
+)
 from safebench.core.errors import SafeBenchError
 from safebench.core.files import atomic_write_bytes
 from safebench.core.media import read_media
@@ -84,6 +90,9 @@ class MediaSettings(BaseModel):
     """Text-to-image model, any litellm image model (``openai/dall-e-3``,
     ``hosted_vllm/...`` with ``api_base``); None draws the key phrase typographically
     (FigStep style, offline)."""
+    image_maker: str | None = None
+    """Who draws, by registered name (``generation.images.IMAGE_MAKERS``: ``typographic``,
+    ``model``); None picks ``model`` when ``image_model`` is set, else ``typographic``."""
     describer: ModelSpec | None = None
     """Judge that names each query's key subject and writes the image description (JSON);
     None extracts the key phrase by rule (deterministic, offline)."""
@@ -107,6 +116,9 @@ class MediaSettings(BaseModel):
     tts_model: ModelSpec | None = None
     """Text-to-speech model, any litellm ``aspeech`` model (``openai/tts-1``); None speaks
     with espeak-ng (offline; ``make system-deps`` installs it)."""
+    speech_engine: str | None = None
+    """Who speaks, by registered name (``generation.speech.SPEECH_ENGINES``: ``espeak``,
+    ``tts``); None picks ``tts`` when ``tts_model`` is set, else ``espeak``."""
     controls: bool = False
     """Also write the image-quality control datasets under ``controls/<variant>/`` (black,
     white, noise, unrelated, unrefined), each runnable with ``safebench run``."""
@@ -120,6 +132,34 @@ class MediaSettings(BaseModel):
     def model_strings(cls, value: Any) -> Any:
         """Accept a bare model string for any model field."""
         return _model_or_none(value)
+
+    @field_validator("image_maker")
+    @classmethod
+    def known_image_maker(cls, value: str | None) -> str | None:
+        return None if value is None else IMAGE_MAKERS.check(value)
+
+    @field_validator("speech_engine")
+    @classmethod
+    def known_speech_engine(cls, value: str | None) -> str | None:
+        return None if value is None else SPEECH_ENGINES.check(value)
+
+    @model_validator(mode="after")
+    def makers_have_their_models(self) -> MediaSettings:
+        """A maker that uses a model is given one; one that does not is given none (a model
+        it would ignore is a mistake worth saying)."""
+        pairs = (
+            ("image_maker", self.image_maker, IMAGE_MAKERS, "image_model", self.image_model),
+            ("speech_engine", self.speech_engine, SPEECH_ENGINES, "tts_model", self.tts_model),
+        )
+        for field_name, name, registry, model_field, model in pairs:
+            if name is None:
+                continue
+            uses_model = registry[name].uses_model
+            if uses_model and model is None:
+                raise ValueError(f"{field_name} {name!r} needs {model_field}")
+            if not uses_model and model is not None:
+                raise ValueError(f"{field_name} {name!r} takes no {model_field}")
+        return self
 
 
 class MediaFailure(BaseModel):
@@ -240,10 +280,15 @@ class _Renderer:
 
     def _image_fingerprint(self, query: Query) -> str:
         s = self.settings
+        # The maker's name joins the fingerprint only when it is not the default pick, so
+        # images drawn before makers had names keep theirs.
+        model_part = _spec_name(s.image_model)
+        if image_maker(s.image_maker, s.image_model) is not image_maker(None, s.image_model):
+            model_part = f"{s.image_maker}:{model_part}"
         return _fingerprint(
             medium="image",
             text=query.text,
-            image_model=_spec_name(s.image_model),
+            image_model=model_part,
             describer=_spec_name(s.describer),
             critic=_spec_name(s.critic),
             rounds=s.refine_rounds if s.critic is not None else 0,
@@ -287,6 +332,7 @@ class _Renderer:
                     critic=self.settings.critic,
                     refine_rounds=self.settings.refine_rounds,
                     size=self.settings.image_size,
+                    maker=image_maker(self.settings.image_maker, self.settings.image_model),
                 )
         except Exception as exc:  # one query's failure must not cost the others
             self._fail(query, "image", exc)
@@ -310,37 +356,37 @@ class _Renderer:
 
     async def audio(self, query: Query) -> Query:
         s = self.settings
+        engine = speech_engine(s.speech_engine, s.tts_model)
+        # The engine's name joins the fingerprint only when it is not the default pick, so
+        # files spoken before engines had names keep theirs.
+        engine_part = _spec_name(s.tts_model)
+        if engine is not speech_engine(None, s.tts_model):
+            engine_part = f"{s.speech_engine}:{engine_part}"
         refs = {ref.voice: ref for ref in query.audio}
         failed = False
         async with self.limit:
             for label in s.voices:
-                voice = engine_voice(label, s.voice_names, s.tts_model)
+                voice = engine_voice(label, s.voice_names, engine)
                 relative = f"{AUDIO_DIR}/{file_stem(label)}/{file_stem(query.id)}.wav"
                 fingerprint = _fingerprint(
-                    medium="audio", text=query.text, engine=_spec_name(s.tts_model), voice=voice
+                    medium="audio", text=query.text, engine=engine_part, voice=voice
                 )
                 if self.manifest.fresh(self.root, relative, fingerprint):
                     self.result.audio_reused += 1
                 else:
                     try:
-                        if s.tts_model is None:
-                            async with self.speech_limit:
-                                data = await speak(
-                                    query.text,
-                                    label,
-                                    gateway=self.gateway,
-                                    tts_model=None,
-                                    voices=s.voice_names,
-                                    scope="",
-                                )
-                        else:
+                        # A local engine is CPU bound: bounded by its own process count.
+                        async with self.speech_limit if engine.local else nullcontext():
                             data = await speak(
                                 query.text,
                                 label,
                                 gateway=self.gateway,
                                 tts_model=s.tts_model,
                                 voices=s.voice_names,
-                                scope=f"media::{query.id}::speech::{label}::{fingerprint[:16]}",
+                                scope=""
+                                if engine.local
+                                else f"media::{query.id}::speech::{label}::{fingerprint[:16]}",
+                                engine=engine,
                             )
                     except Exception as exc:  # one voice's failure must not cost the rest
                         self._fail(query, f"audio:{label}", exc)
@@ -428,8 +474,9 @@ async def render_media(
     """Make the dataset's missing media; the full account (counts, timings, failures)."""
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
-    if settings.audio and settings.tts_model is None:
-        espeak_path()  # fail before any work, with the install hint
+    if settings.audio:
+        # Fail before any work, with the install hint (espeak-ng missing).
+        speech_engine(settings.speech_engine, settings.tts_model).ready()
     renderer = _Renderer(root, settings, gateway, progress)
     phases = int(settings.images) + int(settings.audio)
     if progress is not None:

@@ -11,14 +11,17 @@ import asyncio
 import hashlib
 import shutil
 import tempfile
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 
 from agents.gateway import Gateway
 from agents.spec import ModelSpec
 from safebench.core.errors import ConfigError
+from safebench.core.registry import Registry
 
 log = structlog.get_logger(__name__)
 
@@ -40,19 +43,6 @@ def espeak_path() -> str:
             "openai/tts-1), or skip speech (--no-audio)"
         )
     return found
-
-
-def engine_voice(label: str, voices: dict[str, str] | None, tts_model: ModelSpec | None) -> str:
-    """The engine's voice name for ``label`` (``male``/``female`` or a configured one)."""
-    if voices and label in voices:
-        return voices[label]
-    defaults = ESPEAK_VOICES if tts_model is None else TTS_VOICES
-    if label in defaults:
-        return defaults[label]
-    raise ConfigError(
-        f"voice {label!r} has no engine voice; map it in MediaSettings.voices "
-        f"(e.g. {{{label!r}: 'en-us+m3'}})"
-    )
 
 
 async def espeak_wav(text: str, voice: str) -> bytes:
@@ -125,6 +115,78 @@ async def tts_wav(gateway: Gateway, spec: ModelSpec, text: str, voice: str, *, s
     )
 
 
+class SpeakFn(Protocol):
+    """One engine's way to speak ``text`` in its engine ``voice``, as WAV bytes."""
+
+    def __call__(
+        self, text: str, voice: str, *, gateway: Gateway, model: ModelSpec | None, scope: str
+    ) -> Awaitable[bytes]: ...
+
+
+@dataclass(frozen=True)
+class SpeechEngine:
+    """A speaker of query texts, registered by name in ``SPEECH_ENGINES``."""
+
+    speak: SpeakFn
+    voices: Mapping[str, str]
+    """The engine voice of each voice label, unless ``MediaSettings.voice_names`` maps it."""
+    uses_model: bool
+    """Whether it speaks with ``MediaSettings.tts_model`` (needed then, refused otherwise)."""
+    local: bool
+    """Whether it runs on this machine (bounded by ``MediaSettings.speech_processes``)
+    rather than as a model call."""
+    ready: Callable[[], object] = lambda: None
+    """Raises ConfigError (saying how to fix it) when the engine cannot run here; called
+    before any work."""
+
+
+SPEECH_ENGINES: Registry[SpeechEngine] = Registry("speech engine")
+"""Speech engines by name: ``espeak`` (espeak-ng, offline) and ``tts`` (a litellm TTS
+model). ``MediaSettings.speech_engine`` accepts exactly these names."""
+
+
+def _espeak(
+    text: str, voice: str, *, gateway: Gateway, model: ModelSpec | None, scope: str
+) -> Awaitable[bytes]:
+    return espeak_wav(text, voice)
+
+
+def _tts(
+    text: str, voice: str, *, gateway: Gateway, model: ModelSpec | None, scope: str
+) -> Awaitable[bytes]:
+    if model is None:
+        raise ConfigError("the tts speech engine needs a TTS model (tts_model)")
+    return tts_wav(gateway, model, text, voice, scope=scope)
+
+
+SPEECH_ENGINES.add(
+    "espeak",
+    SpeechEngine(_espeak, ESPEAK_VOICES, uses_model=False, local=True, ready=espeak_path),
+)
+SPEECH_ENGINES.add("tts", SpeechEngine(_tts, TTS_VOICES, uses_model=True, local=False))
+
+
+def speech_engine(name: str | None, tts_model: ModelSpec | None) -> SpeechEngine:
+    """The engine named ``name``; by default the first registered one that speaks with a
+    model when ``tts_model`` is set (``tts``) and without one when it is not (``espeak``)."""
+    if name is not None:
+        return SPEECH_ENGINES.require(name)
+    wanted = tts_model is not None
+    return next(e for e in SPEECH_ENGINES.values() if e.uses_model == wanted)
+
+
+def engine_voice(label: str, voices: dict[str, str] | None, engine: SpeechEngine) -> str:
+    """The engine's voice name for ``label`` (``male``/``female`` or a configured one)."""
+    if voices and label in voices:
+        return voices[label]
+    if label in engine.voices:
+        return engine.voices[label]
+    raise ConfigError(
+        f"voice {label!r} has no engine voice; map it in MediaSettings.voices "
+        f"(e.g. {{{label!r}: 'en-us+m3'}})"
+    )
+
+
 async def speak(
     text: str,
     label: str,
@@ -133,11 +195,10 @@ async def speak(
     tts_model: ModelSpec | None,
     voices: dict[str, str] | None,
     scope: str,
+    engine: SpeechEngine | None = None,
 ) -> bytes:
-    """``text`` in the voice labelled ``label``, offline or with the TTS model."""
-    voice = engine_voice(label, voices, tts_model)
-    if tts_model is None:
-        return await espeak_wav(text, voice)
-    return await tts_wav(gateway, tts_model, text, voice, scope=scope)
-
-
+    """``text`` in the voice labelled ``label``, by ``engine`` (by default the one
+    ``speech_engine`` picks for ``tts_model``)."""
+    engine = engine or speech_engine(None, tts_model)
+    voice = engine_voice(label, voices, engine)
+    return await engine.speak(text, voice, gateway=gateway, model=tts_model, scope=scope)
