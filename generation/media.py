@@ -5,10 +5,11 @@ draw, criticise, refine loop of generation/images.py) and its text spoken in eac
 (``audio/<voice>/<id>.wav``, generation/speech.py), and returns the queries with their
 ``image`` and ``audio`` references filled in. The caller writes ``queries.jsonl``.
 
-It is resumable: every finished file is noted in ``.media-manifest.jsonl`` with its digest
-and a fingerprint of what made it (text, models, rounds, size, voice). A rerun whose inputs
-match reuses the file and renders nothing; a changed query or setting renders that file
-again. Files are written beside their final name and renamed into place.
+It is resumable: every finished file is noted in ``.media-manifest.jsonl`` (the ledger,
+``generation.media_manifest``) with its digest and a fingerprint of what made it (text,
+models, rounds, size, voice). A rerun whose inputs match reuses the file and renders
+nothing; a changed query or setting renders that file again. Files are written beside
+their final name and renamed into place.
 
 A query whose image or speech fails (a model that keeps answering 429, 500 or garbage after
 the gateway's retries) is recorded in ``media_failures.jsonl`` and keeps the media it had;
@@ -19,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import os
 import re
 import time
@@ -47,6 +47,7 @@ from generation.image_controls import (
     unrelated_partner,
 )
 from generation.images import IMAGE_MAKERS, image_maker, make_image
+from generation.media_manifest import Manifest, inputs_fingerprint, spec_name
 from generation.speech import (
     SPEECH_ENGINES,
     engine_voice,
@@ -56,19 +57,14 @@ from generation.speech import (
 from safebench.core.errors import SafeBenchError
 from safebench.core.files import atomic_write_bytes
 from safebench.core.media import read_media
-from safebench.core.records import MediaRef, Query, sha256_hex
+from safebench.core.records import MediaRef, Query
 
 log = structlog.get_logger(__name__)
 
-MANIFEST_FILE = ".media-manifest.jsonl"
-"""Per-dataset record of rendered files: path, digest and the fingerprint of their inputs."""
 FAILURES_FILE = "media_failures.jsonl"
 """Per-dataset list of the queries whose media could not be made in the last run."""
 IMAGE_MIME = "image/png"
 AUDIO_MIME = "audio/wav"
-# Bump when the rendering changes in a way the settings do not show, so files made by an
-# older version are rendered again rather than reused.
-_RENDER_VERSION = 1
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]")
 
 
@@ -199,57 +195,6 @@ def file_stem(query_id: str) -> str:
     return f"{clean[:100]}-{hashlib.sha256(query_id.encode()).hexdigest()[:12]}"
 
 
-def _spec_name(spec: ModelSpec | None) -> str | None:
-    return None if spec is None else f"{spec.model}@{spec.api_base or ''}"
-
-
-def _fingerprint(**parts: Any) -> str:
-    body = json.dumps({"v": _RENDER_VERSION, **parts}, sort_keys=True, default=str)
-    return hashlib.sha256(body.encode()).hexdigest()
-
-
-class _Manifest:
-    """The rendered-file ledger of one dataset (last line per path wins)."""
-
-    def __init__(self, root: Path) -> None:
-        self.path = root / MANIFEST_FILE
-        self.entries: dict[str, dict[str, str]] = {}
-        if self.path.exists():
-            for lineno, line in enumerate(self.path.read_text("utf-8").splitlines(), 1):
-                try:
-                    entry = json.loads(line)
-                    self.entries[str(entry["path"])] = entry
-                except (json.JSONDecodeError, KeyError, TypeError):
-                    # A torn last line from a killed run: that file is simply made again.
-                    log.warning("media_manifest_bad_line", file=str(self.path), line=lineno)
-
-    def fresh(self, root: Path, relative: str, fingerprint: str) -> bool:
-        """Whether ``relative`` exists with the digest recorded for this fingerprint."""
-        entry = self.entries.get(relative)
-        if entry is None or entry.get("fingerprint") != fingerprint:
-            return False
-        path = root / relative
-        try:
-            return sha256_hex(path.read_bytes()) == entry.get("sha256")
-        except OSError:
-            return False
-
-    def note(self, relative: str, data: bytes, fingerprint: str) -> None:
-        entry = {"path": relative, "sha256": sha256_hex(data), "fingerprint": fingerprint}
-        self.entries[relative] = entry
-        with self.path.open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps(entry) + "\n")
-
-    def ref(self, relative: str, mime_type: str, voice: str | None = None) -> MediaRef:
-        """The reference of a file this ledger has just written or checked fresh.
-
-        Built from the recorded digest, so a reused file is hashed once, not twice; the
-        path is ours (``file_stem`` names), so it is relative and inside the dataset.
-        """
-        sha = self.entries[relative]["sha256"]
-        return MediaRef(path=relative, sha256=sha, mime_type=mime_type, voice=voice)
-
-
 def _advance(progress: Any | None, status: str) -> None:
     if progress is not None:
         progress.advance(status)
@@ -271,7 +216,7 @@ class _Renderer:
         self.settings = settings
         self.gateway = gateway
         self.progress = progress
-        self.manifest = _Manifest(root)
+        self.manifest = Manifest(root)
         self.limit = asyncio.Semaphore(settings.concurrency)
         self.speech_limit = asyncio.Semaphore(settings.speech_processes)
         self.result = MediaResult(queries=[])
@@ -282,15 +227,15 @@ class _Renderer:
         s = self.settings
         # The maker's name joins the fingerprint only when it is not the default pick, so
         # images drawn before makers had names keep theirs.
-        model_part = _spec_name(s.image_model)
+        model_part = spec_name(s.image_model)
         if image_maker(s.image_maker, s.image_model) is not image_maker(None, s.image_model):
             model_part = f"{s.image_maker}:{model_part}"
-        return _fingerprint(
+        return inputs_fingerprint(
             medium="image",
             text=query.text,
             image_model=model_part,
-            describer=_spec_name(s.describer),
-            critic=_spec_name(s.critic),
+            describer=spec_name(s.describer),
+            critic=spec_name(s.critic),
             rounds=s.refine_rounds if s.critic is not None else 0,
             size=list(s.image_size),
         )
@@ -359,7 +304,7 @@ class _Renderer:
         engine = speech_engine(s.speech_engine, s.tts_model)
         # The engine's name joins the fingerprint only when it is not the default pick, so
         # files spoken before engines had names keep theirs.
-        engine_part = _spec_name(s.tts_model)
+        engine_part = spec_name(s.tts_model)
         if engine is not speech_engine(None, s.tts_model):
             engine_part = f"{s.speech_engine}:{engine_part}"
         refs = {ref.voice: ref for ref in query.audio}
@@ -368,7 +313,7 @@ class _Renderer:
             for label in s.voices:
                 voice = engine_voice(label, s.voice_names, engine)
                 relative = f"{AUDIO_DIR}/{file_stem(label)}/{file_stem(query.id)}.wav"
-                fingerprint = _fingerprint(
+                fingerprint = inputs_fingerprint(
                     medium="audio", text=query.text, engine=engine_part, voice=voice
                 )
                 if self.manifest.fresh(self.root, relative, fingerprint):
