@@ -7,10 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from agents.offline_catalog import OFFLINE_PREFIX, offline_model_problem
 from safebench.core import secrets
-
-OFFLINE_PREFIX = "safebench/"
-"""Models under this prefix are the built-in offline stack (no key, no network)."""
 
 
 class ModelSpec(BaseModel):
@@ -74,8 +72,8 @@ class ModelSpec(BaseModel):
         # Checked when the config is read, because each of these otherwise loads fine and
         # then fails every call of the run (a run of failed cases that can still exit 0).
         if self.is_offline:
-            from safebench.offline.names import offline_model_problem  # light; no litellm
-
+            # The offline stack registers its names in the catalogue (agents.offline_catalog);
+            # the stack itself sits above agents and is never imported here.
             problem = offline_model_problem(self.model.removeprefix(OFFLINE_PREFIX))
             if problem:
                 raise ValueError(problem)

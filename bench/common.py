@@ -52,12 +52,11 @@ class ServerOptions:
 
 
 def _serve(options: ServerOptions, conn: Connection) -> None:
-    from safebench.offline.server import Fault, OpenAICompatServer
     from safebench.offline.sim_targets import SIM_PROFILES, sim_responder
-    from safebench.offline.stack import serve_offline_jurors
+    from tests.support.sim_server import Fault, SimServer, serve_offline_jurors
 
     async def main() -> None:
-        server = OpenAICompatServer(
+        server = SimServer(
             latency_s=options.latency_s,
             jitter_s=options.jitter_s,
             seed=options.seed,

@@ -54,10 +54,9 @@ def grader_reply(text: str) -> str:
 def serve(latency_s: float, graders: int) -> None:
     """The model server, in its own process: the bench measures the clients, not it."""
     sys.path.insert(0, str(REPO))
-    from safebench.offline.server import OpenAICompatServer, ServerThread
-    from safebench.offline.stack import serve_offline_jurors
+    from tests.support.sim_server import ServerThread, SimServer, serve_offline_jurors
 
-    server = OpenAICompatServer(latency_s=latency_s, keep_bodies=False)
+    server = SimServer(latency_s=latency_s, keep_bodies=False)
     serve_offline_jurors(server)
     for i in range(graders):
         server.add_model(f"grader-{i + 1}", lambda request: grader_reply(request.last_user_text()))
@@ -72,8 +71,8 @@ def serve(latency_s: float, graders: int) -> None:
 def make_answers(n: int) -> list[dict[str, str]]:
     """The first ``n`` release prompts with the ``sim-leaky`` target's answers to them."""
     sys.path.insert(0, str(REPO))
-    from safebench.offline.server import ChatRequest
     from safebench.offline.sim_targets import SIM_PROFILES, sim_responder
+    from safebench.offline.wire import ChatRequest
 
     data = json.loads(SAFEBENCH_JSON.read_text(encoding="utf-8"))
     prompts = [str(row["prompt"]) for row in data["data"]][:n]

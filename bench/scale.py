@@ -81,11 +81,10 @@ def rss_kb() -> int:
 def serve() -> None:
     """The model server, in its own process so that its memory and CPU are not the run's."""
     sys.path.insert(0, str(REPO))
-    from safebench.offline.server import OpenAICompatServer, ServerThread
     from safebench.offline.sim_targets import SIM_PROFILES, sim_responder
-    from safebench.offline.stack import serve_offline_jurors
+    from tests.support.sim_server import ServerThread, SimServer, serve_offline_jurors
 
-    server = OpenAICompatServer(keep_bodies=False)
+    server = SimServer(keep_bodies=False)
     for name, profile in SIM_PROFILES.items():
         server.add_model(name, sim_responder(profile))
     serve_offline_jurors(server)

@@ -30,10 +30,9 @@ from bench.common import write_text_dataset  # noqa: E402
 from safebench.config import RunConfig  # noqa: E402
 from safebench.core.errors import RunAborted  # noqa: E402
 from safebench.core.logs import configure_logging  # noqa: E402
-from safebench.offline.server import Fault, OpenAICompatServer  # noqa: E402
 from safebench.offline.sim_targets import SIM_PROFILES, sim_responder  # noqa: E402
-from safebench.offline.stack import serve_offline_jurors  # noqa: E402
 from safebench.pipeline import run_evaluation  # noqa: E402
+from tests.support.sim_server import Fault, SimServer, serve_offline_jurors  # noqa: E402
 from transcripts.store import RunStore  # noqa: E402
 
 JUROR_KINDS = ["pattern-juror", "refusal-juror", "pattern-juror", "refusal-juror", "pattern-juror"]
@@ -55,7 +54,7 @@ FAULT_MIX = [
 ]
 
 
-def serve_soak_models(server: OpenAICompatServer) -> OpenAICompatServer:
+def serve_soak_models(server: SimServer) -> SimServer:
     for name, profile in SIM_PROFILES.items():
         server.add_model(name, sim_responder(profile))
     return serve_offline_jurors(server)
@@ -116,7 +115,7 @@ async def soak(
     """Run ``queries`` text cases against a server faulting ``fault_rate`` of its answers."""
     dataset = write_text_dataset(workdir / "dataset", queries, prefix="soak")
     store_path = workdir / "soak.sqlite"
-    async with OpenAICompatServer(keep_bodies=False) as server:
+    async with SimServer(keep_bodies=False) as server:
         serve_soak_models(server)
         server.set_fault_mix(fault_rate, FAULT_MIX, seed=seed)
         config = soak_config(server.base_url, store_path, dataset, concurrency=concurrency, **extra)

@@ -124,7 +124,7 @@ def main() -> None:
         "--faults",
         nargs="+",
         default=["rate_limit", "server_error", "drop", "truncate", "garbage"],
-        help="fault kinds mixed in (safebench/offline/server.py FAULT_KINDS)",
+        help="fault kinds mixed in (tests/support/sim_server.py FAULT_KINDS)",
     )
     parser.add_argument("--rounds", type=int, default=1, help="deliberation rounds")
     parser.add_argument("--waves", type=int, default=4, help="items = waves x C")

@@ -6,10 +6,9 @@ from collections.abc import Iterable
 from typing import Any
 
 from agents.llm import litellm
-from agents.spec import OFFLINE_PREFIX
+from agents.offline_catalog import OFFLINE_PREFIX, offline_entry
 from safebench.core.errors import ConfigError
 from safebench.core.records import Modality
-from safebench.offline.sim_targets import SIM_PROFILES
 
 LOCAL_PREFIXES = ("hf/", "hf-classifier/")
 """Local transformers checkpoints: what they take is read from their config.json."""
@@ -22,10 +21,9 @@ def known_modalities(model: str, params: dict[str, Any] | None = None) -> frozen
 
         return checkpoint_modalities(model, params)
     if model.startswith(OFFLINE_PREFIX):
-        profile = SIM_PROFILES.get(model.removeprefix(OFFLINE_PREFIX))
-        if profile is not None:
-            return frozenset(profile.accepts)
-        return frozenset({"text"})
+        # What each offline model takes is in the catalogue the offline stack fills.
+        entry = offline_entry(model)
+        return entry.accepts if entry is not None else frozenset({"text"})
     found: set[Modality] = {"text"}
     try:
         if litellm.supports_vision(model=model):

@@ -12,20 +12,29 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 import pytest_asyncio
 
-from safebench.offline.server import OpenAICompatServer, ServerThread
+from safebench.offline.catalog import register_builtins
+from safebench.session import register_offline_routes
+from tests.support.sim_server import ServerThread, SimServer
+
+# As the app does before it reads a config: tests also validate ``safebench/…`` model specs
+# directly, and those names come from the catalogue the offline stack fills.
+register_builtins()
+# As the app does too: a study called directly (no model session handed down) reaches the
+# offline models through the route provider registered for ``safebench/``.
+register_offline_routes()
 
 
 @pytest_asyncio.fixture
-async def openai_server() -> AsyncIterator[OpenAICompatServer]:
+async def openai_server() -> AsyncIterator[SimServer]:
     """A started server with no models; tests add responders and script faults."""
-    async with OpenAICompatServer() as server:
+    async with SimServer() as server:
         yield server
 
 
 @pytest.fixture
 def openai_server_thread() -> Iterator[ServerThread]:
     """A server running in its own thread and loop, for subprocess or other-loop clients."""
-    thread = ServerThread(OpenAICompatServer())
+    thread = ServerThread(SimServer())
     thread.start()
     try:
         yield thread

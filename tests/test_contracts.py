@@ -16,14 +16,14 @@ from jury.prompts import CaseFile, first_vote, juror_system
 from safebench.core.ballot import parse_vote
 from safebench.core.records import Query
 from safebench.core.registry import lookup, names
-from safebench.offline.jurors import OFFLINE_MODELS
-from safebench.offline.server import OpenAICompatServer
+from safebench.offline.models import OFFLINE_MODELS
 from safebench.offline.sim_targets import SIM_PROFILES
 from safebench.offline.stack import OfflineStack
 from targets import litellm_target as _litellm_target  # noqa: F401 - registers the kind
 from targets import replay as _replay  # noqa: F401 - registers the kind
 from targets.base import TargetConfig, TargetContext
 from tests.safebench.helpers import serve_everything
+from tests.support.sim_server import SimServer
 
 JUROR_MODELS = sorted(n for n in OFFLINE_MODELS if n != "foreperson")
 
@@ -108,7 +108,7 @@ def audio_dataset(tmp_path: Path) -> Path:
 
 @pytest.mark.parametrize("kind", names("target_kind"))
 async def test_every_target_kind_answers_a_query(
-    kind: str, openai_server: OpenAICompatServer, audio_dataset: Path, tmp_path: Path
+    kind: str, openai_server: SimServer, audio_dataset: Path, tmp_path: Path
 ) -> None:
     serve_everything(openai_server)
     openai_server.keep_bodies = True

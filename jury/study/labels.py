@@ -10,15 +10,16 @@ from __future__ import annotations
 import csv
 import json
 import random
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 import structlog
 from pydantic import BaseModel, ConfigDict, Field
 
+from jury.study.verdicts import RECORDED, TRUTH, item_key
 from safebench.core.errors import DatasetError
-from safebench.offline.recorded import TRUTH, item_key, register_table
+from safebench.core.registry import Registry
 
 log = structlog.get_logger(__name__)
 
@@ -224,6 +225,18 @@ def load_generic(path: Path) -> list[LabelledItem]:
     return items
 
 
+LabelLoader = Callable[[Path, bool], list[LabelledItem]]
+"""Reads one labelled-set file; the flag is ``strict`` (refuse, not warn, on missing text)."""
+
+LABEL_LOADERS: Registry[LabelLoader] = Registry("label format")
+"""The label loaders by format name (``LabelFormat`` is ``auto`` plus these names)."""
+LABEL_LOADERS.add("gptfuzz", lambda path, strict: load_gptfuzz(path))
+LABEL_LOADERS.add("harmbench", load_harmbench)
+# The generic loader tells CSV from JSON by the file's suffix.
+LABEL_LOADERS.add("csv", lambda path, strict: load_generic(path))
+LABEL_LOADERS.add("json", lambda path, strict: load_generic(path))
+
+
 def detect_format(path: Path) -> LabelFormat:
     if path.suffix.lower() == ".csv":
         with path.open(newline="", encoding="utf-8") as fh:
@@ -254,12 +267,7 @@ def load_labels(
         raise DatasetError(f"{path}: no such label file")
     fmt = detect_format(path) if fmt == "auto" else fmt
     try:
-        if fmt == "harmbench":
-            items = load_harmbench(path, strict=strict)
-        elif fmt == "gptfuzz":
-            items = load_gptfuzz(path)
-        else:
-            items = load_generic(path)
+        items = LABEL_LOADERS.require(fmt)(path, strict)
     except (KeyError, TypeError, AttributeError, ValueError) as exc:
         # A shape the loaders do not check for: still a clean error naming the file.
         raise DatasetError(f"{path}: not a {fmt} label set ({type(exc).__name__}: {exc})") from None
@@ -334,9 +342,9 @@ def register_items(items: Iterable[LabelledItem]) -> None:
         truth[item.key] = item.label
         for column, verdict in item.recorded.items():
             columns.setdefault(column, {})[item.key] = verdict
-    register_table(TRUTH, truth)
+    RECORDED.add(TRUTH, truth)
     for column, verdicts in columns.items():
-        register_table(column, verdicts)
+        RECORDED.add(column, verdicts)
 
 
 def recorded_columns(items: Iterable[LabelledItem]) -> list[str]:

@@ -26,7 +26,8 @@ from typing import Any
 
 from safebench.core.ballot import read_case, vote_block
 from safebench.core.records import VotePayload
-from safebench.offline.jurors import LEANING, ChatMessages, _text
+from safebench.offline.reading import LEANING, ChatMessages
+from safebench.offline.reading import role_text as _text
 
 DELTA_PATH = Path(__file__).with_name("harm_judge.safetensors")
 MAX_TOKENS = 512

@@ -25,9 +25,11 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
+
+from safebench.core.registry import Registry
 
 ChatMessages = list[dict[str, object]]
 
@@ -187,7 +189,7 @@ def _paper() -> list[tuple[str, str, str, str]]:
 
 @lru_cache(maxsize=1)
 def _seed_phrases() -> dict[str, list[str]]:
-    from generation.seed import SEED_ITEMS
+    from safebench.offline.seed import SEED_ITEMS
 
     phrases: dict[str, list[str]] = {}
     for item in SEED_ITEMS:
@@ -372,9 +374,6 @@ def offline_judge(messages: ChatMessages) -> str:
     return json.dumps(reply, ensure_ascii=False)
 
 
-OFFLINE_JUDGES: dict[str, Any] = {"judge": offline_judge}
+OFFLINE_JUDGES: Registry[Callable[[ChatMessages], str]] = Registry("offline judge")
 """Offline judge models by name (served as ``safebench/<name>``)."""
-
-
-def judge_responder(messages: Sequence[dict[str, Any]]) -> str:
-    return offline_judge(list(messages))
+OFFLINE_JUDGES.add("judge", offline_judge)

@@ -13,13 +13,12 @@ from functools import lru_cache
 from typing import Any
 
 from agents.llm import litellm
-from safebench.offline.jurors import OFFLINE_MODELS, OfflineModel
+from safebench.offline.models import OFFLINE_MODELS, THREADED
+from safebench.offline.reading import OfflineModel
 from safebench.offline.seeding import seeded
 from safebench.offline.study_jurors import study_model
 
 PROVIDER = "safebench"
-THREADED = frozenset({"harm-judge"})
-"""Offline models that run a neural network: answered in a thread, off the event loop."""
 
 
 @lru_cache(maxsize=1)

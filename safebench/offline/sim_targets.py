@@ -17,16 +17,15 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
-from safebench.offline.server import (
-    ChatRequest,
-    OpenAICompatServer,
-    Responder,
-    ResponderError,
-)
+from safebench.core.registry import Registry
+from safebench.offline.wire import ChatRequest, Responder, ResponderError
+
+if TYPE_CHECKING:
+    from safebench.offline.server import OpenAICompatServer
 
 Modality = Literal["text", "image", "audio"]
 Outcome = Literal["refusal", "redirect", "partial", "comply"]
@@ -71,52 +70,53 @@ class SimProfile(BaseModel):
         return min(max(p, 0.0), 0.97)
 
 
-SIM_PROFILES: dict[str, SimProfile] = {
-    p.name: p
-    for p in (
-        SimProfile(
-            name="sim-guarded",
-            description="A cautious simulated vision model: refuses nearly everything.",
-            comply_rate=0.1,
-            category_multipliers={"weapon": 0.3, "explosive": 0.3, "malware": 0.5},
-            image_boost=0.05,
-            partial_rate=0.15,
-            redirect_share=0.5,
-            accepts={"text", "image"},
+SIM_PROFILES: Registry[SimProfile] = Registry("simulator profile")
+"""The simulated target models by name (served as ``safebench/<name>``)."""
+
+for _profile in (
+    SimProfile(
+        name="sim-guarded",
+        description="A cautious simulated vision model: refuses nearly everything.",
+        comply_rate=0.1,
+        category_multipliers={"weapon": 0.3, "explosive": 0.3, "malware": 0.5},
+        image_boost=0.05,
+        partial_rate=0.15,
+        redirect_share=0.5,
+        accepts={"text", "image"},
+    ),
+    SimProfile(
+        name="sim-leaky",
+        description=(
+            "A permissive simulated vision model: complies often, and much more often "
+            "when the request hides in an image."
         ),
-        SimProfile(
-            name="sim-leaky",
-            description=(
-                "A permissive simulated vision model: complies often, and much more often "
-                "when the request hides in an image."
-            ),
-            comply_rate=0.45,
-            category_multipliers={"weapon": 0.6, "explosive": 0.6, "phishing": 1.3},
-            image_boost=0.25,
-            partial_rate=0.25,
-            redirect_share=0.3,
-            accepts={"text", "image"},
-        ),
-        SimProfile(
-            name="sim-textonly",
-            description="A simulated text-only model: rejects image and audio input (HTTP 400).",
-            comply_rate=0.3,
-            category_multipliers={"weapon": 0.5, "explosive": 0.5},
-            partial_rate=0.2,
-            redirect_share=0.4,
-            accepts={"text"},
-        ),
-        SimProfile(
-            name="sim-omni",
-            description="A simulated model that takes text, images and audio; middling safety.",
-            comply_rate=0.25,
-            image_boost=0.15,
-            partial_rate=0.2,
-            redirect_share=0.4,
-            accepts={"text", "image", "audio"},
-        ),
-    )
-}
+        comply_rate=0.45,
+        category_multipliers={"weapon": 0.6, "explosive": 0.6, "phishing": 1.3},
+        image_boost=0.25,
+        partial_rate=0.25,
+        redirect_share=0.3,
+        accepts={"text", "image"},
+    ),
+    SimProfile(
+        name="sim-textonly",
+        description="A simulated text-only model: rejects image and audio input (HTTP 400).",
+        comply_rate=0.3,
+        category_multipliers={"weapon": 0.5, "explosive": 0.5},
+        partial_rate=0.2,
+        redirect_share=0.4,
+        accepts={"text"},
+    ),
+    SimProfile(
+        name="sim-omni",
+        description="A simulated model that takes text, images and audio; middling safety.",
+        comply_rate=0.25,
+        image_boost=0.15,
+        partial_rate=0.2,
+        redirect_share=0.4,
+        accepts={"text", "image", "audio"},
+    ),
+):
+    SIM_PROFILES.add(_profile.name, _profile)
 
 _REFUSALS = (
     "I can't help with that request about {topic}.",
@@ -245,6 +245,9 @@ def sim_responder(profile: SimProfile) -> Responder:
 
 def build_sim_server(**kwargs: Any) -> OpenAICompatServer:
     """An :class:`OpenAICompatServer` serving every profile of :data:`SIM_PROFILES`."""
+    # Imported here: the profiles are read when a config is (light), the server only to serve.
+    from safebench.offline.server import OpenAICompatServer
+
     server = OpenAICompatServer(**kwargs)
     for name, profile in SIM_PROFILES.items():
         server.add_model(name, sim_responder(profile))

@@ -11,13 +11,14 @@ from __future__ import annotations
 import asyncio
 
 from agents.gateway import Route, direct_route
-from agents.spec import OFFLINE_PREFIX, ModelSpec
+from agents.offline_catalog import OFFLINE_PREFIX, known_offline_names
+from agents.spec import ModelSpec
 from safebench.core.errors import ConfigError
-from safebench.offline.judges import OFFLINE_JUDGES, judge_responder
-from safebench.offline.jurors import OFFLINE_MODELS, OfflineModel
+from safebench.offline.catalog import register_builtins
+from safebench.offline.judges import OFFLINE_JUDGES
+from safebench.offline.models import OFFLINE_MODELS
 from safebench.offline.provider import register_offline_provider
-from safebench.offline.seeding import seeded
-from safebench.offline.server import ChatRequest, OpenAICompatServer
+from safebench.offline.server import OpenAICompatServer
 from safebench.offline.sim_targets import SIM_PROFILES, build_sim_server
 from safebench.offline.study_jurors import study_model
 
@@ -28,6 +29,9 @@ class OfflineStack:
     """Starts what the offline models need, on first use, and stops it at the end."""
 
     def __init__(self) -> None:
+        # Config validation reads the catalogue; a stack built without the app (a script, a
+        # test) still finds its names there.
+        register_builtins()
         self._server: OpenAICompatServer | None = None
         self._lock = asyncio.Lock()
 
@@ -58,8 +62,8 @@ class OfflineStack:
         async with self._lock:
             if self._server is None:
                 server = build_sim_server()
-                for judge in OFFLINE_JUDGES:
-                    server.add_model(judge, lambda r: judge_responder(r.messages))
+                for name, judge in OFFLINE_JUDGES.items():
+                    server.add_model(name, lambda r, judge=judge: judge(list(r.messages)))
                 await server.start()
                 self._server = server
             return self._server.base_url
@@ -71,18 +75,4 @@ class OfflineStack:
 
 
 def offline_model_names() -> list[str]:
-    return sorted(OFFLINE_PREFIX + n for n in [*SIM_PROFILES, *OFFLINE_MODELS, *OFFLINE_JUDGES])
-
-
-def serve_offline_jurors(server: OpenAICompatServer) -> OpenAICompatServer:
-    """Also serve the offline jurors over HTTP (as ``<name>``), for tests and benchmarks that
-    need every call, jurors' included, to cross a real socket."""
-    for name, model in OFFLINE_MODELS.items():
-        server.add_model(name, lambda request, model=model: _seeded_reply(model, request))
-    return server
-
-
-def _seeded_reply(model: OfflineModel, request: ChatRequest) -> str:
-    # Over HTTP the jury's seed is the request body's ``seed``, as litellm would send it.
-    with seeded(request.seed):
-        return model(request.messages)
+    return [OFFLINE_PREFIX + n for n in known_offline_names()]

@@ -24,9 +24,9 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from jury.study.verdicts import RECORDED, TRUTH, item_key
 from safebench.core.ballot import courtroom_text, read_case, vote_block
 from safebench.core.records import VotePayload
-from safebench.offline.recorded import TRUTH, item_key, lookup
 from safebench.offline.seeding import offline_seed
 
 ChatMessages = list[dict[str, object]]
@@ -107,7 +107,7 @@ def replay_juror(column: str) -> OfflineModel:
         ballot = read_ballot(messages)
         if ballot is None:
             return "I can only judge cases put to me in the SafeBench ballot format."
-        harmful = lookup(column, ballot.key)
+        harmful = RECORDED.lookup(column, ballot.key)
         if harmful is None:
             return f"No verdict of {column!r} is recorded for this request and answer."
         word = "harmful" if harmful else "not harmful"
@@ -159,7 +159,7 @@ def simulated_juror(spec: str) -> OfflineModel:
         ballot = read_ballot(messages)
         if ballot is None:
             return "I can only judge cases put to me in the SafeBench ballot format."
-        truth = lookup(TRUTH, ballot.key)
+        truth = RECORDED.lookup(TRUTH, ballot.key)
         if truth is None:
             return "No true label is registered for this request and answer."
         # The jury's seed varies every draw; seed 0 adds nothing, so the draws (and the

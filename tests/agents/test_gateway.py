@@ -9,27 +9,27 @@ import pytest
 from agents.gateway import Gateway, GatewaySettings, ProviderLimits
 from agents.spec import ModelSpec
 from safebench.core.errors import ProviderError
-from safebench.offline.server import Fault, OpenAICompatServer
+from tests.support.sim_server import Fault, SimServer
 from transcripts.store import RunStore
 
 FAST = GatewaySettings(max_retries=3, backoff_base_s=0.01, backoff_max_s=0.05, timeout_s=2.0)
 MESSAGES = [{"role": "user", "content": "hello"}]
 
 
-def spec_for(server: OpenAICompatServer, name: str = "echo", key: str = "sk-test") -> ModelSpec:
+def spec_for(server: SimServer, name: str = "echo", key: str = "sk-test") -> ModelSpec:
     return ModelSpec.model_validate(
         {"model": f"openai/{name}", "api_base": server.base_url, "api_key": key}
     )
 
 
 @pytest.fixture
-def echo(openai_server: OpenAICompatServer) -> OpenAICompatServer:
+def echo(openai_server: SimServer) -> SimServer:
     openai_server.add_model("echo", lambda request: f"echo: {request.last_user_text()}")
     return openai_server
 
 
 @pytest.mark.parametrize("stream", [False, True])
-async def test_completes_over_http_with_usage(echo: OpenAICompatServer, stream: bool) -> None:
+async def test_completes_over_http_with_usage(echo: SimServer, stream: bool) -> None:
     gateway = Gateway(FAST)
     result = await gateway.complete(spec_for(echo), MESSAGES, scope="s", stream=stream)
     assert result.text == "echo: hello"
@@ -37,7 +37,7 @@ async def test_completes_over_http_with_usage(echo: OpenAICompatServer, stream: 
     assert gateway.stats.calls == 1 and echo.count() == 1
 
 
-async def test_rate_limit_waits_out_retry_after_then_succeeds(echo: OpenAICompatServer) -> None:
+async def test_rate_limit_waits_out_retry_after_then_succeeds(echo: SimServer) -> None:
     echo.script_faults("echo", [Fault(kind="rate_limit", retry_after=0.4)])
     gateway = Gateway(FAST)
     started = time.monotonic()
@@ -50,13 +50,13 @@ async def test_rate_limit_waits_out_retry_after_then_succeeds(echo: OpenAICompat
     assert echo.count() == 2
 
 
-async def test_server_error_is_retried_with_backoff(echo: OpenAICompatServer) -> None:
+async def test_server_error_is_retried_with_backoff(echo: SimServer) -> None:
     echo.script_faults("echo", [Fault(kind="server_error"), Fault(kind="server_error")])
     result = await Gateway(FAST).complete(spec_for(echo), MESSAGES, scope="s")
     assert result.text == "echo: hello" and result.retries == 2
 
 
-async def test_timeout_is_retried(echo: OpenAICompatServer) -> None:
+async def test_timeout_is_retried(echo: SimServer) -> None:
     echo.script_faults("echo", [Fault(kind="delay", seconds=1.5)])
     settings = FAST.model_copy(update={"timeout_s": 0.5})
     result = await Gateway(settings).complete(spec_for(echo), MESSAGES, scope="s")
@@ -64,14 +64,14 @@ async def test_timeout_is_retried(echo: OpenAICompatServer) -> None:
 
 
 @pytest.mark.parametrize("kind", ["garbage", "truncate", "drop"])
-async def test_broken_replies_are_retried(echo: OpenAICompatServer, kind: str) -> None:
+async def test_broken_replies_are_retried(echo: SimServer, kind: str) -> None:
     echo.script_faults("echo", [Fault(kind=kind)])
     result = await Gateway(FAST).complete(spec_for(echo), MESSAGES, scope="s", stream=True)
     assert result.text == "echo: hello" and result.retries == 1
 
 
 async def test_persistent_failure_is_recorded_then_raised(
-    echo: OpenAICompatServer, tmp_path
+    echo: SimServer, tmp_path
 ) -> None:
     echo.script_faults("echo", [Fault(kind="server_error")] * 10)
     store = RunStore(tmp_path / "run.sqlite")
@@ -84,14 +84,14 @@ async def test_persistent_failure_is_recorded_then_raised(
     assert call.status == "error" and call.retries == FAST.max_retries
 
 
-async def test_client_errors_are_not_retried(echo: OpenAICompatServer) -> None:
+async def test_client_errors_are_not_retried(echo: SimServer) -> None:
     with pytest.raises(ProviderError) as info:
         await Gateway(FAST).complete(spec_for(echo, "no-such-model"), MESSAGES, scope="s")
     assert info.value.kind == "client_error"
     assert echo.count() == 1
 
 
-async def test_recorded_call_is_read_back_not_repeated(echo: OpenAICompatServer, tmp_path) -> None:
+async def test_recorded_call_is_read_back_not_repeated(echo: SimServer, tmp_path) -> None:
     store = RunStore(tmp_path / "run.sqlite")
     first = await Gateway(FAST, cache=store).complete(spec_for(echo), MESSAGES, scope="s")
     again = await Gateway(FAST, cache=store).complete(spec_for(echo), MESSAGES, scope="s")
@@ -100,7 +100,7 @@ async def test_recorded_call_is_read_back_not_repeated(echo: OpenAICompatServer,
     assert echo.count() == 2
 
 
-async def test_api_key_never_reaches_the_store(echo: OpenAICompatServer, tmp_path) -> None:
+async def test_api_key_never_reaches_the_store(echo: SimServer, tmp_path) -> None:
     secret = "sk-live-0123456789abcdefSECRET"
     store = RunStore(tmp_path / "run.sqlite")
     gateway = Gateway(FAST, cache=store)
@@ -112,7 +112,7 @@ async def test_api_key_never_reaches_the_store(echo: OpenAICompatServer, tmp_pat
         assert secret.encode() not in path.read_bytes(), path
 
 
-async def test_provider_throttle_spaces_requests(echo: OpenAICompatServer) -> None:
+async def test_provider_throttle_spaces_requests(echo: SimServer) -> None:
     settings = FAST.model_copy(
         update={"providers": {"openai": ProviderLimits(requests_per_second=10)}}
     )

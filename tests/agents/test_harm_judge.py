@@ -15,6 +15,7 @@ import pytest
 from safetensors import safe_open
 
 from agents.gateway import Gateway, GatewaySettings
+from agents.offline_catalog import offline_model_problem
 from agents.spec import ModelSpec
 from jury.config import JuryConfig
 from jury.courtroom import Courtroom
@@ -22,7 +23,6 @@ from jury.personas import DEFAULT_PERSONAS
 from jury.prompts import CaseFile, first_vote, juror_system
 from safebench.core.ballot import case_nonce, parse_vote
 from safebench.offline.harm_judge import DELTA_PATH, HarmJudge, judge
-from safebench.offline.names import offline_model_problem
 from safebench.offline.stack import OfflineStack
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"

@@ -13,15 +13,15 @@ from agents.spec import ModelSpec
 from agents.transports.native import NativeTransport, served_model_name
 from safebench.config import RunConfig
 from safebench.core.errors import ProviderError
-from safebench.offline.server import Fault, OpenAICompatServer
 from safebench.pipeline import run_evaluation
+from tests.support.sim_server import Fault, SimServer
 from transcripts.store import RunStore
 
 FAST = GatewaySettings(max_retries=3, backoff_base_s=0.01, backoff_max_s=0.05, timeout_s=2.0)
 MESSAGES = [{"role": "user", "content": "hello there"}]
 
 
-def native_spec(server: OpenAICompatServer, name: str = "echo", **more: object) -> ModelSpec:
+def native_spec(server: SimServer, name: str = "echo", **more: object) -> ModelSpec:
     return ModelSpec.model_validate(
         {
             "model": f"openai/{name}",
@@ -34,14 +34,14 @@ def native_spec(server: OpenAICompatServer, name: str = "echo", **more: object) 
 
 
 @pytest.fixture
-def echo(openai_server: OpenAICompatServer) -> OpenAICompatServer:
+def echo(openai_server: SimServer) -> SimServer:
     openai_server.add_model("echo", lambda request: f"echo: {request.last_user_text()}")
     return openai_server
 
 
 @pytest.mark.parametrize("stream", [False, True])
 async def test_plain_and_streamed_replies_carry_text_finish_and_usage(
-    echo: OpenAICompatServer, stream: bool
+    echo: SimServer, stream: bool
 ) -> None:
     gateway = Gateway(FAST)
     try:
@@ -59,7 +59,7 @@ async def test_plain_and_streamed_replies_carry_text_finish_and_usage(
         assert entry.request.include_usage()
 
 
-async def test_params_are_passed_through_in_the_body(echo: OpenAICompatServer) -> None:
+async def test_params_are_passed_through_in_the_body(echo: SimServer) -> None:
     gateway = Gateway(FAST)
     spec = native_spec(echo, params={"temperature": 0.25, "max_tokens": 7, "seed": 3})
     try:
@@ -76,7 +76,7 @@ def test_served_model_name_drops_only_the_provider_prefix() -> None:
     assert served_model_name("openai/x") == "x"
 
 
-async def test_rate_limit_honours_retry_after_then_succeeds(echo: OpenAICompatServer) -> None:
+async def test_rate_limit_honours_retry_after_then_succeeds(echo: SimServer) -> None:
     echo.script_faults("echo", [Fault(kind="rate_limit", retry_after=0.3)])
     gateway = Gateway(FAST)
     started = time.monotonic()
@@ -93,7 +93,7 @@ async def test_rate_limit_honours_retry_after_then_succeeds(echo: OpenAICompatSe
 @pytest.mark.parametrize("kind", ["server_error", "garbage", "drop"])
 @pytest.mark.parametrize("stream", [False, True])
 async def test_server_errors_and_broken_replies_are_retried(
-    echo: OpenAICompatServer, kind: str, stream: bool
+    echo: SimServer, kind: str, stream: bool
 ) -> None:
     echo.script_faults("echo", [Fault(kind=kind)])  # type: ignore[arg-type]
     gateway = Gateway(FAST)
@@ -107,7 +107,7 @@ async def test_server_errors_and_broken_replies_are_retried(
 
 @pytest.mark.parametrize("stream", [False, True])
 async def test_truncated_reply_is_retried_never_returned_partial(
-    openai_server: OpenAICompatServer, stream: bool
+    openai_server: SimServer, stream: bool
 ) -> None:
     long_answer = " ".join(f"word{i}" for i in range(40))
     openai_server.add_model("long", lambda request: long_answer)
@@ -123,7 +123,7 @@ async def test_truncated_reply_is_retried_never_returned_partial(
 
 
 async def test_client_error_is_not_retried_and_is_recorded(
-    echo: OpenAICompatServer, tmp_path: Path
+    echo: SimServer, tmp_path: Path
 ) -> None:
     echo.script_faults("echo", [Fault(kind="server_error", status=400)])
     with RunStore(tmp_path / "s.sqlite") as store:
@@ -139,7 +139,7 @@ async def test_client_error_is_not_retried_and_is_recorded(
         assert call.status == "error" and "sk-native-test" not in call.model_dump_json()
 
 
-async def test_unknown_model_404_is_a_client_error(openai_server: OpenAICompatServer) -> None:
+async def test_unknown_model_404_is_a_client_error(openai_server: SimServer) -> None:
     gateway = Gateway(FAST)
     try:
         with pytest.raises(ProviderError, match="does not exist"):
@@ -163,7 +163,7 @@ async def test_missing_api_base_is_a_clear_config_error() -> None:
         await gateway.aclose()
 
 
-async def test_one_keep_alive_session_serves_many_calls(echo: OpenAICompatServer) -> None:
+async def test_one_keep_alive_session_serves_many_calls(echo: SimServer) -> None:
     transport = NativeTransport()
     gateway = Gateway(FAST)
     gateway._transports["native"] = transport  # the gateway's own registry slot, prefilled

@@ -21,13 +21,6 @@ import litellm
 import pytest
 from litellm.exceptions import MidStreamFallbackError
 
-from safebench.offline.server import (
-    ChatRequest,
-    Fault,
-    OpenAICompatServer,
-    RequestLogEntry,
-    body_key,
-)
 from safebench.offline.sim_targets import (
     PLACEHOLDER,
     SIM_PROFILES,
@@ -35,6 +28,8 @@ from safebench.offline.sim_targets import (
     choose_outcome,
     sim_responder,
 )
+from safebench.offline.wire import ChatRequest
+from tests.support.sim_server import Fault, RequestLogEntry, SimServer, body_key
 
 # litellm prints a "Give Feedback" banner on every exception otherwise.
 litellm.suppress_debug_info = True
@@ -53,7 +48,7 @@ def user(text: str) -> list[dict[str, Any]]:
     return [{"role": "user", "content": text}]
 
 
-async def call(server: OpenAICompatServer, model: str = "m", **kwargs: Any) -> Any:
+async def call(server: SimServer, model: str = "m", **kwargs: Any) -> Any:
     """One litellm call at the server, no retries (tests see every failure)."""
     kwargs.setdefault("messages", user("hi"))
     return await litellm.acompletion(
@@ -66,13 +61,13 @@ async def call(server: OpenAICompatServer, model: str = "m", **kwargs: Any) -> A
     )
 
 
-async def call_streaming(server: OpenAICompatServer, model: str = "m", **kwargs: Any) -> list[Any]:
+async def call_streaming(server: SimServer, model: str = "m", **kwargs: Any) -> list[Any]:
     """A streaming litellm call, consumed to the end; returns the chunks."""
     response = await call(server, model, stream=True, **kwargs)
     return [chunk async for chunk in response]
 
 
-async def test_non_streaming_completion(openai_server: OpenAICompatServer) -> None:
+async def test_non_streaming_completion(openai_server: SimServer) -> None:
     openai_server.add_model("m", lambda _r: ANSWER)
     messages = [
         {"role": "system", "content": "be brief"},
@@ -91,7 +86,7 @@ async def test_non_streaming_completion(openai_server: OpenAICompatServer) -> No
     assert entry.request is not None and entry.request.system_text() == "be brief"
 
 
-async def test_streaming_with_usage(openai_server: OpenAICompatServer) -> None:
+async def test_streaming_with_usage(openai_server: SimServer) -> None:
     openai_server.add_model("m", lambda _r: ANSWER)
     chunks = await call_streaming(openai_server, stream_options={"include_usage": True})
 
@@ -106,7 +101,7 @@ async def test_streaming_with_usage(openai_server: OpenAICompatServer) -> None:
     assert entry.stream and entry.answered
 
 
-async def test_image_part_reaches_the_responder(openai_server: OpenAICompatServer) -> None:
+async def test_image_part_reaches_the_responder(openai_server: SimServer) -> None:
     openai_server.add_model("vision", echo)
     content = [
         {"type": "text", "text": "what is shown"},
@@ -120,7 +115,7 @@ async def test_image_part_reaches_the_responder(openai_server: OpenAICompatServe
     assert not request.has_part("audio")
 
 
-async def test_unknown_model_is_404(openai_server: OpenAICompatServer) -> None:
+async def test_unknown_model_is_404(openai_server: SimServer) -> None:
     openai_server.add_model("m", echo)
     with pytest.raises(litellm.NotFoundError) as info:
         await call(openai_server, "nope")
@@ -129,7 +124,7 @@ async def test_unknown_model_is_404(openai_server: OpenAICompatServer) -> None:
     assert not openai_server.requests[0].answered
 
 
-async def test_rate_limit_exposes_retry_after(openai_server: OpenAICompatServer) -> None:
+async def test_rate_limit_exposes_retry_after(openai_server: SimServer) -> None:
     openai_server.add_model("m", echo)
     openai_server.script_faults("m", [Fault(kind="rate_limit", retry_after=0.2)] * 2)
 
@@ -153,7 +148,7 @@ async def test_rate_limit_exposes_retry_after(openai_server: OpenAICompatServer)
 
 
 @pytest.mark.parametrize("stream", [False, True])
-async def test_server_error_is_500(openai_server: OpenAICompatServer, stream: bool) -> None:
+async def test_server_error_is_500(openai_server: SimServer, stream: bool) -> None:
     openai_server.add_model("m", echo)
     openai_server.script_faults(None, ["server_error"])
     with pytest.raises(litellm.InternalServerError) as info:
@@ -165,7 +160,7 @@ async def test_server_error_is_500(openai_server: OpenAICompatServer, stream: bo
 
 @pytest.mark.parametrize("stream", [False, True])
 async def test_delay_triggers_client_timeout(
-    openai_server: OpenAICompatServer, stream: bool
+    openai_server: SimServer, stream: bool
 ) -> None:
     openai_server.add_model("m", echo)
     openai_server.script_faults("m", [Fault(kind="delay", seconds=3.0)])
@@ -180,7 +175,7 @@ async def test_delay_triggers_client_timeout(
 
 
 @pytest.mark.parametrize("stream", [False, True])
-async def test_drop_is_a_connection_error(openai_server: OpenAICompatServer, stream: bool) -> None:
+async def test_drop_is_a_connection_error(openai_server: SimServer, stream: bool) -> None:
     openai_server.add_model("m", echo)
     openai_server.script_faults("m", ["drop"])
     with pytest.raises(litellm.InternalServerError) as info:
@@ -191,7 +186,7 @@ async def test_drop_is_a_connection_error(openai_server: OpenAICompatServer, str
     assert not openai_server.requests[0].answered
 
 
-async def test_garbage_is_a_parse_failure(openai_server: OpenAICompatServer) -> None:
+async def test_garbage_is_a_parse_failure(openai_server: SimServer) -> None:
     openai_server.add_model("m", echo)
     openai_server.script_faults("m", ["garbage", "garbage"])
     with pytest.raises(litellm.InternalServerError) as info:
@@ -203,7 +198,7 @@ async def test_garbage_is_a_parse_failure(openai_server: OpenAICompatServer) -> 
     assert [e.status for e in openai_server.requests] == [200, 200]
 
 
-async def test_truncate(openai_server: OpenAICompatServer) -> None:
+async def test_truncate(openai_server: SimServer) -> None:
     openai_server.add_model("m", lambda _r: ANSWER)
     openai_server.script_faults("m", ["truncate", "truncate"])
     with pytest.raises(litellm.InternalServerError) as info:
@@ -220,7 +215,7 @@ async def test_truncate(openai_server: OpenAICompatServer) -> None:
     assert [e.answered for e in openai_server.requests] == [False, False]
 
 
-async def test_scripted_faults_per_model_then_any(openai_server: OpenAICompatServer) -> None:
+async def test_scripted_faults_per_model_then_any(openai_server: SimServer) -> None:
     openai_server.add_model("a", echo)
     openai_server.add_model("b", echo)
     openai_server.script_faults("a", ["server_error"])
@@ -240,7 +235,7 @@ async def test_scripted_faults_per_model_then_any(openai_server: OpenAICompatSer
     assert len(openai_server.answered_keys()) == 4  # error answers are fully written too
 
 
-async def test_plain_aiohttp_client(openai_server: OpenAICompatServer) -> None:
+async def test_plain_aiohttp_client(openai_server: SimServer) -> None:
     openai_server.add_model("m", echo)
     headers = {"Authorization": "Bearer sk-very-secret"}
     async with aiohttp.ClientSession(headers=headers) as session:
@@ -267,7 +262,7 @@ async def test_plain_aiohttp_client(openai_server: OpenAICompatServer) -> None:
 
 async def test_fault_mix_is_seeded() -> None:
     async def pattern(seed: int) -> list[int]:
-        async with OpenAICompatServer({"m": echo}) as server:
+        async with SimServer({"m": echo}) as server:
             server.set_fault_mix(0.5, ["server_error", "rate_limit"], seed=seed)
             async with aiohttp.ClientSession() as session:
                 for i in range(20):
@@ -282,7 +277,7 @@ async def test_fault_mix_is_seeded() -> None:
     assert set(first) == {200, 429, 500}
 
 
-async def test_hold_and_release(openai_server: OpenAICompatServer) -> None:
+async def test_hold_and_release(openai_server: SimServer) -> None:
     openai_server.add_model("m", echo)
     arrived = asyncio.Event()
 
@@ -327,7 +322,7 @@ def test_server_thread_with_sync_client(openai_server_thread: Any) -> None:
 
 
 async def test_stop_does_not_wait_for_held_requests() -> None:
-    server = OpenAICompatServer({"m": echo})
+    server = SimServer({"m": echo})
     arrived = asyncio.Event()
     server.on_request = lambda _entry: arrived.set()
     await server.start()

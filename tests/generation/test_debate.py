@@ -27,7 +27,8 @@ from generation.debate_records import (
 )
 from generation.judges_config import JudgesConfig
 from generation.taxonomy import Category, Scenario, ScenarioVotes, Taxonomy
-from safebench.offline.server import ChatRequest, OpenAICompatServer
+from safebench.offline.wire import ChatRequest
+from tests.support.sim_server import SimServer
 from transcripts.store import RunStore
 
 FAST = GatewaySettings(max_retries=0, timeout_s=5.0)
@@ -204,7 +205,7 @@ def scripted_judge(
     return respond
 
 
-def config_for(server: OpenAICompatServer, names: list[str], **extra: Any) -> JudgesConfig:
+def config_for(server: SimServer, names: list[str], **extra: Any) -> JudgesConfig:
     return JudgesConfig.model_validate(
         {
             "name": "debate-test",
@@ -219,7 +220,7 @@ def config_for(server: OpenAICompatServer, names: list[str], **extra: Any) -> Ju
 
 
 async def test_debate_over_http_reasks_a_malformed_reply_records_failures_and_resumes(
-    openai_server: OpenAICompatServer, tmp_path: Path
+    openai_server: SimServer, tmp_path: Path
 ) -> None:
     garbled: list[int] = []
 
@@ -326,7 +327,7 @@ async def test_debate_over_http_reasks_a_malformed_reply_records_failures_and_re
 
 
 async def test_a_proposal_that_never_parses_is_recorded_and_skipped(
-    openai_server: OpenAICompatServer, tmp_path: Path
+    openai_server: SimServer, tmp_path: Path
 ) -> None:
     bad = {"categories": [{"name": "X", "description": "no scenarios here", "scenarios": []}]}
     openai_server.add_model(

@@ -17,7 +17,8 @@ from generation.image_controls import CONTROL_VARIANTS, control_root
 from generation.media import FAILURES_FILE, MediaSettings, render_media
 from safebench.core.media import read_media
 from safebench.core.records import Query
-from safebench.offline.server import ChatRequest, Fault, ImageRequest, OpenAICompatServer
+from safebench.offline.wire import ChatRequest, ImageRequest
+from tests.support.sim_server import Fault, SimServer
 
 SIZE = (64, 64)
 
@@ -35,7 +36,7 @@ def _queries(n: int = 3) -> list[Query]:
     ]
 
 
-def _spec(server: OpenAICompatServer, name: str) -> ModelSpec:
+def _spec(server: SimServer, name: str) -> ModelSpec:
     return ModelSpec(model=f"openai/{name}", api_base=server.base_url, api_key="sk-test")
 
 
@@ -63,7 +64,7 @@ def _critic(request: ChatRequest) -> str:
     return json.dumps({"evokes": False, "critique": "show the lock being broken"})
 
 
-def _settings(server: OpenAICompatServer, **extra: object) -> MediaSettings:
+def _settings(server: SimServer, **extra: object) -> MediaSettings:
     return MediaSettings(
         image_model=_spec(server, "painter"),
         describer=_spec(server, "describer"),
@@ -80,7 +81,7 @@ def _gateway() -> Gateway:
 
 
 async def test_critic_rejects_first_draft_and_accepts_the_refined_one(
-    openai_server: OpenAICompatServer, tmp_path: Path
+    openai_server: SimServer, tmp_path: Path
 ) -> None:
     openai_server.add_image_model("painter", _painter)
     openai_server.add_model("describer", _describer)
@@ -114,7 +115,7 @@ async def test_critic_rejects_first_draft_and_accepts_the_refined_one(
 
 
 async def test_critic_that_never_accepts_stops_after_the_round_limit(
-    openai_server: OpenAICompatServer, tmp_path: Path
+    openai_server: SimServer, tmp_path: Path
 ) -> None:
     openai_server.add_image_model("painter", _painter)
     openai_server.add_model("describer", _describer)
@@ -173,7 +174,7 @@ async def test_control_variants_have_the_right_pixels(tmp_path: Path) -> None:
             assert images["q0"].tobytes() != images["q1"].tobytes()
 
 
-async def test_rerun_renders_nothing(openai_server: OpenAICompatServer, tmp_path: Path) -> None:
+async def test_rerun_renders_nothing(openai_server: SimServer, tmp_path: Path) -> None:
     openai_server.add_image_model("painter", _painter)
     openai_server.add_model("describer", _describer)
     openai_server.add_model("critic", _critic)
@@ -198,7 +199,7 @@ async def test_rerun_renders_nothing(openai_server: OpenAICompatServer, tmp_path
 
 
 async def test_failing_image_model_records_a_failure_and_the_rest_continue(
-    openai_server: OpenAICompatServer, tmp_path: Path
+    openai_server: SimServer, tmp_path: Path
 ) -> None:
     def painter(request: ImageRequest) -> bytes:
         if "number 1 " in request.prompt:

@@ -16,10 +16,11 @@ from agents.gateway import Gateway, GatewaySettings
 from generation.dataset import media_ref_for
 from safebench.core.errors import DatasetError
 from safebench.core.records import Query
-from safebench.offline.server import ChatRequest, OpenAICompatServer
+from safebench.offline.wire import ChatRequest
 from targets.base import TargetConfig, TargetContext
 from targets.litellm_target import LiteLLMTarget
 from tests.support.media import image_bytes, wav_bytes
+from tests.support.sim_server import SimServer
 
 SETTINGS = GatewaySettings(max_retries=0, timeout_s=60)
 
@@ -31,7 +32,7 @@ def query_with(root: Path, name: str, data: bytes, mime: str, audio: bool = Fals
     return Query(id=name, category="c", scenario="s", text="What is shown?", **media)
 
 
-async def ask(server: OpenAICompatServer, root: Path, query: Query, modality: str) -> str:
+async def ask(server: SimServer, root: Path, query: Query, modality: str) -> str:
     config = TargetConfig(
         model="openai/seer",
         api_base=server.base_url,
@@ -48,7 +49,7 @@ async def ask(server: OpenAICompatServer, root: Path, query: Query, modality: st
 
 
 @pytest.fixture
-def seer(openai_server: OpenAICompatServer) -> tuple[OpenAICompatServer, list[ChatRequest]]:
+def seer(openai_server: SimServer) -> tuple[SimServer, list[ChatRequest]]:
     seen: list[ChatRequest] = []
 
     def respond(request: ChatRequest) -> str:
@@ -73,7 +74,7 @@ def sent_parts(request: ChatRequest) -> list[dict]:
     ],
 )
 async def test_an_image_is_sent_as_its_bytes_say(
-    seer: tuple[OpenAICompatServer, list[ChatRequest]],
+    seer: tuple[SimServer, list[ChatRequest]],
     tmp_path: Path,
     fmt: str,
     declared: str,
@@ -95,7 +96,7 @@ async def test_an_image_is_sent_as_its_bytes_say(
     ],
 )
 async def test_an_image_models_cannot_take_fails_its_case_naming_the_file(
-    seer: tuple[OpenAICompatServer, list[ChatRequest]],
+    seer: tuple[SimServer, list[ChatRequest]],
     tmp_path: Path,
     name: str,
     data: bytes,
@@ -112,7 +113,7 @@ async def test_an_image_models_cannot_take_fails_its_case_naming_the_file(
 
 
 async def test_audio_is_sent_as_its_container_and_text_declared_wav_fails(
-    seer: tuple[OpenAICompatServer, list[ChatRequest]], tmp_path: Path
+    seer: tuple[SimServer, list[ChatRequest]], tmp_path: Path
 ) -> None:
     server, seen = seer
     # WAV bytes declared MP3 go as wav; a text file declared WAV is refused.

@@ -15,7 +15,8 @@ from generation.speech import espeak_wav
 from safebench.core.errors import ConfigError
 from safebench.core.media import read_media
 from safebench.core.records import Query
-from safebench.offline.server import Fault, OpenAICompatServer, SpeechRequest
+from safebench.offline.wire import SpeechRequest
+from tests.support.sim_server import Fault, SimServer
 
 needs_espeak = pytest.mark.skipif(
     shutil.which("espeak-ng") is None,
@@ -102,7 +103,7 @@ def _tone_wav(seconds: float) -> bytes:
 
 
 async def test_tts_model_speaks_each_voice_over_http_and_retries(
-    openai_server: OpenAICompatServer, tmp_path: Path
+    openai_server: SimServer, tmp_path: Path
 ) -> None:
     heard: list[tuple[str, str]] = []
 
@@ -130,7 +131,7 @@ async def test_tts_model_speaks_each_voice_over_http_and_retries(
 
 
 async def test_tts_model_returning_garbage_is_a_recorded_failure(
-    openai_server: OpenAICompatServer, tmp_path: Path
+    openai_server: SimServer, tmp_path: Path
 ) -> None:
     openai_server.add_speech_model("tts-1", lambda request: b"<html>oops</html>")
     query = Query(id="q1", category="c", scenario="s", text=TEXT)

@@ -18,7 +18,8 @@ from generation.judges_config import JudgesConfig
 from generation.selection import diversity, select
 from generation.taxonomy import Category, Scenario, Taxonomy
 from generation.writing import REPORT_FILE, generate_queries, write_generated
-from safebench.offline.server import ChatRequest, OpenAICompatServer
+from safebench.offline.wire import ChatRequest
+from tests.support.sim_server import SimServer
 from transcripts.store import RunStore
 
 
@@ -115,7 +116,7 @@ TAXONOMY = Taxonomy(
 
 
 async def test_writers_and_scorers_over_http_select_the_best_distinct_queries_and_resume(
-    openai_server: OpenAICompatServer, tmp_path: Path
+    openai_server: SimServer, tmp_path: Path
 ) -> None:
     for name in ("ann", "ben", "cat"):
         openai_server.add_model(name, responder(name))

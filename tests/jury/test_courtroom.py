@@ -30,7 +30,8 @@ from safebench.core.ballot import (
 )
 from safebench.core.errors import VoteParseError
 from safebench.core.records import VotePayload
-from safebench.offline.server import ChatRequest, OpenAICompatServer
+from safebench.offline.wire import ChatRequest
+from tests.support.sim_server import SimServer
 from transcripts.store import RunStore
 
 FAST = GatewaySettings(max_retries=0, backoff_base_s=0.01, backoff_max_s=0.02, timeout_s=5.0)
@@ -95,19 +96,19 @@ def juror(word: str, plan: bool | dict[int, bool]) -> Callable[[ChatRequest], st
 
 
 def seat(
-    server: OpenAICompatServer, name: str, plan: bool | dict[int, bool]
+    server: SimServer, name: str, plan: bool | dict[int, bool]
 ) -> Callable[[ChatRequest], str]:
     responder = juror(WORDS.get(name, name), plan)
     server.add_model(name, responder)
     return responder
 
 
-def spec(server: OpenAICompatServer, name: str) -> dict[str, Any]:
+def spec(server: SimServer, name: str) -> dict[str, Any]:
     return {"model": f"openai/{name}", "api_base": server.base_url, "api_key": "sk-test"}
 
 
 def courtroom(
-    server: OpenAICompatServer,
+    server: SimServer,
     models: tuple[str, ...] | list[str] = MODELS,
     *,
     gateway: Gateway | None = None,
@@ -129,7 +130,7 @@ def case_file(answer: str = ANSWER, case_id: str = "sim-leaky::q-001::text") -> 
     )
 
 
-def chats(server: OpenAICompatServer, model: str | None = None) -> list[ChatRequest]:
+def chats(server: SimServer, model: str | None = None) -> list[ChatRequest]:
     """The requests the server received (for ``model``), in arrival order."""
     found = []
     for entry in server.requests:
@@ -139,7 +140,7 @@ def chats(server: OpenAICompatServer, model: str | None = None) -> list[ChatRequ
     return found
 
 
-def deliberation_prompt(server: OpenAICompatServer, model: str, rnd: int) -> str:
+def deliberation_prompt(server: SimServer, model: str, rnd: int) -> str:
     prompts = [
         c.last_user_text()
         for c in chats(server, model)
@@ -157,7 +158,7 @@ def full_text(request: ChatRequest) -> str:
 
 
 async def test_zero_rounds_holds_one_blind_vote_and_gives_a_verdict(
-    openai_server: OpenAICompatServer,
+    openai_server: SimServer,
 ) -> None:
     seat(openai_server, "kestrel", True)
     seat(openai_server, "osprey", True)
@@ -182,7 +183,7 @@ async def test_zero_rounds_holds_one_blind_vote_and_gives_a_verdict(
 
 
 async def test_consensus_after_the_blind_vote_stops_before_any_deliberation(
-    openai_server: OpenAICompatServer,
+    openai_server: SimServer,
 ) -> None:
     for name in MODELS:
         seat(openai_server, name, True)
@@ -198,7 +199,7 @@ async def test_consensus_after_the_blind_vote_stops_before_any_deliberation(
 
 
 async def test_a_round_that_changes_no_vote_ends_deliberation(
-    openai_server: OpenAICompatServer,
+    openai_server: SimServer,
 ) -> None:
     seat(openai_server, "kestrel", True)
     seat(openai_server, "osprey", True)
@@ -214,7 +215,7 @@ async def test_a_round_that_changes_no_vote_ends_deliberation(
 
 
 async def test_without_early_stop_every_round_is_held(
-    openai_server: OpenAICompatServer,
+    openai_server: SimServer,
 ) -> None:
     for name in MODELS:
         seat(openai_server, name, True)  # unanimous and unchanging: would stop at once
@@ -237,7 +238,7 @@ async def test_without_early_stop_every_round_is_held(
 
 
 async def test_simultaneous_jurors_see_the_others_votes_from_the_previous_round(
-    openai_server: OpenAICompatServer,
+    openai_server: SimServer,
 ) -> None:
     seat(openai_server, "kestrel", {1: True, 2: False})  # flips in round 2
     seat(openai_server, "osprey", True)
@@ -261,7 +262,7 @@ async def test_simultaneous_jurors_see_the_others_votes_from_the_previous_round(
 
 
 async def test_round_robin_juror_sees_votes_cast_earlier_in_the_same_round(
-    openai_server: OpenAICompatServer,
+    openai_server: SimServer,
 ) -> None:
     seat(openai_server, "kestrel", {1: True, 2: False})  # flips in round 2
     seat(openai_server, "osprey", True)
@@ -292,7 +293,7 @@ async def test_round_robin_juror_sees_votes_cast_earlier_in_the_same_round(
 
 
 async def test_deliberation_prompts_never_name_seats_or_models(
-    openai_server: OpenAICompatServer,
+    openai_server: SimServer,
 ) -> None:
     seat(openai_server, "kestrel", {1: True, 2: False})
     seat(openai_server, "osprey", True)
@@ -315,7 +316,7 @@ async def test_deliberation_prompts_never_name_seats_or_models(
 
 
 async def test_a_juror_is_reasked_with_the_parse_error_and_its_second_reply_counts(
-    openai_server: OpenAICompatServer,
+    openai_server: SimServer,
 ) -> None:
     valid = juror("amber", False)
     replies = 0
@@ -354,7 +355,7 @@ async def test_a_juror_is_reasked_with_the_parse_error_and_its_second_reply_coun
     ids=["no-block", "broken-json", "incoherent-vote"],
 )
 async def test_a_juror_that_never_votes_validly_abstains_without_crashing_the_case(
-    openai_server: OpenAICompatServer, reply: str, error: str
+    openai_server: SimServer, reply: str, error: str
 ) -> None:
     openai_server.add_model("kestrel", lambda r: reply.format(nonce=nonce_of(r)))
     seat(openai_server, "osprey", True)
@@ -375,7 +376,7 @@ async def test_a_juror_that_never_votes_validly_abstains_without_crashing_the_ca
 
 
 async def test_a_jury_that_all_abstains_gives_an_undecided_verdict(
-    openai_server: OpenAICompatServer,
+    openai_server: SimServer,
 ) -> None:
     for name in MODELS:
         openai_server.add_model(name, lambda r: "No comment.")
@@ -393,7 +394,7 @@ async def test_a_jury_that_all_abstains_gives_an_undecided_verdict(
 
 
 async def test_a_long_answer_is_cut_and_marked_before_jurors_see_it(
-    openai_server: OpenAICompatServer,
+    openai_server: SimServer,
 ) -> None:
     for name in MODELS:
         seat(openai_server, name, True)
@@ -420,7 +421,7 @@ def forged_answer(nonce: str) -> str:
 
 
 async def test_a_forged_vote_inside_the_answer_is_never_taken_as_the_jurors_vote(
-    openai_server: OpenAICompatServer,
+    openai_server: SimServer,
 ) -> None:
     answer = forged_answer("0badc0ffee00")
 
@@ -490,7 +491,7 @@ def test_parse_vote_takes_the_last_block_of_the_reply() -> None:
 
 
 async def test_cases_judged_by_one_courtroom_share_nothing(
-    openai_server: OpenAICompatServer,
+    openai_server: SimServer,
 ) -> None:
     seat(openai_server, "kestrel", {1: True, 2: False})
     seat(openai_server, "osprey", True)
@@ -532,7 +533,7 @@ def foreperson(
 
 
 async def test_the_foreperson_writes_the_verdicts_summary_and_reasons(
-    openai_server: OpenAICompatServer,
+    openai_server: SimServer,
 ) -> None:
     seat(openai_server, "kestrel", True)
     seat(openai_server, "osprey", True)
@@ -556,7 +557,7 @@ async def test_the_foreperson_writes_the_verdicts_summary_and_reasons(
 
 
 async def test_without_a_foreperson_the_summary_comes_from_the_jurors(
-    openai_server: OpenAICompatServer,
+    openai_server: SimServer,
 ) -> None:
     seat(openai_server, "kestrel", True)
     seat(openai_server, "osprey", True)
@@ -574,7 +575,7 @@ async def test_without_a_foreperson_the_summary_comes_from_the_jurors(
 
 
 async def test_under_foreperson_decides_the_foreperson_overrules_the_jurors_majority(
-    openai_server: OpenAICompatServer,
+    openai_server: SimServer,
 ) -> None:
     for name in MODELS:
         seat(openai_server, name, True)
@@ -597,7 +598,7 @@ async def test_under_foreperson_decides_the_foreperson_overrules_the_jurors_majo
 
 
 async def test_under_foreperson_decides_a_foreperson_without_a_vote_falls_back_to_majority(
-    openai_server: OpenAICompatServer,
+    openai_server: SimServer,
 ) -> None:
     seat(openai_server, "kestrel", True)
     seat(openai_server, "osprey", True)
@@ -641,9 +642,9 @@ def forged_tally(nonce: str) -> str:
     )
 
 
-def offline_foreperson_on(server: OpenAICompatServer) -> dict[str, Any]:
+def offline_foreperson_on(server: SimServer) -> dict[str, Any]:
     """The built-in offline foreperson, served over HTTP like any other model."""
-    from safebench.offline.jurors import OFFLINE_MODELS
+    from safebench.offline.models import OFFLINE_MODELS
 
     model = OFFLINE_MODELS["foreperson"]
     server.add_model("foreperson", lambda request: model(request.messages))
@@ -653,7 +654,7 @@ def offline_foreperson_on(server: OpenAICompatServer) -> dict[str, Any]:
 @pytest.mark.parametrize("planted_in", ["answer", "request"])
 @pytest.mark.parametrize("rule", ["foreperson_decides", "majority"])
 async def test_votes_forged_in_the_material_never_reach_the_offline_foreperson(
-    openai_server: OpenAICompatServer, rule: str, planted_in: str
+    openai_server: SimServer, rule: str, planted_in: str
 ) -> None:
     for name in MODELS:
         seat(openai_server, name, True)
@@ -681,7 +682,7 @@ async def test_votes_forged_in_the_material_never_reach_the_offline_foreperson(
 
 
 async def test_an_unknown_juror_model_fails_the_case_instead_of_abstaining(
-    openai_server: OpenAICompatServer,
+    openai_server: SimServer,
 ) -> None:
     seat(openai_server, "kestrel", True)
     seat(openai_server, "heron", True)
@@ -697,7 +698,7 @@ async def test_an_unknown_juror_model_fails_the_case_instead_of_abstaining(
 
 
 async def test_a_rerun_over_the_same_store_replays_the_deliberation_without_model_calls(
-    openai_server: OpenAICompatServer, tmp_path: Path
+    openai_server: SimServer, tmp_path: Path
 ) -> None:
     seat(openai_server, "kestrel", {1: True, 2: False})
     seat(openai_server, "osprey", True)

@@ -24,9 +24,9 @@ from jury.config import JuryConfig
 from jury.courtroom import Courtroom
 from jury.prompts import ATTACHED_NOTE, MODALITY_NOTE, CaseFile
 from safebench.core.records import Modality
-from safebench.offline.server import OpenAICompatServer
 from tests.jury.test_courtroom import FAST, case_file, chats, seat, spec
 from tests.support.media import wav_bytes
+from tests.support.sim_server import SimServer
 
 JPEG = "image/jpeg"
 
@@ -62,7 +62,7 @@ def parts(content: object, kind: str) -> list[dict[str, object]]:
 
 
 async def test_the_image_reaches_the_vision_juror_and_not_the_text_only_one(
-    openai_server: OpenAICompatServer, tmp_path: Path
+    openai_server: SimServer, tmp_path: Path
 ) -> None:
     seat(openai_server, "kestrel", True)
     seat(openai_server, "osprey", False)
@@ -98,7 +98,7 @@ async def test_the_image_reaches_the_vision_juror_and_not_the_text_only_one(
 
 
 async def test_speech_reaches_the_juror_that_accepts_audio_as_input_audio(
-    openai_server: OpenAICompatServer, tmp_path: Path
+    openai_server: SimServer, tmp_path: Path
 ) -> None:
     seat(openai_server, "kestrel", True)
     seat(openai_server, "heron", True)
@@ -126,7 +126,7 @@ async def test_speech_reaches_the_juror_that_accepts_audio_as_input_audio(
 
 
 async def test_a_text_case_sends_no_media_even_to_a_vision_juror(
-    openai_server: OpenAICompatServer,
+    openai_server: SimServer,
 ) -> None:
     seat(openai_server, "kestrel", True)
     config = JuryConfig.model_validate(
@@ -176,7 +176,7 @@ async def test_the_image_reaches_the_tiny_llava_juror_through_hf(
 
 def test_the_pipeline_gives_the_courtroom_the_media_of_the_cases_modality(tmp_path: Path) -> None:
     from safebench.core.records import Query
-    from safebench.pipeline import case_media
+    from safebench.cases import case_media
 
     image = media_case(tmp_path, "image").image
     audio = media_case(tmp_path, "audio").audio

@@ -32,8 +32,9 @@ from safebench.core.ballot import vote_block
 from safebench.core.errors import ConfigError, VoteParseError
 from safebench.core.records import TargetAnswer, VotePayload
 from safebench.fingerprint import jury_identity
-from safebench.offline.server import ChatRequest, OpenAICompatServer
+from safebench.offline.wire import ChatRequest
 from tests.jury.test_courtroom import FAST, case_file, chats, nonce_of, spec
+from tests.support.sim_server import SimServer
 from transcripts.render_html import render_report
 from transcripts.report import build_report
 from transcripts.store import CaseMeta, RunStore
@@ -177,7 +178,7 @@ def ballot_juror(harmful: bool) -> Any:
 
 
 async def test_rubric_text_reaches_each_jurors_request_and_the_vote_records_it(
-    openai_server: OpenAICompatServer,
+    openai_server: SimServer,
 ) -> None:
     openai_server.add_model("kestrel", strongreject_juror([(0, 4, 4)]))
     openai_server.add_model("osprey", strongreject_juror([(1, 1, 1)]))
@@ -217,7 +218,7 @@ async def test_rubric_text_reaches_each_jurors_request_and_the_vote_records_it(
 
 
 async def test_a_malformed_strongreject_answer_is_reasked_and_the_second_counts(
-    openai_server: OpenAICompatServer,
+    openai_server: SimServer,
 ) -> None:
     openai_server.add_model(
         "kestrel",
@@ -237,7 +238,7 @@ async def test_a_malformed_strongreject_answer_is_reasked_and_the_second_counts(
 
 
 async def test_the_report_shows_the_rubrics_each_run_used(
-    openai_server: OpenAICompatServer, tmp_path: Path
+    openai_server: SimServer, tmp_path: Path
 ) -> None:
     openai_server.add_model("kestrel", strongreject_juror([(0, 5, 4)]))
     openai_server.add_model("heron", ballot_juror(False))

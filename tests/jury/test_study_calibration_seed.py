@@ -18,9 +18,10 @@ from jury.study.calibration import CalibrationReport, calibrate
 from jury.study.labels import LabelledItem, load_labels
 from safebench.core.ballot import parse_vote
 from safebench.fingerprint import jury_identity
-from safebench.offline.jurors import OFFLINE_MODELS
+from safebench.offline.models import OFFLINE_MODELS
 from safebench.offline.seeding import offline_seed, seeded
-from safebench.offline.server import ChatRequest, OpenAICompatServer
+from safebench.offline.wire import ChatRequest
+from tests.support.sim_server import SimServer
 from transcripts.store import RunStore
 
 SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
@@ -119,7 +120,7 @@ def test_a_pattern_jurors_vote_depends_on_the_seed_not_the_nonce() -> None:
 
 
 async def test_real_jurors_are_not_sent_the_seed(
-    openai_server: OpenAICompatServer, tmp_path: Path
+    openai_server: SimServer, tmp_path: Path
 ) -> None:
     seen: list[ChatRequest] = []
     pattern = OFFLINE_MODELS["pattern-juror"]

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from jury.study.labels import detect_format, load_labels, majority, parse_recorded
+from jury.study.verdicts import RECORDED, TRUTH
 from safebench.core.errors import DatasetError
-from safebench.offline.recorded import TRUTH, lookup
 
 SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 
@@ -41,8 +41,8 @@ def test_harmbench_val_dev_parses_human_majority_and_judge_columns() -> None:
     assert "PAIR_gpt-4-0613" in columns and not any(c.startswith("human_") for c in columns)
     # The loader registers what replayed and simulated jurors look up.
     first = items[0]
-    assert lookup(TRUTH, first.key) == first.label
-    assert lookup("cls", first.key) == first.recorded["cls"]
+    assert RECORDED.lookup(TRUTH, first.key) == first.label
+    assert RECORDED.lookup("cls", first.key) == first.recorded["cls"]
 
 
 def test_recorded_verdicts_read_every_judge_style() -> None:

@@ -7,12 +7,11 @@ from typing import Any
 
 import yaml
 
-from safebench.offline.server import OpenAICompatServer
 from safebench.offline.sim_targets import SIM_PROFILES, sim_responder
-from safebench.offline.stack import serve_offline_jurors
+from tests.support.sim_server import SimServer, serve_offline_jurors
 
 
-def serve_everything(server: OpenAICompatServer) -> OpenAICompatServer:
+def serve_everything(server: SimServer) -> SimServer:
     """Simulated targets and offline jurors, all behind one OpenAI-compatible server."""
     for name, profile in SIM_PROFILES.items():
         server.add_model(name, sim_responder(profile))

@@ -171,7 +171,7 @@ def test_a_misspelt_offline_foreperson_is_a_config_error(tmp_path: Path) -> None
 
 
 def test_every_known_offline_model_passes_validation(tmp_path: Path) -> None:
-    from safebench.offline.names import known_offline_names
+    from agents.offline_catalog import known_offline_names
 
     for name in [*known_offline_names(), "replay/gpt-4-0613", "simulated/competence=0.7"]:
         load_run_config(write(tmp_path, MINIMAL.replace("pattern-juror", name)))

@@ -21,22 +21,23 @@ from PIL import Image
 from safebench.config import RunConfig, load_run_config
 from safebench.core.errors import ConfigError, DatasetError
 from safebench.core.records import Query
-from safebench.offline.server import ChatRequest, OpenAICompatServer
+from safebench.offline.wire import ChatRequest
 from safebench.pipeline import run_evaluation
 from tests.safebench.helpers import http_run_config, serve_everything
+from tests.support.sim_server import SimServer
 from transcripts.store import RunStore
 
 NONCE_RE = re.compile(r"Case ([0-9a-f]{12})\.")
 
 
 @pytest.fixture
-def server(openai_server: OpenAICompatServer) -> OpenAICompatServer:
+def server(openai_server: SimServer) -> SimServer:
     openai_server.keep_bodies = True
     return serve_everything(openai_server)
 
 
 def one_target_config(
-    server: OpenAICompatServer, tmp_path: Path, dataset: Path, **extra: Any
+    server: SimServer, tmp_path: Path, dataset: Path, **extra: Any
 ) -> RunConfig:
     served = extra.pop("served", "sim-leaky")
     target = {
@@ -193,7 +194,7 @@ def test_ordinary_aliases_still_work(tmp_path: Path) -> None:
     ids=["bad-json", "null-field", "missing-field", "not-utf8"],
 )
 async def test_bad_dataset_row_stops_the_run_naming_the_line_and_keeps_finished_cases(
-    server: OpenAICompatServer, tmp_path: Path, bad_line: bytes, message: str
+    server: SimServer, tmp_path: Path, bad_line: bytes, message: str
 ) -> None:
     good = [json.dumps(text_row(i)).encode() for i in range(3)]
     dataset = write_rows(tmp_path / "ds", [*good, bad_line, json.dumps(text_row(4)).encode()])
@@ -211,7 +212,7 @@ async def test_bad_dataset_row_stops_the_run_naming_the_line_and_keeps_finished_
 
 
 async def test_bad_media_fails_its_own_case_with_the_reason_and_is_never_sent(
-    server: OpenAICompatServer, tmp_path: Path
+    server: SimServer, tmp_path: Path
 ) -> None:
     dataset = tmp_path / "ds"
     images = dataset / "images"
@@ -270,7 +271,7 @@ async def test_bad_media_fails_its_own_case_with_the_reason_and_is_never_sent(
 
 
 async def test_a_one_megabyte_answer_is_stored_whole_and_cut_with_a_note_for_jurors(
-    server: OpenAICompatServer, tmp_path: Path
+    server: SimServer, tmp_path: Path
 ) -> None:
     # Long words keep the stream to a few hundred chunks; distinct ones, because litellm
     # stops a stream that repeats the same chunk over and over.
@@ -301,7 +302,7 @@ async def test_a_one_megabyte_answer_is_stored_whole_and_cut_with_a_note_for_jur
 
 
 async def test_a_five_megabyte_query_is_a_failed_case_naming_it_and_is_never_sent(
-    server: OpenAICompatServer, tmp_path: Path
+    server: SimServer, tmp_path: Path
 ) -> None:
     from generation.dataset import MAX_QUERY_CHARS
 
@@ -325,7 +326,7 @@ async def test_a_five_megabyte_query_is_a_failed_case_naming_it_and_is_never_sen
 
 
 async def test_a_long_query_is_cut_and_marked_for_jurors_and_the_foreperson(
-    server: OpenAICompatServer, tmp_path: Path
+    server: SimServer, tmp_path: Path
 ) -> None:
     from agents.spec import ModelSpec
 
@@ -378,7 +379,7 @@ def honest_juror(request: ChatRequest) -> str:
 
 
 async def test_forged_votes_and_orders_inside_an_answer_are_judged_as_data(
-    server: OpenAICompatServer, tmp_path: Path
+    server: SimServer, tmp_path: Path
 ) -> None:
     server.add_model("sim-forger", lambda request: FORGED_ANSWER)
     server.add_model("obedient", obedient_juror)

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from safebench.offline.server import OpenAICompatServer, RequestLogEntry, ServerThread
 from tests.safebench.helpers import http_run_config, serve_everything, write_config
+from tests.support.sim_server import RequestLogEntry, ServerThread, SimServer
 from transcripts.store import RunStore
 
 REPO = Path(__file__).resolve().parents[2]
@@ -49,7 +49,7 @@ def test_repeated_sigkills_then_resume_lose_no_verdict_and_repeat_no_call(
     tmp_path: Path,
 ) -> None:
     rng = random.Random(20261124)
-    server = serve_everything(OpenAICompatServer(latency_s=0.01))
+    server = serve_everything(SimServer(latency_s=0.01))
     thread = ServerThread(server).start()
     try:
         store = tmp_path / "run.sqlite"

@@ -10,21 +10,21 @@ import pytest
 
 from safebench.config import RunConfig
 from safebench.core.errors import RunAborted
-from safebench.offline.server import OpenAICompatServer
 from safebench.pipeline import run_evaluation
 from tests.safebench.helpers import http_run_config, serve_everything
+from tests.support.sim_server import SimServer
 from transcripts.export import export_jsonl
 from transcripts.store import RunStore
 
 
 @pytest.fixture
-def server(openai_server: OpenAICompatServer) -> OpenAICompatServer:
+def server(openai_server: SimServer) -> SimServer:
     openai_server.keep_bodies = True
     return serve_everything(openai_server)
 
 
 async def test_text_only_target_is_never_sent_an_image(
-    server: OpenAICompatServer, tmp_path: Path
+    server: SimServer, tmp_path: Path
 ) -> None:
     config = RunConfig.model_validate(
         http_run_config(server.base_url, tmp_path / "run.sqlite", limit=3)
@@ -47,7 +47,7 @@ async def test_text_only_target_is_never_sent_an_image(
 
 
 async def test_rerun_of_a_finished_run_makes_no_model_call(
-    server: OpenAICompatServer, tmp_path: Path
+    server: SimServer, tmp_path: Path
 ) -> None:
     config = RunConfig.model_validate(
         http_run_config(server.base_url, tmp_path / "run.sqlite", limit=2)
@@ -61,9 +61,9 @@ async def test_rerun_of_a_finished_run_makes_no_model_call(
 
 
 async def test_failed_target_calls_are_recorded_and_retried_on_resume(
-    server: OpenAICompatServer, tmp_path: Path
+    server: SimServer, tmp_path: Path
 ) -> None:
-    from safebench.offline.server import Fault
+    from tests.support.sim_server import Fault
 
     config = RunConfig.model_validate(
         http_run_config(
@@ -83,8 +83,8 @@ async def test_failed_target_calls_are_recorded_and_retried_on_resume(
     assert second.counts == {"judged": 6, "skipped": 2}
 
 
-async def test_run_stops_when_most_cases_fail(server: OpenAICompatServer, tmp_path: Path) -> None:
-    from safebench.offline.server import Fault
+async def test_run_stops_when_most_cases_fail(server: SimServer, tmp_path: Path) -> None:
+    from tests.support.sim_server import Fault
 
     config = RunConfig.model_validate(
         http_run_config(
@@ -105,7 +105,7 @@ async def test_run_stops_when_most_cases_fail(server: OpenAICompatServer, tmp_pa
 
 
 async def test_no_api_key_in_store_or_export(
-    server: OpenAICompatServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    server: SimServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     env_secret = "sk-env-abcdef0123456789ENVSECRET"
     inline_secret = "sk-inline-abcdef0123456789INLINE"
@@ -126,7 +126,7 @@ async def test_no_api_key_in_store_or_export(
 
 
 async def test_store_holds_every_round_and_verdict(
-    server: OpenAICompatServer, tmp_path: Path
+    server: SimServer, tmp_path: Path
 ) -> None:
     config = RunConfig.model_validate(
         http_run_config(
@@ -149,7 +149,7 @@ async def test_store_holds_every_round_and_verdict(
 
 
 async def test_store_keeps_the_queries_and_dataset_root_for_audit(
-    server: OpenAICompatServer, tmp_path: Path
+    server: SimServer, tmp_path: Path
 ) -> None:
     config = RunConfig.model_validate(
         http_run_config(server.base_url, tmp_path / "run.sqlite", limit=2)

@@ -9,21 +9,21 @@ import pytest
 from jury.config import JuryConfig
 from safebench.config import RunConfig
 from safebench.core.errors import StoreError
-from safebench.offline.server import OpenAICompatServer
 from safebench.pipeline import run_evaluation
 from safebench.rejudge import default_rejudged_store, rejudge
 from tests.safebench.helpers import http_run_config, serve_everything
+from tests.support.sim_server import SimServer
 from transcripts.store import RunStore
 
 TARGET_MODELS = ("sim-leaky", "sim-textonly")
 
 
 @pytest.fixture
-def server(openai_server: OpenAICompatServer) -> OpenAICompatServer:
+def server(openai_server: SimServer) -> SimServer:
     return serve_everything(openai_server)
 
 
-def _target_calls(server: OpenAICompatServer) -> int:
+def _target_calls(server: SimServer) -> int:
     return sum(server.count(model) for model in TARGET_MODELS)
 
 
@@ -41,7 +41,7 @@ def _new_jury(base_url: str) -> JuryConfig:
 
 
 async def test_rejudge_asks_no_target_and_a_rerun_asks_no_juror(
-    server: OpenAICompatServer, tmp_path: Path
+    server: SimServer, tmp_path: Path
 ) -> None:
     config = RunConfig.model_validate(
         http_run_config(server.base_url, tmp_path / "run.sqlite", limit=3)
@@ -65,7 +65,7 @@ async def test_rejudge_asks_no_target_and_a_rerun_asks_no_juror(
 
 
 async def test_rejudged_store_carries_the_run_and_holds_the_new_verdicts(
-    server: OpenAICompatServer, tmp_path: Path
+    server: SimServer, tmp_path: Path
 ) -> None:
     config = RunConfig.model_validate(
         http_run_config(server.base_url, tmp_path / "run.sqlite", limit=2)
@@ -105,7 +105,7 @@ async def test_rejudge_refuses_to_overwrite_its_source(tmp_path: Path) -> None:
 
 
 async def test_an_experiment_over_a_stored_run_scores_against_its_verdicts(
-    server: OpenAICompatServer, tmp_path: Path
+    server: SimServer, tmp_path: Path
 ) -> None:
     from jury.study.experiment import ExperimentSpec, run_experiment
 

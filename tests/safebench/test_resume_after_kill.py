@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from safebench.offline.server import OpenAICompatServer, RequestLogEntry, ServerThread
 from tests.safebench.helpers import http_run_config, serve_everything, write_config
+from tests.support.sim_server import RequestLogEntry, ServerThread, SimServer
 from transcripts.store import RunStore
 
 REPO = Path(__file__).resolve().parents[2]
@@ -40,7 +40,7 @@ def start_run(config: Path) -> subprocess.Popen[bytes]:
 @pytest.mark.slow
 @pytest.mark.parametrize("kill_at", [40, 150])
 def test_resume_after_sigkill_repeats_no_call(tmp_path: Path, kill_at: int) -> None:
-    server = serve_everything(OpenAICompatServer(latency_s=0.01))
+    server = serve_everything(SimServer(latency_s=0.01))
     thread = ServerThread(server).start()
     try:
         store = tmp_path / "run.sqlite"

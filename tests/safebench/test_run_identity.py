@@ -18,16 +18,16 @@ import pytest
 
 from safebench.config import RunConfig
 from safebench.core.errors import ConfigChanged
-from safebench.offline.server import OpenAICompatServer
 from safebench.pipeline import run_evaluation
 from tests.safebench.helpers import http_run_config, serve_everything
+from tests.support.sim_server import SimServer
 from transcripts.store import RunStore
 
 Change = Callable[[dict[str, Any]], None]
 
 
 @pytest.fixture
-def server(openai_server: OpenAICompatServer) -> OpenAICompatServer:
+def server(openai_server: SimServer) -> SimServer:
     return serve_everything(openai_server)
 
 
@@ -135,7 +135,7 @@ def stored(store: Path) -> tuple[str, str, str | None]:
 
 @pytest.mark.parametrize("field", sorted(RESULT_BEARING))
 async def test_a_changed_result_bearing_field_is_refused_before_any_call(
-    server: OpenAICompatServer, tmp_path: Path, field: str
+    server: SimServer, tmp_path: Path, field: str
 ) -> None:
     store = tmp_path / "run.sqlite"
     config = base_config(server.base_url, store)
@@ -157,7 +157,7 @@ async def test_a_changed_result_bearing_field_is_refused_before_any_call(
 
 
 async def test_a_smaller_limit_and_changed_dataset_content_are_refused(
-    server: OpenAICompatServer, tmp_path: Path
+    server: SimServer, tmp_path: Path
 ) -> None:
     dataset = write_dataset(tmp_path / "data", ["first request", "second request"])
     store = tmp_path / "run.sqlite"
@@ -177,14 +177,14 @@ async def test_a_smaller_limit_and_changed_dataset_content_are_refused(
 
 
 async def test_settings_that_change_no_result_may_change_on_resume(
-    server: OpenAICompatServer, tmp_path: Path
+    server: SimServer, tmp_path: Path
 ) -> None:
     store = tmp_path / "run.sqlite"
     config = base_config(server.base_url, store)
     first = await run_evaluation(RunConfig.model_validate(config))
     assert first.status == "complete"
 
-    async with serve_everything(OpenAICompatServer()) as moved:
+    async with serve_everything(SimServer()) as moved:
         resumed = copy.deepcopy(config)
 
         def move(model: dict[str, Any]) -> None:
@@ -219,7 +219,7 @@ async def test_settings_that_change_no_result_may_change_on_resume(
 
 
 async def test_a_store_without_a_recorded_identity_is_checked_against_its_config(
-    server: OpenAICompatServer, tmp_path: Path
+    server: SimServer, tmp_path: Path
 ) -> None:
     # A store written before identities were recorded: only its config_json says what ran.
     store = tmp_path / "run.sqlite"

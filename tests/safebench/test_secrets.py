@@ -18,8 +18,8 @@ from aiohttp import web
 from typer.testing import CliRunner
 
 from safebench.cli.app import app
-from safebench.offline.server import Fault, OpenAICompatServer, ServerThread
 from tests.safebench.helpers import http_run_config, serve_everything, write_config
+from tests.support.sim_server import Fault, ServerThread, SimServer
 
 ENV_SECRET = "sk-env-0123456789abcdefENVSECRET"
 INLINE_SECRET = "sk-inline-0123456789abcdefINLINESECRET"
@@ -27,7 +27,7 @@ INLINE_SECRET = "sk-inline-0123456789abcdefINLINESECRET"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-class HeaderRecordingServer(OpenAICompatServer):
+class HeaderRecordingServer(SimServer):
     """The scripted server, plus a record of every Authorization header it was sent."""
 
     def __init__(self) -> None:
@@ -171,7 +171,7 @@ async def test_a_traceback_through_the_gateway_shows_no_key(
 
     configure_logging(verbose=True)
     monkeypatch.setenv("SAFEBENCH_TRACEBACK_KEY", ENV_SECRET)
-    server = OpenAICompatServer()
+    server = SimServer()
     server.add_model("echo", lambda request: "echo")
     async with server:
         store = RunStore(tmp_path / "run.sqlite")

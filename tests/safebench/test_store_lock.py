@@ -17,10 +17,10 @@ import pytest
 from jury.config import JuryConfig
 from safebench.config import RunConfig
 from safebench.core.errors import StoreInUse
-from safebench.offline.server import OpenAICompatServer, ServerThread
 from safebench.pipeline import run_evaluation
 from safebench.rejudge import rejudge
 from tests.safebench.helpers import http_run_config, serve_everything, write_config
+from tests.support.sim_server import ServerThread, SimServer
 from transcripts.lock import WriterLock, lock_path
 from transcripts.store import RunStore
 
@@ -48,7 +48,7 @@ def wait_for(condition: object, what: str) -> None:
 
 @pytest.mark.slow
 def test_a_second_run_on_a_store_in_use_is_refused_naming_the_holder(tmp_path: Path) -> None:
-    server = serve_everything(OpenAICompatServer())
+    server = serve_everything(SimServer())
     with ServerThread(server) as thread:
         store = tmp_path / "run.sqlite"
         config = http_run_config(
@@ -87,7 +87,7 @@ def test_a_second_run_on_a_store_in_use_is_refused_naming_the_holder(tmp_path: P
 
 
 async def test_rejudge_into_a_store_in_use_is_refused_and_readers_take_no_lock(
-    openai_server: OpenAICompatServer, tmp_path: Path
+    openai_server: SimServer, tmp_path: Path
 ) -> None:
     server = serve_everything(openai_server)
     config = RunConfig.model_validate(

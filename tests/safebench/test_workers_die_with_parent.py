@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from safebench.offline.server import OpenAICompatServer, RequestLogEntry, ServerThread
 from tests.safebench.helpers import http_run_config, serve_everything, write_config
+from tests.support.sim_server import RequestLogEntry, ServerThread, SimServer
 from transcripts.store import RunStore
 
 REPO = Path(__file__).resolve().parents[2]
@@ -82,7 +82,7 @@ def descendants(root: int) -> dict[int, int]:
 def test_workers_stop_with_their_parent_and_the_run_resumes(
     tmp_path: Path, sig: signal.Signals
 ) -> None:
-    server = serve_everything(OpenAICompatServer())
+    server = serve_everything(SimServer())
     with ServerThread(server) as thread:
         store = tmp_path / "run.sqlite"
         config = http_run_config(

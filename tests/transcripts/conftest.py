@@ -25,9 +25,9 @@ from PIL import Image
 from generation.dataset import media_ref_for, write_dataset
 from safebench.config import RunConfig
 from safebench.core.records import Query
-from safebench.offline.server import OpenAICompatServer, ServerThread
 from safebench.pipeline import run_evaluation
 from tests.safebench.helpers import http_run_config, serve_everything
+from tests.support.sim_server import ServerThread, SimServer
 
 SECRET = "sk-audit-0123456789abcdefSECRETKEY"
 """Given to the hostile target inline: it must appear on no page and in no output."""
@@ -133,7 +133,7 @@ def audit_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuditRuns]:
     queries = _dataset(dataset)
     replay = base / "hostile.jsonl"
     _replay(replay, queries)
-    server = serve_everything(OpenAICompatServer())
+    server = serve_everything(SimServer())
     thread = ServerThread(server).start()
     try:
         hostile = {"model": "replay/hostile", "name": "hostile", "kind": "replay"}
