@@ -26,7 +26,6 @@ import structlog
 
 from agents.gateway import Gateway
 from generation.debate_merge import (
-    Embed,
     MergedScenario,
     apply_merges,
     merge_proposals,
@@ -44,6 +43,7 @@ from generation.debate_records import (
 )
 from generation.judges_config import JudgesConfig
 from generation.judging import ask_structured, judge_agent
+from generation.selection import Embed
 from generation.taxonomy import Taxonomy
 from safebench.core.errors import SafeBenchError
 

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -22,11 +21,8 @@ from generation.debate_records import (
     OutcomeEvent,
     Proposal,
 )
+from generation.selection import Embed
 from generation.taxonomy import Category, Scenario, ScenarioVotes, Taxonomy
-
-Embed = Callable[[Sequence[str]], Any]
-"""Texts to an (n, d) array of unit vectors (the MiniLM encoder in production)."""
-
 
 # ---------------------------------------------------------------- merging (pure)
 

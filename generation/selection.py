@@ -6,11 +6,14 @@ the choice is reproducible and testable without a model.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 Status = Literal["kept", "duplicate", "below_min", "unscored", "surplus"]
+
+Embed = Callable[[Sequence[str]], Any]
+"""Texts to an (n, d) array of unit vectors (the MiniLM encoder in production)."""
 
 
 @dataclass(frozen=True)

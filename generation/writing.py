@@ -16,7 +16,7 @@ import asyncio
 import json
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -26,7 +26,7 @@ from agents.gateway import Gateway
 from generation.dataset import write_dataset
 from generation.judges_config import JudgeConfig, JudgesConfig
 from generation.judging import ask_structured, judge_agent
-from generation.selection import diversity, select
+from generation.selection import Embed, diversity, select
 from generation.taxonomy import Category, Scenario, Taxonomy
 from generation.writing_records import (
     Candidate,
@@ -40,8 +40,6 @@ from generation.writing_records import (
 from safebench.core.records import Query
 
 log = structlog.get_logger(__name__)
-
-Embed = Callable[[Sequence[str]], Any]
 
 STYLES: tuple[str, ...] = (
     "question",
