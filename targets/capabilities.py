@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from agents.llm import litellm
+from agents.llm import load_litellm
 from agents.offline_catalog import OFFLINE_PREFIX, offline_entry
 from safebench.core.errors import ConfigError
 from safebench.core.records import Modality
@@ -25,6 +25,9 @@ def known_modalities(model: str, params: dict[str, Any] | None = None) -> frozen
         entry = offline_entry(model)
         return entry.accepts if entry is not None else frozenset({"text"})
     found: set[Modality] = {"text"}
+    # Loaded here, not at import: targets are imported whenever a config is read, and litellm
+    # (seconds to import) is only needed to look up a provider's model.
+    litellm = load_litellm()
     try:
         if litellm.supports_vision(model=model):
             found.add("image")
