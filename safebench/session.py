@@ -49,39 +49,34 @@ def register_offline_routes() -> None:
     ROUTE_PROVIDERS.add("safebench", _offline_stack)
 
 
-# The app plugs the offline stack in as it is imported, as target kinds register theirs.
-register_offline_routes()
-
-
 @dataclass
 class ModelSession:
     """What a command calls models with: the gateway, and the store it caches in (if any)."""
 
     gateway: Gateway
-    offline: OfflineStack
     store: RunStore | None
 
 
 @asynccontextmanager
 async def model_session(
     settings: GatewaySettings | None = None,
-    store: Path | RunStore | None = None,
+    store: Path | None = None,
     *,
     resolve: RouteResolver | None = None,
 ) -> AsyncIterator[ModelSession]:
-    """Open the store (a path, or a store the caller opened and hands over), the offline stack
-    and the gateway; close all three however the block ends.
+    """Open the store at ``store`` (if the command keeps one), the offline stack and the
+    gateway; close all three however the block ends.
 
     ``resolve`` replaces the offline stack's routing (which also sends every other model
-    straight to its provider); a store handed over as a ``RunStore`` is closed here too.
+    straight to its provider).
     """
-    opened = RunStore(store) if isinstance(store, Path) else store
+    opened = RunStore(store) if store is not None else None
     try:
         offline = _offline_stack()
         try:
             gateway = Gateway(settings, cache=opened, resolve=resolve or offline.resolve)
             try:
-                yield ModelSession(gateway, offline, opened)
+                yield ModelSession(gateway, opened)
             finally:
                 await gateway.aclose()
         finally:
