@@ -4,6 +4,10 @@ It owns what adapters must not re-implement: the resume cache, per-provider thro
 concurrency, retries with backoff that honour Retry-After, timeouts, token and cost
 accounting, and the audit record of each call (with secrets stripped). Adapters only turn
 their inputs into chat messages and read the text back.
+
+Around it: ``agents.settings`` (what a config sets), ``agents.routes`` (where a call goes)
+and ``agents.failures`` (which failures are retried). litellm is loaded on first use only
+(``agents.llm``): importing the gateway costs no provider library.
 """
 
 from __future__ import annotations
@@ -37,8 +41,8 @@ log = structlog.get_logger(__name__)
 
 T = TypeVar("T")
 
-# The settings, routes and failure classes live in modules of their own (a config validates
-# without this call path); they are named here too, where callers long found them.
+# The settings and routes live in modules of their own (a config validates without this call
+# path); they are named here too, where callers long found them.
 __all__ = [
     "Completion",
     "Gateway",
@@ -48,7 +52,6 @@ __all__ = [
     "ProviderLimits",
     "Route",
     "RouteResolver",
-    "classify",
     "direct_route",
 ]
 
