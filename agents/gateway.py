@@ -6,8 +6,8 @@ accounting, and the audit record of each call (with secrets stripped). Adapters 
 their inputs into chat messages and read the text back.
 
 Around it: ``agents.settings`` (what a config sets), ``agents.routes`` (where a call goes)
-and ``agents.failures`` (which failures are retried). litellm is loaded on first use only
-(``agents.llm``): importing the gateway costs no provider library.
+and ``agents.failures`` (which failures are retried). litellm is loaded when a gateway is
+built (``agents.llm``), never when this module is imported.
 """
 
 from __future__ import annotations
@@ -115,6 +115,11 @@ class Gateway:
         self._inflight: dict[str, asyncio.Future[Completion]] = {}
         self._rng = random.Random(seed)
         self._transports: dict[str, Transport] = {}
+        # The gateway's own set-up loads litellm and applies its process settings (once per
+        # process, see agents.llm): here, not when the module is imported (a config error or
+        # --help must not wait seconds for it), and not in a first call either, where the
+        # import would block the event loop inside that call's timed attempt.
+        load_litellm()
 
     async def complete(
         self,
@@ -421,7 +426,6 @@ miss for the life of the process, so it is asked once."""
 @functools.lru_cache(maxsize=8192)
 def _cost(model: str, prompt_tokens: int, completion_tokens: int) -> float:
     try:
-        # litellm is loaded here, at the first priced call, not when the gateway is imported.
         prompt, completion = load_litellm().cost_per_token(
             model=model, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens
         )

@@ -1,9 +1,9 @@
-"""The one place SafeBench reaches litellm: imported on first use and set up once then.
+"""The one place SafeBench reaches litellm: imported when first needed and set up once then.
 
-litellm takes seconds to import, so nothing imports it until a model call (or a price, or a
-litellm error class) needs it: ``safebench --help`` and a config error answer at once.
-``from agents.llm import litellm`` still works (a module ``__getattr__``); it imports and sets
-up litellm at that moment, never as a side effect of importing ``agents``.
+litellm takes seconds to import, so importing SafeBench does not import it: a gateway loads
+it when it is built (``agents.gateway.Gateway``), before any call, and ``safebench --help``
+or a config error answer at once. ``from agents.llm import litellm`` still works (a module
+``__getattr__``); it loads and sets up litellm at that moment.
 """
 
 from __future__ import annotations
