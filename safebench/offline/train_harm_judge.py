@@ -350,10 +350,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                                               if hb_train else []), "hard negatives"],
         "training_pairs": len(train), "seconds": seconds, "metrics": metrics,
     }
-    tensors = {f"encoder_model.{k}": v.detach().clone().contiguous()
+    # Stored as float16 (the judge computes in bfloat16 or float32 over them): all six
+    # layers fit the repository's 25 MB budget only at half width.
+    tensors = {f"encoder_model.{k}": v.detach().to(torch.float16).contiguous()
                for k, v in model.state_dict().items()
                if any(k.startswith(f"encoder.layer.{i}.") for i in range(frozen, n_layers))}
-    tensors |= {f"head.{k}": v.detach().clone().contiguous() for k, v in head.state_dict().items()}
+    tensors |= {f"head.{k}": v.detach().to(torch.float16).contiguous()
+                for k, v in head.state_dict().items()}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     save_file(tensors, str(args.out), metadata={"info": json.dumps(info)})
     sys.stdout.write(json.dumps(metrics, indent=2) + f"\ntrained in {seconds}s; wrote {args.out}\n")
