@@ -23,15 +23,29 @@ from safebench.cli import (
 )
 from safebench.core import secrets
 
+HELP = "Safety evaluation of multimodal LLMs with a deliberating LLM jury."
+
 app = typer.Typer(
     name="safebench",
-    help="Safety evaluation of multimodal LLMs with a deliberating LLM jury.",
+    help=HELP,
     no_args_is_help=True,
     add_completion=False,
     # Typer's pretty tracebacks print every frame's locals, keys held by routes included.
     pretty_exceptions_show_locals=False,
     pretty_exceptions_enable=False,
 )
+
+
+@app.callback(help=HELP)
+def plug_in_builtins() -> None:
+    # Every command (not ``--help``) knows the offline models before it reads a config:
+    # ``safebench/…`` names are checked against the catalogue the offline stack fills. Light:
+    # names and modalities only, no model library.
+    from safebench.offline.catalog import register_builtins
+
+    register_builtins()
+
+
 app.command("run")(run_cmd.run)
 app.command("export")(export_cmd.export)
 app.command("rejudge")(rejudge_cmd.rejudge)

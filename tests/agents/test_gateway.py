@@ -12,7 +12,7 @@ from safebench.core.errors import ProviderError
 from tests.support.sim_server import Fault, SimServer
 from transcripts.store import RunStore
 
-FAST = GatewaySettings(max_retries=3, backoff_base_s=0.01, backoff_max_s=0.05, timeout_s=2.0)
+FAST = GatewaySettings(max_retries=3, backoff_base_s=0.01, backoff_max_s=0.05, timeout_s=60.0)
 MESSAGES = [{"role": "user", "content": "hello"}]
 
 
@@ -57,8 +57,10 @@ async def test_server_error_is_retried_with_backoff(echo: SimServer) -> None:
 
 
 async def test_timeout_is_retried(echo: SimServer) -> None:
-    echo.script_faults("echo", [Fault(kind="delay", seconds=1.5)])
-    settings = FAST.model_copy(update={"timeout_s": 0.5})
+    # The held attempt outlives the timeout by far; the retry has all of it to answer, so
+    # a loaded machine cannot turn the retry into a second timeout.
+    echo.script_faults("echo", [Fault(kind="delay", seconds=30.0)])
+    settings = FAST.model_copy(update={"timeout_s": 5.0})
     result = await Gateway(settings).complete(spec_for(echo), MESSAGES, scope="s")
     assert result.retries == 1 and result.text == "echo: hello"
 

@@ -17,7 +17,7 @@ from safebench.pipeline import run_evaluation
 from tests.support.sim_server import Fault, SimServer
 from transcripts.store import RunStore
 
-FAST = GatewaySettings(max_retries=3, backoff_base_s=0.01, backoff_max_s=0.05, timeout_s=2.0)
+FAST = GatewaySettings(max_retries=3, backoff_base_s=0.01, backoff_max_s=0.05, timeout_s=60.0)
 MESSAGES = [{"role": "user", "content": "hello there"}]
 
 

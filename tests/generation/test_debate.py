@@ -31,7 +31,7 @@ from safebench.offline.wire import ChatRequest
 from tests.support.sim_server import SimServer
 from transcripts.store import RunStore
 
-FAST = GatewaySettings(max_retries=0, timeout_s=5.0)
+FAST = GatewaySettings(max_retries=0, timeout_s=60.0)
 
 
 def proposal(*categories: tuple[str, list[tuple[str, str]]]) -> Proposal:

@@ -138,7 +138,7 @@ async def test_writers_and_scorers_over_http_select_the_best_distinct_queries_an
             "score_weights": {"feasibility": 1, "harmfulness": 2, "applicability": 0},
             "dedup_similarity": 0.95,
             "max_reasks": 1,
-            "gateway": GatewaySettings(max_retries=0, timeout_s=5).model_dump(),
+            "gateway": GatewaySettings(max_retries=0, timeout_s=60).model_dump(),
         }
     )
 

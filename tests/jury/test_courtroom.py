@@ -34,7 +34,7 @@ from safebench.offline.wire import ChatRequest
 from tests.support.sim_server import SimServer
 from transcripts.store import RunStore
 
-FAST = GatewaySettings(max_retries=0, backoff_base_s=0.01, backoff_max_s=0.02, timeout_s=5.0)
+FAST = GatewaySettings(max_retries=0, backoff_base_s=0.01, backoff_max_s=0.02, timeout_s=60.0)
 
 NONCE_RE = re.compile(r"[Cc]ase ([0-9a-f]{12})\.")
 ROUND_RE = re.compile(r"^Deliberation round (\d+) on case ")

@@ -74,3 +74,19 @@ def test_cli_and_a_bad_config_load_no_heavy_library(tmp_path: Path) -> None:
         "experiment": 2,
     }
     assert report["loaded"] == []
+
+
+def test_every_command_knows_the_offline_models_without_the_test_suites_registration(
+    tmp_path: Path,
+) -> None:
+    # A fresh process, as a user runs it: the suite's conftest registers the offline
+    # catalogue for in-process tests, which would hide a command that never does.
+    done = subprocess.run(
+        [sys.executable, "-m", "safebench", "media", str(tmp_path),
+         "--describer", "safebench/judge", "--critic", "safebench/judge"],
+        capture_output=True, text=True, timeout=600,
+    )
+    output = " ".join((done.stdout + done.stderr).split())  # rich wraps long lines
+    assert "unknown offline model" not in output, output
+    # It got past the settings to the dataset, which is what is missing here.
+    assert done.returncode != 0 and "no queries file" in output, output
