@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from agents.spec import ModelSpec
 from jury.personas import DEFAULT_PERSONAS, Persona
@@ -100,7 +100,9 @@ class JuryConfig(BaseModel):
     ``round_robin``: jurors revise one after another, each seeing the latest votes."""
     voting: VotingConfig = VotingConfig()
     """The rule that turns the final votes into a verdict."""
-    early_stop: list[str] = Field(default_factory=lambda: ["no_change", "consensus"])
+    early_stop: list[Annotated[str, AfterValidator(STOP_RULES.check)]] = Field(
+        default_factory=lambda: ["no_change", "consensus"]
+    )
     """End deliberation early when a round changes no vote (``no_change``) or every voting
     juror agrees (``consensus``). Empty: always hold every round."""
     foreperson: ModelSpec | None = None
@@ -130,12 +132,6 @@ class JuryConfig(BaseModel):
     @classmethod
     def _known_rubric(cls, value: str | None) -> str | None:
         return _check_rubric(value)
-
-    @field_validator("early_stop")
-    @classmethod
-    def _known_stop_rules(cls, value: list[str]) -> list[str]:
-        # The registered stop rules, not a Literal: a new rule is one registration.
-        return [STOP_RULES.check(name) for name in value]
 
     def juror_rubric(self, index: int) -> Rubric:
         """The rubric juror ``index`` judges by: its own, else the jury's, else the default."""

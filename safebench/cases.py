@@ -27,11 +27,8 @@ from safebench.config import RunConfig
 from safebench.core.ballot import case_nonce
 from safebench.core.errors import ConfigError, DatasetError, ProviderError, RunAborted
 from safebench.core.records import Modality, Query, TargetAnswer, case_id
-from safebench.core.registry import lookup
 from safebench.offline.seed import SEED_DATASET_NAME, build_seed_dataset
-from targets import litellm_target as _litellm_target  # noqa: F401 - registers the kind
-from targets import replay as _replay  # noqa: F401 - registers the kind
-from targets.base import Target, TargetContext, TargetReply
+from targets.base import Target, TargetContext, TargetReply, target_factory
 from targets.replay import MissingAnswer
 from transcripts.store import CaseMeta, RunStore
 
@@ -88,7 +85,7 @@ def count_queries(root: Path, limit: int | None) -> int:
 def build_targets(config: RunConfig, context: TargetContext) -> list[Target]:
     targets: list[Target] = []
     for target_config in config.targets:
-        factory = lookup("target_kind", target_config.kind)
+        factory = target_factory(target_config.kind)
         targets.append(factory(target_config, context))
     return targets
 

@@ -2,17 +2,34 @@
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Annotated, Any, Protocol
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 from agents.spec import ModelSpec
 from safebench.core.records import Modality, Query
-from safebench.core.registry import registrar
+from safebench.core.registry import Registry, lookup, names, registrar
 
 target_kind = registrar("target_kind")
+"""Registers a target kind's factory; its module is named in :data:`TARGET_KINDS`."""
+
+TARGET_KINDS: Registry[str] = Registry("target kind")
+"""Each target kind a config may name, with the module that registers its factory. The
+module is imported when a run first builds a target of that kind (the litellm target pulls
+in litellm), so a config is checked without it."""
+TARGET_KINDS.add("litellm", "targets.litellm_target")
+TARGET_KINDS.add("replay", "targets.replay")
+
+
+def target_factory(kind: str) -> Callable[..., Any]:
+    """The factory registered for ``kind``, importing its module on first use."""
+    if kind not in names("target_kind"):
+        importlib.import_module(TARGET_KINDS.require(kind))
+    return lookup("target_kind", kind)
 
 
 class TargetConfig(ModelSpec):
@@ -20,7 +37,7 @@ class TargetConfig(ModelSpec):
 
     name: str | None = None
     """Name in reports and case ids; defaults to the model string."""
-    kind: Literal["litellm", "replay"] = "litellm"
+    kind: Annotated[str, AfterValidator(TARGET_KINDS.check)] = "litellm"
     """``litellm``: call the model (any provider); ``replay``: answers from a JSONL file."""
     accepts: list[Modality] | None = None
     """Input modalities the target takes. Left out: what the model is known to accept

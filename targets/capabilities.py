@@ -23,7 +23,11 @@ def known_modalities(model: str, params: dict[str, Any] | None = None) -> frozen
     if model.startswith(OFFLINE_PREFIX):
         # What each offline model takes is in the catalogue the offline stack fills.
         entry = offline_entry(model)
-        return entry.accepts if entry is not None else frozenset({"text"})
+        if entry is None:
+            # Never guess "text only" for an offline name: its image and audio cases would be
+            # skipped as unsupported instead of refused as a config error.
+            raise ConfigError(f"unknown offline model {model!r} (not in the offline catalogue)")
+        return entry.accepts
     found: set[Modality] = {"text"}
     # Loaded here, not at import: targets are imported whenever a config is read, and litellm
     # (seconds to import) is only needed to look up a provider's model.

@@ -7,6 +7,7 @@ import wave
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from agents.gateway import Gateway, GatewaySettings
 from agents.spec import ModelSpec
@@ -15,13 +16,10 @@ from jury.personas import DEFAULT_PERSONAS
 from jury.prompts import CaseFile, first_vote, juror_system
 from safebench.core.ballot import parse_vote
 from safebench.core.records import Query
-from safebench.core.registry import lookup, names
 from safebench.offline.models import OFFLINE_MODELS
 from safebench.offline.sim_targets import SIM_PROFILES
 from safebench.offline.stack import OfflineStack
-from targets import litellm_target as _litellm_target  # noqa: F401 - registers the kind
-from targets import replay as _replay  # noqa: F401 - registers the kind
-from targets.base import TargetConfig, TargetContext
+from targets.base import TARGET_KINDS, TargetConfig, TargetContext, target_factory
 from tests.safebench.helpers import serve_everything
 from tests.support.sim_server import SimServer
 
@@ -106,7 +104,7 @@ def audio_dataset(tmp_path: Path) -> Path:
     return root
 
 
-@pytest.mark.parametrize("kind", names("target_kind"))
+@pytest.mark.parametrize("kind", TARGET_KINDS.names())
 async def test_every_target_kind_answers_a_query(
     kind: str, openai_server: SimServer, audio_dataset: Path, tmp_path: Path
 ) -> None:
@@ -119,7 +117,7 @@ async def test_every_target_kind_answers_a_query(
         "model": "openai/sim-omni", "api_base": openai_server.base_url, "api_key": "sk-test",
         "kind": kind, "accepts": ["text", "audio"], "replay_file": str(replay_file),
     })
-    target = lookup("target_kind", kind)(
+    target = target_factory(kind)(
         config, TargetContext(audio_dataset, Gateway(GatewaySettings(max_retries=0)))
     )
     query = Query.model_validate_json((audio_dataset / "queries.jsonl").read_text())
@@ -130,3 +128,9 @@ async def test_every_target_kind_answers_a_query(
         # The speech went over the wire as an input_audio part.
         [entry] = openai_server.requests
         assert entry.request is not None and entry.request.has_part("input_audio")
+
+
+def test_a_target_kind_must_be_registered() -> None:
+    # The config accepts exactly the registered kinds: no Literal repeats the registry.
+    with pytest.raises(ValidationError, match="unknown target kind 'grpc'; known: litellm, replay"):
+        TargetConfig.model_validate({"model": "openai/x", "kind": "grpc"})

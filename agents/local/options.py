@@ -7,6 +7,7 @@ from typing import Any, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from safebench.core.errors import ConfigError
+from safebench.core.validation import validation_problems
 
 Dtype = Literal["auto", "float32", "float16", "bfloat16"]
 OptionsT = TypeVar("OptionsT", bound=BaseModel)
@@ -120,8 +121,5 @@ def parse_options(kind: type[OptionsT], model: str, params: dict[str, Any]) -> O
     try:
         return kind.model_validate(params)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'params'}: {err['msg']}"
-            for err in exc.errors()
-        )
+        problems = validation_problems(exc, root="params")
         raise ConfigError(f"{model}: invalid params: {problems}") from None

@@ -22,14 +22,10 @@ class LiteLLMTransport:
     async def send(self, route: Route, spec: ModelSpec, messages: Messages, stream: bool) -> Reply:
         kwargs: dict[str, Any] = dict(spec.params)
         # Per call, not only litellm's process globals: the gateway owns retries, and a
-        # param a provider does not take is dropped rather than failing the call.
-        kwargs.update(
-            model=route.litellm_model,
-            messages=messages,
-            num_retries=0,
-            max_retries=0,
-            drop_params=True,
-        )
+        # param a provider does not take is dropped rather than failing the call (unless the
+        # juror's or target's own params say ``drop_params: false``).
+        kwargs.setdefault("drop_params", True)
+        kwargs.update(model=route.litellm_model, messages=messages, num_retries=0, max_retries=0)
         if route.api_base:
             kwargs["api_base"] = route.api_base
         if route.key():

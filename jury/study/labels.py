@@ -12,10 +12,10 @@ import json
 import random
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any
 
 import structlog
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from jury.study.verdicts import RECORDED, TRUTH, item_key
 from safebench.core.errors import DatasetError
@@ -23,7 +23,15 @@ from safebench.core.registry import Registry
 
 log = structlog.get_logger(__name__)
 
-LabelFormat = Literal["auto", "gptfuzz", "harmbench", "csv", "json"]
+
+
+def check_label_format(name: str) -> str:
+    """``name`` if it is ``auto`` or a registered label loader's, else a ``ValueError``."""
+    return name if name == "auto" else LABEL_LOADERS.check(name)
+
+
+LabelFormat = Annotated[str, AfterValidator(check_label_format)]
+"""``auto`` (told from the file) or a registered loader's name (:data:`LABEL_LOADERS`)."""
 HARMBENCH_META = frozenset(
     {"test_case", "generation", "model", "method", "experiment", "behavior_id"}
 )
@@ -229,7 +237,7 @@ LabelLoader = Callable[[Path, bool], list[LabelledItem]]
 """Reads one labelled-set file; the flag is ``strict`` (refuse, not warn, on missing text)."""
 
 LABEL_LOADERS: Registry[LabelLoader] = Registry("label format")
-"""The label loaders by format name (``LabelFormat`` is ``auto`` plus these names)."""
+"""The label loaders by format name (a ``LabelFormat`` is ``auto`` or one of these)."""
 LABEL_LOADERS.add("gptfuzz", lambda path, strict: load_gptfuzz(path))
 LABEL_LOADERS.add("harmbench", load_harmbench)
 # The generic loader tells CSV from JSON by the file's suffix.

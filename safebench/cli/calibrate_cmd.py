@@ -47,18 +47,20 @@ def calibrate(
     configure_logging(verbose)
     from jury.study.calibration import calibrate as run_calibration
     from jury.study.calibration import default_store
-    from jury.study.labels import load_labels
+    from jury.study.labels import check_label_format, load_labels
     from safebench.config import load_jury_config
     from safebench.session import model_session
 
-    if fmt not in {"auto", "gptfuzz", "harmbench", "csv", "json"}:
-        errors.print(f"[red]error:[/red] unknown --format {fmt!r}")
-        raise typer.Exit(2)
+    try:
+        check_label_format(fmt)
+    except ValueError as exc:
+        errors.print(f"[red]error:[/red] --format: {exc}")
+        raise typer.Exit(2) from None
     try:
         jury_config = load_jury_config(jury)
         items = load_labels(
             labels,
-            fmt,  # type: ignore[arg-type]
+            fmt,
             limit,
             sample=sample,
             seed=seed,

@@ -33,6 +33,10 @@ class Registry(Mapping[str, T], Generic[T]):
         self._entries[name] = entry
         return entry
 
+    def remove(self, name: str) -> None:
+        """Take ``name`` out (a plug-in unloaded; a test's own entry cleaned up)."""
+        self._entries.pop(name, None)
+
     def register(self, name: str) -> Callable[[T], T]:
         """A decorator registering what it decorates under ``name``."""
 

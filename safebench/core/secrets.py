@@ -52,6 +52,11 @@ _SECRET_WORDS = frozenset(
 ``api-key``, ``azure_ad_token``, ``client_secret``, ``x-goog-api-key`` (but not
 ``max_tokens`` or ``top_k``)."""
 
+_OWN_NAMES = frozenset({"harmful_token"})
+"""SafeBench's own parameters whose names hold a secret word but no secret: the local
+classifier's ``harmful_token`` is a vocabulary token (``unsafe``). Held as a secret, that
+word was scrubbed from every later log and error in the process."""
+
 _lock = threading.Lock()
 _known: set[str] = set()
 _pattern: re.Pattern[str] | None = None
@@ -64,6 +69,8 @@ def is_secret_name(name: str) -> bool:
         return False  # api_key_env names the variable that holds the key, not the key
     if normal in _CONTAINER_NAMES:
         return True
+    if normal in _OWN_NAMES:
+        return False
     words = [w for w in re.split(r"[_.\s]+", normal) if w]
     if "apikey" in normal.replace("_", ""):
         return True

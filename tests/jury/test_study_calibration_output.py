@@ -295,3 +295,10 @@ def test_calibrate_on_a_cut_file_prints_the_error_not_a_traceback(tmp_path: Path
     assert "row 2" in result.output and "label is missing or empty" in result.output
     # A clean exit (typer.Exit), not an exception escaping with its traceback.
     assert "Traceback" not in result.output and isinstance(result.exception, SystemExit)
+
+
+def test_calibrate_format_is_one_of_the_registered_loaders(tmp_path: Path) -> None:
+    result = _calibrate(tmp_path, "--format", "xlsx")
+    assert result.exit_code == 2
+    text = " ".join(result.output.split())
+    assert "unknown label format 'xlsx'; known: csv, gptfuzz, harmbench, json" in text

@@ -187,7 +187,7 @@ def test_a_registered_stop_rule_is_accepted_by_the_config_without_editing_it() -
         config = JuryConfig.model_validate({"jurors": jurors, "early_stop": ["every_vote_in"]})
         assert from_names(config.early_stop).check(blind(True, False)) == "every_vote_in"
     finally:
-        STOP_RULES._entries.pop("every_vote_in")
+        STOP_RULES.remove("every_vote_in")
 
 
 @pytest.mark.parametrize("name", STOP_RULES.names())

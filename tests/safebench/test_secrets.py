@@ -198,3 +198,16 @@ async def test_a_traceback_through_the_gateway_shows_no_key(
     assert "case_failed" in err and "Traceback" in err
     for secret in (ENV_SECRET, INLINE_SECRET):
         assert secret[-16:] not in err, f"part of {secret[:10]}… printed in a traceback"
+
+
+def test_a_local_classifiers_harmful_token_is_a_word_not_a_secret() -> None:
+    # ``harmful_token: unsafe`` (examples/local-models.yaml) was taken for a credential, and
+    # "unsafe" was then masked in every later error of the process.
+    from safebench.core import secrets
+
+    for name in ("api_key", "azure_ad_token", "auth_token", "x-goog-api-key"):
+        assert secrets.is_secret_name(name), name
+    for name in ("harmful_token", "max_tokens", "top_k", "api_key_env"):
+        assert not secrets.is_secret_name(name), name
+    found = secrets.secret_values({"harmful_token": "unsafe", "api_key": "sk-xyz-123456"})
+    assert set(found) == {"sk-xyz-123456"}
