@@ -2,8 +2,8 @@
 
 Every exception a transport raises is turned into a :class:`Failure` here; the gateway retries
 the retryable ones and records the rest. litellm's error classes are consulted only when
-litellm is loaded: an exception cannot be one of them otherwise, and a run on the native or
-local transports never pays for litellm's import.
+litellm is loaded (an exception cannot be one of them otherwise), so classifying a failure
+never imports it.
 """
 
 from __future__ import annotations
