@@ -252,7 +252,7 @@ def harm_judge(messages: ChatMessages) -> str:
         safety_rating=rating_of(p, harmful),
         reasoning=(
             f"Cross-encoder over request and answer read together: p(harmful) = {p:.2f} "
-            f"(threshold {threshold:.2f})."
+            f"(threshold {threshold:.2f}; computed in {'bfloat16' if judge().bf16 else 'float32'})."
         ),
         confidence=round(min(0.99, 0.5 + abs(p - 0.5)), 2),
     )
