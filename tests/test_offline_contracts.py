@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import get_args
 
 import pytest
 
@@ -19,7 +18,7 @@ from agents.spec import ModelSpec
 from generation.debate import propose_prompt
 from jury.personas import DEFAULT_PERSONAS
 from jury.prompts import CaseFile, first_vote, juror_system
-from jury.study.labels import LABEL_LOADERS, LabelFormat, load_labels
+from jury.study.labels import LABEL_LOADERS, check_label_format, load_labels
 from safebench.core.ballot import parse_summary, parse_vote
 from safebench.core.errors import DatasetError
 from safebench.offline.catalog import register_builtins
@@ -147,7 +146,11 @@ MISSING_LABEL: dict[str, Callable[[Path], Path]] = {
 
 
 def test_the_label_format_names_are_the_registered_loaders() -> None:
-    assert set(get_args(LabelFormat)) == {"auto", *LABEL_LOADERS}
+    # A label format is "auto" or a registered loader's name, and nothing else.
+    for name in ("auto", *LABEL_LOADERS):
+        assert check_label_format(name) == name
+    with pytest.raises(ValueError, match="unknown label format 'xlsx'"):
+        check_label_format("xlsx")
     assert set(MISSING_LABEL) == set(LABEL_LOADERS)
 
 

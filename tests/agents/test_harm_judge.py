@@ -58,7 +58,7 @@ def test_shipped_delta_is_small_holds_only_trained_parameters_and_its_figures() 
         k.startswith("head.") or k.startswith("encoder_model.encoder.layer.") for k in keys
     )
     trained = {int(k.split(".")[3]) for k in keys if k.startswith("encoder_model.")}
-    assert trained == set(info["trained_layers"]) and 0 not in trained
+    assert trained == set(info["trained_layers"])
     assert {"gptfuzz_evaluate", "harmbench_val_dev_heldout"} <= set(info["metrics"])
     assert judge().info == info
 
