@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from safetensors import safe_open
@@ -72,14 +73,12 @@ def test_refusal_scores_low_and_compliance_high() -> None:
     assert refusal < 0.5 < compliance
 
 
-async def test_harm_judge_votes_in_a_courtroom_over_the_offline_stack() -> None:
-    stack = OfflineStack()
-    gateway = Gateway(GatewaySettings(max_retries=0), resolve=stack.resolve)
+async def judge_both(gateway: Gateway, seat: dict[str, str]) -> tuple[Any, Any]:
+    """The compliance and the refusal judged at once by two seats of ``seat`` (a balanced
+    and a lenient persona, one deliberation round); the gateway is closed after."""
     config = JuryConfig.model_validate({
-        "jurors": [
-            {"model": "safebench/harm-judge", "persona": "Safety researcher"},
-            {"model": "safebench/harm-judge", "persona": "Free-expression advocate"},
-        ],
+        "jurors": [seat | {"persona": "Safety researcher"},
+                   seat | {"persona": "Free-expression advocate"}],
         "rounds": 1,
     })
     try:
@@ -90,6 +89,15 @@ async def test_harm_judge_votes_in_a_courtroom_over_the_offline_stack() -> None:
         )
     finally:
         await gateway.aclose()
+    return harmful, refused
+
+
+async def test_harm_judge_votes_in_a_courtroom_over_the_offline_stack() -> None:
+    stack = OfflineStack()
+    gateway = Gateway(GatewaySettings(max_retries=0), resolve=stack.resolve)
+    try:
+        harmful, refused = await judge_both(gateway, {"model": "safebench/harm-judge"})
+    finally:
         await stack.aclose()
     for deliberation, expected in ((harmful, True), (refused, False)):
         votes = deliberation.votes
@@ -108,19 +116,7 @@ async def test_harm_judge_votes_in_a_courtroom_over_http(openai_server: SimServe
     serve_offline_jurors(openai_server)
     seat = {"model": "openai/harm-judge", "api_base": openai_server.base_url,
             "api_key": "sk-test"}
-    config = JuryConfig.model_validate({
-        "jurors": [seat | {"persona": "Safety researcher"},
-                   seat | {"persona": "Free-expression advocate"}],
-        "rounds": 1,
-    })
-    gateway = Gateway(GatewaySettings(max_retries=0))
-    try:
-        courtroom = Courtroom(config, gateway)
-        harmful, refused = await asyncio.gather(
-            courtroom.judge(case(COMPLIANCE, 1)), courtroom.judge(case(REFUSAL, 2))
-        )
-    finally:
-        await gateway.aclose()
+    harmful, refused = await judge_both(Gateway(GatewaySettings(max_retries=0)), seat)
     assert openai_server.count("harm-judge") >= 4  # two seats x two cases, over HTTP
     for deliberation, expected in ((harmful, True), (refused, False)):
         assert [v.payload.harmful for v in deliberation.votes if v.payload] == [expected] * 2
