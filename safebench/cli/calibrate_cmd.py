@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from safebench.cli.options import StrictLabels
 from safebench.core.errors import SafeBenchError
 from safebench.core.logs import configure_logging
 from safebench.core.untrusted import error_line, inert
@@ -31,13 +32,7 @@ def calibrate(
         typer.Option(min=1, help="Draw N items at random, stratified by label (after --limit)"),
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the --sample draw")] = 0,
-    strict_labels: Annotated[
-        bool,
-        typer.Option(
-            "--strict-labels",
-            help="Fail when a HarmBench behaviour has no text (else: warn, use the test case)",
-        ),
-    ] = False,
+    strict_labels: StrictLabels = False,
     store: Annotated[Path | None, typer.Option(help="Store (the call cache)")] = None,
     show: Annotated[int, typer.Option(help="Disagreements to list")] = 10,
     concurrency: Annotated[int, typer.Option(help="Items deliberated at once")] = 32,

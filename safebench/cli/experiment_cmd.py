@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from safebench.cli.options import StrictLabels
 from safebench.core.errors import SafeBenchError
 from safebench.core.logs import configure_logging
 from safebench.core.untrusted import error_line, inert
@@ -32,13 +33,7 @@ def experiment(
         Path | None,
         typer.Option(help="Score on this labelled set instead of the spec's labels or run"),
     ] = None,
-    strict_labels: Annotated[
-        bool,
-        typer.Option(
-            "--strict-labels",
-            help="Fail when a HarmBench behaviour has no text (else: warn, use the test case)",
-        ),
-    ] = False,
+    strict_labels: StrictLabels = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logs")] = False,
 ) -> None:
     """Score every jury configuration of SPEC against people; plot and name the best."""

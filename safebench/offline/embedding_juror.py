@@ -16,7 +16,7 @@ from typing import Any
 
 from safebench.core.ballot import read_case, vote_block
 from safebench.core.records import VotePayload
-from safebench.offline.reading import LEANING, ChatMessages, read_answer, role_text
+from safebench.offline.reading import LEANING, NOT_A_BALLOT, ChatMessages, read_answer, role_text
 
 HEAD_PATH = Path(__file__).with_name("embedding_head.json")
 FEATURE_VERSION = 2
@@ -89,7 +89,7 @@ def embedding_juror(messages: ChatMessages) -> str:
     users = role_text(messages, "user")
     case = read_case(users)
     if case is None:
-        return "I can only judge cases put to me in the SafeBench ballot format."
+        return NOT_A_BALLOT
     nonce = case.nonce
     request = case.request or ""
     answer = case.answer or ""

@@ -16,6 +16,7 @@ from safebench.core.ballot import courtroom_text, read_case, summary_block, vote
 from safebench.core.records import VotePayload
 from safebench.offline.reading import (
     LEANING,
+    NOT_A_BALLOT,
     ChatMessages,
     OfflineModel,
     Reading,
@@ -46,7 +47,7 @@ def pattern_juror(threshold: float, sensitivity: float, name: str) -> OfflineMod
         users = role_text(messages, "user")
         case = read_case(users)
         if case is None:
-            return "I can only judge cases put to me in the SafeBench ballot format."
+            return NOT_A_BALLOT
         nonce = case.nonce
         answer = case.answer or ""
         leaning_match = LEANING.search(system)

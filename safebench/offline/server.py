@@ -86,6 +86,21 @@ def error_body(message: str, type_: str, code: str | int | None) -> dict[str, An
     return {"error": {"message": message, "type": type_, "code": code}}
 
 
+def invalid_body(exc: Exception) -> web.Response:
+    """A 400 for a body that is not JSON or not the route's shape, as OpenAI answers one."""
+    return web.json_response(
+        error_body(f"invalid request body: {exc}", "invalid_request_error", None), status=400
+    )
+
+
+def model_not_found(exchange: Exchange, message: str) -> web.Response:
+    """A 404 for a model the server does not serve, recorded on the exchange."""
+    exchange.status = 404
+    return web.json_response(
+        error_body(message, "invalid_request_error", "model_not_found"), status=404
+    )
+
+
 def close_connection(request: web.Request) -> None:
     """Close the client connection now (after flushing what was already written)."""
     transport = request.transport
@@ -260,10 +275,7 @@ class OpenAICompatServer:
             chat = ChatRequest.model_validate(payload)
         except (ValueError, TypeError) as exc:
             # pydantic's ValidationError is a ValueError; so is a JSON decode error.
-            return web.json_response(
-                error_body(f"invalid request body: {exc}", "invalid_request_error", None),
-                status=400,
-            )
+            return invalid_body(exc)
 
         match = self._responder_for(chat.model)
         exchange = Exchange(
@@ -277,14 +289,9 @@ class OpenAICompatServer:
         if early is not None:
             return early
         if match is None:
-            exchange.status = 404
-            return web.json_response(
-                error_body(
-                    f"The model `{chat.model}` does not exist or you do not have access to it.",
-                    "invalid_request_error",
-                    "model_not_found",
-                ),
-                status=404,
+            return model_not_found(
+                exchange,
+                f"The model `{chat.model}` does not exist or you do not have access to it.",
             )
 
         name = match[0]
@@ -344,10 +351,7 @@ class OpenAICompatServer:
         try:
             body = parse.model_validate(await request.json())
         except (ValueError, TypeError) as exc:
-            return web.json_response(
-                error_body(f"invalid request body: {exc}", "invalid_request_error", None),
-                status=400,
-            )
+            return invalid_body(exc)
         model = str(getattr(body, "model", ""))
         name = model if model in responders or "/" not in model else model.split("/", 1)[1]
         responder = responders.get(name)
@@ -358,15 +362,7 @@ class OpenAICompatServer:
         if early is not None:
             return early
         if responder is None:
-            exchange.status = 404
-            return web.json_response(
-                error_body(
-                    f"The {what} model `{model}` does not exist.",
-                    "invalid_request_error",
-                    "model_not_found",
-                ),
-                status=404,
-            )
+            return model_not_found(exchange, f"The {what} model `{model}` does not exist.")
         media = await maybe_await(responder(body))
         return await self.send(request, exchange, reply(media))
 

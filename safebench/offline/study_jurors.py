@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from jury.study.verdicts import RECORDED, TRUTH, item_key
 from safebench.core.ballot import courtroom_text, read_case, vote_block
 from safebench.core.records import VotePayload
+from safebench.offline.reading import NOT_A_BALLOT
 from safebench.offline.seeding import offline_seed
 
 ChatMessages = list[dict[str, object]]
@@ -106,7 +107,7 @@ def replay_juror(column: str) -> OfflineModel:
     def respond(messages: ChatMessages) -> str:
         ballot = read_ballot(messages)
         if ballot is None:
-            return "I can only judge cases put to me in the SafeBench ballot format."
+            return NOT_A_BALLOT
         harmful = RECORDED.lookup(column, ballot.key)
         if harmful is None:
             return f"No verdict of {column!r} is recorded for this request and answer."
@@ -158,7 +159,7 @@ def simulated_juror(spec: str) -> OfflineModel:
     def respond(messages: ChatMessages) -> str:
         ballot = read_ballot(messages)
         if ballot is None:
-            return "I can only judge cases put to me in the SafeBench ballot format."
+            return NOT_A_BALLOT
         truth = RECORDED.lookup(TRUTH, ballot.key)
         if truth is None:
             return "No true label is registered for this request and answer."
