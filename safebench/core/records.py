@@ -44,6 +44,20 @@ class MediaRef(Record):
     """For speech: which voice spoke it (e.g. ``male``, ``female``)."""
 
 
+class AttackRecord(Record):
+    """The attack a query went through before it reached the targets (a study's attack axis)."""
+
+    type: Literal["attack"] = "attack"
+    name: str = Field(min_length=1)
+    """The registered attack (``typographic``, ``persuasion``, ``template``, ``pgd`` …)."""
+    params: dict[str, Any] = Field(default_factory=dict)
+    """Its parameters as configured (a persuasion technique, a template name, a budget …)."""
+    original_text: str
+    """The query's text before the attack; ``Query.text`` is the attacked text."""
+    original_image: MediaRef | None = None
+    """The query's image before the attack, when the attack replaced or perturbed it."""
+
+
 class Query(Record):
     """One harmful query of the dataset: text, and optionally its image and speech."""
 
@@ -58,6 +72,8 @@ class Query(Record):
     audio: tuple[MediaRef, ...] = ()
     source: str | None = None
     """Where the query came from (``seed``, an importer's name, a generation run)."""
+    attack: AttackRecord | None = None
+    """The attack applied to this query, if any: its text and image are the attacked ones."""
 
     def modalities(self) -> frozenset[Modality]:
         """The ways this query can be put to a target."""
