@@ -379,11 +379,15 @@ class _Renderer:
                 )
                 if data is None:
                     continue
-                path = target / IMAGES_DIR / f"{file_stem(query.id)}.png"
+                # Relative to the variant's dataset: media_ref_for joins a relative path to
+                # its root, so a path that already starts with a relative root (the
+                # dataset given as data/gen) would be joined twice.
+                relative = Path(IMAGES_DIR) / f"{file_stem(query.id)}.png"
+                path = target / relative
                 if not (path.exists() and path.read_bytes() == data):
                     atomic_write_bytes(path, data, make_parents=True)
                     self.result.controls_written += 1
-                ref = media_ref_for(target, path, IMAGE_MIME)
+                ref = media_ref_for(target, relative, IMAGE_MIME)
                 variant_queries.append(
                     query.model_copy(
                         update={"image": ref, "audio": (), "source": f"control:{variant}"}
