@@ -19,7 +19,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from safebench.core.records import Modality
+from safebench.core.records import ModalityKind
 from safebench.core.registry import Registry
 
 OFFLINE_PREFIX = "safebench/"
@@ -37,7 +37,7 @@ class OfflineEntry(BaseModel):
     """The name without ``safebench/`` (``pattern-juror``, ``sim-leaky``)."""
     kind: OfflineKind
     """What it is: a juror, the foreperson, a simulated target or a generation judge."""
-    accepts: frozenset[Modality] = frozenset({"text"})
+    accepts: frozenset[ModalityKind] = frozenset({"text"})
     """The input modalities it takes, as a target's ``accepts`` names them."""
     threaded: bool = False
     """Whether it runs a neural network (answered in a thread, off the event loop)."""

@@ -11,7 +11,7 @@ from jury.personas import DEFAULT_PERSONAS, Persona
 from jury.rubrics import DEFAULT_RUBRIC, Rubric, get_rubric
 from jury.termination import STOP_RULES
 from safebench.core.errors import ConfigError
-from safebench.core.records import Modality
+from safebench.core.records import ModalityKind
 
 
 class JurorConfig(ModelSpec):
@@ -22,7 +22,7 @@ class JurorConfig(ModelSpec):
     rubric: str | None = None
     """The rubric this juror judges by (``safebench``, ``harmbench``, ``strongreject``);
     left out: the jury's."""
-    accepts: list[Modality] | None = None
+    accepts: list[ModalityKind] | None = None
     """Input modalities the juror's model takes, declared as for targets (e.g. ``[text,
     image]``): a juror that accepts images is shown the query's image with the case, one
     that accepts audio hears its speech; left out, the juror reads text only (a note says
@@ -36,7 +36,7 @@ class JurorConfig(ModelSpec):
 
     @field_validator("accepts")
     @classmethod
-    def _reads_text(cls, value: list[Modality] | None) -> list[Modality] | None:
+    def _reads_text(cls, value: list[ModalityKind] | None) -> list[ModalityKind] | None:
         if value is not None and "text" not in value:
             raise ValueError("a juror reads its brief as text: accepts must include text")
         return value

@@ -33,7 +33,7 @@ from jury.termination import RoundState, from_names
 from jury.voting import VotingRule, build_rule
 from safebench.core.ballot import parse_summary
 from safebench.core.errors import ProviderError, VoteParseError
-from safebench.core.records import AbstainCause, Decision, Modality, Verdict, Vote, VotePayload
+from safebench.core.records import AbstainCause, Decision, ModalityKind, Verdict, Vote, VotePayload
 
 log = structlog.get_logger(__name__)
 
@@ -78,7 +78,7 @@ class Courtroom:
         self.stop = from_names(config.early_stop)
         self.seats = [f"juror-{i + 1}" for i in range(len(config.jurors))]
         self.rubrics = [config.juror_rubric(i) for i in range(len(config.jurors))]
-        self.wanted: frozenset[Modality] = frozenset(
+        self.wanted: frozenset[ModalityKind] = frozenset(
             m for juror in config.jurors for m in (juror.accepts or ()) if m != "text"
         )
         """Media some juror accepts: only those are read from the dataset for a case."""
@@ -144,7 +144,7 @@ class Courtroom:
         record.verdict = await self._verdict(case, first, latest, rounds, stopped)
         return record
 
-    async def _media(self, case: CaseFile) -> dict[Modality, Image]:
+    async def _media(self, case: CaseFile) -> dict[ModalityKind, Image]:
         """The case's image or speech, read once for every juror that accepts it.
 
         Read as the target's were (``agents.media``: digest checked, true type from the
@@ -152,7 +152,7 @@ class Courtroom:
         if case.media_root is None or not self.wanted:
             return {}
         root = case.media_root
-        found: dict[Modality, Image] = {}
+        found: dict[ModalityKind, Image] = {}
         if "image" in self.wanted and case.image is not None:
             picture = await asyncio.to_thread(image_for_model, root, case.image)
             found["image"] = SourceImage(picture.data, picture.mime_type)
@@ -162,7 +162,7 @@ class Courtroom:
         return found
 
     def _juror(
-        self, case: CaseFile, seat: str, spec: ModelSpec, media: dict[Modality, Image]
+        self, case: CaseFile, seat: str, spec: ModelSpec, media: dict[ModalityKind, Image]
     ) -> _Seat:
         index = self.seats.index(seat)
         juror = self.config.jurors[index]

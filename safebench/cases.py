@@ -26,7 +26,7 @@ from jury.prompts import CaseFile
 from safebench.config import RunConfig
 from safebench.core.ballot import case_nonce
 from safebench.core.errors import ConfigError, DatasetError, ProviderError, RunAborted
-from safebench.core.records import Modality, Query, TargetAnswer, case_id
+from safebench.core.records import Modality, Query, TargetAnswer, case_id, modality_kind
 from safebench.offline.seed import SEED_DATASET_NAME, build_seed_dataset
 from targets.base import Target, TargetContext, TargetReply, target_factory
 from targets.replay import MissingAnswer
@@ -170,12 +170,13 @@ class CaseRunner:
             category=query.category,
             scenario=query.scenario,
         )
-        if modality not in query.modalities():
-            answer = _answer(meta, "skipped", reason=f"query has no {modality} input")
-            self.store.save_skipped(meta, answer)
+        missing = query.missing_input(modality)
+        if missing is not None:  # e.g. "query has no audio in voice 'female'"
+            self.store.save_skipped(meta, _answer(meta, "skipped", reason=missing))
             return "skipped"
-        if modality not in target.accepts:
-            reason = f"target does not accept {modality} input"
+        kind = modality_kind(modality)
+        if kind not in target.accepts:  # accepts names kinds: audio takes every voice
+            reason = f"target does not accept {kind} input"
             self.store.save_skipped(meta, _answer(meta, "skipped", reason=reason))
             return "skipped"
         too_long = oversized_query(query)
@@ -249,19 +250,17 @@ class CaseRunner:
 
 
 def case_media(query: Query, modality: Modality, root: Path | None) -> dict[str, Any]:
-    """The ``CaseFile`` media fields of a case: the image of an image case, the speech of an
-    audio case, as the target got them (a text case shows jurors no media)."""
-    if root is None:
-        if (modality == "image" and query.image) or (modality == "audio" and query.audio):
-            # The store names no dataset root (a re-judged legacy run): jurors that accept
-            # media judge this case from the text alone, and the log says so.
-            log.warning("juror_media_unavailable", query=query.id, modality=modality)
+    """The ``CaseFile`` media fields of a case: the image of an image case, the speech in the
+    case's voice of an audio case, as the target got them (a text case shows jurors no media)."""
+    ref = query.media_for(modality)
+    if ref is None:
         return {}
-    if modality == "image" and query.image is not None:
-        return {"media_root": root, "image": query.image}
-    if modality == "audio" and query.audio:
-        return {"media_root": root, "audio": query.audio[0]}
-    return {}
+    if root is None:
+        # The store names no dataset root (a re-judged legacy run): jurors that accept
+        # media judge this case from the text alone, and the log says so.
+        log.warning("juror_media_unavailable", query=query.id, modality=modality)
+        return {}
+    return {"media_root": root, modality_kind(modality): ref}
 
 
 def _answer(

@@ -34,7 +34,9 @@ class RunConfig(BaseModel):
     """A dataset directory (with ``queries.jsonl``), or ``builtin:seed`` for the seed set."""
     modalities: list[Modality] = Field(default_factory=lambda: ["image"], min_length=1)
     """How each query is put to each target: ``text`` (text alone), ``image`` (text with
-    its image), ``audio`` (its speech). Queries lacking the media are skipped."""
+    its image), ``audio`` (its speech, first voice), ``audio:<voice>`` (its speech in that
+    voice, e.g. ``audio:female``), ``audio+text`` / ``audio+text:<voice>`` (the speech and the
+    written text in one message). Queries lacking the media (or the voice) are skipped."""
     targets: list[TargetConfig] = Field(min_length=1)
     """The models under test."""
     jury: JuryConfig

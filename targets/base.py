@@ -11,7 +11,7 @@ from typing import Annotated, Any, Protocol
 from pydantic import AfterValidator, Field
 
 from agents.spec import ModelSpec
-from safebench.core.records import Modality, Query
+from safebench.core.records import Modality, ModalityKind, Query
 from safebench.core.registry import Registry, lookup, names, registrar
 
 target_kind = registrar("target_kind")
@@ -39,8 +39,9 @@ class TargetConfig(ModelSpec):
     """Name in reports and case ids; defaults to the model string."""
     kind: Annotated[str, AfterValidator(TARGET_KINDS.check)] = "litellm"
     """``litellm``: call the model (any provider); ``replay``: answers from a JSONL file."""
-    accepts: list[Modality] | None = None
-    """Input modalities the target takes. Left out: what the model is known to accept
+    accepts: list[ModalityKind] | None = None
+    """Input modalities the target takes, as kinds (``audio`` takes every voice, and
+    ``audio+text``). Left out: what the model is known to accept
     (offline simulated targets, litellm's model map), else text only. A case in another
     modality is recorded as skipped, and the target is never sent it."""
     stream: bool = True
@@ -68,7 +69,7 @@ class TargetReply:
 
 class Target(Protocol):
     name: str
-    accepts: frozenset[Modality]
+    accepts: frozenset[ModalityKind]
 
     async def answer(self, query: Query, modality: Modality, *, case_id: str) -> TargetReply:
         """The target's answer to ``query`` put in ``modality``."""

@@ -8,13 +8,13 @@ from typing import Any
 from agents.llm import load_litellm
 from agents.offline_catalog import OFFLINE_PREFIX, offline_entry
 from safebench.core.errors import ConfigError
-from safebench.core.records import Modality
+from safebench.core.records import ModalityKind
 
 LOCAL_PREFIXES = ("hf/", "hf-classifier/")
 """Local transformers checkpoints: what they take is read from their config.json."""
 
 
-def known_modalities(model: str, params: dict[str, Any] | None = None) -> frozenset[Modality]:
+def known_modalities(model: str, params: dict[str, Any] | None = None) -> frozenset[ModalityKind]:
     if model.startswith(LOCAL_PREFIXES):
         # Imported here: reading a checkpoint's config pulls in transformers.
         from agents.local.loader import checkpoint_modalities
@@ -28,7 +28,7 @@ def known_modalities(model: str, params: dict[str, Any] | None = None) -> frozen
             # skipped as unsupported instead of refused as a config error.
             raise ConfigError(f"unknown offline model {model!r} (not in the offline catalogue)")
         return entry.accepts
-    found: set[Modality] = {"text"}
+    found: set[ModalityKind] = {"text"}
     # Loaded here, not at import: targets are imported whenever a config is read, and litellm
     # (seconds to import) is only needed to look up a provider's model.
     litellm = load_litellm()
@@ -43,8 +43,8 @@ def known_modalities(model: str, params: dict[str, Any] | None = None) -> frozen
 
 
 def declared_modalities(
-    model: str, accepts: Iterable[Modality] | None, params: dict[str, Any] | None = None
-) -> frozenset[Modality]:
+    model: str, accepts: Iterable[ModalityKind] | None, params: dict[str, Any] | None = None
+) -> frozenset[ModalityKind]:
     """What a target takes: its config's ``accepts``, else what the model is known to take.
 
     A local checkpoint cannot take what it has no encoder for, so an ``accepts`` that names

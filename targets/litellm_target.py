@@ -1,4 +1,5 @@
-"""Any litellm model as a target: text, image as a data URI, audio as ``input_audio``."""
+"""Any litellm model as a target: text, image as a data URI, audio as ``input_audio`` (in the
+case's voice, with the written text too for ``audio+text``)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,13 @@ from typing import Any
 
 from agents.gateway import Gateway
 from agents.media import audio_for_model, image_for_model
-from safebench.core.records import MediaRef, Modality, Query
+from safebench.core.errors import DatasetError
+from safebench.core.records import MediaRef, Modality, Query, modality_has_text, modality_kind
 from targets.base import TargetConfig, TargetContext, TargetReply, target_kind
 from targets.capabilities import declared_modalities
+
+SPOKEN_CUE = "Answer the spoken request."
+"""The text part of an audio-only case: an instruction, never the request itself."""
 
 
 class LiteLLMTarget:
@@ -36,20 +41,26 @@ class LiteLLMTarget:
         return TargetReply(completion.text, completion.key, completion.finish_reason)
 
     def _content(self, query: Query, modality: Modality) -> str | list[dict[str, Any]]:
-        if modality == "text":
+        kind = modality_kind(modality)
+        if kind == "text":
             return query.text
-        if modality == "image":
-            assert query.image is not None
+        ref = query.media_for(modality)
+        if ref is None:  # the case runner skips these first; never send a case without its media
+            raise DatasetError(f"query {query.id!r}: {query.missing_input(modality)}")
+        if kind == "image":
             return [
                 {"type": "text", "text": query.text},
-                {"type": "image_url", "image_url": {"url": self._data_uri(query.image)}},
+                {"type": "image_url", "image_url": {"url": self._data_uri(ref)}},
             ]
         # The container is read from the bytes: a file declared WAV that is not audio fails
         # its case (DatasetError) instead of reaching the model as noise.
-        audio = audio_for_model(self.root, query.audio[0])
+        audio = audio_for_model(self.root, ref)
         data = base64.b64encode(audio.data).decode("ascii")
+        # ``audio``: the speech alone, with a fixed cue (the request is only in the speech);
+        # ``audio+text``: the speech and the query's written text in the same message.
+        prompt = query.text if modality_has_text(modality) else SPOKEN_CUE
         return [
-            {"type": "text", "text": "Answer the spoken request."},
+            {"type": "text", "text": prompt},
             {"type": "input_audio", "input_audio": {"data": data, "format": audio.audio_format}},
         ]
 

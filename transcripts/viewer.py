@@ -26,7 +26,7 @@ from pydantic import ValidationError
 
 from safebench.core.errors import DatasetError
 from safebench.core.media import read_media
-from safebench.core.records import MediaRef
+from safebench.core.records import MediaRef, Query
 from transcripts.render_html import VIEWER_CSP, VIEWER_CSP_HEADER, render
 from transcripts.search import CaseFilter, case_detail, case_summaries, search_cases
 from transcripts.store import RunStore, queries_file_sha256
@@ -160,7 +160,28 @@ async def show_case(request: web.Request) -> web.Response:
     detail = case_detail(store, request.query.get("id", ""))
     if detail is None:
         raise web.HTTPNotFound(text="no such case")
-    return _html(render("case.html.j2", csp=VIEWER_CSP, d=detail))
+    image, speech = sent_media(detail.query, detail.summary.modality, detail.summary.status)
+    return _html(render("case.html.j2", csp=VIEWER_CSP, d=detail, image=image, speech=speech))
+
+
+def sent_media(
+    query: Query | None, modality: str, status: str
+) -> tuple[MediaRef | None, tuple[int, MediaRef] | None]:
+    """What the case's target got: its image, or (index in ``query.audio``, speech file) for
+    its voice; nothing for a text case or a skipped one (the target got nothing). The viewer
+    shows only these, so an ``audio:female`` case plays the female voice alone."""
+    if query is None or status == "skipped":
+        return None, None
+    try:
+        ref = query.media_for(modality)
+    except ValueError:  # a modality no run writes (an edited store): show no media
+        log.warning("viewer_unknown_modality", modality=modality)
+        return None, None
+    if ref is None:
+        return None, None
+    if ref == query.image:
+        return ref, None
+    return None, (query.audio.index(ref), ref)
 
 
 def _media_ref(request: web.Request, kind: str) -> MediaRef:

@@ -20,7 +20,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from agents.local.loader import LoadedModel
-from safebench.core.records import Modality
+from safebench.core.records import ModalityKind
 
 DATA_URI = re.compile(r"^data:([\w.+-]+/[\w.+-]+);base64,(.*)$", re.DOTALL)
 
@@ -91,7 +91,7 @@ def _parts(content: Any) -> list[dict[str, Any]]:
     return [{"type": "text", "text": str(content)}]
 
 
-def _require(loaded: LoadedModel, modality: Modality, index: int) -> None:
+def _require(loaded: LoadedModel, modality: ModalityKind, index: int) -> None:
     if modality not in loaded.modalities:
         takes = ", ".join(sorted(loaded.modalities))
         raise UnsupportedInput(

@@ -7,15 +7,66 @@ Every record has a ``type`` literal so a stored row can be read back through its
 from __future__ import annotations
 
 import hashlib
+import re
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-Modality = Literal["text", "image", "audio"]
-"""How a query is put to a target: text alone, text with its image, or its speech."""
+ModalityKind = Literal["text", "image", "audio"]
+"""What kind of input a case carries: what a target's or juror's ``accepts`` names."""
 
-MODALITIES: tuple[Modality, ...] = ("text", "image", "audio")
+MODALITIES: tuple[ModalityKind, ...] = ("text", "image", "audio")
+"""Every modality kind."""
+
+MODALITY_GRAMMAR = (
+    "text | image | audio | audio:<voice> | audio+text | audio+text:<voice> "
+    "(voice: lower-case letters, digits, _ or -, e.g. audio:female)"
+)
+"""The modalities a run may name, as error messages list them."""
+
+_MODALITY = re.compile(r"(?P<kind>text|image|audio)(?P<text>\+text)?(?::(?P<voice>[a-z0-9_-]+))?")
+
+
+def check_modality(value: str) -> str:
+    """``value`` if it is a modality of :data:`MODALITY_GRAMMAR`, else a ValueError saying so."""
+    match = _MODALITY.fullmatch(value)
+    # "+text" and a voice are audio's alone: an image's text is always sent with it.
+    if match is None or (match["kind"] != "audio" and (match["text"] or match["voice"])):
+        raise ValueError(f"unknown modality {value!r}; a modality is one of: {MODALITY_GRAMMAR}")
+    return value
+
+
+Modality = Annotated[str, AfterValidator(check_modality)]
+"""How a query is put to a target: ``text`` alone, ``image`` (text with its image), ``audio``
+(its speech, with a fixed instruction), ``audio+text`` (its speech and its written text in one
+message); an audio modality may name a voice (``audio:female``), else it is the query's first
+voice. A plain ``str`` at runtime, so stored rows and comparisons (``== "image"``) keep working;
+validated wherever a record or a config holds one."""
+
+
+def _modality_match(modality: str) -> re.Match[str]:
+    match = _MODALITY.fullmatch(check_modality(modality))
+    assert match is not None  # check_modality refused anything else
+    return match
+
+
+def modality_kind(modality: str) -> ModalityKind:
+    """The kind of input ``modality`` carries: ``audio:female`` and ``audio+text`` are audio."""
+    kind = _modality_match(modality)["kind"]
+    return "text" if kind == "text" else "image" if kind == "image" else "audio"
+
+
+def modality_voice(modality: str) -> str | None:
+    """The voice an audio modality names (``audio:female`` -> ``female``); None: the first."""
+    return _modality_match(modality)["voice"]
+
+
+def modality_has_text(modality: str) -> bool:
+    """Whether the query's written text goes to the target: every modality but bare audio
+    (``audio``, ``audio:<voice>``), where the target hears the request only."""
+    match = _modality_match(modality)
+    return match["kind"] != "audio" or match["text"] is not None
 
 
 def utcnow() -> datetime:
@@ -75,14 +126,47 @@ class Query(Record):
     attack: AttackRecord | None = None
     """The attack applied to this query, if any: its text and image are the attacked ones."""
 
-    def modalities(self) -> frozenset[Modality]:
-        """The ways this query can be put to a target."""
-        found: set[Modality] = {"text"}
+    def modalities(self) -> frozenset[ModalityKind]:
+        """The kinds of input this query has (its voices: :meth:`voices`)."""
+        found: set[ModalityKind] = {"text"}
         if self.image is not None:
             found.add("image")
         if self.audio:
             found.add("audio")
         return frozenset(found)
+
+    def voices(self) -> tuple[str | None, ...]:
+        """The voices of the query's speech files, in order (None: a file with no voice)."""
+        return tuple(ref.voice for ref in self.audio)
+
+    def speech(self, voice: str | None = None) -> MediaRef | None:
+        """The speech file in ``voice``, or the first one when ``voice`` is None; None when
+        the query has no speech (in that voice)."""
+        if voice is None:
+            return self.audio[0] if self.audio else None
+        return next((ref for ref in self.audio if ref.voice == voice), None)
+
+    def media_for(self, modality: str) -> MediaRef | None:
+        """The one media file a case in ``modality`` sends: its image, its voice's speech, or
+        None (a text case, or a query lacking that input)."""
+        kind = modality_kind(modality)
+        if kind == "image":
+            return self.image
+        if kind == "audio":
+            return self.speech(modality_voice(modality))
+        return None
+
+    def missing_input(self, modality: str) -> str | None:
+        """Why this query cannot be put in ``modality`` (None: it can), e.g. ``query has no
+        audio in voice 'female'``."""
+        kind = modality_kind(modality)
+        if kind == "text" or self.media_for(modality) is not None:
+            return None
+        voice = modality_voice(modality)
+        if voice is None:
+            return f"query has no {kind} input"
+        voices = ", ".join(repr(v) for v in self.voices() if v) or "none named"
+        return f"query has no audio in voice {voice!r} (its voices: {voices})"
 
 
 def case_id(target: str, query_id: str, modality: Modality) -> str:

@@ -125,10 +125,16 @@ def test_viewer_case_page_shows_media_and_runs_no_payload(
     p.wait_for_load_state("load")
     image = p.eval_on_selector("#query-image", "i => [i.complete, i.naturalWidth, i.naturalHeight]")
     assert image == [True, 64, 40]
+    # An image case shows only what its target got: the image, no speech player.
+    assert p.locator("audio").count() == 0
+    case_url = p.url
+    p.goto(viewer.url + "/case?id=hostile%3A%3Aaudit-lock%3A%3Aaudio")
+    assert p.locator("img").count() == 0
     audio_src = p.get_attribute("audio", "src")
     assert audio_src and audio_src.startswith("/media/audio?query=audit-lock")
     wav = p.request.get(viewer.url + audio_src)
     assert wav.ok and wav.headers["content-type"] == "audio/wav" and wav.body()[:4] == b"RIFF"
+    p.goto(case_url)
     answer = p.inner_text("#answer")
     assert "<img src=x onerror=" in answer and "javascript:" in answer  # shown, as text
     assert "<script>window.__xss='query'</script>" in p.inner_text("#query")
