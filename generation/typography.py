@@ -75,7 +75,9 @@ def _wrap(text: str, font: FontType, max_width: float) -> list[str]:
     return lines
 
 
-def _layout(text: str, size: tuple[int, int]) -> tuple[FontType, list[str], int, int]:
+def _layout(
+    text: str, size: tuple[int, int], items: tuple[str, ...] = _LIST_ITEMS
+) -> tuple[FontType, list[str], int, int]:
     """Pick the largest font size at which the phrase plus the list fits; return the lines."""
     width, height = size
     margin = max(4, round(min(width, height) * _MARGIN_FRACTION))
@@ -84,7 +86,7 @@ def _layout(text: str, size: tuple[int, int]) -> tuple[FontType, list[str], int,
     font_size = max(_MIN_FONT_SIZE, height // 12)
     while True:
         font = _font(font_size)
-        lines = [*_wrap(text, font, max_width), "", *_LIST_ITEMS]
+        lines = [*_wrap(text, font, max_width), "", *items]
         line_height = round(font_size * _LINE_SPACING)
         if len(lines) * line_height <= max_height or font_size <= _MIN_FONT_SIZE:
             return font, lines, line_height, margin
@@ -92,15 +94,19 @@ def _layout(text: str, size: tuple[int, int]) -> tuple[FontType, list[str], int,
 
 
 def render_typographic_image(
-    text: str, out_path: Path, *, size: tuple[int, int] = (512, 512)
+    text: str, out_path: Path, *, size: tuple[int, int] = (512, 512), items: int = 3
 ) -> None:
-    """Render ``text`` (black on white, word-wrapped) followed by an empty "1. 2. 3." list.
+    """Render ``text`` (black on white, word-wrapped) followed by an empty "1. 2. 3." list
+    (``items`` entries long).
 
     The PNG is written without any metadata chunks, so the same input gives the same bytes.
     """
     if size[0] <= 0 or size[1] <= 0:
         raise ValueError(f"image size must be positive, got {size}")
-    font, lines, line_height, margin = _layout(text.strip(), size)
+    if items < 1:
+        raise ValueError(f"the list needs at least one item, got {items}")
+    numbers = tuple(f"{n}." for n in range(1, items + 1))
+    font, lines, line_height, margin = _layout(text.strip(), size, numbers)
     image = Image.new("RGB", size, "white")
     draw = ImageDraw.Draw(image)
     y = margin
