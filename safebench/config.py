@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from agents.settings import GatewaySettings
+from generation.attacks import AttackConfig
 from jury.config import JuryConfig
 from safebench.core import secrets
 from safebench.core.errors import ConfigError
@@ -41,6 +42,10 @@ class RunConfig(BaseModel):
     """The models under test."""
     jury: JuryConfig
     """The jury that judges every answer."""
+    attack: AttackConfig | None = None
+    """An attack applied to every query before it reaches the targets (``{name: template,
+    params: {template: fiction}}``; ``safebench attacks`` lists them). The run evaluates the
+    attacked queries, materialised beside the store; the stored queries record the attack."""
     store: Path | None = None
     """Where the run's SQLite store lives; rerunning with the same store resumes."""
     concurrency: int = Field(16, ge=1, le=4096)

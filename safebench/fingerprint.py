@@ -2,15 +2,15 @@
 
 The *identity* of a run is the result-bearing part of its config as plain JSON: the dataset
 (and a hash of its ``queries.jsonl``), the modalities, every target (model, params, system
-prompt, streaming, kind, accepted modalities, replay file and its hash), the whole jury
-(jurors with their personas and params, rounds, protocol, voting rule and options, early
-stop, foreperson, re-asks, answer cut, seed) and the version of the prompts. Settings that only
-change how fast or how reliably the same calls are made are left out, so they may change on
-resume: concurrency, workers, gateway retries/timeouts/limits, the store path, the abort
-thresholds, API keys and endpoints (``api_base``: a model moved to another port is the same
-model, as ``agents.gateway.call_key`` also holds), the transport and target
-``max_concurrency``. ``limit`` is kept but may only grow: a smaller one would report cases
-the config no longer asks for.
+prompt, streaming, kind, accepted modalities, replay file and its hash), the whole jury (jurors
+with their personas and params, rounds, protocol, voting rule and options, early stop,
+foreperson, re-asks, answer cut, seed), the attack if any, and the version of the prompts.
+Settings that only change how fast or how reliably the same calls are made are left out, so
+they may change on resume: concurrency, workers, gateway retries/timeouts/limits, the store
+path, the abort thresholds, API keys and endpoints (``api_base``: a model moved to another port
+is the same model, as ``agents.gateway.call_key`` also holds), the transport and target
+``max_concurrency``. ``limit`` is kept but may only grow: a smaller one would report cases the
+config no longer asks for.
 
 The identity is stored in the store's ``meta`` table as canonical JSON. A resume whose
 identity differs is refused before any model is called, naming each changed field.
@@ -108,7 +108,7 @@ def run_identity(config: RunConfig, dataset_root: Path | None) -> dict[str, Any]
             part["replay_sha256"] = file_sha256(target.replay_file)
         # Keyed by name, not position: reordering targets changes no case.
         targets[target.display_name] = part
-    return {
+    identity: dict[str, Any] = {
         "identity_version": IDENTITY_VERSION,
         "prompts_version": PROMPTS_VERSION,
         "dataset": dataset,
@@ -117,6 +117,11 @@ def run_identity(config: RunConfig, dataset_root: Path | None) -> dict[str, Any]
         "jury": jury_identity(config.jury),
         "limit": config.limit,
     }
+    if config.attack is not None:
+        # Only when set, so stores written before attacks existed still resume. The attack's
+        # full parameters (and a template file's text): another attack is another run.
+        identity["attack"] = config.attack.identity()
+    return identity
 
 
 def _without_limit(identity: dict[str, Any]) -> dict[str, Any]:

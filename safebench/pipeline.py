@@ -14,6 +14,7 @@ from pathlib import Path
 
 from generation.dataset import iter_queries
 from jury.courtroom import Courtroom
+from safebench.attacked import attack_dataset
 from safebench.cases import (
     CaseRunner,
     NoProgress,
@@ -63,7 +64,11 @@ async def _run_one_process(
         assert store is not None
         # Refuses, before any model call, a resume of a store made with another config.
         salt = bind_run(store, config.name, config.public_json(), identity)
-        store.set_dataset_root(dataset_root, dataset_digest(identity))
+        # With an attack the cases read its attacked copy (made here, its model calls in the
+        # store); the identity stays the source's plus the attack.
+        dataset_root = await attack_dataset(config, dataset_root, gateway)
+        # The attacked copy's digest is its own (computed there); the identity's is the source's.
+        store.set_dataset_root(dataset_root, None if config.attack else dataset_digest(identity))
         targets = build_targets(config, TargetContext(dataset_root, gateway))
         courtroom = Courtroom(config.jury, gateway)
         runner = CaseRunner(config, store, targets, courtroom, salt, progress)

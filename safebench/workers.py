@@ -40,6 +40,7 @@ import structlog
 from agents.settings import GatewaySettings
 from generation.dataset import iter_queries
 from jury.courtroom import Courtroom
+from safebench.attacked import attack_dataset_in_session
 from safebench.cases import (
     CaseRunner,
     Progress,
@@ -217,7 +218,10 @@ async def _run_parent(
     store = RunStore(config.store_path())
     try:
         bind_run(store, config.name, config.public_json(), identity)
-        store.set_dataset_root(dataset_root, dataset_digest(identity))
+        # Attacked once, here, in a model session of its own; the workers read the result.
+        dataset_root = await attack_dataset_in_session(config, dataset_root)
+        # The attacked copy's digest is its own (computed there); the identity's is the source's.
+        store.set_dataset_root(dataset_root, None if config.attack else dataset_digest(identity))
         targets = len(config.targets)
         total = count_queries(dataset_root, config.limit) * len(config.modalities) * targets
         progress.start(total, len(store.finished_cases()))
