@@ -156,8 +156,8 @@ async def apply_template(query: Query, params: TemplateParams, context: AttackCo
 SPEC = register_attack(
     AttackSpec(
         name="template",
-        summary="the query in a prompt template's {query} slot (role-play, fiction, research "
-        "framing, …; more from a YAML/JSON file)",
+        summary="the query in a prompt template's {query} slot (built in: "
+        f"{', '.join(BUILTIN_TEMPLATES)}; more from a YAML/JSON file)",
         params=TemplateParams,
         apply=apply_template,
     )

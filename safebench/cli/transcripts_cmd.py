@@ -172,6 +172,10 @@ def show(
     )
     if detail.query is not None:
         console.print(Panel(inert(detail.query.text), title="query"))
+        if detail.query.attack is not None:  # the text above is the attacked one
+            a = detail.query.attack
+            params = ", ".join(f"{k}={v}" for k, v in sorted(a.params.items()))
+            console.print(inert(f"attack: {a.name} ({params})"))
         if detail.query.image is not None:
             where = root / detail.query.image.path if root else Path(detail.query.image.path)
             console.print(Text.assemble("image: ", inert(str(where))))
