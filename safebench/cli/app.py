@@ -8,6 +8,7 @@ import traceback
 import typer
 
 from safebench.cli import (
+    attacks_cmd,
     calibrate_cmd,
     dataset_cmd,
     experiment_cmd,
@@ -18,6 +19,7 @@ from safebench.cli import (
     report_cmd,
     run_cmd,
     serve_cmd,
+    study_cmd,
     taxonomy_cmd,
     transcripts_cmd,
 )
@@ -58,6 +60,8 @@ app.command("serve")(serve_cmd.serve)
 app.add_typer(taxonomy_cmd.app, name="taxonomy")
 app.command("generate")(generate_cmd.generate)
 app.command("media")(media_cmd.media)
+app.command("attacks")(attacks_cmd.attacks)
+app.command("study")(study_cmd.study)
 
 
 def main() -> None:

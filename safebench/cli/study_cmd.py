@@ -1,0 +1,106 @@
+"""``safebench study SPEC``: run one of the paper's studies (every cell) and write its tables."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import Progress, TaskID
+from rich.table import Table
+
+from safebench.cli.progress import progress_bar
+from safebench.cli.run_cmd import RichProgress
+from safebench.core.errors import SafeBenchError
+from safebench.core.logs import configure_logging
+from safebench.core.untrusted import error_line, inert
+
+console = Console()
+errors = Console(stderr=True)
+
+
+class RichStudyProgress:
+    """A cells bar over the current cell's cases bar (judged/skipped/failed counts)."""
+
+    def __init__(self, bar: Progress) -> None:
+        self.bar = bar
+        self.cells: TaskID = bar.add_task("cells", total=None, counts="")
+        self.cases: RichProgress | None = None
+
+    def preparing(self, what: str) -> None:
+        self.bar.update(self.cells, counts=f"preparing {what}")
+
+    def cell(self, index: int, total: int, cell: Any) -> RichProgress:
+        # The finished cell's cases bar goes; the cells bar counts it.
+        if self.cases is not None and self.cases.task is not None:
+            self.bar.remove_task(self.cases.task)
+        self.bar.update(self.cells, total=total, completed=index, counts=inert(cell.name).plain)
+        self.cases = RichProgress(self.bar)
+        return self.cases
+
+    def done(self) -> None:
+        if self.cases is not None and self.cases.task is not None:
+            self.bar.remove_task(self.cases.task)
+        task = self.bar.tasks[0]
+        self.bar.update(self.cells, completed=task.total, counts="done")
+
+
+def study(
+    spec: Annotated[
+        Path, typer.Argument(help="Study spec (YAML), e.g. examples/studies/image-quality.yaml")
+    ],
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Study folder (default runs/study-<name>)")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logs")] = False,
+) -> None:
+    """Run a study: every cell (an ordinary run with its own store, resumed on rerun), then
+    study.md and study.csv in the paper's layouts, a plot per axis and study.html linking
+    each cell's report.
+
+    A spec names a base run config and its axes: condition (image controls), modality
+    (`audio:<voice>`, `audio+text:<voice>`, ...), attack, dataset; README "Studies".
+    """
+    configure_logging(verbose)
+    from safebench.studies.spec import load_study
+
+    started = time.monotonic()
+    try:
+        spec_model = load_study(spec)
+        from safebench.studies.runner import run_study
+
+        folder = out or Path("runs") / f"study-{spec_model.name}"
+        with progress_bar(console, quiet=quiet, field="counts") as bar:
+            progress = RichStudyProgress(bar)
+            result = asyncio.run(run_study(spec_model, folder, progress))
+            progress.done()
+    except SafeBenchError as exc:
+        errors.print(error_line(exc))
+        raise typer.Exit(2) from None
+    _print_cells(result)
+    for path in result.files[:3]:
+        console.print(f"wrote {path}", markup=False, highlight=False)
+    console.print(
+        f"{len(result.files) - 3} plots in {folder / 'plots'}; {time.monotonic() - started:.1f}s",
+        markup=False,
+        highlight=False,
+    )
+    if result.failed:
+        names = ", ".join(o.cell.name for o in result.failed)
+        errors.print(f"cells not complete: {names}; rerun the same command to resume them")
+        raise typer.Exit(3)
+
+
+def _print_cells(result: Any) -> None:
+    table = Table(title=f"Study {result.spec.name}: cells")
+    table.add_column("cell")
+    table.add_column("status")
+    table.add_column("cases", justify="right")
+    for outcome in result.outcomes:
+        counts = " ".join(f"{k} {v}" for k, v in sorted(outcome.counts.items()))
+        table.add_row(inert(outcome.cell.name), outcome.status, counts)
+    console.print(table)

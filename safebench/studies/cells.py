@@ -1,0 +1,118 @@
+"""A study's cells: every combination of its axes' values, each an ordinary run config.
+
+A cell's store is named from its values and a digest of what decides its results (dataset
+content, modalities, attack, targets, jury, limit), so rerunning a study resumes every cell and
+a changed cell starts a new store instead of being refused or, worse, mixed into the old one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from safebench.config import RunConfig, load_run_config
+from safebench.core.errors import ConfigError
+from safebench.core.files import file_sha256
+from safebench.studies.datasets import StudyData
+from safebench.studies.spec import AXES, NO_ATTACK, REFINED, StudySpec, attack_labels
+
+# What may change on resume without changing a cell's results (as for ``safebench run``).
+_NOT_IDENTITY = {
+    "name",
+    "store",
+    "concurrency",
+    "workers",
+    "gateway",
+    "max_failure_rate",
+    "min_cases_before_abort",
+}
+_UNSAFE = re.compile(r"[^A-Za-z0-9.-]+")
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One run of a study: its axis values and its run config."""
+
+    name: str
+    values: dict[str, str]
+    config: RunConfig
+
+    @property
+    def store(self) -> Path:
+        return self.config.store_path()
+
+
+def base_overrides(spec: StudySpec) -> dict[str, Any]:
+    """The study's changes to its base config (targets, limit)."""
+    overrides: dict[str, Any] = {}
+    if spec.targets is not None:
+        overrides["targets"] = spec.targets
+    if spec.modalities is not None:
+        overrides["modalities"] = spec.modalities
+    if spec.limit is not None:
+        overrides["limit"] = spec.limit
+    return overrides
+
+
+def base_config(spec: StudySpec) -> RunConfig:
+    """The base run config with the study's overrides, validated (errors name the file)."""
+    return load_run_config(spec.base, base_overrides(spec))
+
+
+def cell_modalities(spec: StudySpec, base: RunConfig) -> list[str]:
+    return list(spec.axes.modality or base.modalities)
+
+
+def expand(spec: StudySpec, data: StudyData, out: Path) -> list[Cell]:
+    """Every cell of ``spec``, in a stable order (axes in ``AXES`` order, values as given)."""
+    values = spec.axes.values()
+    axes = [axis for axis in AXES if axis in values]
+    attacks = dict(zip(values.get("attack", []), spec.axes.attack or [], strict=True))
+    datasets = values.get("dataset", ["base"])
+    cells: list[Cell] = []
+    for combination in itertools.product(*(values[axis] for axis in axes)):
+        chosen = dict(zip(axes, combination, strict=True))
+        dataset = chosen.get("dataset", datasets[0])
+        condition = chosen.get("condition", REFINED)
+        update: dict[str, Any] = {"dataset": str(data.roots[(dataset, condition)])}
+        if "modality" in chosen:
+            update["modalities"] = [chosen["modality"]]
+        if "attack" in chosen and chosen["attack"] != NO_ATTACK:
+            entry = attacks[chosen["attack"]]
+            update["attack"] = {"name": entry.name, "params": entry.params}
+        config = _validated(spec, update, chosen)
+        digest = _identity_digest(config, data.roots[(dataset, condition)])
+        slug = "_".join(f"{axis}-{_UNSAFE.sub('-', chosen[axis])}" for axis in axes) or "base"
+        name = f"{spec.name}.{slug}-{digest[:8]}"
+        config = config.model_copy(update={"name": name, "store": out / "cells" / f"{name}.sqlite"})
+        cells.append(Cell(name, chosen, config))
+    return cells
+
+
+def _validated(spec: StudySpec, update: dict[str, Any], chosen: dict[str, str]) -> RunConfig:
+    # From the file, not from ``base`` dumped: a dump would carry masked secrets.
+    try:
+        return load_run_config(spec.base, {**base_overrides(spec), **update})
+    except ConfigError as exc:
+        where = ", ".join(f"{k}={v}" for k, v in chosen.items()) or "base"
+        raise ConfigError(f"study {spec.name}: cell {where}: {exc}") from None
+
+
+def _identity_digest(config: RunConfig, dataset_root: Path) -> str:
+    data = json.loads(config.public_json())
+    identity = {k: v for k, v in data.items() if k not in _NOT_IDENTITY}
+    identity["dataset_sha256"] = file_sha256(dataset_root / "queries.jsonl")
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
+
+
+def labels_of(spec: StudySpec) -> dict[str, list[str]]:
+    """The axes' value labels (for tables), attack labels included."""
+    values = spec.axes.values()
+    if spec.axes.attack:
+        values["attack"] = attack_labels(spec.axes.attack)
+    return values

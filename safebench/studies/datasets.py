@@ -1,0 +1,222 @@
+"""The datasets a study's cells run on: sampled once, the same queries in every cell.
+
+A study owns copies of what it changes (a sample, renamed categories, the seed dataset with its
+speech and image controls) under ``<out>/datasets/``, so it never writes into a user's dataset.
+A user dataset used whole is read where it is; its image controls and voices must already be
+there, and a missing one is an error naming the command that makes it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import shutil
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import structlog
+
+from generation.dataset import iter_queries, write_dataset
+from generation.image_controls import control_root
+from generation.media import MediaSettings, render_media
+from safebench.core.errors import ConfigError
+from safebench.core.files import file_sha256
+from safebench.core.records import MediaRef, Query, modality_voice
+from safebench.offline.seed import SEED_DATASET_NAME, build_seed_dataset
+from safebench.session import model_session
+from safebench.studies.spec import REFINED, DatasetEntry, Sample, StudySpec
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class StudyData:
+    """Each cell dataset of a study: ``roots[(dataset label, condition)]``."""
+
+    roots: dict[tuple[str, str], Path]
+    sampled: str | None
+    """What was sampled, for the summary (None: every query)."""
+
+
+def dataset_entries(spec: StudySpec, base_dataset: str) -> list[DatasetEntry]:
+    return spec.axes.dataset or [DatasetEntry(name="base", path=base_dataset)]
+
+
+def voices_needed(modalities: Iterable[str]) -> list[str]:
+    voices = []
+    for modality in modalities:
+        voice = modality_voice(modality)
+        if voice is not None and voice not in voices:
+            voices.append(voice)
+    return voices
+
+
+async def prepare_datasets(
+    spec: StudySpec, base_dataset: str, modalities: Sequence[str], out: Path
+) -> StudyData:
+    """Every (dataset, image condition) dataset the cells need, made or checked."""
+    entries = dataset_entries(spec, base_dataset)
+    conditions = spec.axes.condition or [REFINED]
+    voices = voices_needed(modalities)
+    sources: dict[str, tuple[Path, list[Query]]] = {}
+    for entry in entries:
+        root = _source_root(entry, out)
+        sources[entry.name] = (root, [_renamed(q, entry) for q in iter_queries(root)])
+    chosen: dict[str, list[Query]] = {n: qs for n, (_, qs) in sources.items()}
+    sampled = None
+    if spec.sample is not None:
+        chosen, sampled = _sample(spec.sample, chosen)
+    roots: dict[tuple[str, str], Path] = {}
+    for entry in entries:
+        source_root, _ = sources[entry.name]
+        queries = chosen[entry.name]
+        owned = entry.path == SEED_DATASET_NAME or spec.sample is not None or entry.categories
+        if not owned:
+            # A user dataset used whole: read in place, its controls and voices must exist.
+            for condition in conditions:
+                roots[(entry.name, condition)] = _condition_root(source_root, condition, entry)
+            _check_voices(roots[(entry.name, conditions[0])], voices, entry)
+            continue
+        copy = out / "datasets" / entry.name
+        if entry.path == SEED_DATASET_NAME:
+            # The study renders what the seed lacks (speech, controls) in its own copy.
+            _copy_dataset(source_root, queries, copy)
+            await _render(copy, voices, controls=conditions != [REFINED])
+            for condition in conditions:
+                roots[(entry.name, condition)] = _condition_root(copy, condition, entry)
+        else:
+            ids = {q.id for q in queries}
+            for condition in conditions:
+                src = _condition_root(source_root, condition, entry)
+                picked = [_renamed(q, entry) for q in iter_queries(src) if q.id in ids]
+                dst = copy if condition == REFINED else control_root(copy, condition)
+                _copy_dataset(src, picked, dst)
+                roots[(entry.name, condition)] = dst
+            _check_voices(copy, voices, entry)
+    return StudyData(roots, sampled)
+
+
+def _source_root(entry: DatasetEntry, out: Path) -> Path:
+    if entry.path == SEED_DATASET_NAME:
+        return build_seed_dataset(out / "datasets" / "_seed-source")
+    root = Path(entry.path)
+    if not (root / "queries.jsonl").is_file():
+        raise ConfigError(
+            f"dataset {entry.name}: no queries.jsonl in {root} (or use {SEED_DATASET_NAME})"
+        )
+    return root
+
+
+def _renamed(query: Query, entry: DatasetEntry) -> Query:
+    new = entry.categories.get(query.category)
+    return query if new is None else query.model_copy(update={"category": new})
+
+
+def _condition_root(root: Path, condition: str, entry: DatasetEntry) -> Path:
+    if condition == REFINED:
+        return root
+    found = control_root(root, condition)
+    if not (found / "queries.jsonl").is_file():
+        raise ConfigError(
+            f"dataset {entry.name}: no {condition!r} control images under {found}; render "
+            f"them first with `safebench media {root} --controls`"
+        )
+    return found
+
+
+def _check_voices(root: Path, voices: Sequence[str], entry: DatasetEntry) -> None:
+    if not voices:
+        return
+    have = {ref.voice for q in iter_queries(root) for ref in q.audio}
+    missing = [v for v in voices if v not in have]
+    if missing:
+        found = ", ".join(sorted(v for v in have if v)) or "none"
+        raise ConfigError(
+            f"dataset {entry.name} ({root}): no speech in voice {', '.join(map(repr, missing))} "
+            f"(it has: {found}); speak it first with `safebench media {root}`"
+        )
+
+
+def _sample(sample: Sample, datasets: dict[str, list[Query]]) -> tuple[dict[str, list[Query]], str]:
+    """``per_category`` queries of each shared category from every dataset, seeded."""
+    present = [{q.category for q in qs} for qs in datasets.values()]
+    shared = set.intersection(*present) if present else set()
+    categories = sample.categories or sorted(shared)
+    unknown = [c for c in categories if c not in shared]
+    if unknown:
+        raise ConfigError(
+            f"sample.categories: {', '.join(map(repr, unknown))} not in every dataset "
+            f"(shared: {', '.join(sorted(shared)) or 'none'})"
+        )
+    if not categories:
+        raise ConfigError(
+            "sample: the datasets share no category; rename theirs onto yours with "
+            "axes.dataset[].categories"
+        )
+    picked: dict[str, list[Query]] = {}
+    for name, queries in datasets.items():
+        by_category: dict[str, list[Query]] = defaultdict(list)
+        for query in queries:
+            by_category[query.category].append(query)
+        chosen: list[Query] = []
+        for category in categories:
+            pool = sorted(by_category[category], key=lambda q: q.id)
+            # One generator per (dataset, category): adding a category changes no other draw.
+            rng = random.Random(f"{sample.seed}:{name}:{category}")
+            chosen.extend(rng.sample(pool, min(sample.per_category, len(pool))))
+        picked[name] = chosen
+    counts = ", ".join(f"{n} {len(qs)}" for n, qs in picked.items())
+    summary = (
+        f"{sample.per_category} per category from {len(categories)} categories "
+        f"(seed {sample.seed}): {counts} queries"
+    )
+    return picked, summary
+
+
+def _copy_dataset(src: Path, queries: Sequence[Query], dst: Path) -> None:
+    """``queries`` of the dataset at ``src`` as a dataset of their own at ``dst``, with the
+    media they reference (unchanged files are not rewritten, so a rerun changes nothing)."""
+    dst.mkdir(parents=True, exist_ok=True)
+    for query in queries:
+        refs: list[MediaRef] = [*([query.image] if query.image else []), *query.audio]
+        for ref in refs:
+            target = dst / ref.path
+            if target.is_file() and file_sha256(target) == ref.sha256:
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(src / ref.path, target)
+    if not _same_queries(dst, queries):
+        write_dataset(dst, queries)
+
+
+def _same_queries(root: Path, queries: Sequence[Query]) -> bool:
+    path = root / "queries.jsonl"
+    if not path.is_file():
+        return False
+    body = "".join(q.model_dump_json() + "\n" for q in queries).encode("utf-8")
+    return hashlib.sha256(body).hexdigest() == file_sha256(path)
+
+
+async def _render(root: Path, voices: Sequence[str], *, controls: bool) -> None:
+    """The study copy's speech in ``voices`` and its image controls, made offline."""
+    if not voices and not controls:
+        return
+    settings = MediaSettings(
+        images=False, audio=bool(voices), voices=tuple(voices), controls=controls
+    )
+    queries = list(iter_queries(root))
+    async with model_session() as session:
+        result = await render_media(root, queries, settings, session.gateway)
+    if result.failures:
+        problems = "; ".join(
+            json.dumps(f.model_dump(mode="json"))[:200] for f in result.failures[:3]
+        )
+        raise ConfigError(
+            f"study dataset {root}: media failed for {len(result.failures)} queries: {problems}"
+        )
+    if not _same_queries(root, result.queries):
+        write_dataset(root, result.queries)
+    log.info("study_media", root=str(root), voices=list(voices), controls=controls)
