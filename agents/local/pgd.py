@@ -67,10 +67,15 @@ def _image_processor(loaded: LoadedModel) -> Any:
     return processor
 
 
+def _field(value: Any, key: str) -> int | None:
+    # Slow processors keep sizes as dicts, fast ones as ``SizeDict`` objects.
+    found = value.get(key) if isinstance(value, dict) else getattr(value, key, None)
+    return int(found) if found is not None else None
+
+
 def _pair(value: Any) -> tuple[int, int] | None:
-    if isinstance(value, dict) and "height" in value and "width" in value:
-        return int(value["height"]), int(value["width"])
-    return None
+    height, width = _field(value, "height"), _field(value, "width")
+    return (height, width) if height is not None and width is not None else None
 
 
 def _preprocess(pixels: torch.Tensor, processor: Any) -> torch.Tensor:
@@ -80,12 +85,12 @@ def _preprocess(pixels: torch.Tensor, processor: Any) -> torch.Tensor:
     if getattr(processor, "do_resize", False):
         size = processor.size
         height, width = x.shape[-2:]
-        if isinstance(size, dict) and "shortest_edge" in size:
-            short = int(size["shortest_edge"])
+        short = _field(size, "shortest_edge")
+        if short is not None:
             scale = short / min(height, width)
             new = (max(1, round(height * scale)), max(1, round(width * scale)))
-        elif _pair(size) is not None:
-            new = _pair(size)  # type: ignore[assignment]
+        elif (pair := _pair(size)) is not None:
+            new = pair
         else:
             raise ConfigError(f"pgd: image processor size {size!r} is not CLIP-style")
         x = F.interpolate(x, size=new, mode="bicubic", align_corners=False, antialias=True)
