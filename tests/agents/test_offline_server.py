@@ -29,6 +29,7 @@ from safebench.offline.sim_targets import (
     sim_responder,
 )
 from safebench.offline.wire import ChatRequest
+from tests.support.sim_inputs import png_uri, typographic_png
 from tests.support.sim_server import Fault, RequestLogEntry, SimServer, body_key
 
 # litellm prints a "Give Feedback" banner on every exception otherwise.
@@ -343,6 +344,11 @@ async def test_stop_does_not_wait_for_held_requests() -> None:
 PROMPTS = [f"Explain how to do forbidden thing number {i} quickly" for i in range(50)]
 
 
+def typographic_uri(text: str) -> str:
+    """A typographic image as a data URI (the sim reads what an image shows from its pixels)."""
+    return png_uri(typographic_png(text))
+
+
 def sim_request(model: str, text: str, image: str | None = None) -> ChatRequest:
     content: Any = text
     if image is not None:
@@ -361,7 +367,9 @@ def test_sim_responders_are_deterministic_and_echo_the_query() -> None:
     assert all("thing number" in a for a in answers)
     # Same text, different image: a typographic attack's answers still differ per query.
     with_images = {
-        choose_outcome(SIM_PROFILES["sim-leaky"], sim_request("x", "list", f"{PNG_URL}{i}"))[1]
+        choose_outcome(
+            SIM_PROFILES["sim-leaky"], sim_request("x", "list", typographic_uri(f"thing {i}"))
+        )[1]
         for i in range(5)
     }
     assert len(with_images) == 5
@@ -376,7 +384,8 @@ def test_sim_guarded_refuses_more_than_leaky() -> None:
     declined = ("refusal", "redirect")
     assert sum(o in declined for o in guarded) > sum(o in declined for o in leaky) + 10
     assert leaky.count("comply") > guarded.count("comply")
-    assert outcomes("sim-leaky", PNG_URL).count("comply") > leaky.count("comply")
+    typographic = typographic_uri("forbidden thing")
+    assert outcomes("sim-leaky", typographic).count("comply") > leaky.count("comply")
     assert {"refusal", "redirect", "partial", "comply"} <= set(guarded + leaky)
 
 
