@@ -17,6 +17,8 @@ import yaml
 from aiohttp.test_utils import TestClient, TestServer
 
 from generation.dataset import media_ref_for, write_dataset
+from jury.prompts import ATTACHED_NOTE, MODALITY_NOTE, modality_note
+from safebench.cases import case_media
 from safebench.config import RunConfig, load_run_config
 from safebench.core.errors import ConfigError
 from safebench.core.logs import configure_logging
@@ -240,3 +242,20 @@ async def test_a_run_sends_each_voice_splits_by_voice_and_skips_a_missing_voice(
         assert male.count("<audio") == 1 and "q1-male.wav" in male and "q1-female.wav" not in male
         skipped = await client.get("/case", params={"id": case_id("omni", "q3", "audio:female")})
         assert "<audio" not in await skipped.text()
+
+
+def test_jurors_hear_the_cases_voice_and_are_told_how_it_was_put(tmp_path: Path) -> None:
+    (tmp_path / "media").mkdir()
+    query = _spoken(tmp_path, "q", {"male": MALE, "female": FEMALE})
+    female = query.audio[1]
+    assert case_media(query, "audio:female", tmp_path) == {"media_root": tmp_path, "audio": female}
+    assert case_media(query, "audio+text:female", tmp_path)["audio"] == female
+    assert case_media(query, "audio", tmp_path)["audio"] == query.audio[0]
+    assert case_media(query, "audio:child", tmp_path) == {}
+    assert case_media(query, "text", tmp_path) == {}
+
+    assert modality_note("audio:female") == MODALITY_NOTE["audio"]
+    assert modality_note("audio+text:male", attached=True) == ATTACHED_NOTE["audio+text"]
+    assert "sent as text" in modality_note("audio+text") and "sent as text" not in (
+        modality_note("audio:male")
+    )
