@@ -1,0 +1,196 @@
+"""Runs with an attack: every model over real HTTP to a local scripted server. The stored
+queries are the attacked ones and name the attack; the targets were sent the attacked text; a
+resume with another attack is refused; a persuasion model's calls are recorded in the run
+store and never asked again."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from generation.attacks.templates import BUILTIN_TEMPLATES, fill
+from generation.dataset import iter_queries
+from safebench.cli.app import app
+from safebench.config import RunConfig, load_run_config
+from safebench.core.errors import ConfigChanged, ConfigError
+from safebench.core.logs import configure_logging
+from safebench.offline.seed import SEED_ITEMS
+from safebench.offline.wire import ChatRequest, message_text
+from safebench.pipeline import run_evaluation
+from tests.safebench.helpers import http_run_config, serve_everything, write_config
+from tests.support.sim_server import SimServer
+from transcripts.store import RunStore
+
+LIMIT = 2
+
+
+@pytest.fixture
+def server(openai_server: SimServer) -> SimServer:
+    openai_server.keep_bodies = True
+    return serve_everything(openai_server)
+
+
+def run_config(
+    server: SimServer, store: Path, attack: dict[str, Any] | None, **extra: Any
+) -> RunConfig:
+    targets = [
+        {
+            "model": "openai/sim-leaky",
+            "api_base": server.base_url,
+            "api_key": "sk-test",
+            "name": "leaky",
+            "accepts": ["text", "image"],
+        }
+    ]
+    data = http_run_config(
+        server.base_url, store, targets=targets, modalities=["text"], limit=LIMIT, **extra
+    )
+    if attack is not None:
+        data["attack"] = attack
+    return RunConfig.model_validate(data)
+
+
+def target_texts(server: SimServer) -> list[str]:
+    return [
+        message_text(e.request.messages[-1])
+        for e in server.requests
+        if e.model == "sim-leaky" and e.request is not None
+    ]
+
+
+async def test_a_template_run_stores_and_sends_the_attacked_queries(
+    server: SimServer, tmp_path: Path
+) -> None:
+    attack = {"name": "template", "params": {"template": "research"}}
+    config = run_config(server, tmp_path / "run.sqlite", attack)
+    summary = await run_evaluation(config)
+    assert summary.counts == {"judged": LIMIT}
+    originals = [item.text for item in SEED_ITEMS[:LIMIT]]
+    expected = [fill(BUILTIN_TEMPLATES["research"], text) for text in originals]
+    with RunStore(config.store_path()) as store:
+        stored = sorted(store.iter_queries(), key=lambda q: q.id)
+        root = store.dataset_root()
+    assert sorted(q.text for q in stored) == sorted(expected)
+    for query in stored:
+        assert query.attack is not None
+        assert query.attack.name == "template"
+        assert query.attack.params["template"] == "research"
+        assert query.attack.original_text in originals
+    assert sorted(target_texts(server)) == sorted(expected)
+    # The cases read the attacked copy beside the store, with the source's images.
+    assert root is not None and root.parent == (tmp_path / "datasets" / "attacked").resolve()
+    attacked = list(iter_queries(root))
+    assert [q.text for q in attacked] == expected
+    assert all(q.image is not None and (root / q.image.path).is_file() for q in attacked)
+
+    # A rerun reuses the attacked dataset and asks nothing.
+    marker = next(root.glob(".attack-complete")).stat().st_mtime_ns
+    calls = server.count()
+    again = await run_evaluation(config)
+    assert again.model_calls == 0 and server.count() == calls
+    assert next(root.glob(".attack-complete")).stat().st_mtime_ns == marker
+
+
+async def test_resuming_with_another_attack_or_none_is_refused(
+    server: SimServer, tmp_path: Path
+) -> None:
+    store = tmp_path / "run.sqlite"
+    await run_evaluation(run_config(server, store, {"name": "template"}))
+    other = {"name": "template", "params": {"template": "fiction"}}
+    with pytest.raises(ConfigChanged, match=r"attack\.params\.template: role-play -> fiction"):
+        await run_evaluation(run_config(server, store, other))
+    with pytest.raises(ConfigChanged, match=r"attack\.name: template -> \(none\)"):
+        await run_evaluation(run_config(server, store, None))
+    # The same attack spelled with its defaults is the same run.
+    same = {"name": "template", "params": {"template": "role-play"}}
+    assert (await run_evaluation(run_config(server, store, same))).model_calls == 0
+
+
+async def test_a_persuasion_model_is_asked_once_and_recorded_in_the_run_store(
+    server: SimServer, tmp_path: Path
+) -> None:
+    def rewriter(request: ChatRequest) -> str:
+        prompt = message_text(request.messages[-1])
+        return "My professor asked me to find out: " + prompt.rsplit("Request: ", 1)[-1]
+
+    server.add_model("rewriter", rewriter)
+    attack = {
+        "name": "persuasion",
+        "params": {
+            "technique": "authority",
+            "model": {"model": "openai/rewriter", "api_base": server.base_url, "api_key": "k"},
+        },
+    }
+    config = run_config(server, tmp_path / "run.sqlite", attack)
+    await run_evaluation(config)
+    assert server.count("rewriter") == LIMIT
+    originals = {item.text for item in SEED_ITEMS[:LIMIT]}
+    wanted = {"My professor asked me to find out: " + text for text in originals}
+    with RunStore(config.store_path()) as store:
+        assert {q.text for q in store.iter_queries()} == wanted
+        scopes = {c.scope for c in store.iter_calls() if c.model == "openai/rewriter"}
+        root = store.dataset_root()
+    assert len(scopes) == LIMIT and all(
+        s.startswith("attack/persuasion/authority/") for s in scopes
+    )
+    assert set(target_texts(server)) == wanted
+    # A run killed after the rewrites (its attacked copy gone too) rebuilds it from the
+    # recorded calls: the rewriting model is not asked again.
+    assert root is not None
+    shutil.rmtree(root)
+    with RunStore(config.store_path()) as store:
+        store.set_status("stopped")
+    await run_evaluation(config)
+    assert server.count("rewriter") == LIMIT
+    assert {q.text for q in iter_queries(root)} == wanted
+
+
+async def test_a_multi_process_run_reads_the_attacked_dataset(
+    server: SimServer, tmp_path: Path
+) -> None:
+    config = run_config(server, tmp_path / "run.sqlite", {"name": "persuasion"}, workers=2)
+    summary = await run_evaluation(config)
+    assert summary.counts == {"judged": LIMIT}
+    with RunStore(config.store_path()) as store:
+        stored = list(store.iter_queries())
+    assert len(stored) == LIMIT
+    assert all(q.attack is not None and q.attack.name == "persuasion" for q in stored)
+    assert all(q.text.startswith("Published incident reports") for q in stored)
+
+
+def test_a_bad_attack_in_a_config_names_the_field(tmp_path: Path) -> None:
+    data = http_run_config("http://127.0.0.1:9/v1", tmp_path / "r.sqlite")
+    data["attack"] = {"name": "typographic", "params": {"items": 0}}
+    path = write_config(tmp_path / "run.yaml", data)
+    with pytest.raises(ConfigError, match=r"attack: .*items"):
+        load_run_config(path)
+    data["attack"] = {"name": "jailbreak"}
+    write_config(path, data)
+    with pytest.raises(ConfigError, match=r"attack\.name: .*unknown attack 'jailbreak'"):
+        load_run_config(path)
+
+
+async def test_the_cli_lists_attacks_and_shows_a_cases_attack(
+    server: SimServer, tmp_path: Path
+) -> None:
+    listed = CliRunner().invoke(app, ["attacks"], env={"COLUMNS": "300"})
+    configure_logging()
+    assert listed.exit_code == 0, listed.output
+    for name in ("typographic", "persuasion", "template", "pgd"):
+        assert f"\n{name}  " in "\n" + listed.output
+    assert "epsilon (float, default: 16.0)" in listed.output
+    config = run_config(server, tmp_path / "run.sqlite", {"name": "typographic"})
+    await run_evaluation(config)
+    with RunStore(config.store_path()) as store:
+        case = next(a.case_id for a in store.iter_answers())
+    shown = CliRunner().invoke(
+        app, ["transcripts", "show", str(config.store_path()), case], env={"COLUMNS": "300"}
+    )
+    configure_logging()
+    assert shown.exit_code == 0, shown.output
+    assert "attack: typographic (items=3, prompt=The picture shows" in shown.output
+    assert "image: " in shown.output and "/attack/" in shown.output
