@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -200,3 +201,9 @@ async def test_family_sizes_and_the_backbone_pair() -> None:
     assert rates["sim-family-s"] > rates["sim-family-m"] > rates["sim-family-l"], rates
     assert rates["sim-vl"] > rates["sim-vl-backbone"], rates
     assert SIM_PROFILES["sim-vl-backbone"].accepts == {"text"}
+
+
+def test_readme_lists_every_simulated_target() -> None:
+    readme = (Path(__file__).parents[3] / "README.md").read_text(encoding="utf-8")
+    missing = [name for name in SIM_PROFILES if f"| `{name}` |" not in readme]
+    assert not missing, f"README's table of simulated targets lacks {missing}"
