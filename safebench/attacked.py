@@ -112,8 +112,15 @@ async def _attack_all(
             except DatasetError as exc:
                 raise DatasetError(f"attack {attack.name!r}: {exc}") from None
 
-    # In dataset order, whatever order they finish in.
-    return list(await asyncio.gather(*(one(q) for q in queries)))
+    # A task group: the first failure cancels the rest (none goes on writing into a build
+    # directory that is being removed). Results in dataset order, whatever order they finish.
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(one(q)) for q in queries]
+    except BaseExceptionGroup as failed:
+        # The first failure as itself (a DatasetError, a ProviderError), as the run reports it.
+        raise failed.exceptions[0] from None
+    return [task.result() for task in tasks]
 
 
 async def build_attacked_dataset(

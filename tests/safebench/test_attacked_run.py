@@ -16,7 +16,7 @@ from generation.attacks.templates import BUILTIN_TEMPLATES, fill
 from generation.dataset import iter_queries
 from safebench.cli.app import app
 from safebench.config import RunConfig, load_run_config
-from safebench.core.errors import ConfigChanged, ConfigError
+from safebench.core.errors import ConfigChanged, ConfigError, DatasetError
 from safebench.core.logs import configure_logging
 from safebench.offline.seed import SEED_ITEMS
 from safebench.offline.wire import ChatRequest, message_text
@@ -194,3 +194,17 @@ async def test_the_cli_lists_attacks_and_shows_a_cases_attack(
     assert shown.exit_code == 0, shown.output
     assert "attack: typographic (items=3, prompt=The picture shows" in shown.output
     assert "image: " in shown.output and "/attack/" in shown.output
+
+
+async def test_a_failed_attack_stops_the_run_with_its_own_error_and_leaves_no_dataset(
+    server: SimServer, tmp_path: Path
+) -> None:
+    server.add_model("mute", lambda request: '""')  # quotes around nothing
+    model = {"model": "openai/mute", "api_base": server.base_url, "api_key": "k"}
+    config = run_config(
+        server, tmp_path / "run.sqlite", {"name": "persuasion", "params": {"model": model}}
+    )
+    with pytest.raises(DatasetError, match=r"attack 'persuasion': query .* empty rewrite"):
+        await run_evaluation(config)
+    assert not any((tmp_path / "datasets" / "attacked").iterdir())  # no half-built copy
+    assert server.count("sim-leaky") == 0  # no target was asked
