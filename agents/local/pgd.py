@@ -9,7 +9,9 @@ processors, as LLaVA's), so the perturbation lives in the image file's own pixel
 is rounded to whole pixel levels inside the budget, so the PNG written keeps the promise
 ``max |perturbed - original| <= epsilon``.
 
-Deterministic for a seed on one device: the random start is drawn on the CPU from that seed.
+The random start is drawn on the CPU from the seed, so a seed gives the same image on the CPU;
+on a GPU, kernels whose backward pass sums in no fixed order (bicubic resizing, some cuDNN
+convolutions) may flip the sign of a near-zero gradient, so two runs can differ slightly.
 """
 
 from __future__ import annotations

@@ -149,12 +149,11 @@ def test_the_differentiable_preprocessing_matches_the_processor(llava: LoadedMod
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-def test_pgd_on_cuda_keeps_its_budget_and_seed(llava_dir: Path) -> None:
+def test_pgd_on_cuda_keeps_its_budget(llava_dir: Path) -> None:
+    # Not compared byte for byte: GPU backward kernels need not be deterministic.
     on_gpu = load(f"hf/{llava_dir}", LoadOptions(device="cuda"), "generator")
     original = picture(seed=9)
-    first = perturb_image(on_gpu, original, PROMPT, settings(seed=3))
-    second = perturb_image(on_gpu, original, PROMPT, settings(seed=3))
-    delta = np.asarray(first.image, dtype=np.float64) - np.asarray(original, dtype=np.float64)
+    result = perturb_image(on_gpu, original, PROMPT, settings(seed=3))
+    delta = np.asarray(result.image, dtype=np.float64) - np.asarray(original, dtype=np.float64)
     assert 0 < np.abs(delta).max() <= 8.0 + 1e-6
-    assert first.loss_after < first.loss_before
-    assert first.image.tobytes() == second.image.tobytes()
+    assert result.loss_after < result.loss_before
