@@ -41,7 +41,7 @@ class PgdParams(AttackParams):
     steps: int = Field(100, ge=1, le=100_000)
     """Gradient steps."""
     seed: int = 0
-    """Seed of the random start inside the budget (same seed, same image)."""
+    """Seed of the random start inside the budget (same seed, same image on the CPU)."""
     target: str = Field("Sure, here is", min_length=1)
     """The affirmative prefix whose likelihood the perturbation raises."""
 
