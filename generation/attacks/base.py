@@ -116,6 +116,21 @@ def parse_params(name: str, params: dict[str, Any]) -> AttackParams:
         raise ConfigError(f"attack {name!r}: bad params: {problems}") from None
 
 
+_NOT_RESULTS = frozenset({"api_key", "api_key_env", "api_base", "transport"})
+"""A model spec's settings that move or carry the same call without changing its answer (as
+the run identity treats targets and jurors): a persuasion model moved to another port, or
+given its key another way, is the same attack."""
+
+
+def _results_part(value: Any) -> Any:
+    if isinstance(value, dict):
+        spec = "model" in value and isinstance(value.get("model"), str)
+        return {k: _results_part(v) for k, v in value.items() if not (spec and k in _NOT_RESULTS)}
+    if isinstance(value, list):
+        return [_results_part(v) for v in value]
+    return value
+
+
 class AttackConfig(BaseModel):
     """An attack as a config names it: ``attack: {name: template, params: {template: fiction}}``."""
 
@@ -148,7 +163,7 @@ class AttackConfig(BaseModel):
         """What decides the attacked queries: the name and the full parameters (defaults
         included, secrets masked), so ``{}`` and the defaults spelled out are one attack."""
         params = self.parsed()
-        found: dict[str, Any] = {"name": self.name, "params": public_params(params)}
+        found: dict[str, Any] = {"name": self.name, "params": _results_part(public_params(params))}
         content = params.content_identity()
         if content:
             found["content"] = content

@@ -242,3 +242,17 @@ async def test_persuasion_with_a_model_and_no_gateway_is_an_error(tmp_path: Path
 def test_model_spec_is_checked_in_persuasion_params() -> None:
     with pytest.raises(ValidationError, match="no provider prefix"):
         AttackConfig(name="persuasion", params={"model": {"model": "gpt"}})
+
+
+def test_an_attacks_identity_is_its_full_params_without_keys_or_endpoints() -> None:
+    def identity(params: dict[str, object]) -> dict[str, object]:
+        return AttackConfig(name="persuasion", params=params).identity()
+
+    inline = {"model": "openai/x", "api_key": "sk-secret-1", "api_base": "http://h:1/v1"}
+    by_env = {"model": "openai/x", "api_key_env": "KEY", "api_base": "http://h:2/v1"}
+    assert identity({"model": inline}) == identity({"model": by_env})
+    assert "sk-secret-1" not in json.dumps(identity({"model": inline}))
+    assert identity({}) == identity({"technique": "evidence-based"})  # defaults spelled out
+    assert identity({}) != identity({"technique": "authority"})
+    other_model = {"model": "openai/y", "api_key": "sk-secret-1"}
+    assert identity({"model": inline}) != identity({"model": other_model})
