@@ -174,7 +174,8 @@ def show(
         console.print(Panel(inert(detail.query.text), title="query"))
         if detail.query.attack is not None:  # the text above is the attacked one
             a = detail.query.attack
-            params = ", ".join(f"{k}={v}" for k, v in sorted(a.params.items()))
+            # Each value cut at 40 characters: the query above is the attack's full result.
+            params = ", ".join(f"{k}={str(v)[:40]}" for k, v in sorted(a.params.items()))
             console.print(inert(f"attack: {a.name} ({params})"))
         if detail.query.image is not None:
             where = root / detail.query.image.path if root else Path(detail.query.image.path)
