@@ -100,7 +100,15 @@ def _print_cells(result: Any) -> None:
     table.add_column("cell")
     table.add_column("status")
     table.add_column("cases", justify="right")
+    table.add_column("calls made", justify="right")
+    table.add_column("read back", justify="right")
     for outcome in result.outcomes:
         counts = " ".join(f"{k} {v}" for k, v in sorted(outcome.counts.items()))
-        table.add_row(inert(outcome.cell.name), outcome.status, counts)
+        table.add_row(
+            inert(outcome.cell.name),
+            outcome.status,
+            counts,
+            str(outcome.model_calls),
+            str(outcome.cached_calls),
+        )
     console.print(table)

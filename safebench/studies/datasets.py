@@ -21,10 +21,13 @@ import structlog
 
 from generation.dataset import iter_queries, write_dataset
 from generation.image_controls import control_root
+from generation.importers import get_importer
+from generation.importers.base import ImportOptions
+from generation.importers.runner import run_import
 from generation.media import MediaSettings, render_media
 from safebench.core.errors import ConfigError
 from safebench.core.files import file_sha256
-from safebench.core.records import MediaRef, Query, modality_voice
+from safebench.core.records import MediaRef, Query, modality_kind, modality_voice
 from safebench.offline.seed import SEED_DATASET_NAME, build_seed_dataset
 from safebench.session import model_session
 from safebench.studies.spec import REFINED, DatasetEntry, Sample, StudySpec
@@ -61,6 +64,7 @@ async def prepare_datasets(
     entries = dataset_entries(spec, base_dataset)
     conditions = spec.axes.condition or [REFINED]
     voices = voices_needed(modalities)
+    kinds = {modality_kind(m) for m in modalities}
     sources: dict[str, tuple[Path, list[Query]]] = {}
     for entry in entries:
         root = _source_root(entry, out)
@@ -73,7 +77,12 @@ async def prepare_datasets(
     for entry in entries:
         source_root, _ = sources[entry.name]
         queries = chosen[entry.name]
-        owned = entry.path == SEED_DATASET_NAME or spec.sample is not None or entry.categories
+        owned = (
+            entry.path == SEED_DATASET_NAME
+            or entry.format is not None
+            or spec.sample is not None
+            or entry.categories
+        )
         if not owned:
             # A user dataset used whole: read in place, its controls and voices must exist.
             for condition in conditions:
@@ -81,10 +90,12 @@ async def prepare_datasets(
             _check_voices(roots[(entry.name, conditions[0])], voices, entry)
             continue
         copy = out / "datasets" / entry.name
-        if entry.path == SEED_DATASET_NAME:
-            # The study renders what the seed lacks (speech, controls) in its own copy.
+        if entry.path == SEED_DATASET_NAME or entry.format is not None:
+            # The study renders what the seed or an imported benchmark lacks (typographic
+            # images, speech, controls) in its own copy.
             _copy_dataset(source_root, queries, copy)
-            await _render(copy, voices, controls=conditions != [REFINED])
+            images = "image" in kinds and any(q.image is None for q in queries)
+            await _render(copy, voices, controls=conditions != [REFINED], images=images)
             for condition in conditions:
                 roots[(entry.name, condition)] = _condition_root(copy, condition, entry)
         else:
@@ -102,11 +113,31 @@ async def prepare_datasets(
 def _source_root(entry: DatasetEntry, out: Path) -> Path:
     if entry.path == SEED_DATASET_NAME:
         return build_seed_dataset(out / "datasets" / "_seed-source")
+    if entry.format is not None:
+        return _imported(entry, out / "datasets" / f"_import-{entry.name}")
     root = Path(entry.path)
     if not (root / "queries.jsonl").is_file():
         raise ConfigError(
             f"dataset {entry.name}: no queries.jsonl in {root} (or use {SEED_DATASET_NAME})"
         )
+    return root
+
+
+def _imported(entry: DatasetEntry, root: Path) -> Path:
+    """The benchmark at ``entry.path`` imported by its ``format``'s importer into ``root``;
+    imported again only when the source file changed."""
+    assert entry.format is not None
+    source = Path(entry.path)
+    marker = root / "source.sha256"
+    digest = file_sha256(source) if source.is_file() else None
+    if digest is not None and marker.is_file() and marker.read_text() == digest:
+        return root
+    if root.exists():
+        shutil.rmtree(root)  # the study's own import: a stale one is replaced whole
+    report = run_import(get_importer(entry.format), ImportOptions(source=source, out=root))
+    log.info("study_import", dataset=entry.name, queries=report.imported)
+    if digest is not None:
+        marker.write_text(digest)
     return root
 
 
@@ -200,12 +231,13 @@ def _same_queries(root: Path, queries: Sequence[Query]) -> bool:
     return hashlib.sha256(body).hexdigest() == file_sha256(path)
 
 
-async def _render(root: Path, voices: Sequence[str], *, controls: bool) -> None:
-    """The study copy's speech in ``voices`` and its image controls, made offline."""
-    if not voices and not controls:
+async def _render(root: Path, voices: Sequence[str], *, controls: bool, images: bool) -> None:
+    """The study copy's typographic images (where missing), speech in ``voices`` and image
+    controls, made offline."""
+    if not voices and not controls and not images:
         return
     settings = MediaSettings(
-        images=False, audio=bool(voices), voices=tuple(voices), controls=controls
+        images=images, audio=bool(voices), voices=tuple(voices or ("male",)), controls=controls
     )
     queries = list(iter_queries(root))
     async with model_session() as session:

@@ -47,6 +47,9 @@ class CellOutcome:
     status: str
     counts: dict[str, int] = field(default_factory=dict)
     message: str | None = None
+    model_calls: int = 0
+    """Calls made this time (a resumed cell reads its recorded calls back instead)."""
+    cached_calls: int = 0
 
 
 @dataclass
@@ -81,7 +84,15 @@ async def run_study(
         log.info("study_cell", cell=cell.name, index=index + 1, total=len(cells))
         try:
             summary = await run_evaluation(cell.config, progress.cell(index, len(cells), cell))
-            outcomes.append(CellOutcome(cell, summary.status, summary.counts))
+            outcomes.append(
+                CellOutcome(
+                    cell,
+                    summary.status,
+                    summary.counts,
+                    model_calls=summary.model_calls,
+                    cached_calls=summary.cached_calls,
+                )
+            )
         except RunAborted as exc:
             outcomes.append(CellOutcome(cell, "aborted", message=str(exc)))
     progress.preparing("tables, plots and reports")
@@ -98,7 +109,8 @@ def write_outputs(
     tables = study_tables(spec, rows, labels)
     title = spec.title or f"Study {spec.name}"
     preamble = [
-        f"Base config: {spec.base}. {len(outcomes)} cells; jury of the base config in every cell.",
+        f"Base config: {spec.base}. {_cells(len(outcomes))}; "
+        "the base config's jury judges every cell.",
         *(f"Baseline {a}: {v}." for a, v in baselines.items()),
         *([f"Sample: {sampled}."] if sampled else []),
         *(
@@ -130,6 +142,10 @@ def write_outputs(
     html.write_text(render_page(title, preamble, axes, links, tables, plots, out), encoding="utf-8")
     files += [md, csv_path, html, *plots]
     return StudyResult(spec, out, list(outcomes), rows, files, sampled)
+
+
+def _cells(n: int) -> str:
+    return f"{n} cell" if n == 1 else f"{n} cells"
 
 
 def _cell_report(cell: Cell, out: Path) -> Path | None:

@@ -37,6 +37,10 @@ class DatasetEntry(Strict):
     path: str
     """A dataset directory (with ``queries.jsonl``) or ``builtin:seed``; relative paths are
     read from the directory the command runs in, as for ``safebench run``."""
+    format: str | None = None
+    """Read ``path`` as a published benchmark with this importer (``figstep``,
+    ``json-list``, ``safebench-release`` …; ``safebench dataset import --help``), imported
+    into the study folder; left out, ``path`` is a SafeBench dataset."""
     categories: dict[str, str] = Field(default_factory=dict)
     """Renames of this dataset's categories onto the shared ones (``theirs: ours``), so
     benchmarks with their own taxonomies can be compared category by category."""
