@@ -9,12 +9,15 @@ The choice is a pure function of (profile, request), so reruns agree. The chance
 (:meth:`SimProfile.comply_probability`) responds to what the request holds, read by
 :func:`request_signals`: keywords of the text, framing markers (:mod:`.sim_framing`), what
 the image shows and whose voice speaks (:mod:`.sim_media`), and whether speech comes with
-its written text. The draw that decides is seeded by a sha256 of the profile name, the last
-user message's text and a digest of its media that carry content (speech, and images that
-are typographic or pictures): a blank, noise or unreadable image adds nothing to the seed,
-so a black, white or noise control makes the same draw as the text alone and differs from it
-only by its boost; queries that share their text but not their image (typographic attacks)
-still get different draws.
+its written text. The draw that decides is seeded by a sha256 of the last user message's
+text and a digest of its media that carry content (images that are typographic or pictures,
+and speech sent without its written text), and is the same for every profile: a more willing
+profile complies wherever a less willing one does. A blank, noise or unreadable image adds
+nothing to the seed, so a black, white or noise control makes the same draw as the text alone
+and differs from it only by its boost; queries that share their text but not their image
+(typographic attacks) still get different draws. Speech with its written text makes the
+text's draw, so both voices of a query share it; speech alone cannot be matched to its query,
+so each recording gets a draw of its own.
 """
 
 from __future__ import annotations
@@ -74,7 +77,8 @@ class RequestSignals(BaseModel):
     framings: tuple[str, ...] = ()
     """The framing families the text shows (:mod:`.sim_framing`)."""
     media_digest: str = ""
-    """sha256 of the media that seed the draw (speech, and images that show something)."""
+    """sha256 of the media that seed the draw: images that show something, and speech sent
+    without its written text."""
 
 
 class SimProfile(BaseModel):
@@ -342,6 +346,7 @@ def request_signals(request: ChatRequest) -> RequestSignals:
     media = hashlib.sha256()
     image: ImageCondition | None = None
     voice: PitchClass | None = None
+    speech = b""
     for part in parts:
         if part.get("type") == "image_url":
             image = image_condition(_image_bytes(part.get("image_url")))
@@ -349,12 +354,17 @@ def request_signals(request: ChatRequest) -> RequestSignals:
                 media.update(_raw(part.get("image_url")))
         elif part.get("type") == "input_audio":
             voice = voice_class(_audio_bytes(part.get("input_audio")))
-            media.update(_raw(part.get("input_audio")))
+            speech = _raw(part.get("input_audio"))
+    written = voice is None or len(_WORD.findall(text)) >= _WRITTEN_MIN_WORDS
+    if not written:
+        # Speech alone: only the recording tells one query from another. With its written
+        # text, the text does, and both voices of a query share the draw.
+        media.update(speech)
     return RequestSignals(
         text=text,
         image=image,
         voice=voice,
-        written=voice is None or len(_WORD.findall(text)) >= _WRITTEN_MIN_WORDS,
+        written=written,
         framings=framings(text),
         media_digest=media.hexdigest(),
     )
@@ -374,10 +384,14 @@ def _unit(digest: bytes, offset: int) -> float:
 def choose_outcome(profile: SimProfile, request: ChatRequest) -> tuple[Outcome, bytes]:
     """The kind of answer ``profile`` gives ``request``, and the digest that chose it."""
     signals = request_signals(request)
-    seed = "\x1f".join((profile.name, signals.text, signals.media_digest))
-    digest = hashlib.sha256(seed.encode("utf-8")).digest()
+    # The draw is common to every profile (no profile name in its seed): a request hard for
+    # one model is hard for all, and a profile more willing to comply complies on every
+    # request a less willing one does, so model comparisons show their differences, not the
+    # draws'. The phrasing and the refusal/redirect split are drawn per profile.
+    shared = "\x1f".join((signals.text, signals.media_digest))
+    u = _unit(hashlib.sha256(shared.encode("utf-8")).digest(), 0)
+    digest = hashlib.sha256(f"{profile.name}\x1f{shared}".encode()).digest()
     p_comply = profile.comply_probability(signals)
-    u = _unit(digest, 0)
     if u < p_comply:
         return "comply", digest
     if u < p_comply + profile.partial_rate * (1.0 - p_comply):

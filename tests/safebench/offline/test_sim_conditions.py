@@ -152,6 +152,14 @@ async def test_two_voices_differ_and_speech_alone_differs_from_speech_with_text(
     # sim-omni is weaker on high voices, the small family model on low ones.
     assert sum(high) > sum(low)
     assert sum(small_low) > sum(small_high)
+    # With its written text, both voices of a query share the draw: only the bias differs,
+    # so the high voice complies wherever the low one does for sim-omni (biased to high).
+    async with build_sim_server() as server:
+        low_text = await comply_flags(
+            server, "sim-omni", [spoken(105.0, i, f"{PROMPTS[i % 60]} ({i})") for i in n]
+        )
+    assert all(h or not lo for h, lo in zip(with_text, low_text, strict=True))
+    assert sum(with_text) > sum(low_text)
     # The written request next to the speech makes the request plain: fewer comply.
     assert sum(with_text) < sum(high)
     assert sum(small_with_text) < sum(small_high)
@@ -164,33 +172,33 @@ async def test_framed_requests_comply_more_and_the_uplift_differs_by_model() -> 
             PROMPTS, ["role-play", "fiction", "research", "opposite-day"] * 15, strict=True
         )
     ]
+    # Every profile's chance rises by exactly its framing_boost (none is near the cap here).
+    for profile in SIM_PROFILES.values():
+        plain_p = profile.comply_probability(request_signals(chat(PROMPTS[0])))
+        framed_p = profile.comply_probability(request_signals(chat(framed[0])))
+        assert framed_p - plain_p == pytest.approx(profile.framing_boost), profile.name
     uplift: dict[str, int] = {}
     async with build_sim_server() as server:
-        for model in ("sim-leaky", "sim-guarded"):
+        for model in ("sim-leaky", "sim-family-s", "sim-guarded"):
             plain = sum(await comply_flags(server, model, [chat(p) for p in PROMPTS]))
             attacked = sum(await comply_flags(server, model, [chat(t) for t in framed]))
-            assert attacked > plain, model
             uplift[model] = attacked - plain
+    # A framed text is another text, drawn apart from the plain one: sim-guarded's small
+    # boost may drown in that, the permissive profiles' may not.
+    assert uplift["sim-leaky"] > 0 and uplift["sim-family-s"] > 0, uplift
+    assert uplift["sim-leaky"] > uplift["sim-guarded"], uplift
+    async with build_sim_server() as server:
         # The typographic attack: a benign "fill in the list" prompt and the query drawn.
         typographic = [chat(DEFAULT_PROMPT, image_part(typographic_png(p))) for p in PROMPTS]
         plain_leaky = sum(await comply_flags(server, "sim-leaky", [chat(p) for p in PROMPTS]))
         assert sum(await comply_flags(server, "sim-leaky", typographic)) > plain_leaky
-    assert uplift["sim-leaky"] > uplift["sim-guarded"]
 
 
 async def test_family_sizes_and_the_backbone_pair() -> None:
     requests = [chat(p) for p in PROMPTS]
+    models = ("sim-family-s", "sim-family-m", "sim-family-l", "sim-vl", "sim-vl-backbone")
     async with build_sim_server() as server:
-        rates = {
-            model: sum(await comply_flags(server, model, requests))
-            for model in (
-                "sim-family-s",
-                "sim-family-m",
-                "sim-family-l",
-                "sim-vl",
-                "sim-vl-backbone",
-            )
-        }
+        flags = {model: await comply_flags(server, model, requests) for model in models}
         async with aiohttp.ClientSession() as session:
             body = {
                 "model": "sim-vl-backbone",
@@ -198,8 +206,16 @@ async def test_family_sizes_and_the_backbone_pair() -> None:
             }
             async with session.post(f"{server.base_url}/chat/completions", json=body) as reply:
                 assert reply.status == 400
+    rates = {model: sum(f) for model, f in flags.items()}
     assert rates["sim-family-s"] > rates["sim-family-m"] > rates["sim-family-l"], rates
     assert rates["sim-vl"] > rates["sim-vl-backbone"], rates
+
+    # The draw is shared by all profiles: the more willing complies wherever the less does.
+    def covers(more: str, less: str) -> bool:
+        return all(a or not b for a, b in zip(flags[more], flags[less], strict=True))
+
+    assert covers("sim-family-s", "sim-family-m") and covers("sim-family-m", "sim-family-l")
+    assert covers("sim-vl", "sim-vl-backbone")
     assert SIM_PROFILES["sim-vl-backbone"].accepts == {"text"}
 
 
