@@ -20,12 +20,8 @@ from generation.attacks.typographic import DEFAULT_PROMPT
 from generation.image_controls import noise_png, solid_png
 from safebench.offline.server import OpenAICompatServer
 from safebench.offline.sim_media import estimate_pitch_hz, image_condition, voice_class
-from safebench.offline.sim_targets import (
-    PLACEHOLDER,
-    SIM_PROFILES,
-    build_sim_server,
-    request_signals,
-)
+from safebench.offline.sim_signals import request_signals
+from safebench.offline.sim_targets import PLACEHOLDER, SIM_PROFILES, build_sim_server
 from safebench.offline.wire import ChatRequest
 from tests.support.sim_inputs import (
     audio_part,
