@@ -68,8 +68,8 @@ def _grouped_bars(plt: Any, axis: str, values: list[str], rows: Sequence[Row], p
             s = row.score
             xs.append(j + (i - (len(series) - 1) / 2) * width)
             ys.append(100 * s.asr)
-            err[0].append(100 * (s.asr - (s.asr_low or 0)))
-            err[1].append(100 * ((s.asr_high or 0) - s.asr))
+            err[0].append(max(0.0, 100 * (s.asr - (s.asr_low or 0))))
+            err[1].append(max(0.0, 100 * ((s.asr_high or 0) - s.asr)))
         ax.bar(xs, ys, width, yerr=err, capsize=2, label=name)
     ax.set_xticks(range(len(values)), values, rotation=20, ha="right")
     ax.set_ylabel("ASR (%)")
@@ -95,8 +95,8 @@ def _uplift_bars(
             u = row.uplift[axis]
             xs.append(j + (i - (len(series) - 1) / 2) * width)
             ys.append(u.points)
-            err[0].append(u.points - u.low)
-            err[1].append(u.high - u.points)
+            err[0].append(max(0.0, u.points - u.low))
+            err[1].append(max(0.0, u.high - u.points))
         ax.bar(xs, ys, width, yerr=err, capsize=2, label=name)
     ax.axhline(0, color="black", linewidth=0.8)
     ax.set_xticks(range(len(others)), others, rotation=20, ha="right")
@@ -152,8 +152,8 @@ def _pair_bars(plt: Any, spec: StudySpec, rows: Sequence[Row], path: Path) -> Pa
                 continue
             xs.append(j + (i - (len(spec.pairs) - 1) / 2) * width)
             ys.append(up.points)
-            err[0].append(up.points - up.low)
-            err[1].append(up.high - up.points)
+            err[0].append(max(0.0, up.points - up.low))
+            err[1].append(max(0.0, up.high - up.points))
         ax.bar(xs, ys, width, yerr=err, capsize=2, label=f"{pair.model} - {pair.backbone}")
     ax.axhline(0, color="black", linewidth=0.8)
     ax.set_xticks(range(len(categories)), categories, rotation=30, ha="right")

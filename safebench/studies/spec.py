@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from generation.image_controls import CONTROL_VARIANTS
 from safebench.core.errors import ConfigError
+from safebench.core.records import check_modality
 from safebench.core.validation import format_validation_error
 from safebench.core.yamlread import read_yaml_mapping
 from safebench.offline.catalog import register_builtins
@@ -94,6 +95,13 @@ class Axes(Strict):
             return [{"name": v} if isinstance(v, str) else v for v in value]
         return value
 
+    @field_validator("modality")
+    @classmethod
+    def _known_modalities(cls, value: list[str] | None) -> list[str] | None:
+        for modality in value or []:
+            check_modality(modality)
+        return value
+
     @field_validator("condition")
     @classmethod
     def _known_conditions(cls, value: list[str] | None) -> list[str] | None:
@@ -166,6 +174,14 @@ class StudySpec(Strict):
     modalities: list[str] | None = None
     """Replaces the base config's modalities in every cell (the modality axis, when given,
     sets one per cell instead)."""
+
+    @field_validator("modalities")
+    @classmethod
+    def _known_modalities(cls, value: list[str] | None) -> list[str] | None:
+        for modality in value or []:
+            check_modality(modality)
+        return value
+
     limit: int | None = Field(None, ge=1)
     """Queries per cell (the first N of each cell's dataset, after sampling)."""
     sample: Sample | None = None
