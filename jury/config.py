@@ -76,6 +76,29 @@ class VotingConfig(BaseModel):
     def options(self) -> dict[str, Any]:
         return dict(self.model_extra or {})
 
+    @model_validator(mode="before")
+    @classmethod
+    def _bare_rule_name(cls, data: Any) -> Any:
+        # ``voting: unanimous`` is shorthand for ``{rule: unanimous}``. Only for a rule whose
+        # options all have defaults: a bare ``supermajority`` would otherwise fail later with
+        # a message about a missing option the user never saw a place to write.
+        if not isinstance(data, str):
+            return data
+        from jury.voting import options_model  # the registry lives with the rules
+
+        try:
+            fields = options_model(data).model_fields
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+        needed = [name for name, field in fields.items() if field.is_required()]
+        if needed:
+            written = ", ".join(f"{name}: <{name}>" for name in needed)
+            raise ValueError(
+                f"voting rule {data!r} needs option(s) {', '.join(needed)}: write it as "
+                f"{{rule: {data}, {written}}}"
+            )
+        return {"rule": data}
+
     @model_validator(mode="after")
     def _options_fit_the_rule(self) -> VotingConfig:
         # Checked here (not only when the jury builds the rule) so the error lands at
