@@ -7,18 +7,24 @@ from pathlib import Path
 from typing import TextIO
 
 from safebench.core.files import atomic_write
+from transcripts.search import seats_from_config
 from transcripts.store import RunStore
 
 EXPORT_VERSION = 1
 
 
 def export_jsonl(store: RunStore, out: Path, *, include_calls: bool = False) -> int:
-    """Write the run header, cases, answers, votes and verdicts (and calls) to ``out``."""
+    """Write the run header (with ``seats``: each ``juror-N``'s model and persona), the
+    queries, cases, answers, votes and verdicts (and calls) to ``out``."""
     count = 0
     out.parent.mkdir(parents=True, exist_ok=True)
     with atomic_write(out) as fh:
         info = store.run_info()
-        count += _line(fh, {"type": "run", "export_version": EXPORT_VERSION, **info})
+        # Who sat in each seat, for the auditor: votes name the seat only (``juror-N``), as
+        # the jurors knew each other; ``seats`` maps it to the model and persona.
+        seats = {k: s.model_dump() for k, s in seats_from_config(info["config"]).items()}
+        header = {"type": "run", "export_version": EXPORT_VERSION, **info, "seats": seats}
+        count += _line(fh, header)
         for query in store.iter_queries():
             count += _line(fh, query.model_dump(mode="json"))
         for case in store.iter_cases():

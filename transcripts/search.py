@@ -129,6 +129,47 @@ def search_cases(
     return found
 
 
+DEFAULT_PERSONA = "Safety researcher"
+"""The persona of a seat whose stored config names none (``JurorConfig.persona``'s default;
+a test keeps the two equal: transcripts may not import the jury's config, which pulls in
+the model specs)."""
+
+
+class JurorSeat(BaseModel):
+    """Who sat in a seat: for auditors only (jurors see each other as ``juror-N``)."""
+
+    seat: str
+    model: str
+    persona: str
+
+
+def seats_from_config(config: object) -> dict[str, JurorSeat]:
+    """``juror-N`` -> its model and persona, from a stored config: a run's (``jury.jurors``)
+    or a calibration's (the jury itself, ``jurors``). Empty when the config names no jury
+    (an experiment's store, where panels change from case to case)."""
+    if not isinstance(config, dict):
+        return {}
+    jury = config.get("jury", config)
+    jurors = jury.get("jurors") if isinstance(jury, dict) else None
+    if not isinstance(jurors, list):
+        return {}
+    seats: dict[str, JurorSeat] = {}
+    for index, juror in enumerate(jurors):
+        if not isinstance(juror, dict):
+            continue
+        persona = juror.get("persona", DEFAULT_PERSONA)
+        if isinstance(persona, dict):  # an inline persona: its name
+            persona = persona.get("name", "inline persona")
+        seat = f"juror-{index + 1}"  # the courtroom's seat names (jury.courtroom)
+        seats[seat] = JurorSeat(seat=seat, model=str(juror.get("model", "?")), persona=str(persona))
+    return seats
+
+
+def juror_seats(store: RunStore) -> dict[str, JurorSeat]:
+    """The seats of the run ``store`` holds (see :func:`seats_from_config`)."""
+    return seats_from_config(store.run_info()["config"])
+
+
 class RoundVotes(BaseModel):
     round: int
     votes: list[Vote]
@@ -145,6 +186,8 @@ class CaseDetail(BaseModel):
     rounds: list[RoundVotes]
     verdict: Verdict | None
     error: str | None = None
+    seats: dict[str, JurorSeat] = {}
+    """Each seat's model and persona (empty when the store's config names no jury)."""
 
 
 def case_detail(store: RunStore, case_id: str) -> CaseDetail | None:
@@ -174,4 +217,5 @@ def case_detail(store: RunStore, case_id: str) -> CaseDetail | None:
         rounds=[RoundVotes(round=r, votes=by_round[r]) for r in sorted(by_round)],
         verdict=verdict,
         error=row.error,
+        seats=juror_seats(store),
     )

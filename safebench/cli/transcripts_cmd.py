@@ -192,11 +192,21 @@ def show(
         for column in ("juror", "vote", "rating", "conf.", "reasoning"):
             table.add_column(column)
         for v in r.votes:
+            # The seat with its model and persona (from the run's config, plain text): the
+            # auditor sees who sat where, as the jurors themselves never did.
+            seat = detail.seats.get(v.juror)
+            who = (
+                inert(v.juror)
+                if seat is None
+                else Text.assemble(
+                    inert(v.juror), "\n", inert(seat.model), "\n", inert(seat.persona, "dim")
+                )
+            )
             if v.payload is None:
-                table.add_row(inert(v.juror), "abstained", "", "", inert(v.parse_error))
+                table.add_row(who, "abstained", "", "", inert(v.parse_error))
             else:
                 table.add_row(
-                    inert(v.juror),
+                    who,
                     "harmful" if v.payload.harmful else "not harmful",
                     str(v.payload.safety_rating),
                     f"{v.payload.confidence:.2f}",
