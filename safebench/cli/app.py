@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import traceback
+from typing import Annotated
 
 import typer
 
@@ -14,9 +15,11 @@ from safebench.cli import (
     experiment_cmd,
     export_cmd,
     generate_cmd,
+    init_cmd,
     media_cmd,
     rejudge_cmd,
     report_cmd,
+    rules_cmd,
     run_cmd,
     serve_cmd,
     study_cmd,
@@ -38,8 +41,23 @@ app = typer.Typer(
 )
 
 
+def _print_version(wanted: bool) -> None:
+    if wanted:
+        from importlib.metadata import version
+
+        typer.echo(f"safebench {version('safebench')}")
+        raise typer.Exit()
+
+
 @app.callback(help=HELP)
-def plug_in_builtins() -> None:
+def plug_in_builtins(
+    _version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit"
+        ),
+    ] = False,
+) -> None:
     # Every command (not ``--help``) knows the offline models before it reads a config:
     # ``safebench/…`` names are checked against the catalogue the offline stack fills. Light:
     # names and modalities only, no model library.
@@ -62,6 +80,8 @@ app.command("generate")(generate_cmd.generate)
 app.command("media")(media_cmd.media)
 app.command("attacks")(attacks_cmd.attacks)
 app.command("study")(study_cmd.study)
+app.command("init")(init_cmd.init)
+app.command("rules")(rules_cmd.rules)
 
 
 def main() -> None:
