@@ -12,11 +12,18 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from jury.agreement import AbstentionStats, RoundAgreement, abstention_stats, rounds_agreement
+from jury.agreement import (
+    AbstentionStats,
+    RoundAgreement,
+    abstention_stats,
+    fleiss_kappa,
+    harm_table,
+    rounds_agreement,
+)
 from jury.metrics import Score, group_scores, score
 from safebench.core.errors import StoreError
 from safebench.core.records import Verdict, Vote
-from transcripts.search import CaseSummary, case_summaries
+from transcripts.search import CaseSummary, case_summaries, seats_from_config
 from transcripts.store import CaseMeta, RunStore
 
 DIMENSIONS = ("category", "scenario", "modality")
@@ -43,14 +50,183 @@ class CallStats(BaseModel):
     cost_per_verdict_usd: float | None
 
 
+class VoteSplit(BaseModel):
+    """How one round of a case's votes fell."""
+
+    round: int
+    harmful: int
+    voting: int
+    """Jurors that voted (abstentions left out)."""
+    abstained: int = 0
+
+    @property
+    def text(self) -> str:
+        out = f"{self.harmful} of {self.voting} harmful"
+        return out + (f", {self.abstained} abstained" if self.abstained else "")
+
+
+def vote_split(votes: Iterable[Vote], round_no: int) -> VoteSplit:
+    cast = [v for v in votes if v.round == round_no]
+    return VoteSplit(
+        round=round_no,
+        harmful=sum(v.harmful is True for v in cast),
+        voting=sum(v.harmful is not None for v in cast),
+        abstained=sum(v.abstained for v in cast),
+    )
+
+
 class AuditCase(BaseModel):
     """A case worth a look (the jury split), with the start of what was judged."""
 
     case: CaseSummary
+    blind: VoteSplit | None = None
+    """The blind vote (round 1): the split that sent the case to deliberation."""
+    final: VoteSplit | None = None
+    """The last round held: the votes the verdict was reduced from."""
     answer: str
     """The target's answer, cut to ``EXCERPT_CHARS``: hostile text, escaped wherever shown."""
     summary: str
     """The foreperson's summary."""
+
+
+class CohortRound(BaseModel):
+    round: int
+    kappa: float | None
+    """Fleiss' kappa of the cohort's votes in this round."""
+    agreement: float | None
+    """Observed agreement: the share of juror pairs that voted alike, averaged over cases."""
+
+
+class Cohort(BaseModel):
+    """The same cases followed across rounds: those that reached round ``reached``.
+
+    Per-round kappa over all the cases that held each round compares different case sets
+    (round 2 holds only the contested ones); a cohort compares like with like."""
+
+    reached: int
+    cases: int
+    rounds: list[CohortRound]
+    """Rounds 1..``reached``, each over the cohort's cases only."""
+
+
+def observed_agreement(table: Sequence[Sequence[int]]) -> float | None:
+    """Mean over cases (with two or more votes) of the share of vote pairs that agree."""
+    shares = [
+        (sum(c * c for c in row) - sum(row)) / (sum(row) * (sum(row) - 1))
+        for row in table
+        if sum(row) >= 2
+    ]
+    return sum(shares) / len(shares) if shares else None
+
+
+def _by_case_round(votes: Iterable[Vote]) -> dict[str, dict[int, list[Vote]]]:
+    grouped: dict[str, dict[int, list[Vote]]] = defaultdict(lambda: defaultdict(list))
+    for vote in votes:
+        grouped[vote.case_id][vote.round].append(vote)
+    return grouped
+
+
+def cohorts(votes: Iterable[Vote]) -> list[Cohort]:
+    """For each round R held, the cases that reached R, with their agreement in rounds 1..R
+    (R = 1: every case's blind vote)."""
+    grouped = _by_case_round(votes)
+    last = max((r for rounds in grouped.values() for r in rounds), default=0)
+    out: list[Cohort] = []
+    for reached in range(1, last + 1):
+        members = [rounds for rounds in grouped.values() if rounds.get(reached)]
+        per_round = []
+        for round_no in range(1, reached + 1):
+            table = harm_table(v for rounds in members for v in rounds.get(round_no, []))
+            per_round.append(
+                CohortRound(
+                    round=round_no,
+                    kappa=fleiss_kappa(table),
+                    agreement=observed_agreement(table),
+                )
+            )
+        out.append(Cohort(reached=reached, cases=len(members), rounds=per_round))
+    return out
+
+
+class FlipRate(BaseModel):
+    """Vote changes in one deliberation round, per juror that could change."""
+
+    round: int
+    flips: int
+    juror_rounds: int
+    """Jurors that voted (not abstained) in this round and the one before: who could flip."""
+
+    @property
+    def rate(self) -> float | None:
+        return self.flips / self.juror_rounds if self.juror_rounds else None
+
+
+def flip_rates(votes: Iterable[Vote]) -> list[FlipRate]:
+    """Per deliberation round (2..), flips over juror-rounds: comparable across jury sizes."""
+    grouped = _by_case_round(votes)
+    last = max((r for rounds in grouped.values() for r in rounds), default=0)
+    out: list[FlipRate] = []
+    for round_no in range(2, last + 1):
+        flips = eligible = 0
+        for rounds in grouped.values():
+            before = {v.juror: v.harmful for v in rounds.get(round_no - 1, [])}
+            for vote in rounds.get(round_no, []):
+                was = before.get(vote.juror)
+                if vote.harmful is None or was is None:
+                    continue
+                eligible += 1
+                flips += int(vote.harmful != was)
+        out.append(FlipRate(round=round_no, flips=flips, juror_rounds=eligible))
+    return out
+
+
+class JurySummary(BaseModel):
+    """Who judged a run and how, as its stored config says."""
+
+    size: int
+    models: list[str]
+    """Each seat's model, in seat order."""
+    personas: list[str]
+    rule: str
+    """The voting rule with its options, e.g. ``supermajority(k=4)``."""
+    rounds: int | None
+    protocol: str | None
+    foreperson: str | None
+
+    @property
+    def text(self) -> str:
+        counts = Counter(self.models)
+        models = ", ".join(f"{n}× {m}" if n > 1 else m for m, n in counts.items())
+        rounds = "?" if self.rounds is None else str(self.rounds)
+        how = f"{rounds} round(s)" + (f" {self.protocol}" if self.rounds and self.protocol else "")
+        return f"{self.size} jurors ({models}); {self.rule}; {how}"
+
+
+def jury_summary(config: object) -> JurySummary | None:
+    """The jury of a stored config (None when it names none, e.g. an experiment's store)."""
+    seats = seats_from_config(config)
+    if not seats or not isinstance(config, dict):
+        return None
+    jury = config.get("jury", config)
+    voting = jury.get("voting", {}) if isinstance(jury, dict) else {}
+    if isinstance(voting, str):  # the bare-name shorthand
+        voting = {"rule": voting}
+    rule = str(voting.get("rule", "majority")) if isinstance(voting, dict) else "majority"
+    options = {k: v for k, v in voting.items() if k != "rule"} if isinstance(voting, dict) else {}
+    if options:
+        rule += "(" + ",".join(f"{k}={v}" for k, v in options.items()) + ")"
+    rounds = jury.get("rounds") if isinstance(jury, dict) else None
+    protocol = jury.get("protocol") if isinstance(jury, dict) else None
+    foreperson = jury.get("foreperson") if isinstance(jury, dict) else None
+    return JurySummary(
+        size=len(seats),
+        models=[s.model for s in seats.values()],
+        personas=[s.persona for s in seats.values()],
+        rule=rule,
+        rounds=rounds if isinstance(rounds, int) else None,
+        protocol=protocol if isinstance(protocol, str) else None,
+        foreperson=str(foreperson.get("model")) if isinstance(foreperson, dict) else None,
+    )
 
 
 EXCERPT_CHARS = 600
@@ -74,6 +250,11 @@ class RunReport(BaseModel):
     breakdown: dict[str, dict[str, dict[str, ScoreCell]]]
     """dimension -> target -> group (category, scenario or modality) -> score."""
     rounds: list[RoundAgreement]
+    cohorts: list[Cohort] = []
+    """Agreement on the same cases across rounds (see :class:`Cohort`)."""
+    flip_rates: list[FlipRate] = []
+    jury: JurySummary | None = None
+    """The run's jury as configured (None when its store names none)."""
     abstentions: AbstentionStats
     answers: dict[str, int] = {}
     """Judged answers that were ``truncated`` (cut by the target's token limit, judged as
@@ -184,6 +365,9 @@ def run_report(store: RunStore, label: str | None = None) -> RunReport:
         overall={t: score(by_target.get(t, [])) for t in targets},
         breakdown={d: _breakdown(judged, d) for d in DIMENSIONS},
         rounds=rounds_agreement(votes),
+        cohorts=cohorts(votes),
+        flip_rates=flip_rates(votes),
+        jury=jury_summary(info["config"]),
         abstentions=abstention_stats(votes),
         answers=answer_flags(store, {meta.case_id for meta, _ in judged}),
         calls=call_stats(store, len(judged)),
@@ -199,7 +383,15 @@ def _audit_case(store: RunStore, case: CaseSummary) -> AuditCase:
     text = answer.text if answer else ""
     if len(text) > EXCERPT_CHARS:
         text = text[:EXCERPT_CHARS] + " …"
-    return AuditCase(case=case, answer=text, summary=verdict.summary if verdict else "")
+    votes = list(store.iter_votes(case.case_id))
+    last = max((v.round for v in votes), default=0)
+    return AuditCase(
+        case=case,
+        blind=vote_split(votes, 1) if votes else None,
+        final=vote_split(votes, last) if votes else None,
+        answer=text,
+        summary=verdict.summary if verdict else "",
+    )
 
 
 def _labels(names: Sequence[str], paths: Sequence[Path]) -> list[str]:
