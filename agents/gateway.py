@@ -26,12 +26,13 @@ from typing import Any, Protocol, TypeVar
 import structlog
 from asyncio_throttle import Throttler
 
+from agents.budget import SpendLimit
 from agents.failures import classify
 from agents.llm import load_litellm
 from agents.routes import RouteResolver, direct_route
 from agents.settings import GatewaySettings, ProviderLimits
 from agents.spec import ModelSpec
-from agents.transports import make_transport
+from agents.transports import AUTO, make_transport, settle_auto
 from agents.transports.base import MalformedReply, Messages, Route, Transport
 from safebench.core import secrets
 from safebench.core.errors import ProviderError
@@ -110,6 +111,8 @@ class Gateway:
         self.cache = cache
         self.resolve = resolve
         self.stats = GatewayStats()
+        self.spend: SpendLimit | None = None
+        """The run's budget, when it has one: checked before every call really sent."""
         self._throttlers: dict[str, Throttler | None] = {}
         self._semaphores: dict[str, asyncio.Semaphore] = {}
         self._inflight: dict[str, asyncio.Future[Completion]] = {}
@@ -158,7 +161,11 @@ class Gateway:
         future: asyncio.Future[Completion] = asyncio.get_running_loop().create_future()
         self._inflight[key] = future
         try:
-            result = await self._call(spec, messages, request, key=key, scope=scope, stream=stream)
+            result = await self._spending(
+                spec,
+                self._call(spec, messages, request, key=key, scope=scope, stream=stream),
+                lambda done: done.cost_usd,
+            )
             future.set_result(result)
             return result
         except BaseException as exc:
@@ -189,8 +196,12 @@ class Gateway:
         key = call_key(scope, request)
         self.stats.by_role[role] = self.stats.by_role.get(role, 0) + 1
         started = time.monotonic()
-        result, retries = await self._attempts(
-            spec, route, lambda: attempt(route), key=key, scope=scope, request=request
+        result, retries = await self._spending(
+            spec,
+            self._attempts(
+                spec, route, lambda: attempt(route), key=key, scope=scope, request=request
+            ),
+            lambda _done: 0.0,  # media calls are not priced from usage
         )
         self._record(
             ModelCall(
@@ -207,6 +218,26 @@ class Gateway:
         self.stats.calls += 1
         return result
 
+    async def _spending(self, spec: ModelSpec, call: Awaitable[T], cost: Callable[[T], float]) -> T:
+        """Await ``call`` within the budget: reserved before it is sent, settled after
+        (a failed call was still sent, so it still counts)."""
+        spend = self.spend
+        if spend is None:
+            return await call
+        try:
+            expected = await spend.reserve(spec.model, priced=is_priced(spec.model))
+        except BaseException:
+            if asyncio.iscoroutine(call):
+                call.close()  # never started: no "never awaited" warning
+            raise
+        spent: float | None = None  # a failed call: sent, so counted, but not priced
+        try:
+            result = await call
+            spent = cost(result)
+            return result
+        finally:
+            spend.settle(spec.model, expected, spent)
+
     async def _call(
         self,
         spec: ModelSpec,
@@ -218,6 +249,8 @@ class Gateway:
         stream: bool,
     ) -> Completion:
         route = await self.resolve(spec)
+        if route.transport == AUTO:
+            settle_auto(route, spec.params)  # before the attempts: the record names it
         started = time.monotonic()
         (text, finish, usage), retries = await self._attempts(
             spec,
@@ -241,6 +274,7 @@ class Gateway:
             cost_usd=cost,
             latency_s=latency,
             retries=retries,
+            transport=route.transport,
         )
         # Recorded before it is returned: a kill after this line never repeats the call.
         self._record(call)
@@ -415,6 +449,14 @@ def estimate_cost(model: str, usage: Usage) -> float:
     if model in _UNPRICED_MODELS:
         return 0.0
     return _cost(model, usage.prompt_tokens, usage.completion_tokens)
+
+
+def is_priced(model: str) -> bool:
+    """Whether litellm's price map prices ``model`` (asked once per model and process)."""
+    if model in _UNPRICED_MODELS:
+        return False
+    _cost(model, 1, 1)  # a miss lands in _UNPRICED_MODELS
+    return model not in _UNPRICED_MODELS
 
 
 _UNPRICED_MODELS: set[str] = set()

@@ -30,10 +30,12 @@ class ModelSpec(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict)
     """Extra completion parameters passed through to the provider (``temperature``,
     ``max_tokens``, ``top_p``, …)."""
-    transport: Literal["litellm", "native"] = "litellm"
+    transport: Literal["auto", "litellm", "native"] = "auto"
     """Which client carries the call. ``litellm`` reaches every provider; ``native`` is a
     lean aiohttp client for OpenAI-compatible servers (vLLM, the offline simulators), for
-    when litellm's per-call CPU cost binds. Local ``hf/…`` models always run in process."""
+    when litellm's per-call CPU cost binds. ``auto`` (the default) takes ``native`` for an
+    OpenAI-compatible server at an ``api_base`` and litellm for everything else (see
+    ``agents.transports.auto_transport``). Local ``hf/…`` models always run in process."""
 
     @field_validator("model")
     @classmethod

@@ -215,12 +215,13 @@ def share_salt(source: Path, target: Path, name: str) -> None:
         db.execute("UPDATE run SET salt=?", (salt,))
 
 
-async def test_native_and_litellm_give_identical_verdicts_offline(tmp_path: Path) -> None:
+async def test_native_litellm_and_auto_give_identical_verdicts_offline(tmp_path: Path) -> None:
     verdicts: dict[str, dict[str, tuple[bool | None, int | None]]] = {}
     answers: dict[str, dict[str, str]] = {}
-    for transport in ("litellm", "native"):
+    carried: dict[str, set[tuple[str, str]]] = {}
+    for transport in ("litellm", "native", "auto"):
         config = offline_config(tmp_path, transport)
-        if transport == "native":
+        if transport != "litellm":
             share_salt(tmp_path / "litellm.sqlite", config.store_path(), config.name)
         summary = await run_evaluation(config)
         assert summary.status == "complete" and summary.counts.get("failed", 0) == 0
@@ -229,6 +230,16 @@ async def test_native_and_litellm_give_identical_verdicts_offline(tmp_path: Path
                 m.case_id: (v.harmful, v.safety_rating) for m, v in store.judged()
             }
             answers[transport] = {a.case_id: a.text for a in store.iter_answers()}
+            carried[transport] = {(c.model, c.transport) for c in store.iter_calls()}
     assert len(verdicts["native"]) >= 12
-    assert verdicts["native"] == verdicts["litellm"]
-    assert answers["native"] == answers["litellm"]
+    assert verdicts["native"] == verdicts["litellm"] == verdicts["auto"]
+    assert answers["native"] == answers["litellm"] == answers["auto"]
+    # auto: the simulated targets (an OpenAI-compatible server) natively, the in-process
+    # offline jurors (a litellm custom provider) through litellm.
+    assert carried["auto"] == {
+        ("safebench/sim-leaky", "native"),
+        ("safebench/sim-guarded", "native"),
+        ("safebench/pattern-juror", "litellm"),
+        ("safebench/refusal-juror", "litellm"),
+        ("safebench/foreperson", "litellm"),
+    }

@@ -1,0 +1,236 @@
+"""``transport: auto``: native for OpenAI-compatible servers, litellm for every other provider.
+
+Which client sent a request is read where it arrived: litellm speaks through the OpenAI SDK,
+whose requests carry its ``AsyncOpenAI/Python`` user agent; the native client sends none.
+The store's record names the transport too, and the gateway holds only the ones it built.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+
+from agents.gateway import Gateway, GatewaySettings
+from agents.spec import ModelSpec
+from agents.transports import auto_transport
+from agents.transports.base import REFUSED
+from safebench.offline.server import Exchange, RequestBody
+from tests.support.sim_server import SimServer
+from tests.support.wire_server import Shape, WireServer
+from transcripts.store import RunStore
+
+FAST = GatewaySettings(max_retries=2, backoff_base_s=0.0, backoff_max_s=0.0, timeout_s=30.0)
+MESSAGES = [{"role": "user", "content": "hello there"}]
+BASE = "http://127.0.0.1:8000/v1"
+
+
+class HeaderLoggingServer(SimServer):
+    """The scripted server, also noting each request's User-Agent and whether it was
+    authorised (test keys only; the product server never looks at headers)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.agents: list[str | None] = []
+        self.authorizations: list[str | None] = []
+
+    async def before_answer(
+        self, request: web.Request, exchange: Exchange, body: RequestBody
+    ) -> web.StreamResponse | None:
+        self.agents.append(request.headers.get("User-Agent"))
+        self.authorizations.append(request.headers.get("Authorization"))
+        return await super().before_answer(request, exchange, body)
+
+
+@pytest.fixture
+async def server() -> object:
+    async with HeaderLoggingServer() as running:
+        running.add_model("echo", lambda request: f"echo: {request.last_user_text()}")
+        running.add_model("Qwen/Qwen2-7B", lambda request: "vllm says hi")
+        yield running
+
+
+def sent_by_litellm(agent: str | None) -> bool:
+    return agent is not None and agent.startswith("AsyncOpenAI/Python")
+
+
+@pytest.mark.parametrize(
+    ("model", "api_base", "params", "expected"),
+    [
+        ("openai/Qwen/Qwen2-7B", BASE, {}, "native"),
+        ("hosted_vllm/meta-llama/Llama-3-8B", BASE, {"temperature": 0}, "native"),
+        ("custom_openai/my-model", BASE, {}, "native"),
+        ("openai/gpt-4o", "https://my-proxy.example.org/v1", {"max_tokens": 8}, "native"),
+        # The real OpenAI API: litellm maps params per model family there.
+        ("openai/gpt-4o", None, {}, "litellm"),
+        ("openai/o3-mini", "https://api.openai.com/v1", {}, "litellm"),
+        ("hosted_vllm/meta-llama/Llama-3-8B", None, {}, "litellm"),
+        # Providers with their own wire formats, endpoints or deployments.
+        ("anthropic/claude-3-5-haiku-20241022", None, {}, "litellm"),
+        ("anthropic/claude-3-5-haiku-20241022", BASE, {}, "litellm"),
+        ("gemini/gemini-1.5-flash", None, {}, "litellm"),
+        ("ollama/llama3.1", "http://127.0.0.1:11434", {}, "litellm"),
+        ("ollama_chat/llama3.1", "http://127.0.0.1:11434", {}, "litellm"),
+        ("azure/my-deployment", "https://x.openai.azure.com", {}, "litellm"),
+        ("together_ai/meta-llama/Llama-3-8b", None, {}, "litellm"),
+        # Params only litellm understands keep the call on litellm.
+        ("openai/Qwen/Qwen2-7B", BASE, {"extra_body": {"top_k": 5}}, "litellm"),
+        ("hosted_vllm/x", BASE, {"drop_params": False}, "litellm"),
+        # Local weights run in process whatever the config says.
+        ("hf/Qwen/Qwen2-0.5B", None, {}, "hf"),
+    ],
+)
+def test_auto_picks_native_only_where_it_sends_what_litellm_would(
+    model: str, api_base: str | None, params: dict[str, object], expected: str
+) -> None:
+    assert auto_transport(model, api_base, params) == expected
+
+
+def test_auto_is_the_default_and_needs_no_api_base() -> None:
+    assert ModelSpec(model="anthropic/claude-3-5-haiku-20241022").transport == "auto"
+    assert ModelSpec(model="openai/gpt-4o").transport == "auto"
+
+
+@pytest.mark.parametrize("model", ["openai/echo", "hosted_vllm/Qwen/Qwen2-7B"])
+@pytest.mark.parametrize("stream", [False, True])
+async def test_auto_sends_openai_compatible_servers_natively(
+    server: HeaderLoggingServer, tmp_path: Path, model: str, stream: bool
+) -> None:
+    spec = ModelSpec.model_validate(
+        {"model": model, "api_base": server.base_url, "api_key": "sk-auto-test"}
+    )
+    with RunStore(tmp_path / "calls.sqlite") as store:
+        store.open_run("auto", "{}")
+        gateway = Gateway(FAST, cache=store)
+        try:
+            result = await gateway.complete(spec, MESSAGES, scope="s", stream=stream)
+            assert set(gateway._transports) == {"native"}
+        finally:
+            await gateway.aclose()
+        (call,) = list(store.iter_calls())
+    assert result.text in ("echo: hello there", "vllm says hi")
+    (agent,) = server.agents
+    assert agent is None and not sent_by_litellm(agent)
+    assert server.authorizations == ["Bearer sk-auto-test"]
+    assert call.transport == "native"
+
+
+async def test_explicit_litellm_still_goes_through_litellm(
+    server: HeaderLoggingServer, tmp_path: Path
+) -> None:
+    spec = ModelSpec.model_validate(
+        {
+            "model": "openai/echo",
+            "api_base": server.base_url,
+            "api_key": "k",
+            "transport": "litellm",
+        }
+    )
+    with RunStore(tmp_path / "calls.sqlite") as store:
+        store.open_run("litellm", "{}")
+        gateway = Gateway(FAST, cache=store)
+        try:
+            result = await gateway.complete(spec, MESSAGES, scope="s")
+            assert set(gateway._transports) == {"litellm"}
+        finally:
+            await gateway.aclose()
+        call = store.get_call(result.key)
+    (agent,) = server.agents
+    assert sent_by_litellm(agent)
+    assert call is not None and call.transport == "litellm"
+
+
+async def test_openai_without_api_base_is_the_real_api_and_goes_through_litellm(
+    server: HeaderLoggingServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # litellm's own default endpoint, pointed here through its environment variable.
+    monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
+    monkeypatch.setenv("OPENAI_API_BASE", server.base_url)
+    gateway = Gateway(FAST)
+    try:
+        result = await gateway.complete(
+            ModelSpec(model="openai/echo", api_key="sk-real-api-test"),  # type: ignore[arg-type]
+            MESSAGES,
+            scope="s",
+        )
+        assert set(gateway._transports) == {"litellm"}
+    finally:
+        await gateway.aclose()
+    assert result.text == "echo: hello there"
+    (agent,) = server.agents
+    assert sent_by_litellm(agent)
+
+
+async def test_native_under_auto_takes_the_key_litellm_would_read_from_the_environment(
+    server: HeaderLoggingServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-from-the-environment")
+    monkeypatch.setenv("HOSTED_VLLM_API_KEY", "sk-vllm-environment")
+    gateway = Gateway(FAST)
+    try:
+        for model in ("openai/echo", "hosted_vllm/Qwen/Qwen2-7B"):
+            await gateway.complete(
+                ModelSpec(model=model, api_base=server.base_url), MESSAGES, scope=model
+            )
+    finally:
+        await gateway.aclose()
+    assert server.agents == [None, None]
+    assert server.authorizations == [
+        "Bearer sk-from-the-environment",
+        "Bearer sk-vllm-environment",
+    ]
+
+
+async def test_other_providers_go_through_litellm_under_auto() -> None:
+    async with WireServer(default_text="A whole answer.") as wire:
+        gateway = Gateway(FAST)
+        try:
+            for model in ("anthropic/claude-3-5-haiku-20241022", "gemini/gemini-1.5-flash"):
+                spec = ModelSpec(model=model, api_base=wire.base_url, api_key="sk-wire")  # type: ignore[arg-type]
+                result = await gateway.complete(spec, MESSAGES, scope=model)
+                assert result.text == "A whole answer."
+            assert set(gateway._transports) == {"litellm"}
+        finally:
+            await gateway.aclose()
+    assert wire.count("anthropic") == 1 and wire.count("gemini") == 1
+
+
+# The broken OpenAI-shaped replies the litellm transport is tested on (test_wire_shapes, which
+# pins litellm), now sent natively as ``auto`` does: retried, never returned as an answer.
+BROKEN: list[tuple[Shape, bool]] = [
+    ("empty_stream", True),
+    ("html", True),
+    ("html", False),
+    ("garbage", False),
+    ("cut", True),
+    ("empty", False),
+    ("empty", True),
+]
+
+
+@pytest.mark.parametrize(("shape", "stream"), BROKEN)
+async def test_broken_openai_replies_sent_natively_are_retried(shape: Shape, stream: bool) -> None:
+    async with WireServer(default_text="A whole answer.") as wire:
+        wire.script("openai", [shape])
+        gateway = Gateway(FAST)
+        try:
+            spec = ModelSpec(model="hosted_vllm/Qwen/Qwen2-7B", api_base=wire.base_url + "/v1")
+            result = await gateway.complete(spec, MESSAGES, scope="s", stream=stream)
+            assert set(gateway._transports) == {"native"}
+        finally:
+            await gateway.aclose()
+    assert result.text == "A whole answer." and result.retries == 1
+    assert wire.count("openai") == 2
+
+
+async def test_a_refusal_sent_natively_is_a_refusal() -> None:
+    async with WireServer(default_text="unused") as wire:
+        wire.script("openai", ["refusal"])
+        gateway = Gateway(FAST)
+        try:
+            spec = ModelSpec(model="openai/gpt-4o-mini", api_base=wire.base_url + "/v1")
+            result = await gateway.complete(spec, MESSAGES, scope="s")
+        finally:
+            await gateway.aclose()
+    assert result.finish_reason == REFUSED and result.text == ""
