@@ -14,12 +14,14 @@ import time
 from pathlib import Path
 
 import structlog
+from pydantic import BaseModel
 
 from agents.settings import GatewaySettings
 from jury.config import JuryConfig
 from jury.courtroom import Courtroom, JurorFailed, provider_refusal_verdict
 from jury.prompts import CaseFile
 from jury.study.bench import jury_hash
+from jury.study.metrics import Confusion
 from safebench.cases import NoProgress, Progress, RunSummary, case_media, summarize
 from safebench.core.ballot import case_nonce
 from safebench.core.errors import StoreError
@@ -160,3 +162,48 @@ async def _rejudge_case(
     assert deliberation.verdict is not None
     dst.save_judged(meta, answer, deliberation.votes, deliberation.verdict)
     return "judged"
+
+
+class VerdictChange(BaseModel):
+    """How a re-judged run's verdicts differ from its source's, case by case."""
+
+    compared: int
+    """Cases with a verdict in both runs."""
+    decided: int
+    """Of those, cases both juries decided (harmful or not): what agreement and kappa cover."""
+    agreement: float | None
+    """Share of the decided cases given the same verdict."""
+    kappa: float | None
+    """Cohen's kappa between the two juries' verdicts on the decided cases."""
+    to_harmful: int
+    """Cases the source judged not harmful and the new jury harmful."""
+    to_safe: int
+    now_undecided: int
+    """Cases the source decided and the new jury could not."""
+    now_decided: int
+
+    @property
+    def flipped(self) -> int:
+        return self.to_harmful + self.to_safe
+
+
+def verdict_change(source: Path, rejudged: Path) -> VerdictChange:
+    """Compare the verdicts of ``rejudged`` with those of its ``source`` (both only read)."""
+    with RunStore.open_readonly(source) as src:
+        before = {v.case_id: v.harmful for v in src.iter_verdicts()}
+    with RunStore.open_readonly(rejudged) as dst:
+        after = {v.case_id: v.harmful for v in dst.iter_verdicts()}
+    both = sorted(before.keys() & after.keys())
+    pairs = [(after[c], before[c]) for c in both]
+    decided = [(new, old) for new, old in pairs if new is not None and old is not None]
+    confusion = Confusion.of(decided)
+    return VerdictChange(
+        compared=len(pairs),
+        decided=len(decided),
+        agreement=confusion.accuracy if decided else None,
+        kappa=confusion.kappa if decided else None,
+        to_harmful=sum(new and not old for new, old in decided),
+        to_safe=sum(old and not new for new, old in decided),
+        now_undecided=sum(new is None and old is not None for new, old in pairs),
+        now_decided=sum(new is not None and old is None for new, old in pairs),
+    )

@@ -118,8 +118,10 @@ async def deliberate(
     prefix: str,
     concurrency: int = 32,
     keep_cases: bool = False,
+    advance: Callable[[], None] | None = None,
 ) -> list[ItemOutcome]:
-    """Judge every item with ``jury``; ``prefix`` keeps this jury's cases (and cache) apart."""
+    """Judge every item with ``jury``; ``prefix`` keeps this jury's cases (and cache) apart.
+    ``advance`` is called as each item is judged (the CLI's progress bar)."""
     # Imported here: the courtroom loads autogen (seconds), which reading a spec or a labelled
     # set must not wait for (a config error answers at once).
     from jury.courtroom import Courtroom
@@ -145,6 +147,8 @@ async def deliberate(
         if keep_cases:
             _keep(bench.store, prefix, item, cid, deliberation.votes, deliberation.verdict)
         calls = sum(v.attempts for v in deliberation.votes) + extra_calls
+        if advance is not None:
+            advance()
         return ItemOutcome(item, deliberation.verdict, tuple(deliberation.votes), calls)
 
     return list(await asyncio.gather(*(one(item) for item in items)))

@@ -3,7 +3,7 @@ against the human majority of a labelled set."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -61,14 +61,21 @@ async def calibrate(
     concurrency: int = 32,
     settings: GatewaySettings | None = None,
     open_models: OpenModels | None = None,
+    advance: Callable[[], None] | None = None,
 ) -> CalibrationReport:
     """Judge ``items`` with ``jury`` and score it (on the models ``open_models`` opens on
-    ``store``, when given)."""
+    ``store``, when given); ``advance`` is called as each item is judged."""
     name = store.stem
     description = jury.model_dump_json(exclude_none=True)
     async with open_bench(store, name, description, settings, open_models=open_models) as bench:
         outcomes = await deliberate(
-            bench, jury, items, prefix="calibrate", concurrency=concurrency, keep_cases=True
+            bench,
+            jury,
+            items,
+            prefix="calibrate",
+            concurrency=concurrency,
+            keep_cases=True,
+            advance=advance,
         )
         stats = bench.gateway.stats
     report = CalibrationReport(

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import itertools
 import random
-from collections.abc import Sequence
+import typing
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -222,6 +223,30 @@ def configurations(spec: ExperimentSpec) -> list[Configuration]:
     return found
 
 
+class StudyProgress(typing.Protocol):
+    """Where a sweep reports progress (the CLI draws a bar): the items to judge, then each."""
+
+    def start(self, total: int) -> None: ...
+
+    def advance(self) -> None: ...
+
+
+def _blind(spec: ExperimentSpec, configs: Sequence[Configuration]) -> list[Configuration]:
+    """Configurations reduced from the jurors' one-seat blind votes (see the module doc)."""
+    return [c for c in configs if c.rounds == 0 and spec.foreperson is None]
+
+
+def deliberations(spec: ExperimentSpec, configs: Sequence[Configuration]) -> int:
+    """How many juries ``_score_all`` puts every item before: one per juror voting blind,
+    one per deliberating (panel, rounds, protocol), or per configuration with a foreperson."""
+    blind = _blind(spec, configs)
+    solo = {name for c in blind for name in c.panel}
+    rest = [c for c in configs if c not in blind]
+    if spec.foreperson is not None:
+        return len(solo) + len(rest)
+    return len(solo) + len({(c.panel, c.rounds, c.protocol) for c in rest})
+
+
 def jury_for(spec: ExperimentSpec, config: Configuration) -> JuryConfig:
     return JuryConfig(
         jurors=[{"model": spec.pool[name]} for name in config.panel],  # type: ignore[misc]
@@ -238,9 +263,11 @@ async def run_experiment(
     store: Path | None = None,
     items: list[LabelledItem] | None = None,
     open_models: OpenModels | None = None,
+    progress: StudyProgress | None = None,
 ) -> ExperimentResult:
     """Score every configuration of ``spec``; calls are cached in the experiment's store
-    (on the models ``open_models`` opens there, when given)."""
+    (on the models ``open_models`` opens there, when given); ``progress`` hears of each
+    item judged."""
     items = items if items is not None else load_items(spec)
     configs = configurations(spec)
     if not configs:
@@ -248,7 +275,10 @@ async def run_experiment(
     store = store or Path("runs") / f"experiment-{spec.name}.sqlite"
     name = f"experiment-{spec.name}"
     async with open_bench(store, name, spec.model_dump_json(), open_models=open_models) as bench:
-        rows = await _score_all(bench, spec, configs, items)
+        if progress is not None:
+            progress.start(deliberations(spec, configs) * len(items))
+        advance = progress.advance if progress is not None else None
+        rows = await _score_all(bench, spec, configs, items, advance)
         stats = bench.gateway.stats
     best = max(rows, key=lambda r: (r.score(spec.select_by), -r.calls_per_verdict))
     log.info("experiment_done", name=spec.name, configurations=len(rows), best=best.config.label)
@@ -259,14 +289,23 @@ async def run_experiment(
 
 
 async def _score_all(
-    bench: Bench, spec: ExperimentSpec, configs: list[Configuration], items: list[LabelledItem]
+    bench: Bench,
+    spec: ExperimentSpec,
+    configs: list[Configuration],
+    items: list[LabelledItem],
+    advance: Callable[[], None] | None = None,
 ) -> list[ResultRow]:
-    blind = [c for c in configs if c.rounds == 0 and spec.foreperson is None]
+    blind = _blind(spec, configs)
     solo: dict[str, list[ItemOutcome]] = {}
     for name in sorted({n for c in blind for n in c.panel}):
         one_seat = JuryConfig(jurors=[{"model": spec.pool[name]}], rounds=0)  # type: ignore[list-item]
         solo[name] = await deliberate(
-            bench, one_seat, items, prefix=f"solo/{name}", concurrency=spec.concurrency
+            bench,
+            one_seat,
+            items,
+            prefix=f"solo/{name}",
+            concurrency=spec.concurrency,
+            advance=advance,
         )
     # The rule only reduces the final votes: under one panel, rounds and protocol every rule
     # sees the same deliberation, so it is held once (unless a foreperson decides).
@@ -284,6 +323,7 @@ async def _score_all(
                 items,
                 prefix=config.label,
                 concurrency=spec.concurrency,
+                advance=advance,
             )
             rows.append(_from_verdicts(config, deliberated[group]))
         else:

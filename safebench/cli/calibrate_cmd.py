@@ -36,6 +36,7 @@ def calibrate(
     store: Annotated[Path | None, typer.Option(help="Store (the call cache)")] = None,
     show: Annotated[int, typer.Option(help="Disagreements to list")] = 10,
     concurrency: Annotated[int, typer.Option(help="Items deliberated at once")] = 32,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logs")] = False,
 ) -> None:
     """Score each juror's blind vote and the jury's verdict against the human majority."""
@@ -43,6 +44,7 @@ def calibrate(
     from jury.study.calibration import calibrate as run_calibration
     from jury.study.calibration import default_store
     from jury.study.labels import check_label_format, load_labels
+    from safebench.cli.progress import progress_bar
     from safebench.config import load_jury_config
     from safebench.session import model_session
 
@@ -61,15 +63,18 @@ def calibrate(
             seed=seed,
             strict=strict_labels,
         )
-        report = asyncio.run(
-            run_calibration(
-                items,
-                jury_config,
-                store or default_store(labels, jury_config),
-                concurrency=concurrency,
-                open_models=model_session,
+        with progress_bar(console, quiet=quiet) as bar:
+            task = bar.add_task("items judged", total=len(items))
+            report = asyncio.run(
+                run_calibration(
+                    items,
+                    jury_config,
+                    store or default_store(labels, jury_config),
+                    concurrency=concurrency,
+                    open_models=model_session,
+                    advance=lambda: bar.advance(task),
+                )
             )
-        )
     except SafeBenchError as exc:
         errors.print(error_line(exc))
         raise typer.Exit(2) from None

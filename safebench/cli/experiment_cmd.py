@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.progress import Progress, TaskID
 from rich.table import Table
 from rich.text import Text
 
@@ -34,12 +35,14 @@ def experiment(
         typer.Option(help="Score on this labelled set instead of the spec's labels or run"),
     ] = None,
     strict_labels: StrictLabels = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logs")] = False,
 ) -> None:
     """Score every jury configuration of SPEC against people; plot and name the best."""
     configure_logging(verbose)
     from jury.study.experiment import load_experiment, load_items, run_experiment, with_labels
     from jury.study.figures import write_plots
+    from safebench.cli.progress import progress_bar
     from safebench.offline.catalog import register_builtins
     from safebench.session import model_session
 
@@ -50,7 +53,12 @@ def experiment(
         if labels is not None:
             spec_model = with_labels(spec_model, labels)
         items = load_items(spec_model, strict=strict_labels)
-        result = asyncio.run(run_experiment(spec_model, store, items, open_models=model_session))
+        with progress_bar(console, quiet=quiet) as bar:
+            result = asyncio.run(
+                run_experiment(
+                    spec_model, store, items, open_models=model_session, progress=BarTicks(bar)
+                )
+            )
     except SafeBenchError as exc:
         errors.print(error_line(exc))
         raise typer.Exit(2) from None
@@ -61,6 +69,22 @@ def experiment(
     listed = ", ".join(str(p) for p in plots)
     console.print(inert(f"plots: {listed} | table: {folder / 'results.csv'}"))
     console.print(f"{time.monotonic() - started:.1f}s")
+
+
+class BarTicks:
+    """A sweep's progress (jury.study.experiment.StudyProgress) on the command's bar: one
+    tick per item judged by each jury the sweep convenes."""
+
+    def __init__(self, bar: Progress) -> None:
+        self.bar = bar
+        self.task: TaskID | None = None
+
+    def start(self, total: int) -> None:
+        self.task = self.bar.add_task("items judged", total=total)
+
+    def advance(self) -> None:
+        if self.task is not None:
+            self.bar.advance(self.task)
 
 
 def _ordered(result: Any) -> list[Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -13,6 +13,7 @@ from safebench.core.errors import SafeBenchError
 from safebench.core.logs import configure_logging
 from safebench.core.untrusted import error_line
 
+console = Console()
 errors = Console(stderr=True)
 
 
@@ -24,23 +25,51 @@ def rejudge(
         typer.Option(help="New store (default runs/<name>-rejudged-<juryhash>.sqlite)"),
     ] = None,
     concurrency: Annotated[int, typer.Option(help="Cases deliberated at once")] = 16,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logs")] = False,
 ) -> None:
     """Re-judge every answer of a finished run with another jury; no target is asked.
 
     The new store carries the run's queries, cases and answers; rerunning resumes it.
+    It ends with how the new jury's verdicts differ from the run's (agreement, kappa,
+    cases flipped).
     """
     configure_logging(verbose)
-    from safebench.cli.run_cmd import print_summary
+    from safebench.cli.progress import progress_bar
+    from safebench.cli.run_cmd import RichProgress, print_summary
     from safebench.config import load_jury_config
 
     try:
         jury_config = load_jury_config(jury)
         # Imported once the jury file is valid: re-judging pulls in the model libraries.
         from safebench.rejudge import rejudge as run_rejudge
+        from safebench.rejudge import verdict_change
 
-        summary = asyncio.run(run_rejudge(run, jury_config, store, concurrency=concurrency))
+        with progress_bar(console, quiet=quiet, field="counts") as bar:
+            summary = asyncio.run(
+                run_rejudge(
+                    run, jury_config, store, concurrency=concurrency, progress=RichProgress(bar)
+                )
+            )
+        change = verdict_change(run, summary.store)
     except SafeBenchError as exc:
         errors.print(error_line(exc))
         raise typer.Exit(2) from None
     print_summary(summary)
+    print_change(change)
+
+
+def print_change(change: Any) -> None:
+    """The new jury against the run's: the figures an auditor asks first."""
+    if not change.decided:
+        console.print(
+            f"against the source run: {change.compared} case(s) with a verdict in both, "
+            "none decided by both juries"
+        )
+        return
+    console.print(
+        f"against the source run: {change.decided} case(s) decided by both juries agree "
+        f"{100 * change.agreement:.1f}% (Cohen's kappa {change.kappa:.3f}); "
+        f"{change.flipped} flipped ({change.to_harmful} now harmful, {change.to_safe} now not "
+        f"harmful); {change.now_undecided} now undecided, {change.now_decided} now decided"
+    )
