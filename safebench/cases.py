@@ -19,7 +19,8 @@ import structlog
 
 from agents.gateway import Gateway
 from agents.transports.base import REFUSED
-from generation.dataset import oversized_query
+from generation.dataset import iter_queries, oversized_query
+from generation.sampling import sample_ids, sampled
 from jury.courtroom import Courtroom, JurorFailed, provider_refusal_verdict
 from jury.metrics import Score, group_scores
 from jury.prompts import CaseFile
@@ -96,6 +97,21 @@ def limited(queries: Iterator[Query], limit: int | None) -> Iterator[Query]:
         if limit is not None and index >= limit:
             return
         yield query
+
+
+def chosen_queries(config: RunConfig, root: Path) -> Iterator[Query]:
+    """The queries the run asks, in the dataset's order: its stratified ``sample``, else
+    the first ``limit``, else all."""
+    if config.sample is not None:
+        return sampled(iter_queries(root), sample_ids(iter_queries(root), config.sample))
+    return limited(iter_queries(root), config.limit)
+
+
+def count_chosen(config: RunConfig, root: Path) -> int:
+    """How many queries :func:`chosen_queries` yields."""
+    if config.sample is not None:
+        return len(sample_ids(iter_queries(root), config.sample))
+    return count_queries(root, config.limit)
 
 
 class CaseRunner:

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from agents.settings import GatewaySettings
 from generation.attacks import AttackConfig
+from generation.sampling import SampleConfig
 from jury.config import JuryConfig
 from safebench.core import secrets
 from safebench.core.errors import ConfigError
@@ -58,12 +59,29 @@ class RunConfig(BaseModel):
     limits and target ``max_concurrency`` are split evenly among the workers."""
     limit: int | None = Field(None, ge=1)
     """Evaluate only the first ``limit`` queries of the dataset."""
+    sample: SampleConfig | None = None
+    """Evaluate a seeded, stratified sample of the queries instead of all (or the first
+    ``limit``): ``{per_scenario: 2, seed: 0}`` or ``{total: 50, seed: 0}``
+    (``generation/sampling.py``). Part of the run's identity: another sample is another run."""
     gateway: GatewaySettings = GatewaySettings()
     """Retries, timeouts and per-provider limits for every model call."""
     max_failure_rate: float = Field(0.5, gt=0, le=1)
     """Stop the run when more than this share of finished cases failed ..."""
     min_cases_before_abort: int = Field(20, ge=1)
     """... once at least this many cases have finished."""
+    gateway: GatewaySettings = GatewaySettings()
+    """Retries, timeouts and per-provider limits for every model call."""
+    max_failure_rate: float = Field(0.5, gt=0, le=1)
+    """Stop the run when more than this share of finished cases failed ..."""
+    min_cases_before_abort: int = Field(20, ge=1)
+    """... once at least this many cases have finished."""
+
+    @model_validator(mode="after")
+    def _sample_or_limit(self) -> RunConfig:
+        # The first N of a sample, or a sample of the first N, would each surprise someone.
+        if self.sample is not None and self.limit is not None:
+            raise ValueError("sample and limit choose the queries two ways: set one of them")
+        return self
 
     @model_validator(mode="after")
     def _unique_targets(self) -> RunConfig:

@@ -117,6 +117,10 @@ def run_identity(config: RunConfig, dataset_root: Path | None) -> dict[str, Any]
         "jury": jury_identity(config.jury),
         "limit": config.limit,
     }
+    if config.sample is not None:
+        # Only when set (stores made before sampling existed resume): another sample asks
+        # other queries, so it is another run.
+        identity["sample"] = config.sample.model_dump(exclude_none=True)
     if config.attack is not None:
         # Only when set, so stores written before attacks existed still resume. The attack's
         # full parameters (and a template file's text): another attack is another run.

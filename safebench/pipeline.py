@@ -12,7 +12,6 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from generation.dataset import iter_queries
 from jury.courtroom import Courtroom
 from safebench.attacked import attack_dataset
 from safebench.cases import (
@@ -21,8 +20,8 @@ from safebench.cases import (
     Progress,
     RunSummary,
     build_targets,
-    count_queries,
-    limited,
+    chosen_queries,
+    count_chosen,
     resolve_dataset,
     summarize,
 )
@@ -72,12 +71,12 @@ async def _run_one_process(
         targets = build_targets(config, TargetContext(dataset_root, gateway))
         courtroom = Courtroom(config.jury, gateway)
         runner = CaseRunner(config, store, targets, courtroom, salt, progress)
-        total = count_queries(dataset_root, config.limit) * len(config.modalities) * len(targets)
+        total = count_chosen(config, dataset_root) * len(config.modalities) * len(targets)
         finished = store.finished_cases()
         progress.start(total, len(finished))
         status = "complete"
         try:
-            await runner.run(limited(iter_queries(dataset_root), config.limit), finished)
+            await runner.run(chosen_queries(config, dataset_root), finished)
         except RunAborted:
             status = "aborted"
             raise

@@ -38,7 +38,6 @@ from typing import Any
 import structlog
 
 from agents.settings import GatewaySettings
-from generation.dataset import iter_queries
 from jury.courtroom import Courtroom
 from safebench.attacked import attack_dataset_in_session
 from safebench.cases import (
@@ -46,8 +45,8 @@ from safebench.cases import (
     Progress,
     RunSummary,
     build_targets,
-    count_queries,
-    limited,
+    chosen_queries,
+    count_chosen,
     resolve_dataset,
     summarize,
 )
@@ -193,7 +192,7 @@ async def _run_shard(
             _QueueProgress(reports),
             shard=lambda cid: shard_of(cid, config.workers) == index,
         )
-        await runner.run(limited(iter_queries(dataset_root), config.limit), store.finished_cases())
+        await runner.run(chosen_queries(config, dataset_root), store.finished_cases())
         stats = gateway.stats
         return WorkerReport(index, "complete", stats.calls, stats.cached, stats.retries)
 
@@ -223,7 +222,7 @@ async def _run_parent(
         # The attacked copy's digest is its own (computed there); the identity's is the source's.
         store.set_dataset_root(dataset_root, None if config.attack else dataset_digest(identity))
         targets = len(config.targets)
-        total = count_queries(dataset_root, config.limit) * len(config.modalities) * targets
+        total = count_chosen(config, dataset_root) * len(config.modalities) * targets
         progress.start(total, len(store.finished_cases()))
         status = "complete"
         try:

@@ -55,6 +55,17 @@ def run(
         Path | None, typer.Option(help="Store path (default runs/<name>.sqlite)")
     ] = None,
     limit: Annotated[int | None, typer.Option(help="Evaluate only the first N queries")] = None,
+    sample: Annotated[
+        int | None,
+        typer.Option(help="Evaluate a seeded sample of N queries per risk scenario"),
+    ] = None,
+    sample_total: Annotated[
+        int | None,
+        typer.Option(help="Evaluate a seeded sample of N queries in all, stratified by scenario"),
+    ] = None,
+    seed: Annotated[
+        int | None, typer.Option(help="The sample's seed (default 0; with --sample*)")
+    ] = None,
     concurrency: Annotated[int | None, typer.Option(help="Cases in flight at once")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logs")] = False,
@@ -64,12 +75,14 @@ def run(
     Rerunning the same command resumes: finished cases and recorded model calls are reused.
     A store is bound to the config that made it: a rerun that changes anything that changes
     results (the dataset or its content, modalities, a target or its params, the jury, its
-    voting rule or options, the prompts' version, a smaller limit) is refused before any
-    model call, naming each changed field; give it a new name (or --store), or use
-    `safebench rejudge` for a new jury. Concurrency, workers, gateway settings, timeouts,
+    voting rule or options, the prompts' version, the sample, a smaller limit) is refused
+    before any model call, naming each changed field; give it a new name (or --store), or
+    use `safebench rejudge` for a new jury. Concurrency, workers, gateway settings, timeouts,
     endpoints, keys and a larger limit may change on resume. One process writes a store at
     a time: a second run on a store in use is refused, naming the process that holds it.
     SIGTERM stops the run cleanly (its workers too; status stopped): rerun to resume.
+    --sample N (or --sample-total N) asks a seeded sample stratified by risk scenario, not
+    the first N queries; the summary says which queries were asked.
     """
     configure_logging(verbose)
     from safebench.config import load_run_config
@@ -81,6 +94,11 @@ def run(
         overrides["limit"] = limit
     if concurrency is not None:
         overrides["concurrency"] = concurrency
+    if sample is not None or sample_total is not None:
+        overrides["sample"] = {"per_scenario": sample, "total": sample_total, "seed": seed or 0}
+    elif seed is not None:
+        errors.print("error: --seed draws a sample: give --sample N or --sample-total N")
+        raise typer.Exit(2)
     try:
         run_config = load_run_config(config, overrides)
         # Imported once the config is valid: the pipeline pulls in the model libraries
@@ -102,6 +120,7 @@ def run(
         errors.print(error_line(exc))
         raise typer.Exit(2) from None
     print_summary(summary)
+    print_selection(run_config)
 
 
 class _Terminated(Exception):
@@ -134,37 +153,55 @@ async def _stop_on_sigterm(run: Coroutine[Any, Any, T]) -> T:
         loop.remove_signal_handler(signal.SIGTERM)
 
 
-def print_summary(summary: Any) -> None:
-    table = Table(title="Attack success rate (ASR, 95% CI) and safety risk index (SRI)")
-    table.add_column("target")
-    table.add_column("category")
-    table.add_column("n", justify="right")
-    table.add_column("ASR", justify="right")
-    table.add_column("95% CI", justify="right")
-    table.add_column("SRI", justify="right")
-    rows = sorted(summary.by_target_category.items())
-    last_target = None
-    for (target, category), score in rows:
-        if last_target is not None and target != last_target:
-            _total_row(table, last_target, summary.by_target[last_target])
-            table.add_section()
+def print_summary(summary: Any, out: Console | None = None) -> None:
+    """The run's ASR/SRI table, one table per target, readable at 80 columns: each target's
+    name is a line of its own (never cut, however long: a terminal wraps it, and a copy
+    of it is whole), categories wrap on word boundaries, figures never wrap."""
+    out = out or console
+    out.print(Text("Attack success rate (ASR, 95% CI) and safety risk index (SRI)", "bold"))
+    by_target: dict[str, list[tuple[str, Any]]] = {}
+    for (target, category), score in sorted(summary.by_target_category.items()):
+        by_target.setdefault(target, []).append((category, score))
+    if not by_target:
+        out.print("no judged cases")
+    # The same column widths in every target's table, so the tables line up.
+    category_width = max([len("all categories")] + [len(c) for c, _ in summary.by_target_category])
+    n_width = max([1] + [len(str(score.n)) for score in summary.by_target.values()])
+    for target, rows in by_target.items():
         # Target and category names come from the config and the dataset: plain text only.
-        table.add_row(inert(target), inert(category), *_cells(score))
-        last_target = target
-    if last_target is not None:
-        _total_row(table, last_target, summary.by_target[last_target])
-    console.print(table)
+        out.print(Text.assemble("target ", inert(target, "bold")), soft_wrap=True)
+        table = Table()
+        table.add_column("category", overflow="fold", min_width=min(category_width, 40))
+        for column, width in (("n", n_width), ("ASR", 6), ("95% CI", 8), ("SRI", 5)):
+            table.add_column(column, justify="right", no_wrap=True, min_width=width)
+        for category, score in rows:
+            table.add_row(inert(category), *_cells(score))
+        table.add_section()
+        table.add_row(Text("all categories", "bold"), *_cells(summary.by_target[target]))
+        out.print(table)
     counts = ", ".join(f"{k} {v}" for k, v in sorted(summary.counts.items()))
-    console.print(
+    out.print(
         f"cases: {counts} | model calls: {summary.model_calls} made, "
         f"{summary.cached_calls} read back from the store, {summary.retries} retries | "
         f"{summary.wall_s:.1f}s"
     )
-    console.print(Text.assemble("store: ", inert(summary.store)))
+    out.print(Text.assemble("store: ", inert(summary.store)), soft_wrap=True)
 
 
-def _total_row(table: Table, target: str, score: Any) -> None:
-    table.add_row(inert(target, "bold"), Text("all categories", "bold"), *_cells(score))
+def print_selection(run_config: Any, out: Console | None = None) -> None:
+    """Which of the dataset's queries the run asked: all, the first ``limit`` or a sample."""
+    from safebench.cases import count_chosen, count_queries, resolve_dataset
+
+    root = resolve_dataset(run_config)
+    every = count_queries(root, None)
+    chosen = count_chosen(run_config, root)
+    if run_config.sample is not None:
+        line = f"queries: {chosen} of {every}, a sample of {run_config.sample.describe()}"
+    elif run_config.limit is not None and chosen < every:
+        line = f"queries: the first {chosen} of {every} (limit; --sample N covers every scenario)"
+    else:
+        line = f"queries: all {every}"
+    (out or console).print(line, markup=False, highlight=False)
 
 
 def _cells(score: Any) -> list[str]:
