@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 import structlog
 
+from agents.budget import BudgetExhausted, SpendLimit
 from agents.gateway import Gateway
 from agents.transports.base import REFUSED
 from generation.dataset import iter_queries, oversized_query
@@ -26,7 +27,13 @@ from jury.metrics import Score, group_scores
 from jury.prompts import CaseFile
 from safebench.config import RunConfig
 from safebench.core.ballot import case_nonce
-from safebench.core.errors import ConfigError, DatasetError, ProviderError, RunAborted
+from safebench.core.errors import (
+    ConfigError,
+    DatasetError,
+    ProviderError,
+    RunAborted,
+    SafeBenchError,
+)
 from safebench.core.records import Modality, Query, TargetAnswer, case_id, modality_kind
 from safebench.offline.seed import SEED_DATASET_NAME, build_seed_dataset
 from targets.base import Target, TargetContext, TargetReply, target_factory
@@ -66,6 +73,37 @@ class RunSummary:
     by_target_category: dict[tuple[str, str], Score] = field(default_factory=dict)
     by_target: dict[str, Score] = field(default_factory=dict)
     by_target_modality: dict[tuple[str, str], Score] = field(default_factory=dict)
+    spent_calls: int = 0
+    """Model calls the run's store records, over every session of the run."""
+    spent_usd: float = 0.0
+    """What they cost, priced calls only (litellm's price map)."""
+    priced_calls: int = 0
+    """How many of them litellm priced (the others are to unpriced models)."""
+
+
+class RunOverBudget(SafeBenchError):
+    """The run stopped at its budget (status ``budget``); everything finished is kept and
+    the summary so far is here."""
+
+    def __init__(self, message: str, summary: RunSummary) -> None:
+        super().__init__(message)
+        self.summary = summary
+
+
+def spend_limit(config: RunConfig, store: RunStore) -> SpendLimit | None:
+    """The run's budget as the gateway checks it, with what earlier sessions spent."""
+    budget = config.budget
+    if budget.max_calls is None and budget.max_usd is None:
+        return None
+    calls, usd, _priced = store.spending()
+    return SpendLimit(budget.max_calls, budget.max_usd, calls=calls, usd=usd)
+
+
+def over_budget_message(reason: str, store: Path) -> str:
+    return (
+        f"run stopped at its budget: {reason}. Finished cases are kept in {store}; raise "
+        "budget.max_calls / budget.max_usd in the config and rerun the same command to resume."
+    )
 
 
 def resolve_dataset(config: RunConfig) -> Path:
@@ -129,8 +167,11 @@ class CaseRunner:
         salt: str,
         progress: Progress,
         shard: Callable[[str], bool] | None = None,
+        spend: SpendLimit | None = None,
     ) -> None:
         self.config = config
+        self.spend = spend
+        self.over_budget: BudgetExhausted | None = None
         self.shard = shard
         self.store = store
         self.targets = targets
@@ -169,10 +210,32 @@ class CaseRunner:
                 worker.cancel()
             await asyncio.gather(*workers, return_exceptions=True)
             raise
+        if self.over_budget is not None:
+            raise self.over_budget
+
+    def _budget_stop(self, exc: BaseException) -> BudgetExhausted | None:
+        """The budget stop behind ``exc``, however it came (raw, in a jury's task group,
+        through an agent), or None: the case then failed for a cause of its own."""
+        if isinstance(exc, BudgetExhausted):
+            return exc
+        if self.spend is not None and self.spend.exhausted is not None:
+            return BudgetExhausted(self.spend.exhausted)
+        return None
 
     async def _worker(self, cases: Iterator[tuple[Query, Modality, Target, str]]) -> None:
         for query, modality, target, cid in cases:
-            status = await self._case(query, modality, target, cid)
+            if self.over_budget is not None:
+                return  # the others finish what they hold; no new case starts
+            try:
+                status = await self._case(query, modality, target, cid)
+            except Exception as exc:
+                stop = self._budget_stop(exc)
+                if stop is None:
+                    raise
+                # Left unfinished, not failed: a resume asks it again (its recorded calls
+                # are read back).
+                self.over_budget = stop
+                return
             self.progress.advance(status)
             self._check_failure_rate(status)
 
@@ -203,6 +266,8 @@ class CaseRunner:
         try:
             reply = await self._ask_target(target, query, modality, cid)
         except (ProviderError, MissingAnswer, DatasetError) as exc:
+            if (stop := self._budget_stop(exc)) is not None:
+                raise stop from exc
             error = f"target: {exc}"
             self.store.save_failed(meta, error, _answer(meta, "failed", reason=error))
             return "failed"
@@ -233,6 +298,8 @@ class CaseRunner:
             self.store.save_failed(meta, f"jury: {exc}", answer)
             return "failed"
         except Exception as exc:  # a bug or a broken provider must not end the whole run
+            if (stop := self._budget_stop(exc)) is not None:
+                raise stop from exc  # not this case's failure: the run stops here
             log.exception("case_failed", case=cid)
             self.store.save_failed(meta, f"jury: {type(exc).__name__}: {exc}", answer)
             return "failed"
@@ -301,6 +368,7 @@ def _answer(
 
 def summarize(store: RunStore, gateway: Gateway | None, status: str, wall_s: float) -> RunSummary:
     stats = gateway.stats if gateway is not None else None
+    spent_calls, spent_usd, priced_calls = store.spending()
     return RunSummary(
         store=store.path,
         status=status,
@@ -314,4 +382,7 @@ def summarize(store: RunStore, gateway: Gateway | None, status: str, wall_s: flo
         by_target_category=group_scores(((m.target, m.category), v) for m, v in store.judged()),
         by_target=group_scores((m.target, v) for m, v in store.judged()),
         by_target_modality=group_scores(((m.target, m.modality), v) for m, v in store.judged()),
+        spent_calls=spent_calls,
+        spent_usd=spent_usd,
+        priced_calls=priced_calls,
     )

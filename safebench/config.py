@@ -25,6 +25,23 @@ from safebench.offline.catalog import register_builtins
 from targets.base import TargetConfig
 
 
+class BudgetConfig(BaseModel):
+    """The most a run may spend; the run stops cleanly (status ``budget``) before a model
+    call would pass either limit, and resumes when the limit is raised. Counted over the
+    run's whole store: calls recorded by earlier sessions count, calls read back do not."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_calls: int | None = Field(None, ge=1)
+    """Model calls really sent (targets, jurors, foreperson, attacks), each recorded call
+    once; retries of one call are not counted apart. None: no limit."""
+    max_usd: float | None = Field(None, gt=0)
+    """Dollars, as litellm's price map prices each reply's usage; calls to unpriced models
+    (offline ``safebench/…``, local servers) cost nothing here. A call is priced when it
+    returns, so the next one is assumed to cost as much as the dearest so far. None: no
+    limit."""
+
+
 class RunConfig(BaseModel):
     """A whole evaluation run."""
 
@@ -69,12 +86,8 @@ class RunConfig(BaseModel):
     """Stop the run when more than this share of finished cases failed ..."""
     min_cases_before_abort: int = Field(20, ge=1)
     """... once at least this many cases have finished."""
-    gateway: GatewaySettings = GatewaySettings()
-    """Retries, timeouts and per-provider limits for every model call."""
-    max_failure_rate: float = Field(0.5, gt=0, le=1)
-    """Stop the run when more than this share of finished cases failed ..."""
-    min_cases_before_abort: int = Field(20, ge=1)
-    """... once at least this many cases have finished."""
+    budget: BudgetConfig = BudgetConfig()
+    """The most the run may spend (``{max_calls, max_usd}``); may change on resume."""
 
     @model_validator(mode="after")
     def _sample_or_limit(self) -> RunConfig:

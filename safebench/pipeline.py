@@ -12,17 +12,21 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from agents.budget import BudgetExhausted
 from jury.courtroom import Courtroom
 from safebench.attacked import attack_dataset
 from safebench.cases import (
     CaseRunner,
     NoProgress,
     Progress,
+    RunOverBudget,
     RunSummary,
     build_targets,
     chosen_queries,
     count_chosen,
+    over_budget_message,
     resolve_dataset,
+    spend_limit,
     summarize,
 )
 from safebench.config import RunConfig
@@ -33,11 +37,14 @@ from safebench.workers import run_with_workers
 from targets.base import TargetContext
 from transcripts.lock import WriterLock
 
-__all__ = ["NoProgress", "Progress", "RunSummary", "run_evaluation"]
+__all__ = ["NoProgress", "Progress", "RunOverBudget", "RunSummary", "run_evaluation"]
 
 
 async def run_evaluation(config: RunConfig, progress: Progress | None = None) -> RunSummary:
-    """Run (or resume) the evaluation ``config`` describes."""
+    """Run (or resume) the evaluation ``config`` describes.
+
+    Raises ``RunOverBudget`` (status ``budget``, the summary so far attached) when the next
+    model call would pass ``config.budget``."""
     progress = progress or NoProgress()
     if config.workers > 1:
         return await run_with_workers(config, progress)
@@ -63,28 +70,39 @@ async def _run_one_process(
         assert store is not None
         # Refuses, before any model call, a resume of a store made with another config.
         salt = bind_run(store, config.name, config.public_json(), identity)
-        # With an attack the cases read its attacked copy (made here, its model calls in the
-        # store); the identity stays the source's plus the attack.
-        dataset_root = await attack_dataset(config, dataset_root, gateway)
-        # The attacked copy's digest is its own (computed there); the identity's is the source's.
-        store.set_dataset_root(dataset_root, None if config.attack else dataset_digest(identity))
-        targets = build_targets(config, TargetContext(dataset_root, gateway))
-        courtroom = Courtroom(config.jury, gateway)
-        runner = CaseRunner(config, store, targets, courtroom, salt, progress)
-        total = count_chosen(config, dataset_root) * len(config.modalities) * len(targets)
-        finished = store.finished_cases()
-        progress.start(total, len(finished))
-        status = "complete"
+        # The budget counts what earlier sessions of this run spent (recorded in the store).
+        gateway.spend = spend_limit(config, store)
+        # "running" until the cases start: a failure before then leaves it so, as it always did.
+        status = "running"
         try:
+            # With an attack the cases read its attacked copy (made here, its model calls in
+            # the store); the identity stays the source's plus the attack.
+            dataset_root = await attack_dataset(config, dataset_root, gateway)
+            # The attacked copy's digest is its own (computed there); the identity's is the
+            # source's.
+            digest = None if config.attack else dataset_digest(identity)
+            store.set_dataset_root(dataset_root, digest)
+            targets = build_targets(config, TargetContext(dataset_root, gateway))
+            courtroom = Courtroom(config.jury, gateway)
+            runner = CaseRunner(
+                config, store, targets, courtroom, salt, progress, spend=gateway.spend
+            )
+            total = count_chosen(config, dataset_root) * len(config.modalities)
+            finished = store.finished_cases()
+            progress.start(total * len(targets), len(finished))
+            status = "stopped"  # until it completes (Ctrl-C, a bad dataset row, a bug)
             await runner.run(chosen_queries(config, dataset_root), finished)
+            status = "complete"
         except RunAborted:
             status = "aborted"
             raise
-        except BaseException:
-            # A bad dataset row, Ctrl-C or a bug: what finished is kept, but the run did not
-            # complete (it used to be marked "complete" here).
-            status = "stopped"
-            raise
+        except BudgetExhausted as exc:
+            # What finished is kept; a higher budget resumes.
+            status = "budget"
+            summary = summarize(store, gateway, status, time.monotonic() - started)
+            raise RunOverBudget(over_budget_message(str(exc), summary.store), summary) from None
         finally:
+            # A bad dataset row, Ctrl-C or a bug leaves "stopped": what finished is kept, but
+            # the run did not complete (it used to be marked "complete" here).
             store.set_status(status)
         return summarize(store, gateway, status, time.monotonic() - started)

@@ -37,17 +37,21 @@ from typing import Any
 
 import structlog
 
+from agents.budget import BudgetExhausted, SpendLimit
 from agents.settings import GatewaySettings
 from jury.courtroom import Courtroom
 from safebench.attacked import attack_dataset_in_session
 from safebench.cases import (
     CaseRunner,
     Progress,
+    RunOverBudget,
     RunSummary,
     build_targets,
     chosen_queries,
     count_chosen,
+    over_budget_message,
     resolve_dataset,
+    spend_limit,
     summarize,
 )
 from safebench.config import RunConfig
@@ -104,7 +108,7 @@ class WorkerReport:
     """What a worker says when it ends."""
 
     index: int
-    status: str  # "complete" | "aborted" | "crashed"
+    status: str  # "complete" | "aborted" | "budget" | "crashed"
     calls: int = 0
     cached: int = 0
     retries: int = 0
@@ -124,15 +128,38 @@ class _QueueProgress:
         self.reports.put(("case", status))
 
 
+def budget_shares(spend: SpendLimit | None, workers: int) -> list[SpendLimit | None]:
+    """What is left of the run's budget, split among the workers: each stops at its share
+    (calls split exactly, dollars evenly), so together they never pass the whole."""
+    if spend is None:
+        return [None] * workers
+    shares: list[SpendLimit | None] = []
+    for index in range(workers):
+        calls = None
+        if spend.max_calls is not None:
+            left = max(0, spend.max_calls - spend.calls)
+            calls = left // workers + (index < left % workers)
+        usd = None
+        if spend.max_usd is not None:
+            usd = max(0.0, spend.max_usd - spend.usd) / workers
+        shares.append(SpendLimit(calls, usd))  # a share of 0 refuses its first call
+    return shares
+
+
 def _worker_main(
-    config: RunConfig, dataset_root: Path, index: int, reports: Queue[Any], verbose: bool
+    config: RunConfig,
+    dataset_root: Path,
+    index: int,
+    reports: Queue[Any],
+    verbose: bool,
+    spend: SpendLimit | None = None,
 ) -> None:
     """A worker process: run its shard of the cases, then report."""
     _die_with_parent()
     configure_logging(verbose)
     report = WorkerReport(index, "crashed")
     try:
-        report = asyncio.run(_run_shard(config, dataset_root, index, reports))
+        report = asyncio.run(_run_shard(config, dataset_root, index, reports, spend))
     except RunAborted as exc:
         report = WorkerReport(index, "aborted", error=str(exc))
     except BaseException as exc:  # reported to the parent, which fails the run with it
@@ -172,12 +199,17 @@ def _exit_when_gone(sentinel: int) -> None:
 
 
 async def _run_shard(
-    config: RunConfig, dataset_root: Path, index: int, reports: Queue[Any]
+    config: RunConfig,
+    dataset_root: Path,
+    index: int,
+    reports: Queue[Any],
+    spend: SpendLimit | None = None,
 ) -> WorkerReport:
     share = worker_share(config)
     async with model_session(share.gateway, config.store_path()) as session:
         store, gateway = session.store, session.gateway
         assert store is not None
+        gateway.spend = spend
         # The parent opened (and checked) the run and holds the store's writer lock; a worker
         # only reads the salt, and takes no lock (it writes under its parent's).
         salt = store.run_salt()
@@ -191,10 +223,15 @@ async def _run_shard(
             salt,
             _QueueProgress(reports),
             shard=lambda cid: shard_of(cid, config.workers) == index,
+            spend=spend,
         )
-        await runner.run(chosen_queries(config, dataset_root), store.finished_cases())
+        status, error = "complete", None
+        try:
+            await runner.run(chosen_queries(config, dataset_root), store.finished_cases())
+        except BudgetExhausted as exc:
+            status, error = "budget", str(exc)  # its share is spent; the others go on
         stats = gateway.stats
-        return WorkerReport(index, "complete", stats.calls, stats.cached, stats.retries)
+        return WorkerReport(index, status, stats.calls, stats.cached, stats.retries, error)
 
 
 async def run_with_workers(config: RunConfig, progress: Progress) -> RunSummary:
@@ -217,6 +254,8 @@ async def _run_parent(
     store = RunStore(config.store_path())
     try:
         bind_run(store, config.name, config.public_json(), identity)
+        # What is left of the budget (earlier sessions' calls are in the store), shared out.
+        spend = spend_limit(config, store)
         # Attacked once, here, in a model session of its own; the workers read the result.
         dataset_root = await attack_dataset_in_session(config, dataset_root)
         # The attacked copy's digest is its own (computed there); the identity's is the source's.
@@ -226,7 +265,11 @@ async def _run_parent(
         progress.start(total, len(store.finished_cases()))
         status = "complete"
         try:
-            reports = await _supervise(config, dataset_root, progress)
+            reports = await _supervise(
+                config, dataset_root, progress, budget_shares(spend, config.workers)
+            )
+            if any(r.status == "budget" for r in reports):
+                status = "budget"
         except RunAborted:
             status = "aborted"
             raise
@@ -236,18 +279,25 @@ async def _run_parent(
         finally:
             store.set_status(status)
         summary = summarize(store, None, status, time.monotonic() - started)
-        return dataclasses.replace(
+        summary = dataclasses.replace(
             summary,
             model_calls=sum(r.calls for r in reports),
             cached_calls=sum(r.cached for r in reports),
             retries=sum(r.retries for r in reports),
         )
+        if status == "budget":
+            reason = next(r.error for r in reports if r.status == "budget")
+            raise RunOverBudget(over_budget_message(f"{reason}", summary.store), summary)
+        return summary
     finally:
         store.close()
 
 
 async def _supervise(
-    config: RunConfig, dataset_root: Path, progress: Progress
+    config: RunConfig,
+    dataset_root: Path,
+    progress: Progress,
+    spends: list[SpendLimit | None],
 ) -> list[WorkerReport]:
     # Not fork: the parent holds an event loop and threads (rich's refresher, the executor)
     # that a forked child must not inherit. A fork server is a clean process that imports
@@ -260,7 +310,7 @@ async def _supervise(
     processes: list[BaseProcess] = [
         context.Process(
             target=_worker_main,
-            args=(config, dataset_root, index, reports, verbose),
+            args=(config, dataset_root, index, reports, verbose, spends[index]),
             name=f"safebench-worker-{index}",
             daemon=True,
         )
@@ -288,7 +338,7 @@ async def _supervise(
             done[report.index] = report
             if report.status == "aborted":
                 raise RunAborted(report.error or "a worker stopped the run")
-            if report.status != "complete":
+            if report.status not in ("complete", "budget"):
                 raise SafeBenchError(
                     f"worker {report.index} failed: {report.error}; finished cases are in "
                     f"{config.store_path()}, rerun the same command to resume"

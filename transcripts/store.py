@@ -285,6 +285,16 @@ class RunStore:
             rows = self._db.execute("SELECT status, COUNT(*) FROM calls GROUP BY status").fetchall()
         return {status: count for status, count in rows}
 
+    def spending(self) -> tuple[int, float, int]:
+        """(calls recorded, dollars they cost, how many of them were priced): what the run
+        has spent, each recorded call once (a budget counts it; a report shows it)."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT COUNT(*), COALESCE(SUM(json_extract(record, '$.cost_usd')), 0), "
+                "COALESCE(SUM(json_extract(record, '$.cost_usd') > 0), 0) FROM calls"
+            ).fetchone()
+        return int(row[0]), float(row[1]), int(row[2])
+
     # -- cases ---------------------------------------------------------------------------
     def finished_cases(self) -> set[str]:
         """Cases that need no more work: judged, or skipped for a declared reason."""

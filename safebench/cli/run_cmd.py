@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import sys
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -17,7 +18,7 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from safebench.cli.progress import progress_bar
+from safebench.cli.progress import jury_models, loading_note, progress_bar
 from safebench.core.errors import RunAborted, SafeBenchError
 from safebench.core.logs import configure_logging
 from safebench.core.untrusted import error_line, inert, labelled
@@ -28,22 +29,27 @@ T = TypeVar("T")
 
 
 class RichProgress:
-    """The pipeline's progress, drawn as a rich bar with judged/skipped/failed counts."""
+    """The pipeline's progress, drawn as a rich bar with judged/skipped/failed counts.
 
-    def __init__(self, progress: Progress) -> None:
+    ``loading`` (progress.loading_note) is shown beside the bar until the first case ends:
+    what the first cases wait for."""
+
+    def __init__(self, progress: Progress, loading: str | None = None) -> None:
         self.progress = progress
         self.task: TaskID | None = None
         self.counts = {"judged": 0, "skipped": 0, "failed": 0}
+        self.loading = loading
 
     def start(self, total: int, already_done: int) -> None:
+        description = f"cases ({self.loading})" if self.loading else "cases"
         self.task = self.progress.add_task(
-            "cases", total=total, completed=already_done, counts=self._counts()
+            description, total=total, completed=already_done, counts=self._counts()
         )
 
     def advance(self, status: str) -> None:
         self.counts[status] = self.counts.get(status, 0) + 1
         if self.task is not None:
-            self.progress.update(self.task, advance=1, counts=self._counts())
+            self.progress.update(self.task, advance=1, counts=self._counts(), description="cases")
 
     def _counts(self) -> str:
         return " ".join(f"{k} {v}" for k, v in self.counts.items())
@@ -69,6 +75,18 @@ def run(
     concurrency: Annotated[int | None, typer.Option(help="Cases in flight at once")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logs")] = False,
+    estimate: Annotated[
+        bool,
+        typer.Option(
+            "--estimate",
+            help="Print what the run would cost (cases, calls, tokens, dollars, wall time) "
+            "without calling any model or writing the store",
+        ),
+    ] = False,
+    latency: Annotated[
+        float, typer.Option(min=0.001, help="With --estimate: seconds one model call takes")
+    ] = 3.0,
+    as_json: Annotated[bool, typer.Option("--json", help="With --estimate: print JSON")] = False,
 ) -> None:
     """Send every query to every target, let the jury deliberate, store everything.
 
@@ -81,6 +99,8 @@ def run(
     endpoints, keys and a larger limit may change on resume. One process writes a store at
     a time: a second run on a store in use is refused, naming the process that holds it.
     SIGTERM stops the run cleanly (its workers too; status stopped): rerun to resume.
+    A `budget:` stops the run cleanly before a call would pass it (status budget, exit code
+    4); raise it and rerun to resume (a budget may change on resume).
     --sample N (or --sample-total N) asks a seeded sample stratified by risk scenario, not
     the first N queries; the summary says which queries were asked.
     """
@@ -101,12 +121,18 @@ def run(
         raise typer.Exit(2)
     try:
         run_config = load_run_config(config, overrides)
+        if estimate:
+            from safebench.cli.estimate_view import print_estimate
+
+            print_estimate(console, run_config, latency, as_json=as_json)
+            return
         # Imported once the config is valid: the pipeline pulls in the model libraries
         # (seconds), which a config error or `--help` must not wait for.
         from safebench.pipeline import run_evaluation
 
         with progress_bar(console, quiet=quiet, field="counts") as bar:
-            summary = asyncio.run(_stop_on_sigterm(run_evaluation(run_config, RichProgress(bar))))
+            shown = RichProgress(bar, loading_note(jury_models(run_config.jury)))
+            summary = asyncio.run(_stop_on_sigterm(run_evaluation(run_config, shown)))
     except _Terminated:
         errors.print(
             "run stopped by SIGTERM: finished cases are in the store; rerun the same command "
@@ -117,10 +143,28 @@ def run(
         errors.print(labelled("run aborted:", exc))
         raise typer.Exit(3) from None
     except SafeBenchError as exc:
+        # A run stopped at its budget has loaded the case runner; an error before then must
+        # not wait seconds to import it just to be told apart.
+        cases = sys.modules.get("safebench.cases")
+        if cases is not None and isinstance(exc, cases.RunOverBudget):
+            print_summary(exc.summary)
+            print_spending(exc.summary)
+            errors.print(Text(str(exc)))
+            raise typer.Exit(4) from None
         errors.print(error_line(exc))
         raise typer.Exit(2) from None
     print_summary(summary)
     print_selection(run_config)
+    print_spending(summary)
+
+
+def print_spending(summary: Any) -> None:
+    """What the run's store records as spent, every session of the run together."""
+    unpriced = summary.spent_calls - summary.priced_calls
+    console.print(
+        f"spent so far: {summary.spent_calls} model calls, ${summary.spent_usd:.4f} "
+        f"({summary.priced_calls} priced calls; {unpriced} to unpriced models, not in the $)"
+    )
 
 
 class _Terminated(Exception):
