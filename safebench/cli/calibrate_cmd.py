@@ -44,7 +44,7 @@ def calibrate(
     from jury.study.calibration import calibrate as run_calibration
     from jury.study.calibration import default_store
     from jury.study.labels import check_label_format, load_labels
-    from safebench.cli.progress import progress_bar
+    from safebench.cli.progress import jury_models, loading_note, progress_bar
     from safebench.config import load_jury_config
     from safebench.session import model_session
 
@@ -64,7 +64,11 @@ def calibrate(
             strict=strict_labels,
         )
         with progress_bar(console, quiet=quiet) as bar:
-            task = bar.add_task("items judged", total=len(items))
+            # Until the first item is judged, say what it waits for (offline models loading).
+            loading = loading_note(jury_models(jury_config))
+            task = bar.add_task(
+                f"items judged ({loading})" if loading else "items judged", total=len(items)
+            )
             report = asyncio.run(
                 run_calibration(
                     items,
@@ -72,7 +76,7 @@ def calibrate(
                     store or default_store(labels, jury_config),
                     concurrency=concurrency,
                     open_models=model_session,
-                    advance=lambda: bar.advance(task),
+                    advance=lambda: bar.update(task, advance=1, description="items judged"),
                 )
             )
     except SafeBenchError as exc:

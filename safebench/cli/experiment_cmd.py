@@ -42,7 +42,7 @@ def experiment(
     configure_logging(verbose)
     from jury.study.experiment import load_experiment, load_items, run_experiment, with_labels
     from jury.study.figures import write_plots
-    from safebench.cli.progress import progress_bar
+    from safebench.cli.progress import loading_note, progress_bar
     from safebench.offline.catalog import register_builtins
     from safebench.session import model_session
 
@@ -53,11 +53,11 @@ def experiment(
         if labels is not None:
             spec_model = with_labels(spec_model, labels)
         items = load_items(spec_model, strict=strict_labels)
+        models = [*spec_model.pool.values(), spec_model.foreperson or ""]
         with progress_bar(console, quiet=quiet) as bar:
+            ticks = BarTicks(bar, loading_note(m for m in models if m))
             result = asyncio.run(
-                run_experiment(
-                    spec_model, store, items, open_models=model_session, progress=BarTicks(bar)
-                )
+                run_experiment(spec_model, store, items, open_models=model_session, progress=ticks)
             )
     except SafeBenchError as exc:
         errors.print(error_line(exc))
@@ -75,16 +75,19 @@ class BarTicks:
     """A sweep's progress (jury.study.experiment.StudyProgress) on the command's bar: one
     tick per item judged by each jury the sweep convenes."""
 
-    def __init__(self, bar: Progress) -> None:
+    def __init__(self, bar: Progress, loading: str | None = None) -> None:
         self.bar = bar
         self.task: TaskID | None = None
+        self.loading = loading
+        """Shown until the first item is judged (progress.loading_note)."""
 
     def start(self, total: int) -> None:
-        self.task = self.bar.add_task("items judged", total=total)
+        description = f"items judged ({self.loading})" if self.loading else "items judged"
+        self.task = self.bar.add_task(description, total=total)
 
     def advance(self) -> None:
         if self.task is not None:
-            self.bar.advance(self.task)
+            self.bar.update(self.task, advance=1, description="items judged")
 
 
 def _ordered(result: Any) -> list[Any]:

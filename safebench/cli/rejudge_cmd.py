@@ -35,7 +35,7 @@ def rejudge(
     cases flipped).
     """
     configure_logging(verbose)
-    from safebench.cli.progress import progress_bar
+    from safebench.cli.progress import jury_models, loading_note, progress_bar
     from safebench.cli.run_cmd import RichProgress, print_summary
     from safebench.config import load_jury_config
 
@@ -46,10 +46,9 @@ def rejudge(
         from safebench.rejudge import verdict_change
 
         with progress_bar(console, quiet=quiet, field="counts") as bar:
+            shown = RichProgress(bar, loading_note(jury_models(jury_config)))
             summary = asyncio.run(
-                run_rejudge(
-                    run, jury_config, store, concurrency=concurrency, progress=RichProgress(bar)
-                )
+                run_rejudge(run, jury_config, store, concurrency=concurrency, progress=shown)
             )
         change = verdict_change(run, summary.store)
     except SafeBenchError as exc:

@@ -150,3 +150,28 @@ def test_verdict_change_counts_flips_by_hand(tmp_path: Path) -> None:
     # harmful half the time, so chance agreement is 1/2 and Cohen's kappa (1/2-1/2)/(1/2) = 0.
     assert change.agreement == pytest.approx(0.5)
     assert change.kappa == pytest.approx(0.0)
+
+
+def test_the_bar_says_which_offline_models_the_first_items_wait_for() -> None:
+    import io
+
+    from rich.console import Console
+
+    from safebench.cli.progress import LOADED_ON_FIRST_USE, loading_note, progress_bar
+    from safebench.cli.run_cmd import RichProgress
+    from safebench.offline.models import OFFLINE_MODELS
+
+    assert {m.removeprefix("safebench/") for m in LOADED_ON_FIRST_USE} <= set(OFFLINE_MODELS)
+    demo = ["safebench/harm-judge", "safebench/pattern-juror", "safebench/harm-judge"]
+    assert loading_note(demo) == (
+        "loading the offline harm judge (a MiniLM cross-encoder) on first use"
+    )
+    assert loading_note(["safebench/pattern-juror", "openai/gpt-4o"]) is None
+    console = Console(file=io.StringIO(), width=200)
+    with progress_bar(console, quiet=False, field="counts") as bar:
+        shown = RichProgress(bar, loading_note(demo))
+        shown.start(3, 0)
+        (task,) = bar.tasks
+        assert task.description == f"cases ({loading_note(demo)})"
+        shown.advance("judged")  # the first case is done: the models are in
+        assert task.description == "cases"
