@@ -48,6 +48,9 @@ class CallStats(BaseModel):
     calls_per_verdict: float | None
     tokens_per_verdict: float | None
     cost_per_verdict_usd: float | None
+    priced_calls: int = 0
+    """Calls litellm's price map priced; the others (offline, local models) are not in the
+    cost."""
 
 
 class VoteSplit(BaseModel):
@@ -267,6 +270,8 @@ class RunReport(BaseModel):
     rubrics: dict[str, int] = {}
     """Votes per rubric (``name@version``) the jurors judged by; votes stored before rubrics
     were recorded count under ``UNRECORDED_RUBRIC``."""
+    budget: dict[str, float] = {}
+    """The run's budget as last configured (``max_calls``, ``max_usd``), when it set one."""
 
 
 class Report(BaseModel):
@@ -282,7 +287,7 @@ def _role(scope: str) -> str:
 
 
 def call_stats(store: RunStore, verdicts: int) -> CallStats:
-    calls = errors = prompt = completion = 0
+    calls = errors = prompt = completion = priced = 0
     cost = 0.0
     by_role: dict[str, int] = defaultdict(int)
     for call in store.iter_calls():
@@ -292,6 +297,7 @@ def call_stats(store: RunStore, verdicts: int) -> CallStats:
         prompt += call.usage.prompt_tokens
         completion += call.usage.completion_tokens
         cost += call.cost_usd
+        priced += int(call.cost_usd > 0)
 
     def per(value: float) -> float | None:
         return value / verdicts if verdicts else None
@@ -307,6 +313,7 @@ def call_stats(store: RunStore, verdicts: int) -> CallStats:
         calls_per_verdict=per(calls),
         tokens_per_verdict=per(prompt + completion),
         cost_per_verdict_usd=per(cost),
+        priced_calls=priced,
     )
 
 
@@ -374,7 +381,15 @@ def run_report(store: RunStore, label: str | None = None) -> RunReport:
         disagreements=len(split),
         audit=[_audit_case(store, c) for c in split[:AUDIT_CASES]],
         rubrics=rubric_counts(votes),
+        budget=_budget(info["config"]),
     )
+
+
+def _budget(config: object) -> dict[str, float]:
+    budget = config.get("budget") if isinstance(config, dict) else None
+    if not isinstance(budget, dict):
+        return {}
+    return {k: v for k, v in budget.items() if isinstance(v, int | float)}
 
 
 def _audit_case(store: RunStore, case: CaseSummary) -> AuditCase:

@@ -17,6 +17,8 @@ from safebench.offline.sim_targets import SIM_PROFILES, sim_responder
 from safebench.pipeline import run_evaluation
 from tests.safebench.helpers import http_run_config, serve_everything, write_config
 from tests.support.sim_server import SimServer
+from transcripts.render_html import render_report
+from transcripts.report import build_report
 from transcripts.store import RunStore
 
 PRICED = "gpt-4o-mini"
@@ -126,6 +128,13 @@ async def test_max_usd_stops_before_a_priced_call_would_pass_it(
     assert priced_calls == len(asked)
     assert stopped.summary.spent_usd == pytest.approx(usd)
     assert "max_usd" in str(stopped)
+    # The report says what was spent, against which budget.
+    (run,) = build_report([store]).runs
+    assert run.status == "budget" and run.budget == {"max_usd": max_usd}
+    assert run.calls.priced_calls == len(asked) and run.calls.cost_usd == pytest.approx(usd)
+    page = render_report(build_report([store]))
+    assert f"budget max_usd {max_usd}" in page
+    assert f"{len(asked)} of {run.calls.calls} calls priced" in page
 
     first = _keys(server, start)
     resumed = await run_evaluation(
