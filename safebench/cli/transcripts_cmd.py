@@ -15,12 +15,14 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.measure import Measurement
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
 from safebench.core.errors import StoreError
 from safebench.core.logs import configure_logging
+from safebench.core.records import MODALITY_GRAMMAR, modality_kind
 from safebench.core.untrusted import error_line, inert
 
 app = typer.Typer(
@@ -35,7 +37,9 @@ RunArg = Annotated[Path, typer.Argument(help="Run store (.sqlite)")]
 Target = Annotated[str | None, typer.Option(help="Only this target")]
 Scenario = Annotated[str | None, typer.Option(help="Only this risk scenario")]
 Category = Annotated[str | None, typer.Option(help="Only this risk category")]
-ModalityOpt = Annotated[str | None, typer.Option(help="Only this modality (text, image, audio)")]
+ModalityOpt = Annotated[
+    str | None, typer.Option(help=f"Only this modality, exactly as run: {MODALITY_GRAMMAR}")
+]
 VerdictOpt = Annotated[
     str | None, typer.Option(help="Only this verdict: harmful, safe, undecided, none")
 ]
@@ -77,25 +81,50 @@ def _filter(**fields: Any) -> Any:
         raise typer.Exit(2) from None
 
 
-def _print_cases(cases: list[Any], title: str) -> None:
+_COLUMNS = ("case", "verdict", "rating", "rounds", "flips", "split", "scenario")
+
+
+def _print_cases(cases: list[Any], title: str, out: Console | None = None) -> None:
+    """The cases as a table when every case id fits whole on one line; else (a narrow
+    terminal, long target names) each case as its id on a line of its own and its figures
+    below it. A case id is what ``show`` takes: it is never wrapped nor cut."""
+    out = out or console
     table = Table(title=title)
-    for column in ("case", "verdict", "rating", "rounds", "flips", "split", "scenario"):
+    for column in _COLUMNS:
         table.add_column(
             column,
             justify="right" if column in ("rating", "rounds", "flips") else "left",
-            overflow="fold",
+            no_wrap=column == "case",
         )
     for c in cases:
-        table.add_row(
-            inert(c.case_id),
-            inert(c.verdict),
-            "-" if c.safety_rating is None else str(c.safety_rating),
-            str(c.rounds),
-            str(c.flips),
-            "yes" if c.disagreement else "",
-            inert(c.scenario),
-        )
-    console.print(table)
+        table.add_row(*_cells(c))
+    # Measured unbounded: a measurement within the console's width is clamped to it.
+    unbounded = out.options.update_width(100_000)
+    if Measurement.get(out, unbounded, table).minimum <= out.width:
+        out.print(table)
+        return
+    out.print(Text(title, "italic"), justify="center")
+    for c in cases:
+        out.print(inert(c.case_id, "bold"), soft_wrap=True)
+        _id, *figures = _cells(c)
+        parts = [
+            Text.assemble(f"{column} ", cell)
+            for column, cell in zip(_COLUMNS[1:], figures, strict=True)
+            if cell.plain
+        ]
+        out.print(Text.assemble("  ", Text("  ").join(parts)))
+
+
+def _cells(c: Any) -> list[Text]:
+    return [
+        inert(c.case_id),
+        inert(c.verdict),
+        Text("-" if c.safety_rating is None else str(c.safety_rating)),
+        Text(str(c.rounds)),
+        Text(str(c.flips)),
+        Text("yes" if c.disagreement else ""),
+        inert(c.scenario),
+    ]
 
 
 @app.command("list")
@@ -177,12 +206,13 @@ def show(
             # Each value cut at 40 characters: the query above is the attack's full result.
             params = ", ".join(f"{k}={str(v)[:40]}" for k, v in sorted(a.params.items()))
             console.print(inert(f"attack: {a.name} ({params})"))
-        if detail.query.image is not None:
-            where = root / detail.query.image.path if root else Path(detail.query.image.path)
-            console.print(Text.assemble("image: ", inert(str(where))))
-        for audio in detail.query.audio:
-            where = root / audio.path if root else Path(audio.path)
-            console.print(Text.assemble("speech: ", inert(str(where))))
+        # Only the file the target was sent (one voice of several, or none for text).
+        sent = detail.query.media_for(s.modality)
+        if sent is not None:
+            where = root / sent.path if root else Path(sent.path)
+            label = "image" if modality_kind(s.modality) == "image" else "speech"
+            voice = f" ({sent.voice})" if label == "speech" and sent.voice else ""
+            console.print(Text.assemble(f"{label}{voice}: ", inert(str(where))), soft_wrap=True)
     if detail.answer is not None:
         title = inert(f"answer ({detail.answer.status})")
         body = inert(detail.answer.text or detail.answer.reason or "")

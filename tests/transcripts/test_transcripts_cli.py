@@ -44,7 +44,8 @@ def test_show_prints_the_whole_deliberation_as_inert_text(audit_runs: AuditRuns)
     assert "round 1 (blind vote)" in out and "juror-5" in out
     assert "foreperson's summary" in out and "verdict:" in out and "rule majority" in out
     assert "audit-lock.png" in out  # the image's path
-    assert "audit-lock.wav" in out  # the speech's path
+    assert "audit-lock.wav" not in out  # only the file the case sent
+    assert "audit-lock.wav" in _invoke("show", str(audit_runs.main), "hostile::audit-lock::audio")
     assert "<script>window.__xss='query'</script>" in out
     # Rich markup in an answer is printed, not obeyed; escape sequences never reach the tty.
     outputs = [
