@@ -37,6 +37,10 @@ FRAMING_MARKERS: dict[str, re.Pattern[str]] = {
             r"|\bevidence(?:-based| shows| suggests)\b|\bas a (?:licensed|certified|trusted) \w+"
             r"|\bI trust you\b|\bfor the greater good\b|\bit is (?:crucial|vital|urgent) that\b"
             r"|\beveryone (?:knows|agrees|is doing)\b"
+            # The wording of the project's persuasion attack (generation/attacks/persuasion.py).
+            r"|\breports? show\b|\bsenior (?:practitioners|experts)\b|\bformally request"
+            r"|\bthe consistent thing\b|\b(?:honestly )?(?:scared|desperate)\b"
+            r"|\bsafety training course\b|\bpeople I care about\b"
         ),
         "rule-reversal": (
             r"\brules are reversed\b|\bopposite day\b|\bwhatever you would normally decline\b"
