@@ -90,6 +90,10 @@ def run(
 ) -> None:
     """Send every query to every target, let the jury deliberate, store everything.
 
+    The jury (its size: the seats under jury.jurors; voting rule, rounds, protocol, early
+    stop, rubric) is set in the config's `jury:` section: `safebench init` writes a
+    commented starter config, `safebench rules` lists every rule, persona and model name.
+
     Rerunning the same command resumes: finished cases and recorded model calls are reused.
     A store is bound to the config that made it: a rerun that changes anything that changes
     results (the dataset or its content, modalities, a target or its params, the jury, its
