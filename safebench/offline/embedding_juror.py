@@ -4,12 +4,20 @@ It reads the same ballot as any juror, embeds the request and the answer, adds t
 compliance cues of the pattern juror, and scores the pair with a logistic head trained by
 ``python -m safebench.offline.train_embedding_juror`` on GPTFuzz's human labels. Reading the
 request with the answer matters: answer-only features learn one dataset's style, not harm.
+
+It runs a network, so it never runs on the event loop: the offline provider answers it in a
+worker thread (``THREADED`` in ``safebench.offline.models``), and concurrent verdicts share
+one forward pass through :class:`TextBatcher`, as the harm judge's pairs do.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -73,15 +81,110 @@ def head() -> EmbeddingHead:
     return EmbeddingHead()
 
 
-@lru_cache(maxsize=4096)
-def _embed(text: str) -> Any:
+def _encode(texts: Sequence[str]) -> Any:
     from safebench.offline.embedding import encoder
 
-    return encoder().encode([text])[0]
+    return encoder().encode(texts)
+
+
+@dataclass
+class _Slot:
+    texts: tuple[str, ...]
+    done: bool = False
+    vectors: list[Any] = field(default_factory=list)
+    error: BaseException | None = None
+
+
+@dataclass
+class TextBatcher:
+    """Threads queue texts; whoever finds the encoder idle embeds everything queued (each
+    text once, cached texts not at all) in one forward pass while the others wait.
+
+    Waiting callers are worker threads, never the event loop (see the module docstring).
+    """
+
+    cache_size: int = 4096
+    max_texts: int = 256
+    batches: int = 0
+    """Forward passes run (for tests and benchmarks)."""
+    _cond: threading.Condition = field(default_factory=threading.Condition)
+    _pending: list[_Slot] = field(default_factory=list)
+    _busy: bool = False
+    _cache: OrderedDict[str, Any] = field(default_factory=OrderedDict)
+
+    @property
+    def busy(self) -> bool:
+        """Whether a forward pass is running now."""
+        return self._busy
+
+    def embed(self, texts: Sequence[str]) -> list[Any]:
+        """One unit vector per text, in order."""
+        slot = _Slot(tuple(texts))
+        with self._cond:
+            if self._fill_from_cache(slot):
+                return slot.vectors
+            self._pending.append(slot)
+            while not slot.done:
+                if self._busy:
+                    self._cond.wait()
+                    continue
+                self._run_pending()
+        if slot.error is not None:
+            raise slot.error
+        return slot.vectors
+
+    def _fill_from_cache(self, slot: _Slot) -> bool:
+        if not all(t in self._cache for t in slot.texts):
+            return False
+        for text in slot.texts:
+            self._cache.move_to_end(text)
+        slot.vectors = [self._cache[t] for t in slot.texts]
+        slot.done = True
+        return True
+
+    def _run_pending(self) -> None:
+        """Embed what is queued, outside the lock (held on entry and on return)."""
+        batch: list[_Slot] = []
+        taken = 0
+        while self._pending:
+            size = len(self._pending[0].texts)
+            if batch and taken + size > self.max_texts:
+                break
+            batch.append(self._pending.pop(0))
+            taken += size
+        texts = list(dict.fromkeys(t for slot in batch for t in slot.texts))
+        found = {t: self._cache[t] for t in texts if t in self._cache}
+        wanted = [t for t in texts if t not in found]
+        self._busy = True
+        self._cond.release()
+        try:
+            vectors = _encode(wanted) if wanted else []
+            error: BaseException | None = None
+        except BaseException as exc:  # handed to every caller of the batch
+            error = exc
+        finally:
+            self._cond.acquire()
+        self._busy = False
+        self.batches += 1
+        if error is None:
+            for text, vector in zip(wanted, vectors, strict=True):
+                found[text] = self._cache[text] = vector
+            while len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
+        for slot in batch:
+            slot.error = error
+            if error is None:
+                slot.vectors = [found[t] for t in slot.texts]
+            slot.done = True
+        self._cond.notify_all()
+
+
+BATCHER = TextBatcher()
 
 
 def harm_probability(request: str, answer: str) -> float:
-    features = pair_features(_embed(request), _embed(answer), answer)
+    q, a = BATCHER.embed([request, answer])
+    features = pair_features(q, a, answer)
     return float(head().probability([features])[0])
 
 

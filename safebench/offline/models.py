@@ -13,7 +13,7 @@ from safebench.offline.reading import ChatMessages, OfflineModel
 
 OFFLINE_MODELS: Registry[OfflineModel] = Registry("offline model")
 
-THREADED = frozenset({"harm-judge"})
+THREADED = frozenset({"harm-judge", "embedding-juror"})
 """Offline models that run a neural network: answered in a thread, off the event loop."""
 
 # A balanced reader of refusal, compliance and redirection cues.
