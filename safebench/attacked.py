@@ -4,7 +4,7 @@ A run with ``attack:`` evaluates a dataset of its own, materialised before its c
 ``<store dir>/datasets/attacked/<digest>/`` with ``queries.jsonl`` and the media (the
 source's, copied, and those the attack made). The digest covers the source's
 ``queries.jsonl``, the attack (name, full parameters and what they point at) and the run's
-``limit`` (only the queries the run asks are attacked), so a changed attack is another
+``limit`` or ``sample`` (only the queries the run asks are attacked), so a changed attack is another
 directory and the same one is reused. The directory is built under a temporary name and
 renamed into place whole, with a marker holding its digest and its queries' hash: a
 directory without a matching marker is never taken for complete.
@@ -29,6 +29,7 @@ import structlog
 from agents.gateway import Gateway
 from generation.attacks import AttackConfig, AttackContext, apply_attack
 from generation.dataset import iter_queries, queries_path, write_dataset
+from generation.sampling import SampleConfig, sample_ids, sampled
 from safebench.cases import limited
 from safebench.config import RunConfig
 from safebench.core.errors import DatasetError
@@ -44,13 +45,17 @@ ATTACKED_DIR = "attacked"
 _MARKER = ".attack-complete"
 
 
-def attacked_digest(attack: AttackConfig, source_root: Path, limit: int | None) -> str:
+def attacked_digest(
+    attack: AttackConfig, source_root: Path, limit: int | None, sample: SampleConfig | None = None
+) -> str:
     """The digest naming the attacked dataset of ``source_root`` under ``attack``."""
-    payload = {
+    payload: dict[str, object] = {
         "source_queries_sha256": file_sha256(queries_path(source_root)),
         "attack": attack.identity(),
         "limit": limit,
     }
+    if sample is not None:  # only when set: the digests of unsampled runs stay as they were
+        payload["sample"] = sample.model_dump(exclude_none=True)
     blob = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:24]
 
@@ -130,11 +135,12 @@ async def build_attacked_dataset(
     digest: str,
     *,
     limit: int | None = None,
+    sample: SampleConfig | None = None,
     gateway: Gateway | None = None,
     concurrency: int = 8,
 ) -> Path:
-    """``out_root`` holding the first ``limit`` queries of ``source_root`` under ``attack``;
-    built unless a complete one with ``digest`` is already there."""
+    """``out_root`` holding the first ``limit`` queries of ``source_root`` (or its
+    ``sample``) under ``attack``; built unless a complete one with ``digest`` is already there."""
     if _is_complete(out_root, digest):
         log.debug("attacked dataset is current", root=str(out_root))
         return out_root
@@ -142,6 +148,9 @@ async def build_attacked_dataset(
     building = Path(tempfile.mkdtemp(prefix=f".{out_root.name}-", dir=out_root.parent))
     try:
         queries = list(limited(iter_queries(source_root), limit))
+        if sample is not None:
+            # The run then draws the same sample from this copy (same ids and scenarios).
+            queries = list(sampled(queries, sample_ids(queries, sample)))
         originals = [ref for q in queries for ref in ([q.image] if q.image else []) + list(q.audio)]
         await asyncio.to_thread(_copy_media, source_root, building, originals)
         context = AttackContext(dataset_root=source_root, out_root=building, gateway=gateway)
@@ -158,13 +167,14 @@ async def attack_dataset(config: RunConfig, source_root: Path, gateway: Gateway 
     else its attacked copy beside the store (built with ``gateway``, the run's)."""
     if config.attack is None:
         return source_root
-    digest = attacked_digest(config.attack, source_root, config.limit)
+    digest = attacked_digest(config.attack, source_root, config.limit, config.sample)
     return await build_attacked_dataset(
         config.attack,
         source_root,
         attacked_root(config, digest),
         digest,
         limit=config.limit,
+        sample=config.sample,
         gateway=gateway,
         concurrency=config.concurrency,
     )

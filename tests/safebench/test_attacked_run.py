@@ -184,6 +184,8 @@ async def test_the_cli_lists_attacks_and_shows_a_cases_attack(
         assert f"\n{name}  " in "\n" + listed.output
     assert "epsilon (float, default: 16.0)" in listed.output
     config = run_config(server, tmp_path / "run.sqlite", {"name": "typographic"})
+    # Image cases: `show` names only the media a case sent, here the attack's image.
+    config = config.model_copy(update={"modalities": ["image"]})
     await run_evaluation(config)
     with RunStore(config.store_path()) as store:
         case = next(a.case_id for a in store.iter_answers())

@@ -104,3 +104,17 @@ def test_a_seed_without_a_sample_is_refused(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "--sample" in result.output
     assert not (tmp_path / "run.sqlite").exists()
+
+
+async def test_an_attack_on_a_sampled_run_attacks_only_the_sample(tmp_path: Path) -> None:
+    store = tmp_path / "run.sqlite"
+    sample = {"total": 3, "seed": 4}
+    attack = {"name": "template", "params": {"template": "research"}}
+    config = RunConfig.model_validate(offline(store, sample=sample, attack=attack))
+    summary = await run_evaluation(config)
+    assert summary.counts == {"judged": 3}
+    expected = sample_ids(iter_queries(tmp_path / "datasets" / "seed"), SampleConfig(**sample))
+    (attacked,) = (tmp_path / "datasets" / "attacked").iterdir()
+    made = list(iter_queries(attacked))
+    assert {q.id for q in made} == expected == asked(store)  # no other query was attacked
+    assert all(q.attack is not None for q in made)
