@@ -161,11 +161,11 @@ class Gateway:
         future: asyncio.Future[Completion] = asyncio.get_running_loop().create_future()
         self._inflight[key] = future
         try:
-            result = await self._spending(
-                spec,
-                self._call(spec, messages, request, key=key, scope=scope, stream=stream),
-                lambda done: done.cost_usd,
-            )
+            call = self._call(spec, messages, request, key=key, scope=scope, stream=stream)
+            if self.spend is None:  # no budget: not one more frame on the hot path
+                result = await call
+            else:
+                result = await self._spending(spec, call, _completion_cost)
             future.set_result(result)
             return result
         except BaseException as exc:
@@ -475,6 +475,10 @@ def _cost(model: str, prompt_tokens: int, completion_tokens: int) -> float:
         _UNPRICED_MODELS.add(model)
         return 0.0
     return float(prompt + completion)
+
+
+def _completion_cost(done: Completion) -> float:
+    return done.cost_usd
 
 
 def _completion_from_record(call: ModelCall, *, cached: bool) -> Completion:

@@ -254,10 +254,11 @@ async def _run_parent(
     store = RunStore(config.store_path())
     try:
         bind_run(store, config.name, config.public_json(), identity)
+        # Attacked once, here, in a model session of its own; the workers read the result.
+        # (Its calls are not bounded by the budget, but they are counted in what is left.)
+        dataset_root = await attack_dataset_in_session(config, dataset_root)
         # What is left of the budget (earlier sessions' calls are in the store), shared out.
         spend = spend_limit(config, store)
-        # Attacked once, here, in a model session of its own; the workers read the result.
-        dataset_root = await attack_dataset_in_session(config, dataset_root)
         # The attacked copy's digest is its own (computed there); the identity's is the source's.
         store.set_dataset_root(dataset_root, None if config.attack else dataset_digest(identity))
         targets = len(config.targets)
@@ -286,8 +287,12 @@ async def _run_parent(
             retries=sum(r.retries for r in reports),
         )
         if status == "budget":
-            reason = next(r.error for r in reports if r.status == "budget")
-            raise RunOverBudget(over_budget_message(f"{reason}", summary.store), summary)
+            stopped = next(r for r in reports if r.status == "budget")
+            reason = (
+                f"{config.budget.model_dump(exclude_none=True)} shared out among "
+                f"{config.workers} workers; worker {stopped.index}: {stopped.error}"
+            )
+            raise RunOverBudget(over_budget_message(reason, summary.store), summary)
         return summary
     finally:
         store.close()

@@ -166,6 +166,7 @@ async def test_with_workers_the_budget_is_shared_out_and_never_passed(
         stopped = await _over_budget(config)
         assert thread.server.count() <= 21
         assert stopped.summary.status == "budget"
+        assert "shared out among 2 workers" in str(stopped)
         with RunStore(config.store_path()) as opened:
             assert opened.spending()[0] == thread.server.count()
             assert opened.run_info()["status"] == "budget"
