@@ -191,8 +191,7 @@ class CaseDetail(BaseModel):
 
 
 def case_detail(store: RunStore, case_id: str) -> CaseDetail | None:
-    rows = {c.case_id: c for c in store.iter_cases() if c.case_id == case_id}
-    row = rows.get(case_id)
+    row = store.get_case(case_id)
     if row is None:
         return None
     votes = list(store.iter_votes(case_id))

@@ -49,6 +49,18 @@ class StoredRun(BaseModel):
     identity_json: str | None = None
 
 
+_CASE_KEYS = (
+    "case_id",
+    "target",
+    "query_id",
+    "modality",
+    "category",
+    "scenario",
+    "status",
+    "error",
+)
+"""A ``CaseRow``'s fields, in the order the case queries select them."""
+
 DATASET_QUERIES_FILE = "queries.jsonl"
 """The dataset file whose digest the store records (generation.dataset.QUERIES_FILE)."""
 
@@ -374,18 +386,8 @@ class RunStore:
             "SELECT case_id, target, query_id, modality, category, scenario, status, error "
             "FROM cases ORDER BY case_id"
         )
-        keys = (
-            "case_id",
-            "target",
-            "query_id",
-            "modality",
-            "category",
-            "scenario",
-            "status",
-            "error",
-        )
         for row in self._rows(query, many=True):
-            yield CaseRow(**dict(zip(keys, row, strict=True)))
+            yield CaseRow(**dict(zip(_CASE_KEYS, row, strict=True)))
 
     def iter_answers(self) -> Iterator[TargetAnswer]:
         for record in self._rows("SELECT record FROM answers ORDER BY case_id"):
@@ -428,6 +430,70 @@ class RunStore:
             if len(rows) < page:
                 return
             after = rows[-1][0]
+
+    def get_case(self, case_id: str) -> CaseRow | None:
+        """One case's columns, by its primary key (no scan of the run)."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT case_id, target, query_id, modality, category, scenario, status, error "
+                "FROM cases WHERE case_id=?",
+                (case_id,),
+            ).fetchone()
+        return None if row is None else CaseRow(**dict(zip(_CASE_KEYS, row, strict=True)))
+
+    def data_version(self) -> int:
+        """Changes whenever another connection (a live run) commits: when a reader's derived
+        view of the store (the viewer's case index) must be built again."""
+        with self._lock:
+            return int(self._db.execute("PRAGMA data_version").fetchone()[0])
+
+    def case_index_rows(self, after: str = "", page: int = 5000) -> list[tuple[Any, ...]]:
+        """A page of per-case summary columns, in case-id order after ``after``: the case's
+        columns, then its verdict's harmful (0/1/None), rating, rounds, flips, abstentions and
+        rule, whether it has a verdict, and whether the voting jurors split in some round.
+
+        Computed by SQLite (JSON fields read in place, the split from each case's votes
+        through their primary key), so a 100k-case run is summarised without a Python
+        object per vote."""
+        query = (
+            "SELECT c.case_id, c.target, c.query_id, c.modality, c.category, c.scenario, "
+            "c.status, v.harmful, v.safety_rating, json_extract(v.record, '$.rounds'), "
+            "json_extract(v.record, '$.flips'), json_extract(v.record, '$.abstentions'), "
+            "json_extract(v.record, '$.rule'), v.case_id IS NOT NULL, "
+            "EXISTS (SELECT 1 FROM votes x WHERE x.case_id = c.case_id GROUP BY x.round "
+            "HAVING COUNT(DISTINCT json_extract(x.record, '$.payload.harmful')) > 1) "
+            "FROM cases c LEFT JOIN verdicts v USING (case_id) "
+            "WHERE c.case_id > ? ORDER BY c.case_id LIMIT ?"
+        )
+        with self._lock:
+            return [tuple(r) for r in self._db.execute(query, (after, page)).fetchall()]
+
+    def cases_with_text(self, needle: str) -> set[str]:
+        """Cases whose query, answer, foreperson's summary or reasons, or any juror's
+        reasoning holds ``needle`` (compared case-folded, as ``str.casefold``)."""
+        folded = needle.casefold()
+
+        def contains(text: object) -> bool:
+            return isinstance(text, str) and folded in text.casefold()
+
+        query = (
+            "SELECT case_id FROM answers WHERE sb_contains(json_extract(record, '$.text')) "
+            "UNION SELECT case_id FROM verdicts WHERE "
+            "sb_contains(json_extract(record, '$.summary')) "
+            "UNION SELECT v.case_id FROM verdicts v, json_each(v.record, '$.reasons') r "
+            "WHERE sb_contains(r.value) "
+            "UNION SELECT case_id FROM votes "
+            "WHERE sb_contains(json_extract(record, '$.payload.reasoning')) "
+            "UNION SELECT c.case_id FROM cases c JOIN queries q USING (query_id) "
+            "WHERE sb_contains(json_extract(q.record, '$.text'))"
+        )
+        with self._lock:
+            # Registered per search: the needle is the function's own, nothing is shared.
+            self._db.create_function("sb_contains", 1, contains, deterministic=True)
+            try:
+                return {r[0] for r in self._db.execute(query).fetchall()}
+            finally:
+                self._db.create_function("sb_contains", 1, None)
 
     def status_counts(self) -> dict[str, int]:
         with self._lock:

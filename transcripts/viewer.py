@@ -27,19 +27,23 @@ from pydantic import ValidationError
 from safebench.core.errors import DatasetError
 from safebench.core.media import read_media
 from safebench.core.records import MediaRef, Query
+from transcripts.case_index import CaseIndex
 from transcripts.render_html import VIEWER_CSP, VIEWER_CSP_HEADER, render
-from transcripts.search import CaseFilter, case_detail, case_summaries, search_cases
+from transcripts.search import CaseFilter, case_detail
 from transcripts.store import RunStore, queries_file_sha256
 
 log = structlog.get_logger(__name__)
 
 STORE_KEY = web.AppKey("store", RunStore)
+INDEX_KEY = web.AppKey("case_index", CaseIndex)
 ROOT_KEY = web.AppKey("dataset_root", object)
 HOSTS_KEY = web.AppKey("allowed_hosts", frozenset)
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 """Names a browser on this machine may use for the viewer, whatever address it is bound to."""
 LIST_LIMIT = 1000
-"""Rows on one list page; filters narrow a larger run."""
+"""Rows on one list page; the next page is a link (keyset paging), filters narrow a run."""
+MAX_CURSOR = 2000
+"""The longest ``after`` cursor accepted (a sort prefix and a case id)."""
 
 _FILTER_SELECTS = ("target", "category", "scenario", "modality", "status", "verdict")
 _MEDIA_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp", "audio/")
@@ -129,25 +133,32 @@ def _filter_from(query: dict[str, str]) -> CaseFilter:
 
 async def list_cases(request: web.Request) -> web.Response:
     store = request.app[STORE_KEY]
+    index = request.app[INDEX_KEY]
     wanted = {
         k: v
         for k, v in request.query.items()
         if k in (*_FILTER_SELECTS, "text", "disagreement", "flip")
     }
-    cases = search_cases(store, _filter_from(wanted), disagreements_first=True)
-    everything = case_summaries(store)
-    options = {
-        name: sorted({str(getattr(c, name)) for c in everything}) for name in _FILTER_SELECTS
-    }
+    after = request.query.get("after", "")
+    if len(after) > MAX_CURSOR:
+        raise web.HTTPBadRequest(text="invalid page cursor")
+    case_filter = _filter_from(wanted)
+    # Paged and filtered in SQL, in a worker thread: a large run never stalls the loop.
+    page = await asyncio.to_thread(index.page, case_filter, after, LIST_LIMIT)
+    options = await asyncio.to_thread(index.options)
     selects = [(name, options[name]) for name in _FILTER_SELECTS]
     selects += [("disagreement", ["yes", "no"]), ("flip", ["yes", "no"])]
+    next_query = {**wanted, "after": page.next_after} if page.next_after else None
     return _html(
         render(
             "list.html.j2",
             csp=VIEWER_CSP,
             run_name=store.run_info()["name"],
-            total=len(everything),
-            cases=cases[:LIST_LIMIT],
+            total=page.total,
+            matching=page.matching,
+            cases=page.cases,
+            first_page=not after,
+            next_query=next_query,
             limit=LIST_LIMIT,
             selects=selects,
             current=wanted,
@@ -157,7 +168,7 @@ async def list_cases(request: web.Request) -> web.Response:
 
 async def show_case(request: web.Request) -> web.Response:
     store = request.app[STORE_KEY]
-    detail = case_detail(store, request.query.get("id", ""))
+    detail = await asyncio.to_thread(case_detail, store, request.query.get("id", ""))
     if detail is None:
         raise web.HTTPNotFound(text="no such case")
     image, speech = sent_media(detail.query, detail.summary.modality, detail.summary.status)
@@ -256,6 +267,7 @@ def make_app(store_path: Path, host: str | None = None) -> web.Application:
     store = RunStore.open_readonly(store_path)
     app = web.Application(middlewares=[security_headers, bound_host_only])
     app[STORE_KEY] = store
+    app[INDEX_KEY] = CaseIndex(store)
     app[ROOT_KEY] = _proven_root(store)
     app[HOSTS_KEY] = LOOPBACK_NAMES | ({_host_name(host)} if host else set())
     app.router.add_get("/", list_cases)
@@ -263,7 +275,8 @@ def make_app(store_path: Path, host: str | None = None) -> web.Application:
     app.router.add_get("/media/{kind:image|audio}", media)
     app.router.add_get("/favicon.ico", no_favicon)
 
-    async def close_store(_: web.Application) -> None:
+    async def close_store(app: web.Application) -> None:
+        app[INDEX_KEY].close()
         store.close()
 
     app.on_cleanup.append(close_store)
