@@ -47,6 +47,9 @@ async def _over_budget(config: RunConfig) -> RunOverBudget:
 async def test_max_calls_stops_the_run_and_a_higher_budget_resumes_it_with_no_repeat(
     server: SimServer, tmp_path: Path
 ) -> None:
+    # Calls take a while at the server, so the stop comes with calls in flight there: were
+    # they cancelled instead of awaited, the resume would ask them again.
+    server.latency_s = 0.05
     # The same run without a budget, on a store of its own: what the whole run asks.
     whole = await run_evaluation(_config(server, tmp_path / "whole.sqlite", limit=3))
     assert whole.status == "complete"
@@ -74,6 +77,25 @@ async def test_max_calls_stops_the_run_and_a_higher_budget_resumes_it_with_no_re
     assert len(first) + len(after) == needed
     assert resumed.counts == whole.counts
     assert resumed.spent_calls == needed
+
+
+async def test_a_stop_in_the_middle_of_a_jury_round_cancels_no_answered_call(
+    server: SimServer, tmp_path: Path
+) -> None:
+    # One case at a time: the target's call, then five jurors asked at once, of which the
+    # budget allows two. The third is refused while the two are still at the server; they
+    # must be awaited and recorded, not cancelled with the round.
+    server.latency_s = 0.2
+    store = tmp_path / "run.sqlite"
+    config = _config(server, store, limit=1, concurrency=1, budget={"max_calls": 3})
+    await _over_budget(config)
+    first = _keys(server)
+    assert len(first) == 3
+    with RunStore(store) as opened:
+        assert opened.spending()[0] == 3
+    server.latency_s = 0.0
+    await run_evaluation(_config(server, store, limit=1, concurrency=1))
+    assert set(_keys(server, len(first))).isdisjoint(first)
 
 
 async def test_a_budget_counts_the_calls_of_earlier_sessions(
