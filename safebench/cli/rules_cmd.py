@@ -13,7 +13,7 @@ import importlib.util
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, get_args
 
 import typer
 from rich.console import Console
@@ -143,17 +143,26 @@ def _target_kinds() -> Section:
 
 
 def _transports() -> Section:
-    from agents.transports import TRANSPORT_MODULES
+    from agents.spec import ModelSpec
+    from agents.transports import TRANSPORT_MODULES, auto_transport
     from safebench.core.registry import names
 
-    shown = list(TRANSPORT_MODULES) + [n for n in names("transport") if n not in TRANSPORT_MODULES]
-    entries = [
-        Entry(n, module_summary(TRANSPORT_MODULES[n]) if n in TRANSPORT_MODULES else "")
-        for n in shown
-    ]
-    return Section(
-        "transports", "transport: NAME on a target, juror or foreperson (default litellm)", entries
-    )
+    accepted = list(get_args(ModelSpec.model_fields["transport"].annotation))
+    default = ModelSpec.model_fields["transport"].default
+    entries = []
+    for name in [*accepted, *TRANSPORT_MODULES, *names("transport")]:
+        if any(entry.name.split(" ")[0] == name for entry in entries):
+            continue
+        if name in TRANSPORT_MODULES:
+            about = module_summary(TRANSPORT_MODULES[name])
+        elif name == "auto":
+            about = first_sentence(auto_transport.__doc__)
+        else:
+            about = ""
+        if name not in accepted:
+            about = f"(taken by the model's prefix, not set by transport:) {about}"
+        entries.append(Entry(f"{name} (default)" if name == default else name, about))
+    return Section("transports", "transport: NAME on a target, juror or foreperson", entries)
 
 
 def _label_formats() -> Section:
