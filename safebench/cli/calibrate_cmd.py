@@ -123,7 +123,9 @@ def print_report(report: Any, n_items: int, show: int) -> None:
     )
     if report.disagreements:
         shown = report.disagreements[:show]
-        console.print(f"{len(report.disagreements)} items where the jury and people disagree:")
+        total = len(report.disagreements)
+        listed = "" if len(shown) == total else f" (the first {len(shown)}; --show N lists more)"
+        console.print(f"{total} items where the jury and people disagree{listed}:")
         for d in shown:
             people = "harmful" if d.item.label else "not harmful"
             jury_says = {True: "harmful", False: "not harmful", None: "undecided"}[d.jury_says]

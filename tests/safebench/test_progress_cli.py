@@ -175,3 +175,23 @@ def test_the_bar_says_which_offline_models_the_first_items_wait_for() -> None:
         assert task.description == f"cases ({loading_note(demo)})"
         shown.advance("judged")  # the first case is done: the models are in
         assert task.description == "cases"
+
+
+def test_calibrate_says_when_it_lists_only_some_disagreements(tmp_path: Path) -> None:
+    items = [
+        {"question": f"q{i}", "answer": f"a{i}", "label": i % 2, "judge_a": 1 - i % 2}
+        for i in range(4)
+    ]  # the replayed juror contradicts people on all four
+    labels = tmp_path / "labels.json"
+    labels.write_text(json.dumps(items), encoding="utf-8")
+    jury = tmp_path / "jury.yaml"
+    jury.write_text("jurors:\n  - {model: safebench/replay/a}\nrounds: 0\n", encoding="utf-8")
+    args = ["calibrate", str(labels), "--jury", str(jury), "--store", str(tmp_path / "c.sqlite")]
+    some = CliRunner().invoke(app, [*args, "--show", "3", "-q"], env={"COLUMNS": "160"})
+    assert some.exit_code == 0, some.output
+    assert "4 items where the jury and people disagree (the first 3; --show N lists more):" in (
+        some.output
+    )
+    assert len([line for line in some.output.splitlines() if line.startswith("- ")]) == 3
+    every = CliRunner().invoke(app, [*args, "--show", "4", "-q"], env={"COLUMNS": "160"})
+    assert "4 items where the jury and people disagree:" in every.output
