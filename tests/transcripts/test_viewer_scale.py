@@ -132,3 +132,31 @@ async def test_a_case_of_a_large_store_opens_by_its_key(client: TestClient) -> N
     page = await (await client.get(f"/case?id={cid}")).text()
     assert "summary of case 7" in page and "Round 2" in page
     assert '<td class="seat">juror-5<br><span class="juror-model">openai/judge</span>' in page
+
+
+def test_the_index_follows_a_live_run(audit_runs: AuditRuns, tmp_path: Path) -> None:
+    import sqlite3
+
+    from safebench.core.records import TargetAnswer
+    from transcripts.store import CaseMeta
+
+    path = tmp_path / "live.sqlite"
+    with sqlite3.connect(audit_runs.main) as src, sqlite3.connect(path) as dst:
+        src.backup(dst)
+    with RunStore.open_readonly(path) as reader:
+        index = CaseIndex(reader)
+        before = index.page(CaseFilter())
+        meta = CaseMeta(
+            case_id="late::q::text", target="late", query_id="q", modality="text",
+            category="C", scenario="S",
+        )  # fmt: skip
+        answer = TargetAnswer(
+            case_id=meta.case_id, target="late", query_id="q", modality="text",
+            status="skipped", reason="not accepted",
+        )  # fmt: skip
+        with RunStore(path) as writer:  # the run, still writing while the viewer reads
+            writer.save_skipped(meta, answer)
+        after = index.page(CaseFilter(target="late"))
+        index.close()
+    assert after.total == before.total + 1
+    assert [c.case_id for c in after.cases] == ["late::q::text"]
