@@ -89,17 +89,13 @@ class SpendLimit:
 
     def _would_pass(self, expected: float, priced: bool) -> str | None:
         if self.max_calls is not None and self.calls + self.in_flight + 1 > self.max_calls:
-            return (
-                f"budget max_calls {self.max_calls} reached ({self.calls} calls spent, "
-                f"{self.in_flight} in flight)"
-            )
+            return f"budget max_calls {self.max_calls} reached"
         if self.max_usd is not None and priced:
             # The calls in flight and this one priced as their model's dearest call so far.
             at_most = self.usd + self.in_flight_usd + expected
             if self.usd >= self.max_usd or at_most > self.max_usd:
                 return (
-                    f"budget max_usd {self.max_usd:g} would be passed (${self.usd:.6f} spent, "
-                    f"${self.in_flight_usd:.6f} expected in flight, the next call expected "
-                    f"to cost ${expected:.6f})"
+                    f"budget max_usd {self.max_usd:g} would be passed by the next call "
+                    f"(${self.usd:.4f} spent, ${expected:.4f} expected for the call)"
                 )
         return None

@@ -164,10 +164,9 @@ def run(
 
 def print_spending(summary: Any) -> None:
     """What the run's store records as spent, every session of the run together."""
-    unpriced = summary.spent_calls - summary.priced_calls
     console.print(
         f"spent so far: {summary.spent_calls} model calls, ${summary.spent_usd:.4f} "
-        f"({summary.priced_calls} priced calls; {unpriced} to unpriced models, not in the $)"
+        f"({summary.priced_calls} priced by litellm's map)"
     )
 
 
