@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -11,6 +12,19 @@ from safebench.cli.app import app
 from tests.transcripts.conftest import SECRET, AuditRuns
 
 runner = CliRunner()
+
+
+def split_cases(store: Path) -> set[str]:
+    """Cases whose jurors voted both ways in some round, read straight from the votes table
+    (not through the code under test): the simulated targets' answers decide how many."""
+    with sqlite3.connect(f"file:{store}?mode=ro", uri=True) as db:
+        rows = db.execute("SELECT case_id, round, record FROM votes").fetchall()
+    sides: dict[tuple[str, int], set[bool]] = {}
+    for case_id, round_, record in rows:
+        harmful = (json.loads(record).get("payload") or {}).get("harmful")
+        if harmful is not None:
+            sides.setdefault((case_id, round_), set()).add(harmful)
+    return {case_id for (case_id, _), found in sides.items() if len(found) > 1}
 
 
 def _invoke(*args: str) -> str:
@@ -25,10 +39,13 @@ def test_list_filters_by_target_verdict_and_disagreement(audit_runs: AuditRuns) 
     assert "18 case(s)" in everything
     leaky = _invoke("list", run, "--target", "leaky", "--modality", "text")
     assert "3 case(s)" in leaky and "hostile::" not in leaky
+    expected = split_cases(audit_runs.main)
+    assert 0 < len(expected) < 18  # the fixture's answers make some juries split, not all
     split = _invoke("list", run, "--disagreement")
-    assert "4 case(s)" in split
+    assert f"{len(expected)} case(s)" in split
+    assert all(case in split for case in expected)
     agreed = _invoke("list", run, "--agreement")
-    assert "14 case(s)" in agreed
+    assert f"{18 - len(expected)} case(s)" in agreed
     skipped = _invoke("list", run, "--verdict", "none")
     assert "3 case(s)" in skipped and "leaky::audit-lock::audio" in skipped
 
@@ -67,7 +84,7 @@ def test_export_writes_matching_deliberations(audit_runs: AuditRuns, tmp_path: P
     out = tmp_path / "split.jsonl"
     _invoke("export", str(audit_runs.main), "--out", str(out), "--disagreement")
     records = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
-    assert len(records) == 4
+    assert {r["summary"]["case_id"] for r in records} == split_cases(audit_runs.main)
     for record in records:
         assert record["type"] == "case_detail" and record["summary"]["disagreement"]
         assert record["rounds"][0]["round"] == 1 and record["verdict"]["rule"]
