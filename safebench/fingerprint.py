@@ -4,12 +4,13 @@ The *identity* of a run is the result-bearing part of its config as plain JSON: 
 (and a hash of its ``queries.jsonl``), the modalities, every target (model, params, system
 prompt, streaming, kind, accepted modalities, replay file and its hash), the whole jury (jurors
 with their personas and params, rounds, protocol, voting rule and options, early stop,
-foreperson, re-asks, answer cut, seed), the attack if any, and the version of the prompts.
+foreperson, re-asks, answer cut, seed), the attack and the sample if any, and the version of
+the prompts.
 Settings that only change how fast or how reliably the same calls are made are left out, so
 they may change on resume: concurrency, workers, gateway retries/timeouts/limits, the store
 path, the abort thresholds, API keys and endpoints (``api_base``: a model moved to another port
-is the same model, as ``agents.gateway.call_key`` also holds), the transport and target
-``max_concurrency``. ``limit`` is kept but may only grow: a smaller one would report cases the
+is the same model, as ``agents.gateway.call_key`` also holds), the transport, target
+``max_concurrency`` and the ``budget`` (a run stopped by its budget resumes when it is raised). ``limit`` is kept but may only grow: a smaller one would report cases the
 config no longer asks for.
 
 The identity is stored in the store's ``meta`` table as canonical JSON. A resume whose
