@@ -85,6 +85,14 @@ class GatewayChatClient(ChatCompletionClient):
         """The finish reason of the last reply: ``content_filter`` marks a provider refusal,
         which autogen's message (text only) cannot carry."""
 
+    def bind(self, scope: str) -> None:
+        """Serve another scope (the same seat in another case) from a fresh start: an agent
+        and its client are reused across cases rather than rebuilt per case."""
+        self._scope = scope
+        self.last_finish_reason = None
+        self._total = RequestUsage(prompt_tokens=0, completion_tokens=0)
+        self._last = RequestUsage(prompt_tokens=0, completion_tokens=0)
+
     async def create(
         self,
         messages: Sequence[LLMMessage],
@@ -159,14 +167,17 @@ class GatewayChatClient(ChatCompletionClient):
 
     @property
     def model_info(self) -> ModelInfo:
-        return ModelInfo(
-            vision=True,
-            function_calling=False,
-            json_output=True,
-            family="unknown",
-            structured_output=False,
-            multiple_system_messages=True,
-        )
+        return _MODEL_INFO  # read several times per turn by autogen: built once
+
+
+_MODEL_INFO = ModelInfo(
+    vision=True,
+    function_calling=False,
+    json_output=True,
+    family="unknown",
+    structured_output=False,
+    multiple_system_messages=True,
+)
 
 
 def to_openai_messages(messages: Sequence[LLMMessage]) -> Messages:

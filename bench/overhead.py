@@ -8,12 +8,17 @@ native transport. litellm's is printed beside it for scale.
     .venv/bin/python bench/overhead.py                    # 2,000 calls at 64 in flight
     .venv/bin/python bench/overhead.py --calls 4000 --stream
     .venv/bin/python bench/overhead.py --transport native --agent   # + an autogen agent turn
+
+``--agent`` measures two jury paths: an agent built per call (as the courtroom did before it
+kept its agents), and one agent per in-flight slot, reset and rebound per call (as it does
+now). Each row also gives the garbage collector's CPU per call.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import tempfile
 import time
@@ -99,10 +104,18 @@ async def stack(
 
 
 async def via_agent(
-    base_url: str, calls: int, concurrency: int, stream: bool, transport: str, store: Path
+    base_url: str,
+    calls: int,
+    concurrency: int,
+    stream: bool,
+    transport: str,
+    store: Path,
+    reuse: bool = True,
 ) -> None:
-    """As ``stack``, but each call is one autogen ``AssistantAgent`` turn (built per call, as
-    the courtroom builds a juror per case) over ``GatewayChatClient``: the jury's path."""
+    """As ``stack``, but each call is one autogen ``AssistantAgent`` turn over
+    ``GatewayChatClient``: the jury's path. ``reuse``: one agent per in-flight slot, reset
+    and rebound to the call's scope each time (the courtroom's pool); else one built per
+    call."""
     from autogen_agentchat.agents import AssistantAgent
     from autogen_agentchat.messages import TextMessage
     from autogen_core import CancellationToken
@@ -111,7 +124,7 @@ async def via_agent(
 
     async with bench_gateway(base_url, concurrency, transport, store) as (gateway, spec):
 
-        async def one(i: int) -> None:
+        def build(i: int) -> tuple[AssistantAgent, GatewayChatClient]:
             client = GatewayChatClient(gateway, spec, scope=f"case-{i}", role="juror")
             agent = AssistantAgent(
                 name="juror_1",
@@ -119,10 +132,34 @@ async def via_agent(
                 system_message=messages(i)[0]["content"],
                 model_client_stream=stream,
             )
+            return agent, client
+
+        idle: list[tuple[AssistantAgent, GatewayChatClient]] = []
+
+        async def one(i: int) -> None:
+            if reuse and idle:
+                agent, client = idle.pop()
+                client.bind(f"case-{i}")
+            else:
+                agent, client = build(i)
             turn = TextMessage(content=messages(i)[1]["content"], source="clerk")
             await agent.on_messages([turn], CancellationToken())
+            if reuse:
+                await agent.on_reset(CancellationToken())
+                idle.append((agent, client))
 
         await bounded(calls, concurrency, one)
+
+
+GC_CPU = [0.0, 0.0]
+"""CPU seconds spent in the garbage collector so far, and when the running one started."""
+
+
+def _gc_clock(phase: str, _info: dict[str, int]) -> None:
+    if phase == "start":
+        GC_CPU[1] = time.process_time()
+    else:
+        GC_CPU[0] += time.process_time() - GC_CPU[1]
 
 
 def cpu_of(run: Callable[[], Awaitable[None]]) -> tuple[float, float]:
@@ -130,6 +167,11 @@ def cpu_of(run: Callable[[], Awaitable[None]]) -> tuple[float, float]:
     cpu, wall = time.process_time(), time.perf_counter()
     asyncio.run(run())  # type: ignore[arg-type]
     return time.process_time() - cpu, time.perf_counter() - wall
+
+
+def row(label: str, cpu: float, wall: float, gc_s: float, n: int, base_cpu: float) -> str:
+    per, gc_per = cpu / n * 1000, gc_s / n * 1000
+    return f"{label:<20}{cpu:7.2f} {wall:7.2f} {per:12.3f} {gc_per:11.3f} {cpu / base_cpu:7.2f}"
 
 
 def main() -> None:
@@ -142,39 +184,58 @@ def main() -> None:
     parser.add_argument(
         "--agent", action="store_true", help="also measure the native path through autogen"
     )
+    parser.add_argument(
+        "--unfrozen",
+        action="store_true",
+        help="then measure native again with the import heap handed back to the collector "
+        "(gc.unfreeze: the gateway as it was before it froze litellm's objects)",
+    )
     args = parser.parse_args()
     quiet_logs()
     n, c, s = args.calls, args.concurrency, args.stream
     print(f"# overhead: {n} calls, {c} in flight, stream={s}, {load_note()}")
-    print("client            CPU_s  wall_s  CPU_ms/call  x bare")
+    print("client                CPU_s  wall_s  CPU_ms/call  GC_ms/call  x bare")
+    gc.callbacks.append(_gc_clock)
     with server_process(ServerOptions(latency_s=args.latency)) as url:
         # One warm-up round each, so that imports and first connections are not counted.
         cpu_of(lambda: bare(url, 200, c, s))
+        gc_before = GC_CPU[0]
         base_cpu, base_wall = cpu_of(lambda: bare(url, n, c, s))
-        print(
-            f"bare aiohttp  {base_cpu:9.2f} {base_wall:7.2f} {base_cpu / n * 1000:12.3f} {1:7.2f}"
-        )
+        print(row("bare aiohttp", base_cpu, base_wall, GC_CPU[0] - gc_before, n, base_cpu))
         for transport in args.transport:
             with tempfile.TemporaryDirectory() as tmp:
                 warm = Path(tmp) / "warm.sqlite"
                 cpu_of(lambda t=transport, w=warm: stack(url, 200, c, s, t, w))
                 store = Path(tmp) / "run.sqlite"
+                gc_before = GC_CPU[0]
                 cpu, wall = cpu_of(lambda t=transport, p=store: stack(url, n, c, s, t, p))
-            ratio = cpu / base_cpu
-            print(
-                f"{transport:<12}  {cpu:9.2f} {wall:7.2f} {cpu / n * 1000:12.3f} {ratio:7.2f}",
-                flush=True,
-            )
+            print(row(transport, cpu, wall, GC_CPU[0] - gc_before, n, base_cpu), flush=True)
         if args.agent:
-            with tempfile.TemporaryDirectory() as tmp:
-                warm = Path(tmp) / "warm.sqlite"
-                cpu_of(lambda w=warm: via_agent(url, 200, c, s, "native", w))
-                store = Path(tmp) / "run.sqlite"
-                cpu, wall = cpu_of(lambda p=store: via_agent(url, n, c, s, "native", p))
-            label = "native+agent"
-            print(
-                f"{label:<12}  {cpu:9.2f} {wall:7.2f} {cpu / n * 1000:12.3f} {cpu / base_cpu:7.2f}"
-            )
+            for reuse, label in ((False, "agent/call"), (True, "agent reused")):
+                with tempfile.TemporaryDirectory() as tmp:
+                    warm = Path(tmp) / "warm.sqlite"
+                    cpu_of(lambda w=warm, r=reuse: via_agent(url, 200, c, s, "native", w, r))
+                    store = Path(tmp) / "run.sqlite"
+                    gc_before = GC_CPU[0]
+                    cpu, wall = cpu_of(
+                        lambda p=store, r=reuse: via_agent(url, n, c, s, "native", p, r)
+                    )
+                print(row(f"native+{label}", cpu, wall, GC_CPU[0] - gc_before, n, base_cpu))
+        if args.unfrozen:
+            gc.unfreeze()  # the gateway freezes once per process: this stays unfrozen
+            paths = [("native", False)] + ([("native+agent/call", True)] if args.agent else [])
+            for label, agent in paths:
+                with tempfile.TemporaryDirectory() as tmp:
+                    store = Path(tmp) / "run.sqlite"
+                    gc_before = GC_CPU[0]
+                    cpu, wall = cpu_of(
+                        lambda p=store, a=agent: (
+                            via_agent(url, n, c, s, "native", p, False)
+                            if a
+                            else stack(url, n, c, s, "native", p)
+                        )
+                    )
+                print(row(f"{label}, unfrozen", cpu, wall, GC_CPU[0] - gc_before, n, base_cpu))
     print(f"# after: {load_note()}")
 
 

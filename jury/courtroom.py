@@ -1,16 +1,18 @@
 """The courtroom: blind votes, deliberation rounds, a voting rule, the foreperson's verdict.
 
-Each case gets freshly built juror agents, so nothing of one case's deliberation reaches the
-next. Every model call goes through the gateway (via ``GatewayChatClient``), which caches it
-under the case and seat: a resumed run replays a half-finished deliberation without asking
-any model again.
+Each case gets juror agents with empty contexts, so nothing of one case's deliberation
+reaches the next: an agent is built once per seat and concurrent case, reset when its case
+ends and lent to the next (building autogen agents per juror per case was a tenth of the
+jury path's CPU). Every model call goes through the gateway (via ``GatewayChatClient``),
+which caches it under the case and seat: a resumed run replays a half-finished deliberation
+without asking any model again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import statistics
-from collections.abc import Awaitable, Coroutine, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,6 +51,14 @@ class Deliberation:
 
 
 @dataclass(frozen=True)
+class _Agent:
+    """An autogen agent with its model client, lent to one case at a time."""
+
+    agent: AssistantAgent
+    client: GatewayChatClient
+
+
+@dataclass(frozen=True)
 class _Seat:
     """A juror agent with its model client, whose last finish reason tells a refusal."""
 
@@ -82,13 +92,58 @@ class Courtroom:
             m for juror in config.jurors for m in (juror.accepts or ()) if m != "text"
         )
         """Media some juror accepts: only those are read from the dataset for a case."""
+        self._idle: dict[str, list[_Agent]] = {}
+        self._systems: dict[str, str] = {}
+        """Agents with empty contexts, per seat (and ``foreperson``), for the next case."""
 
     async def judge(self, case: CaseFile) -> Deliberation:
         """Deliberate on one case. Raises ``JurorFailed`` if a juror's model is unreachable."""
+        lent: list[tuple[str, _Agent]] = []
+        # A case that fails or is cancelled may leave an agent mid-turn: its agents are
+        # dropped, never lent again. Only a finished case's agents are reset and kept.
+        record = await self._judge(case, lent)
+        for key, agent in lent:
+            await agent.agent.on_reset(CancellationToken())
+            self._idle.setdefault(key, []).append(agent)
+        return record
+
+    def _borrow(
+        self,
+        key: str,
+        spec: ModelSpec,
+        scope: str,
+        role: str,
+        system: str,
+        lent: list[tuple[str, _Agent]],
+    ) -> _Agent:
+        """An idle agent of this seat bound to ``scope``, or a new one."""
+        idle = self._idle.get(key)
+        if idle:
+            agent = idle.pop()
+            agent.client.bind(scope)
+        else:
+            client = GatewayChatClient(self.gateway, self._seeded(spec), scope=scope, role=role)
+            agent = _Agent(
+                AssistantAgent(
+                    name=key.replace("-", "_"), model_client=client, system_message=system
+                ),
+                client,
+            )
+        lent.append((key, agent))
+        return agent
+
+    def _system(self, key: str, write: Callable[[], str]) -> str:
+        """A seat's system message: the same for every case, so written once."""
+        system = self._systems.get(key)
+        if system is None:
+            system = self._systems[key] = write()
+        return system
+
+    async def _judge(self, case: CaseFile, lent: list[tuple[str, _Agent]]) -> Deliberation:
         record = Deliberation()
         media = await self._media(case)
         agents = [
-            self._juror(case, seat, juror, media)
+            self._juror(case, seat, juror, media, lent)
             for seat, juror in zip(self.seats, self.config.jurors, strict=True)
         ]
         # Round 1: blind and in parallel. The media go with the first brief only: they stay
@@ -141,7 +196,7 @@ class Courtroom:
             stopped = self.stop.check(RoundState(rounds, latest, previous))
         if stopped is None:
             stopped = "max_rounds" if self.config.rounds else "no_deliberation"
-        record.verdict = await self._verdict(case, first, latest, rounds, stopped)
+        record.verdict = await self._verdict(case, first, latest, rounds, stopped, lent)
         return record
 
     async def _media(self, case: CaseFile) -> dict[ModalityKind, Image]:
@@ -162,26 +217,20 @@ class Courtroom:
         return found
 
     def _juror(
-        self, case: CaseFile, seat: str, spec: ModelSpec, media: dict[ModalityKind, Image]
+        self,
+        case: CaseFile,
+        seat: str,
+        spec: ModelSpec,
+        media: dict[ModalityKind, Image],
+        lent: list[tuple[str, _Agent]],
     ) -> _Seat:
         index = self.seats.index(seat)
         juror = self.config.jurors[index]
-        persona = juror.resolved_persona()
         rubric = self.rubrics[index]
         shown = tuple(media[m] for m in (juror.accepts or ()) if m in media)
-        client = GatewayChatClient(
-            self.gateway, self._seeded(spec), scope=f"{case.case_id}/{seat}", role="juror"
-        )
-        return _Seat(
-            AssistantAgent(
-                name=seat.replace("-", "_"),
-                model_client=client,
-                system_message=prompts.juror_system(persona, rubric),
-            ),
-            client,
-            rubric,
-            shown,
-        )
+        system = self._system(seat, lambda: prompts.juror_system(juror.resolved_persona(), rubric))
+        pooled = self._borrow(seat, spec, f"{case.case_id}/{seat}", "juror", system, lent)
+        return _Seat(pooled.agent, pooled.client, rubric, shown)
 
     def _seeded(self, spec: ModelSpec) -> ModelSpec:
         """An offline model's spec with the jury's seed as its ``seed`` parameter.
@@ -274,8 +323,9 @@ class Courtroom:
         final: Sequence[Vote],
         rounds: int,
         stopped: str,
+        lent: list[tuple[str, _Agent]],
     ) -> Verdict:
-        summary, reasons, foreperson_vote = await self._foreperson(case, final)
+        summary, reasons, foreperson_vote = await self._foreperson(case, final, lent)
         decision: Decision = self.rule.decide(final, foreperson_vote)
         rating = _rating(decision, final, foreperson_vote)
         if not reasons:
@@ -296,23 +346,21 @@ class Courtroom:
         )
 
     async def _foreperson(
-        self, case: CaseFile, final: Sequence[Vote]
+        self, case: CaseFile, final: Sequence[Vote], lent: list[tuple[str, _Agent]]
     ) -> tuple[str, list[str], VotePayload | None]:
         spec = self.config.foreperson
         if spec is None:
             return "", [], None
         decide = self.rule.needs_foreperson_vote
         rubric = self.config.jury_rubric()
-        agent = AssistantAgent(
-            name="foreperson",
-            model_client=GatewayChatClient(
-                self.gateway,
-                self._seeded(spec),
-                scope=f"{case.case_id}/foreperson",
-                role="foreperson",
-            ),
-            system_message=prompts.foreperson_system(rubric),
-        )
+        agent = self._borrow(
+            "foreperson",
+            spec,
+            f"{case.case_id}/foreperson",
+            "foreperson",
+            self._system("foreperson", lambda: prompts.foreperson_system(rubric)),
+            lent,
+        ).agent
         labelled = list(zip(ANON_LABELS, final, strict=False))
         message = prompts.foreperson_brief(
             case,
