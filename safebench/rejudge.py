@@ -23,6 +23,7 @@ from jury.prompts import CaseFile
 from jury.study.bench import jury_hash
 from jury.study.metrics import Confusion
 from safebench.cases import NoProgress, Progress, RunSummary, case_media, summarize
+from safebench.core import secrets
 from safebench.core.ballot import case_nonce
 from safebench.core.errors import StoreError
 from safebench.fingerprint import bind_run, rejudged_identity
@@ -84,7 +85,10 @@ async def _rejudge(
             assert dst is not None
             config = dict(info["config"])
             config["name"] = f"{info['name']}-rejudged-{jury_hash(jury)}"
-            config["jury"] = json.loads(jury.model_dump_json(exclude_none=True))
+            # Masked as a run's stored config is: a juror's api_base credentials or headers
+            # must never reach the store (reports, the viewer and exports read it).
+            jury_json = json.loads(jury.model_dump_json(exclude_none=True))
+            config["jury"] = secrets.mask_secrets(jury_json)
             config["rejudged_from"] = str(source)
             # The new store is bound to the source run's identity with the new jury: resuming
             # it with yet another jury is refused like a changed run.

@@ -176,3 +176,24 @@ def test_rejudge_and_calibrate_commands_run_from_the_cli(tmp_path: Path) -> None
     assert "model calls: 4 made" in result.output  # two jurors, two items, no re-ask
     missing = runner.invoke(app, ["rejudge", str(tmp_path / "none.sqlite"), "--jury", str(jury)])
     assert missing.exit_code == 2 and "no such run store" in " ".join(missing.output.split())
+
+
+async def test_a_rejudged_store_keeps_no_juror_secret(server: SimServer, tmp_path: Path) -> None:
+    config = RunConfig.model_validate(
+        http_run_config(server.base_url, tmp_path / "run.sqlite", limit=1)
+    )
+    await run_evaluation(config)
+    host = server.base_url.replace("http://", "")
+    leaky = {
+        "model": "openai/refusal-juror",
+        "api_base": f"http://user:hunter2-pw@{host}",
+        "api_key": "sk-rejudge-secret-1",
+        "params": {"extra_headers": {"Authorization": "Bearer sk-header-secret-2"}},
+    }
+    jury = JuryConfig.model_validate({"jurors": [leaky, leaky, leaky], "rounds": 0})
+    new_store = tmp_path / "rejudged.sqlite"
+    await rejudge(config.store_path(), jury, new_store)
+    # The database and its write-ahead log, as bytes: wherever the config went.
+    raw = b"".join(p.read_bytes() for p in tmp_path.glob("rejudged.sqlite*") if p.is_file())
+    for secret in (b"hunter2-pw", b"sk-rejudge-secret-1", b"sk-header-secret-2"):
+        assert secret not in raw
