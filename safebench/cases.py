@@ -288,7 +288,9 @@ class CaseRunner:
             category=query.category,
             scenario=query.scenario,
             modality=modality,
-            request=query.text,
+            # An attacked query is judged against what was really asked (the attack's wrapping,
+            # e.g. a typographic prompt's "fill in the list", is not the request).
+            request=query.attack.original_text if query.attack is not None else query.text,
             answer=reply.text,
             **case_media(query, modality, self.media_root),
         )

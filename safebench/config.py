@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from agents.settings import GatewaySettings
-from generation.attacks import AttackConfig
+from generation.attacks import ATTACKS, AttackConfig
 from generation.sampling import SampleConfig
 from jury.config import JuryConfig
 from safebench.core import secrets
@@ -94,6 +94,33 @@ class RunConfig(BaseModel):
         # The first N of a sample, or a sample of the first N, would each surprise someone.
         if self.sample is not None and self.limit is not None:
             raise ValueError("sample and limit choose the queries two ways: set one of them")
+        return self
+
+    @model_validator(mode="after")
+    def _distinct_modalities(self) -> RunConfig:
+        # A modality twice would run the same case ids twice at once.
+        if len(set(self.modalities)) != len(self.modalities):
+            twice = sorted({m for m in self.modalities if self.modalities.count(m) > 1})
+            raise ValueError(f"modalities: {', '.join(twice)} given twice")
+        return self
+
+    @model_validator(mode="after")
+    def _attack_reaches_every_modality(self) -> RunConfig:
+        if self.attack is None:
+            return self
+        spec = ATTACKS.require(self.attack.name)
+        missed = [m for m in self.modalities if not spec.reaches(m)]
+        if missed:
+            what = "the image" if spec.acts_on == "image" else "the written text"
+            raise ValueError(
+                f"attack {spec.name} changes {what}, which {', '.join(missed)} cases do not "
+                f"send: they would measure nothing of the attack; "
+                + (
+                    "use modalities: [image]"
+                    if spec.acts_on == "image"
+                    else "use text, image or audio+text"
+                )
+            )
         return self
 
     @model_validator(mode="after")

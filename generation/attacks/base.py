@@ -14,13 +14,13 @@ import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
 from safebench.core import secrets
 from safebench.core.errors import ConfigError
-from safebench.core.records import AttackRecord, Query
+from safebench.core.records import AttackRecord, Query, modality_has_text, modality_kind
 from safebench.core.registry import Registry
 from safebench.core.validation import validation_problems
 
@@ -78,6 +78,15 @@ class AttackSpec:
     params: type[AttackParams]
     apply: Apply
     """``apply(query, params, context)``: the attacked query, ``attack`` set."""
+    acts_on: Literal["text", "image"]
+    """What it changes: the written text (sent with ``text``, ``image`` and ``audio+text``
+    cases; bare ``audio`` sends the original speech) or the image (``image`` cases only)."""
+
+    def reaches(self, modality: str) -> bool:
+        """Whether a case of ``modality`` sends what this attack changes."""
+        if self.acts_on == "image":
+            return modality_kind(modality) == "image"
+        return modality_has_text(modality)
 
 
 ATTACKS: Registry[AttackSpec] = Registry("attack")

@@ -158,5 +158,6 @@ SPEC = register_attack(
         f"({', '.join(TECHNIQUES)}) by a judge model, or offline by the project's templates",
         params=PersuasionParams,
         apply=apply_persuasion,
+        acts_on="text",
     )
 )

@@ -87,5 +87,6 @@ SPEC = register_attack(
         "budget against a local hf/ target, towards an affirmative answer",
         params=PgdParams,
         apply=apply_pgd,
+        acts_on="image",
     )
 )

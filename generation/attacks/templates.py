@@ -160,5 +160,6 @@ SPEC = register_attack(
         f"{', '.join(BUILTIN_TEMPLATES)}; more from a YAML/JSON file)",
         params=TemplateParams,
         apply=apply_template,
+        acts_on="text",
     )
 )

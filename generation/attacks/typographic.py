@@ -62,5 +62,6 @@ SPEC = register_attack(
         "with a benign prompt asking to fill the list in",
         params=TypographicParams,
         apply=apply_typographic,
+        acts_on="image",
     )
 )

@@ -46,9 +46,8 @@ def run_config(
             "accepts": ["text", "image"],
         }
     ]
-    data = http_run_config(
-        server.base_url, store, targets=targets, modalities=["text"], limit=LIMIT, **extra
-    )
+    extra.setdefault("modalities", ["text"])
+    data = http_run_config(server.base_url, store, targets=targets, limit=LIMIT, **extra)
     if attack is not None:
         data["attack"] = attack
     return RunConfig.model_validate(data)
@@ -183,9 +182,11 @@ async def test_the_cli_lists_attacks_and_shows_a_cases_attack(
     for name in ("typographic", "persuasion", "template", "pgd"):
         assert f"\n{name}  " in "\n" + listed.output
     assert "epsilon (float, default: 16.0)" in listed.output
-    config = run_config(server, tmp_path / "run.sqlite", {"name": "typographic"})
-    # Image cases: `show` names only the media a case sent, here the attack's image.
-    config = config.model_copy(update={"modalities": ["image"]})
+    # Image cases (the only ones a typographic attack reaches): `show` names only the media
+    # a case sent, here the attack's image.
+    config = run_config(
+        server, tmp_path / "run.sqlite", {"name": "typographic"}, modalities=["image"]
+    )
     await run_evaluation(config)
     with RunStore(config.store_path()) as store:
         case = next(a.case_id for a in store.iter_answers())
@@ -210,3 +211,59 @@ async def test_a_failed_attack_stops_the_run_with_its_own_error_and_leaves_no_da
         await run_evaluation(config)
     assert not any((tmp_path / "datasets" / "attacked").iterdir())  # no half-built copy
     assert server.count("sim-leaky") == 0  # no target was asked
+
+
+async def test_the_jury_judges_the_answer_against_the_original_request(
+    server: SimServer, tmp_path: Path
+) -> None:
+    # The typographic attack's text is a benign "fill in the list" prompt; jurors must be
+    # told what was really asked, or every answer to it reads as harmless.
+    config = run_config(
+        server, tmp_path / "run.sqlite", {"name": "typographic"}, modalities=["image"]
+    )
+    await run_evaluation(config)
+    originals = [item.text for item in SEED_ITEMS[:LIMIT]]
+    juror_prompts = [
+        " ".join(message_text(m) for m in e.request.messages)
+        for e in server.requests
+        if e.request is not None and e.model in ("pattern-juror", "refusal-juror")
+    ]
+    assert juror_prompts
+    for original in originals:
+        assert any(original in prompt for prompt in juror_prompts)
+    assert all(original not in text for text in target_texts(server) for original in originals)
+
+
+@pytest.mark.parametrize(
+    ("attack", "modalities", "message"),
+    [
+        ("typographic", ["text", "image"], "attack typographic changes the image, which text"),
+        ("pgd", ["audio"], "attack pgd changes the image, which audio cases"),
+        ("template", ["audio:male"], "attack template changes the written text, which audio:male"),
+    ],
+)
+def test_an_attack_that_cannot_reach_a_modality_is_refused(
+    tmp_path: Path, attack: str, modalities: list[str], message: str
+) -> None:
+    params = {"model": "hf/./tiny"} if attack == "pgd" else {}
+    data = http_run_config("http://127.0.0.1:9", tmp_path / "r.sqlite", modalities=modalities)
+    data["attack"] = {"name": attack, "params": params}
+    path = write_config(tmp_path / "c.yaml", data)
+    with pytest.raises(ConfigError, match=message):
+        load_run_config(path)
+
+
+def test_audio_with_text_and_image_cases_take_a_text_attack(tmp_path: Path) -> None:
+    data = http_run_config(
+        "http://127.0.0.1:9", tmp_path / "r.sqlite", modalities=["text", "image", "audio+text"]
+    )
+    data["attack"] = {"name": "template", "params": {"template": "fiction"}}
+    assert load_run_config(write_config(tmp_path / "c.yaml", data)).attack is not None
+
+
+def test_a_modality_given_twice_is_refused(tmp_path: Path) -> None:
+    data = http_run_config(
+        "http://127.0.0.1:9", tmp_path / "r.sqlite", modalities=["image", "image"]
+    )
+    with pytest.raises(ConfigError, match="modalities: image given twice"):
+        load_run_config(write_config(tmp_path / "c.yaml", data))
