@@ -1,7 +1,8 @@
 """``transport: auto``: native for OpenAI-compatible servers, litellm for every other provider.
 
-Which client sent a request is read where it arrived: litellm speaks through the OpenAI SDK,
-whose requests carry its ``AsyncOpenAI/Python`` user agent; the native client sends none.
+Which client sent a request is read where it arrived: litellm's requests carry a user agent
+(the OpenAI SDK's ``AsyncOpenAI/Python …`` or its own ``litellm/…``); the native client's
+carry none.
 The store's record names the transport too, and the gateway holds only the ones it built.
 """
 
@@ -52,7 +53,8 @@ async def server() -> object:
 
 
 def sent_by_litellm(agent: str | None) -> bool:
-    return agent is not None and agent.startswith("AsyncOpenAI/Python")
+    # Through the OpenAI SDK (openai/) or litellm's own HTTP client (hosted_vllm/).
+    return agent is not None and agent.startswith(("AsyncOpenAI/Python", "litellm/"))
 
 
 @pytest.mark.parametrize(
@@ -234,3 +236,55 @@ async def test_a_refusal_sent_natively_is_a_refusal() -> None:
         finally:
             await gateway.aclose()
     assert result.finish_reason == REFUSED and result.text == ""
+
+
+PARAMS: dict[str, object] = {
+    "temperature": 0.2,
+    "max_tokens": 64,
+    "top_p": 0.9,
+    "seed": 7,
+    "stop": ["</vote>"],
+    "top_k": 5,  # not an OpenAI param: vLLM reads it, and both clients must send it
+}
+MEDIA_MESSAGES = [
+    {"role": "system", "content": "You are a juror."},
+    {
+        "role": "user",
+        "content": [
+            {"type": "text", "text": "Is this harmful?"},
+            {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}},
+        ],
+    },
+]
+
+
+@pytest.mark.parametrize("model", ["openai/echo", "hosted_vllm/Qwen/Qwen2-7B"])
+@pytest.mark.parametrize("stream", [False, True])
+async def test_auto_sends_the_body_litellm_would_send(
+    server: HeaderLoggingServer, model: str, stream: bool
+) -> None:
+    """What makes ``auto``'s native choice safe: the same spec, sent both ways, reaches an
+    OpenAI-compatible server as the same request (model, messages, params, streaming)."""
+    bodies = []
+    for transport in ("litellm", "auto"):
+        spec = ModelSpec.model_validate(
+            {
+                "model": model,
+                "api_base": server.base_url,
+                "api_key": "sk-same",
+                "params": PARAMS,
+                "transport": transport,
+            }
+        )
+        gateway = Gateway(FAST)
+        try:
+            await gateway.complete(spec, MEDIA_MESSAGES, scope=transport, stream=stream)
+        finally:
+            await gateway.aclose()
+        request = server.requests[-1].request
+        assert request is not None
+        bodies.append(request.model_dump(exclude_none=True))
+    litellm_body, native_body = bodies
+    assert sent_by_litellm(server.agents[0]) and server.agents[1] is None
+    assert native_body == litellm_body
+    assert native_body["top_k"] == 5 and native_body["seed"] == 7
