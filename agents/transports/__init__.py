@@ -64,11 +64,13 @@ LITELLM_ONLY_PARAMS = frozenset(
         "mock_response",
         "num_retries",
         "organization",
+        "thinking",
         "timeout",
     }
 )
-"""Params litellm reads itself rather than sending as body fields: the native client would
-send them as they are, so a spec that sets any of them stays on litellm under ``auto``."""
+"""Params litellm reads or translates itself rather than sending as body fields (``thinking``
+becomes vLLM's ``reasoning_effort``): the native client would send them as they are, so a
+spec that sets any of them stays on litellm under ``auto``."""
 
 
 def transport_for_spec(model: str, configured: str) -> str:

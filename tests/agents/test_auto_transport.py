@@ -79,6 +79,7 @@ def sent_by_litellm(agent: str | None) -> bool:
         # Params only litellm understands keep the call on litellm.
         ("openai/Qwen/Qwen2-7B", BASE, {"extra_body": {"top_k": 5}}, "litellm"),
         ("hosted_vllm/x", BASE, {"drop_params": False}, "litellm"),
+        ("hosted_vllm/x", BASE, {"thinking": {"type": "enabled"}}, "litellm"),
         # Local weights run in process whatever the config says.
         ("hf/Qwen/Qwen2-0.5B", None, {}, "hf"),
     ],
