@@ -93,8 +93,9 @@ class Courtroom:
         )
         """Media some juror accepts: only those are read from the dataset for a case."""
         self._idle: dict[str, list[_Agent]] = {}
-        self._systems: dict[str, str] = {}
         """Agents with empty contexts, per seat (and ``foreperson``), for the next case."""
+        self._systems: dict[str, str] = {}
+        """Each seat's system message, written on first use."""
 
     async def judge(self, case: CaseFile) -> Deliberation:
         """Deliberate on one case. Raises ``JurorFailed`` if a juror's model is unreachable."""
