@@ -1,8 +1,9 @@
 """A study's cells: every combination of its axes' values, each an ordinary run config.
 
-A cell's store is named from its values and a digest of what decides its results (dataset
-content, modalities, attack, targets, jury, limit), so rerunning a study resumes every cell and
-a changed cell starts a new store instead of being refused or, worse, mixed into the old one.
+A cell's store is named from its values and a digest of its run identity (what ``safebench
+run`` refuses to resume across: dataset content, modalities, attack, sample, targets, jury,
+limit, prompts version), so rerunning a study resumes every cell and a changed cell starts a
+new store instead of being refused or, worse, mixed into the old one.
 """
 
 from __future__ import annotations
@@ -17,20 +18,10 @@ from typing import Any
 
 from safebench.config import RunConfig, load_run_config
 from safebench.core.errors import ConfigError
-from safebench.core.files import file_sha256
+from safebench.fingerprint import run_identity
 from safebench.studies.datasets import StudyData
 from safebench.studies.spec import AXES, NO_ATTACK, REFINED, StudySpec, attack_labels
 
-# What may change on resume without changing a cell's results (as for ``safebench run``).
-_NOT_IDENTITY = {
-    "name",
-    "store",
-    "concurrency",
-    "workers",
-    "gateway",
-    "max_failure_rate",
-    "min_cases_before_abort",
-}
 _UNSAFE = re.compile(r"[^A-Za-z0-9.-]+")
 
 
@@ -82,9 +73,12 @@ def expand(spec: StudySpec, data: StudyData, out: Path) -> list[Cell]:
         update: dict[str, Any] = {"dataset": str(data.roots[(dataset, condition)])}
         if "modality" in chosen:
             update["modalities"] = [chosen["modality"]]
-        if "attack" in chosen and chosen["attack"] != NO_ATTACK:
+        if "attack" in chosen:
             entry = attacks[chosen["attack"]]
-            update["attack"] = {"name": entry.name, "params": entry.params}
+            # ``none`` is the vanilla baseline even when the base config has an attack.
+            update["attack"] = (
+                None if entry.name == NO_ATTACK else {"name": entry.name, "params": entry.params}
+            )
         config = _validated(spec, update, chosen)
         digest = _identity_digest(config, data.roots[(dataset, condition)])
         slug = "_".join(f"{axis}-{_UNSAFE.sub('-', chosen[axis])}" for axis in axes) or "base"
@@ -104,9 +98,13 @@ def _validated(spec: StudySpec, update: dict[str, Any], chosen: dict[str, str]) 
 
 
 def _identity_digest(config: RunConfig, dataset_root: Path) -> str:
-    data = json.loads(config.public_json())
-    identity = {k: v for k, v in data.items() if k not in _NOT_IDENTITY}
-    identity["dataset_sha256"] = file_sha256(dataset_root / "queries.jsonl")
+    """A digest of the run identity (``safebench.fingerprint``: what ``safebench run``
+    refuses to resume across), less the dataset's path as spelled: its content is in it, and
+    the same study run with ``--out DIR`` or ``--out /abs/DIR`` is the same study. Budgets,
+    keys, endpoints, transports and concurrency are not in the identity, so changing them
+    resumes the same cell."""
+    identity = run_identity(config, dataset_root)
+    identity["dataset"] = {k: v for k, v in identity["dataset"].items() if k != "source"}
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
 
 

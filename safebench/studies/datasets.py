@@ -26,7 +26,8 @@ from generation.importers.base import ImportOptions
 from generation.importers.runner import run_import
 from generation.media import MediaSettings, render_media
 from safebench.core.errors import ConfigError
-from safebench.core.files import file_sha256
+from safebench.core.files import atomic_write_bytes, file_sha256
+from safebench.core.media import check_relative, read_media
 from safebench.core.records import MediaRef, Query, modality_kind, modality_voice
 from safebench.offline.seed import SEED_DATASET_NAME, build_seed_dataset
 from safebench.session import model_session
@@ -49,11 +50,20 @@ def dataset_entries(spec: StudySpec, base_dataset: str) -> list[DatasetEntry]:
 
 
 def voices_needed(modalities: Iterable[str]) -> list[str]:
-    voices = []
+    """The voices the cells' audio modalities send; a bare ``audio`` (the query's first
+    voice) needs speech too: the media step's default voices then."""
+    voices: list[str] = []
+    bare = False
     for modality in modalities:
+        if modality_kind(modality) != "audio":
+            continue
         voice = modality_voice(modality)
-        if voice is not None and voice not in voices:
+        if voice is None:
+            bare = True
+        elif voice not in voices:
             voices.append(voice)
+    if bare and not voices:
+        voices = list(MediaSettings().voices)
     return voices
 
 
@@ -87,7 +97,7 @@ async def prepare_datasets(
             # A user dataset used whole: read in place, its controls and voices must exist.
             for condition in conditions:
                 roots[(entry.name, condition)] = _condition_root(source_root, condition, entry)
-            _check_voices(roots[(entry.name, conditions[0])], voices, entry)
+            _check_voices(roots[(entry.name, conditions[0])], modalities, entry)
             continue
         copy = out / "datasets" / entry.name
         if entry.path == SEED_DATASET_NAME or entry.format is not None:
@@ -106,7 +116,7 @@ async def prepare_datasets(
                 dst = copy if condition == REFINED else control_root(copy, condition)
                 _copy_dataset(src, picked, dst)
                 roots[(entry.name, condition)] = dst
-            _check_voices(copy, voices, entry)
+            _check_voices(copy, modalities, entry)
     return StudyData(roots, sampled)
 
 
@@ -158,11 +168,17 @@ def _condition_root(root: Path, condition: str, entry: DatasetEntry) -> Path:
     return found
 
 
-def _check_voices(root: Path, voices: Sequence[str], entry: DatasetEntry) -> None:
-    if not voices:
+def _check_voices(root: Path, modalities: Sequence[str], entry: DatasetEntry) -> None:
+    """A dataset of the user's has the voices the cells name, and some speech for a bare
+    ``audio`` (whatever its voices are called)."""
+    audio = [m for m in modalities if modality_kind(m) == "audio"]
+    if not audio:
         return
     have = {ref.voice for q in iter_queries(root) for ref in q.audio}
-    missing = [v for v in voices if v not in have]
+    named = {modality_voice(m) for m in audio} - {None}
+    missing = sorted(v for v in named if v not in have)
+    if not have:
+        missing = missing or ["any"]
     if missing:
         found = ", ".join(sorted(v for v in have if v)) or "none"
         raise ConfigError(
@@ -209,16 +225,20 @@ def _sample(sample: Sample, datasets: dict[str, list[Query]]) -> tuple[dict[str,
 
 def _copy_dataset(src: Path, queries: Sequence[Query], dst: Path) -> None:
     """``queries`` of the dataset at ``src`` as a dataset of their own at ``dst``, with the
-    media they reference (unchanged files are not rewritten, so a rerun changes nothing)."""
+    media they reference, each read inside ``src`` and checked against its digest (a path
+    leaving the dataset is an error naming it); unchanged files are not rewritten, so a rerun
+    changes nothing."""
     dst.mkdir(parents=True, exist_ok=True)
     for query in queries:
         refs: list[MediaRef] = [*([query.image] if query.image else []), *query.audio]
         for ref in refs:
+            check_relative(ref.path, f"{src}: query {query.id!r}")
             target = dst / ref.path
             if target.is_file() and file_sha256(target) == ref.sha256:
                 continue
+            data = read_media(src, ref)
             target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(src / ref.path, target)
+            atomic_write_bytes(target, data)
     if not _same_queries(dst, queries):
         write_dataset(dst, queries)
 

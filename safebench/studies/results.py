@@ -4,7 +4,7 @@ every cell over its baseline cell with a 95% interval for the difference."""
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from jury.metrics import Score, group_scores
@@ -104,7 +104,3 @@ def uplift_between(score: Score, baseline: Score, label: str) -> Uplift | None:
     low = d - math.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2)
     high = d + math.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2)
     return Uplift(100 * d, 100 * low, 100 * high, label)
-
-
-def overall(rows: Iterable[Row]) -> list[Row]:
-    return [row for row in rows if row.category == ALL]

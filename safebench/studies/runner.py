@@ -9,7 +9,7 @@ from typing import Protocol
 
 import structlog
 
-from safebench.cases import NoProgress, Progress
+from safebench.cases import NoProgress, Progress, RunOverBudget
 from safebench.core.errors import RunAborted
 from safebench.pipeline import run_evaluation
 from safebench.studies.cells import Cell, base_config, cell_modalities, expand, labels_of
@@ -71,8 +71,9 @@ async def run_study(
 ) -> StudyResult:
     """Run every cell of ``spec`` (resuming what is done), then write the study's outputs.
 
-    A cell that aborts (too many failed cases) is reported and the others still run; a
-    config error (e.g. a store bound to another config) stops the study before its cell.
+    A cell that aborts (too many failed cases) or stops at its budget is reported and the
+    others still run; a config error (e.g. a store bound to another config) stops the study
+    before its cell.
     """
     progress = progress or NoStudyProgress()
     base = base_config(spec)
@@ -95,6 +96,20 @@ async def run_study(
             )
         except RunAborted as exc:
             outcomes.append(CellOutcome(cell, "aborted", message=str(exc)))
+        except RunOverBudget as exc:
+            # Each cell is a run with the base config's budget: this one stopped at it; the
+            # others still run, and a rerun with a larger budget resumes it.
+            done = exc.summary
+            outcomes.append(
+                CellOutcome(
+                    cell,
+                    "budget",
+                    done.counts,
+                    message=str(exc),
+                    model_calls=done.model_calls,
+                    cached_calls=done.cached_calls,
+                )
+            )
     progress.preparing("tables, plots and reports")
     return write_outputs(spec, out, outcomes, data.sampled)
 

@@ -49,7 +49,7 @@ def study_tables(spec: StudySpec, rows: Sequence[Row], labels: dict[str, list[st
     for axis in (a for a in AXES if a in labels):
         tables.extend(_axis_tables(spec, axis, overall, labels))
     if "dataset" in labels:
-        tables.append(_category_table(rows, labels["dataset"]))
+        tables.extend(_category_tables(rows, labels))
     baseline_values = {axis: spec.baseline_of(axis) for axis in labels}
     at_baseline = [r for r in rows if all(r.values.get(a) == v for a, v in baseline_values.items())]
     if spec.families:
@@ -123,25 +123,34 @@ def _axis_tables(
     return tables
 
 
-def _category_table(rows: Sequence[Row], datasets: list[str]) -> Table:
-    """Cross-dataset: each shared category's ASR per model and dataset."""
-    index = {(r.target, r.modality, r.category, r.values.get("dataset")): r for r in rows}
-    keys = sorted({(r.target, r.modality, r.category) for r in rows if r.category != ALL})
-    body = [
-        [
-            target,
-            modality,
-            category,
-            *(asr_text(index.get((target, modality, category, d))) for d in datasets),
+def _category_tables(rows: Sequence[Row], labels: dict[str, list[str]]) -> list[Table]:
+    """Cross-dataset: each shared category's ASR per model and dataset, one table per value
+    of the other axes (cells are never pooled or overwritten)."""
+    datasets = labels["dataset"]
+    tables = []
+    for section in _sections("dataset", labels):
+        chosen = [r for r in rows if all(r.values.get(a) == v for a, v in section.items())]
+        index = {(r.target, r.modality, r.category, r.values.get("dataset")): r for r in chosen}
+        keys = sorted({(r.target, r.modality, r.category) for r in chosen if r.category != ALL})
+        body = [
+            [
+                target,
+                modality,
+                category,
+                *(asr_text(index.get((target, modality, category, d))) for d in datasets),
+            ]
+            for target, modality, category in keys
         ]
-        for target, modality, category in keys
-    ]
-    return Table(
-        "ASR (%) by category and dataset",
-        ["model", "modality", "category", *datasets],
-        body,
-        "Other axes (if any) are pooled per dataset cell; ASR in %, [95% Wilson interval].",
-    )
+        suffix = "".join(f", {a} {v}" for a, v in section.items())
+        tables.append(
+            Table(
+                f"ASR (%) by category and dataset{suffix}",
+                ["model", "modality", "category", *datasets],
+                body,
+                "ASR in %, [95% Wilson interval], n decided cases.",
+            )
+        )
+    return tables
 
 
 def _size_table(spec: StudySpec, rows: Sequence[Row]) -> Table:

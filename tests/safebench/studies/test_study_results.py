@@ -34,6 +34,8 @@ def test_no_uplift_without_decided_cases() -> None:
 
 
 def spec(**axes: list[str]) -> StudySpec:
+    if "dataset" in axes:
+        axes = {**axes, "dataset": [{"name": d, "path": d} for d in axes["dataset"]]}
     return StudySpec.model_validate({"name": "t", "base": "base.yaml", "axes": axes})
 
 
@@ -119,3 +121,27 @@ def test_markdown_and_csv_keep_names_whole() -> None:
     ]
     assert second.split(",")[-3] == "50.00"
     assert first.endswith(",,,")
+
+
+def test_cross_dataset_categories_are_never_pooled_across_other_axes() -> None:
+    study = spec(attack=["none", "typographic"], dataset=["a", "b"])
+    rows = []
+    for attack, harmful in (("none", 1), ("typographic", 9)):
+        for dataset in ("a", "b"):
+            rows.append(
+                Row(
+                    "c",
+                    {"attack": attack, "dataset": dataset},
+                    "m",
+                    "image",
+                    "Ethics",
+                    score(harmful, 10),
+                )
+            )
+    tables = [t for t in study_tables(study, rows, study.axes.values()) if "category" in t.title]
+    assert [t.title for t in tables] == [
+        "ASR (%) by category and dataset, attack none",
+        "ASR (%) by category and dataset, attack typographic",
+    ]
+    assert tables[0].rows[0][3:] == ["10.0 [2-40] n=10", "10.0 [2-40] n=10"]
+    assert tables[1].rows[0][3:] == ["90.0 [60-98] n=10", "90.0 [60-98] n=10"]

@@ -230,3 +230,53 @@ def test_study_command_writes_the_study(tmp_path: Path, monkeypatch: pytest.Monk
     assert result.exit_code == 0, result.output
     assert Path("runs/study-t/study.md").is_file()
     assert "t.condition-noise-" in result.output and "complete" in result.output
+
+
+async def test_the_none_cell_is_vanilla_even_when_the_base_has_an_attack(tmp_path: Path) -> None:
+    base = BASE + "attack: {name: template, params: {template: fiction}}\n"
+    body = "name: t\nbase: base.yaml\nlimit: 2\naxes:\n  attack: [none, typographic]\n"
+    spec = load_study(write_spec(tmp_path, body, base))
+    data = await prepare_datasets(spec, "builtin:seed", ["image"], tmp_path / "out")
+    none, typographic = expand(spec, data, tmp_path / "out")
+    assert none.config.attack is None
+    assert typographic.config.attack is not None
+    assert typographic.config.attack.name == "typographic"
+
+
+async def test_a_cells_name_does_not_depend_on_how_the_folder_is_spelled(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spec = load_study(write_spec(tmp_path, TWO_CONDITIONS))
+    monkeypatch.chdir(tmp_path)
+    relative = Path("out")
+    data = await prepare_datasets(spec, "builtin:seed", ["image"], relative)
+    absolute = await prepare_datasets(spec, "builtin:seed", ["image"], tmp_path / "out")
+    assert [c.name for c in expand(spec, data, relative)] == [
+        c.name for c in expand(spec, absolute, tmp_path / "out")
+    ]
+
+
+async def test_a_cell_stopped_by_its_budget_is_reported_and_the_others_run(
+    tmp_path: Path,
+) -> None:
+    # Each cell is a run with the base config's budget; 10 calls stop the first cell
+    # (3 queries x 2 targets, each with a target call and three juror calls).
+    spec = load_study(write_spec(tmp_path, TWO_CONDITIONS, BASE + "budget: {max_calls: 10}\n"))
+    result = await run_study(spec, tmp_path / "out")
+    assert [o.status for o in result.outcomes] == ["budget", "budget"]
+    assert all(0 < o.model_calls <= 10 for o in result.outcomes)
+    assert (tmp_path / "out" / "study.md").is_file()
+    # Raised, the same cells resume: what was recorded is read back, not asked again.
+    raised = load_study(write_spec(tmp_path, TWO_CONDITIONS, BASE + "budget: {max_calls: 100}\n"))
+    again = await run_study(raised, tmp_path / "out")
+    assert [o.cell.name for o in again.outcomes] == [o.cell.name for o in result.outcomes]
+    assert [o.status for o in again.outcomes] == ["complete", "complete"]
+    assert all(o.cached_calls > 0 for o in again.outcomes)
+
+
+async def test_bare_audio_on_the_seed_gets_speech(tmp_path: Path) -> None:
+    body = "name: t\nbase: base.yaml\nlimit: 2\naxes:\n  modality: [audio, audio+text]\n"
+    spec = load_study(write_spec(tmp_path, body))
+    data = await prepare_datasets(spec, "builtin:seed", ["audio", "audio+text"], tmp_path / "o")
+    queries = list(iter_queries(data.roots[("base", "refined")]))
+    assert all(q.audio for q in queries)
