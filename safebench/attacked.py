@@ -26,6 +26,7 @@ from pathlib import Path
 
 import structlog
 
+from agents.budget import SpendLimit
 from agents.gateway import Gateway
 from generation.attacks import AttackConfig, AttackContext, apply_attack
 from generation.dataset import iter_queries, queries_path, write_dataset
@@ -180,10 +181,14 @@ async def attack_dataset(config: RunConfig, source_root: Path, gateway: Gateway 
     )
 
 
-async def attack_dataset_in_session(config: RunConfig, source_root: Path) -> Path:
+async def attack_dataset_in_session(
+    config: RunConfig, source_root: Path, spend: SpendLimit | None = None
+) -> Path:
     """:func:`attack_dataset` for a caller without a model session (the multi-process run's
-    parent): one is opened on the run's store only when there is an attack."""
+    parent): one is opened on the run's store only when there is an attack. ``spend`` is the
+    run's budget, checked before every call the attack sends, as for the cases."""
     if config.attack is None:
         return source_root
     async with model_session(config.gateway, config.store_path()) as session:
+        session.gateway.spend = spend
         return await attack_dataset(config, source_root, session.gateway)

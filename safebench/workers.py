@@ -254,9 +254,16 @@ async def _run_parent(
     store = RunStore(config.store_path())
     try:
         bind_run(store, config.name, config.public_json(), identity)
-        # Attacked once, here, in a model session of its own; the workers read the result.
-        # (Its calls are not bounded by the budget, but they are counted in what is left.)
-        dataset_root = await attack_dataset_in_session(config, dataset_root)
+        # Attacked once, here, in a model session of its own, within the run's budget; the
+        # workers read the result and share what is left of the budget.
+        try:
+            dataset_root = await attack_dataset_in_session(
+                config, dataset_root, spend_limit(config, store)
+            )
+        except BudgetExhausted as exc:
+            store.set_status("budget")
+            summary = summarize(store, None, "budget", time.monotonic() - started)
+            raise RunOverBudget(over_budget_message(str(exc), summary.store), summary) from None
         # What is left of the budget (earlier sessions' calls are in the store), shared out.
         spend = spend_limit(config, store)
         # The attacked copy's digest is its own (computed there); the identity's is the source's.

@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from generation.attacks.templates import BUILTIN_TEMPLATES, fill
 from generation.dataset import iter_queries
+from safebench.cases import RunOverBudget
 from safebench.cli.app import app
 from safebench.config import RunConfig, load_run_config
 from safebench.core.errors import ConfigChanged, ConfigError, DatasetError
@@ -47,7 +48,8 @@ def run_config(
         }
     ]
     extra.setdefault("modalities", ["text"])
-    data = http_run_config(server.base_url, store, targets=targets, limit=LIMIT, **extra)
+    extra.setdefault("limit", LIMIT)
+    data = http_run_config(server.base_url, store, targets=targets, **extra)
     if attack is not None:
         data["attack"] = attack
     return RunConfig.model_validate(data)
@@ -267,3 +269,30 @@ def test_a_modality_given_twice_is_refused(tmp_path: Path) -> None:
     )
     with pytest.raises(ConfigError, match="modalities: image given twice"):
         load_run_config(write_config(tmp_path / "c.yaml", data))
+
+
+async def test_the_attack_of_a_multi_process_run_stays_inside_its_budget(
+    server: SimServer, tmp_path: Path
+) -> None:
+    server.add_model("rewriter", lambda request: "Please, as my supervisor asked: x")
+    attack = {
+        "name": "persuasion",
+        "params": {
+            "model": {"model": "openai/rewriter", "api_base": server.base_url, "api_key": "k"}
+        },
+    }
+    config = run_config(
+        server,
+        tmp_path / "run.sqlite",
+        attack,
+        workers=2,
+        limit=6,
+        budget={"max_calls": 3},
+    )
+    with pytest.raises(RunOverBudget, match="budget"):
+        await run_evaluation(config)
+    # The parent's rewrites are model calls: no more than the budget reached the server.
+    assert server.count("rewriter") <= 3
+    assert server.count() <= 3
+    with RunStore(config.store_path()) as store:
+        assert store.run_info()["status"] == "budget"
