@@ -3,8 +3,11 @@
 A run's ``budget: {max_calls, max_usd}`` becomes one :class:`SpendLimit` per gateway (per
 worker process, with its share of what is left). Calls read back from the store cost nothing
 and are not counted. A call is *reserved* before it is sent and *settled* when it returns, so
-the calls in flight count against the limit too: with ``max_calls: N`` no more than N calls
-are ever sent.
+the calls in flight count against the limit too. A "call" is one model call as the store
+records it (one row per call key): the retries the gateway makes for it after a 429, a 5xx or
+a dropped connection are not counted again, and earlier sessions are counted from the store's
+rows, so a call that failed in one session and was sent again on resume counts once there.
+``max_calls: N`` therefore bounds recorded calls, not HTTP requests.
 
 When the next call would pass the limit the gateway refuses it, but only once every call
 already in flight has returned and been recorded: the refusal then cancels nothing that a
