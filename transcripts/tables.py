@@ -76,7 +76,7 @@ def _matrix(
     fmt: Callable[[float | None], str],
 ) -> str:
     several = len(report.runs) > 1
-    header = ["model", *groups, "Avg"]
+    header = ["model", *groups, "Avg (mean of categories)"]
     lines = [
         "| " + " | ".join(_md(h) for h in header) + " |",
         "|" + "---|" + "---:|" * (len(header) - 1),

@@ -212,7 +212,7 @@ def print_summary(summary: Any, out: Console | None = None) -> None:
     if not by_target:
         out.print("no judged cases")
     # The same column widths in every target's table, so the tables line up.
-    category_width = max([len("all categories")] + [len(c) for c, _ in summary.by_target_category])
+    category_width = max([len("all cases pooled")] + [len(c) for c, _ in summary.by_target_category])
     n_width = max([1] + [len(str(score.n)) for score in summary.by_target.values()])
     for target, rows in by_target.items():
         # Target and category names come from the config and the dataset: plain text only.
@@ -224,7 +224,7 @@ def print_summary(summary: Any, out: Console | None = None) -> None:
         for category, score in rows:
             table.add_row(inert(category), *_cells(score))
         table.add_section()
-        table.add_row(Text("all categories", "bold"), *_cells(summary.by_target[target]))
+        table.add_row(Text("all cases pooled", "bold"), *_cells(summary.by_target[target]))
         out.print(table)
     counts = ", ".join(f"{k} {v}" for k, v in sorted(summary.counts.items()))
     out.print(

@@ -63,7 +63,7 @@ def test_the_run_summary_keeps_every_target_and_category_whole_at_80_columns() -
         assert f"target {target}" in lines, target
     for category in CATEGORIES:
         assert sum(category in line for line in lines) == len(TARGETS), category
-    assert text.count("all categories") == len(TARGETS)
+    assert text.count("all cases pooled") == len(TARGETS)
     assert text.count("33.3%") == len(CATEGORIES) * len(TARGETS) + len(TARGETS)
     # Every table fits the terminal: only the target lines may be longer.
     assert all(len(line) <= 80 for line in lines if not line.startswith("target "))
