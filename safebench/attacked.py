@@ -29,11 +29,12 @@ import structlog
 from agents.budget import SpendLimit
 from agents.gateway import Gateway
 from generation.attacks import AttackConfig, AttackContext, apply_attack
+from generation.attacks.base import failed_attack, public_params
 from generation.dataset import iter_queries, queries_path, write_dataset
 from generation.sampling import SampleConfig, sample_ids, sampled
 from safebench.cases import limited
 from safebench.config import RunConfig
-from safebench.core.errors import DatasetError
+from safebench.core.errors import DatasetError, ProviderError
 from safebench.core.files import atomic_write_text, file_sha256
 from safebench.core.media import read_media
 from safebench.core.records import MediaRef, Query
@@ -115,8 +116,12 @@ async def _attack_all(
         async with gate:
             try:
                 return await apply_attack(attack, query, context)
-            except DatasetError as exc:
-                raise DatasetError(f"attack {attack.name!r}: {exc}") from None
+            except (DatasetError, ProviderError) as exc:
+                # This query's attack failed (a refused or empty rewrite, a model that could
+                # not be reached): its cases are recorded failed with the reason; the others
+                # go on. A budget stop or a bug still ends the run.
+                log.warning("attack_failed", query=query.id, attack=attack.name, error=str(exc))
+                return failed_attack(query, attack.name, public_params(attack.parsed()), str(exc))
 
     # A task group: the first failure cancels the rest (none goes on writing into a build
     # directory that is being removed). Results in dataset order, whatever order they finish.

@@ -249,6 +249,11 @@ class CaseRunner:
             category=query.category,
             scenario=query.scenario,
         )
+        if query.attack is not None and query.attack.error is not None:
+            # The attack failed on this query: recorded, never sent as written.
+            error = f"attack {query.attack.name}: {query.attack.error}"
+            self.store.save_failed(meta, error, _answer(meta, "failed", reason=error))
+            return "failed"
         missing = query.missing_input(modality)
         if missing is not None:  # e.g. "query has no audio in voice 'female'"
             self.store.save_skipped(meta, _answer(meta, "skipped", reason=missing))

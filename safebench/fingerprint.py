@@ -10,8 +10,9 @@ Settings that only change how fast or how reliably the same calls are made are l
 they may change on resume: concurrency, workers, gateway retries/timeouts/limits, the store
 path, the abort thresholds, API keys and endpoints (``api_base``: a model moved to another port
 is the same model, as ``agents.gateway.call_key`` also holds), the transport, target
-``max_concurrency`` and the ``budget`` (a run stopped by its budget resumes when it is raised). ``limit`` is kept but may only grow: a smaller one would report cases the
-config no longer asks for.
+``max_concurrency`` and the ``budget`` (a run stopped by its budget resumes when it is
+raised). ``limit`` is kept but may only grow: a smaller one would report cases the config no
+longer asks for.
 
 The identity is stored in the store's ``meta`` table as canonical JSON. A resume whose
 identity differs is refused before any model is called, naming each changed field.

@@ -115,6 +115,12 @@ def attacked(query: Query, name: str, params: AttackParams, **changes: Any) -> Q
     return query.model_copy(update={**changes, "attack": record})
 
 
+def failed_attack(query: Query, name: str, params: dict[str, Any], error: str) -> Query:
+    """``query`` as written, recording that attack ``name`` failed on it and why."""
+    record = AttackRecord(name=name, params=params, original_text=query.text, error=error)
+    return query.model_copy(update={"attack": record})
+
+
 def parse_params(name: str, params: dict[str, Any]) -> AttackParams:
     """``params`` validated against attack ``name``'s model; ConfigError naming what is wrong."""
     spec = ATTACKS.require(name)

@@ -9,6 +9,7 @@ offline: a template per technique, written for this project, wrapped around the 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from pydantic import Field, field_validator
@@ -115,6 +116,14 @@ def rewrite_prompt(technique: str, query_text: str) -> str:
     )
 
 
+_REFUSAL = re.compile(
+    r"\W*(?:i'?m sorry|i am sorry|sorry,|i can(?:no|')t|i cannot|i won'?t|i will not|"
+    r"i'?m (?:not able|unable)|i am (?:not able|unable)|as an ai\b|i must decline)",
+    re.IGNORECASE,
+)
+"""How a rewriting model's refusal starts (the rewrite itself never begins so)."""
+
+
 def _clean(reply: str) -> str:
     text = reply.strip()
     # A model that quotes its whole rewrite has still only rewritten it.
@@ -139,6 +148,13 @@ async def apply_persuasion(query: Query, params: PersuasionParams, context: Atta
         role="attack",
     )
     text = _clean(completion.text)
+    if _REFUSAL.match(text):
+        # Sent on, the refusal would be the "attacked query" and every target would answer
+        # it harmlessly: the attack failed on this query, and says so.
+        raise DatasetError(
+            f"query {query.id!r}: the persuasion model {params.model.model} refused to "
+            f"rewrite it: {text[:120]!r}"
+        )
     if not text:
         raise DatasetError(
             f"query {query.id!r}: the persuasion model {params.model.model} gave an empty rewrite"

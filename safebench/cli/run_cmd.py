@@ -212,7 +212,8 @@ def print_summary(summary: Any, out: Console | None = None) -> None:
     if not by_target:
         out.print("no judged cases")
     # The same column widths in every target's table, so the tables line up.
-    category_width = max([len("all cases pooled")] + [len(c) for c, _ in summary.by_target_category])
+    names = [c for c, _ in summary.by_target_category]
+    category_width = max([len("all cases pooled")] + [len(c) for c in names])
     n_width = max([1] + [len(str(score.n)) for score in summary.by_target.values()])
     for target, rows in by_target.items():
         # Target and category names come from the config and the dataset: plain text only.

@@ -107,6 +107,10 @@ class AttackRecord(Record):
     """The query's text before the attack; ``Query.text`` is the attacked text."""
     original_image: MediaRef | None = None
     """The query's image before the attack, when the attack replaced or perturbed it."""
+    error: str | None = None
+    """Why the attack failed on this query (its rewriting model refused, wrote nothing, or
+    could not be reached): the query is kept as written and its cases are recorded failed
+    with this reason, never sent."""
 
 
 class Query(Record):

@@ -17,7 +17,7 @@ from generation.dataset import iter_queries
 from safebench.cases import RunOverBudget
 from safebench.cli.app import app
 from safebench.config import RunConfig, load_run_config
-from safebench.core.errors import ConfigChanged, ConfigError, DatasetError
+from safebench.core.errors import ConfigChanged, ConfigError
 from safebench.core.logs import configure_logging
 from safebench.offline.seed import SEED_ITEMS
 from safebench.offline.wire import ChatRequest, message_text
@@ -201,18 +201,32 @@ async def test_the_cli_lists_attacks_and_shows_a_cases_attack(
     assert "image: " in shown.output and "/attack/" in shown.output
 
 
-async def test_a_failed_attack_stops_the_run_with_its_own_error_and_leaves_no_dataset(
+async def test_a_failed_attack_fails_its_queries_cases_and_the_run_goes_on(
     server: SimServer, tmp_path: Path
 ) -> None:
-    server.add_model("mute", lambda request: '""')  # quotes around nothing
-    model = {"model": "openai/mute", "api_base": server.base_url, "api_key": "k"}
+    first, second = (item.text for item in SEED_ITEMS[:LIMIT])
+
+    def rewriter(request: ChatRequest) -> str:
+        prompt = message_text(request.messages[-1])
+        if first in prompt:
+            return "I'm sorry, but I can't help rewrite that request."
+        if second in prompt:
+            return '""'  # quotes around nothing
+        return "unused"
+
+    server.add_model("picky", rewriter)
+    model = {"model": "openai/picky", "api_base": server.base_url, "api_key": "k"}
     config = run_config(
         server, tmp_path / "run.sqlite", {"name": "persuasion", "params": {"model": model}}
     )
-    with pytest.raises(DatasetError, match=r"attack 'persuasion': query .* empty rewrite"):
-        await run_evaluation(config)
-    assert not any((tmp_path / "datasets" / "attacked").iterdir())  # no half-built copy
-    assert server.count("sim-leaky") == 0  # no target was asked
+    summary = await run_evaluation(config)
+    assert summary.status == "complete" and summary.counts == {"failed": LIMIT}
+    assert server.count("sim-leaky") == 0  # a refusal is never sent as the query
+    with RunStore(config.store_path()) as store:
+        errors = sorted(row.error or "" for row in store.iter_cases())
+    assert "refused to rewrite it" in errors[0] or "refused to rewrite it" in errors[1]
+    assert any("empty rewrite" in e for e in errors)
+    assert all(e.startswith("attack persuasion: ") for e in errors)
 
 
 async def test_the_jury_judges_the_answer_against_the_original_request(
