@@ -94,6 +94,10 @@ def _install(building: Path, out_root: Path, queries: list[Query], digest: str) 
     marker = {"digest": digest, "queries_sha256": file_sha256(queries_path(building))}
     atomic_write_text(building / _MARKER, json.dumps(marker) + "\n")
     if out_root.exists():
+        if _is_complete(out_root, digest):
+            # Another run finished the same directory meanwhile (and may be reading it).
+            shutil.rmtree(building)
+            return
         # An incomplete leftover (a build killed mid-rename, a tampered copy): replaced.
         shutil.rmtree(out_root)
     try:
