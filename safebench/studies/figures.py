@@ -135,17 +135,19 @@ def _size_lines(plt: Any, spec: StudySpec, rows: Sequence[Row], path: Path) -> P
 
 def _pair_bars(plt: Any, spec: StudySpec, rows: Sequence[Row], path: Path) -> Path:
     from safebench.studies.results import uplift_between
+    from safebench.studies.tables import pair_modality
 
     index = {(r.target, r.modality, r.category): r for r in rows}
     fig, ax = plt.subplots(figsize=(7.0, 3.8))
     categories = sorted({c for (_, _, c) in index if c != ALL})
     width = 0.8 / max(1, len(spec.pairs))
     for i, pair in enumerate(spec.pairs):
+        modality = pair_modality(index, pair.model, pair.backbone)
         xs, ys, err = [], [], [[], []]
         for j, category in enumerate(categories):
             a, b = (
-                index.get((pair.model, "text", category)),
-                index.get((pair.backbone, "text", category)),
+                index.get((pair.model, modality, category)),
+                index.get((pair.backbone, modality, category)),
             )
             up = None if a is None or b is None else uplift_between(a.score, b.score, pair.backbone)
             if up is None:
@@ -158,7 +160,7 @@ def _pair_bars(plt: Any, spec: StudySpec, rows: Sequence[Row], path: Path) -> Pa
     ax.axhline(0, color="black", linewidth=0.8)
     ax.set_xticks(range(len(categories)), categories, rotation=30, ha="right")
     ax.set_ylabel("ASR uplift (points)")
-    ax.set_title("Multimodal model minus its backbone, text queries (95% intervals)")
+    ax.set_title("Multimodal model minus its backbone, same queries (95% intervals)")
     ax.legend(fontsize=7)
     return _save(plt, fig, path)
 

@@ -178,11 +178,7 @@ def _pair_table(spec: StudySpec, rows: Sequence[Row]) -> Table:
     index = {(r.target, r.modality, r.category): r for r in rows}
     body = []
     for pair in spec.pairs:
-        modality = (
-            "text"
-            if (pair.model, "text", ALL) in index
-            else _common_modality(index, pair.model, pair.backbone)
-        )
+        modality = pair_modality(index, pair.model, pair.backbone)
         categories = [
             *sorted({c for (t, m, c) in index if t == pair.model and m == modality and c != ALL}),
             ALL,
@@ -214,9 +210,11 @@ def _pair_table(spec: StudySpec, rows: Sequence[Row]) -> Table:
     )
 
 
-def _common_modality(index: dict[tuple[str, str, str], Row], a: str, b: str) -> str:
+def pair_modality(index: dict[tuple[str, str, str], Row], a: str, b: str) -> str:
+    """The modality a (model, backbone) pair is compared in: ``text`` when both have it
+    (the paper's study), else the first they share."""
     shared = sorted({m for (t, m, _) in index if t == a} & {m for (t, m, _) in index if t == b})
-    return shared[0] if shared else "text"
+    return "text" if "text" in shared or not shared else shared[0]
 
 
 def _plain_table(rows: Sequence[Row]) -> Table:
