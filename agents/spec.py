@@ -10,6 +10,13 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 from agents.offline_catalog import OFFLINE_PREFIX, offline_model_problem
 from safebench.core import secrets
 
+CARRIER_FIELDS: frozenset[str] = frozenset(
+    {"api_key", "api_key_env", "api_base", "transport", "max_concurrency"}
+)
+"""A model spec's settings that move or carry the same call without changing its answer (a
+model moved to another port, given its key another way, sent by another transport): left out
+of every identity built from specs (a run's, an attack's)."""
+
 
 class ModelSpec(BaseModel):
     """A model as a config names it. Works for targets, jurors and the foreperson alike."""

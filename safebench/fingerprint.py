@@ -29,6 +29,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from agents.spec import CARRIER_FIELDS
 from jury.config import JuryConfig
 from jury.prompts import PROMPTS_VERSION
 from jury.rubrics import DEFAULT_RUBRIC, get_rubric
@@ -42,8 +43,7 @@ IDENTITY_VERSION = 1
 """Bump when the identity's layout changes (stores written before then are compared as
 legacy stores, through their recorded config)."""
 
-_NOT_RESULTS = {"api_key", "api_key_env", "api_base", "transport", "max_concurrency"}
-"""Per-model settings that move or carry the same call without changing its answer."""
+_NOT_RESULTS = CARRIER_FIELDS
 
 _MISSING = "(none)"
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
+from agents.spec import CARRIER_FIELDS
 from safebench.core import secrets
 from safebench.core.errors import ConfigError
 from safebench.core.records import AttackRecord, Query, modality_has_text, modality_kind
@@ -131,10 +132,9 @@ def parse_params(name: str, params: dict[str, Any]) -> AttackParams:
         raise ConfigError(f"attack {name!r}: bad params: {problems}") from None
 
 
-_NOT_RESULTS = frozenset({"api_key", "api_key_env", "api_base", "transport"})
-"""A model spec's settings that move or carry the same call without changing its answer (as
-the run identity treats targets and jurors): a persuasion model moved to another port, or
-given its key another way, is the same attack."""
+_NOT_RESULTS = CARRIER_FIELDS
+"""As the run identity treats targets and jurors: a persuasion model moved to another port,
+or given its key another way, is the same attack."""
 
 
 def _results_part(value: Any) -> Any:
