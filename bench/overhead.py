@@ -12,6 +12,9 @@ native transport. litellm's is printed beside it for scale.
 ``--agent`` measures two jury paths: an agent built per call (as the courtroom did before it
 kept its agents), and one agent per in-flight slot, reset and rebound per call (as it does
 now). Each row also gives the garbage collector's CPU per call.
+
+The server is ``bench/lean_server.py`` (precomputed answers); ``--server sim`` uses the
+offline stack's server instead.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from pathlib import Path
 
 import aiohttp
 from common import ECHO_MODEL, ServerOptions, load_note, quiet_logs, server_process
+from lean_server import lean_server_process
 
 from agents.gateway import Gateway, GatewaySettings, ProviderLimits
 from agents.spec import ModelSpec
@@ -190,13 +194,20 @@ def main() -> None:
         help="then measure native again with the import heap handed back to the collector "
         "(gc.unfreeze: the gateway as it was before it froze litellm's objects)",
     )
+    parser.add_argument(
+        "--server",
+        choices=["lean", "sim"],
+        default="lean",
+        help="lean: precomputed answers (bench/lean_server.py); sim: the offline stack's server",
+    )
     args = parser.parse_args()
     quiet_logs()
     n, c, s = args.calls, args.concurrency, args.stream
-    print(f"# overhead: {n} calls, {c} in flight, stream={s}, {load_note()}")
+    serve = lean_server_process if args.server == "lean" else server_process
+    print(f"# overhead: {n} calls, {c} in flight, stream={s}, server {args.server}, {load_note()}")
     print("client                CPU_s  wall_s  CPU_ms/call  GC_ms/call  x bare")
     gc.callbacks.append(_gc_clock)
-    with server_process(ServerOptions(latency_s=args.latency)) as url:
+    with serve(ServerOptions(latency_s=args.latency)) as url:
         # One warm-up round each, so that imports and first connections are not counted.
         cpu_of(lambda: bare(url, 200, c, s))
         gc_before = GC_CPU[0]

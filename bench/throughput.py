@@ -10,6 +10,10 @@ start.
 
     .venv/bin/python bench/throughput.py                       # C = 8, 64, 256; both transports
     .venv/bin/python bench/throughput.py --concurrency 64 --transport native --workers 2
+
+The server is ``bench/lean_server.py`` (precomputed answers, its CPU per call a small
+fraction of the client's) unless faults are asked for or ``--server sim`` is given: then it is
+the offline stack's server (simulated targets and offline jurors answering each brief).
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from common import (
     server_process,
     write_text_dataset,
 )
+from lean_server import lean_server_process
 
 from safebench.config import RunConfig
 from safebench.pipeline import run_evaluation
@@ -129,7 +134,15 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1, help="deliberation rounds")
     parser.add_argument("--waves", type=int, default=4, help="items = waves x C")
     parser.add_argument("--workers", type=int, nargs="+", default=[1])
+    parser.add_argument(
+        "--server",
+        choices=["auto", "lean", "sim"],
+        default="auto",
+        help="lean: precomputed answers (bench/lean_server.py); sim: the offline stack's "
+        "server; auto: lean unless a fault rate is set",
+    )
     args = parser.parse_args()
+    lean = args.server == "lean" or (args.server == "auto" and not args.fault_rate)
     quiet_logs()
     options = ServerOptions(
         latency_s=args.latency,
@@ -139,13 +152,15 @@ def main() -> None:
     )
     print(
         f"# throughput, L={args.latency * 1000:.0f} ms, jitter {args.jitter * 1000:.0f} ms, "
-        f"faults {args.fault_rate:g}, d={3 + args.rounds}, {load_note()}"
+        f"faults {args.fault_rate:g}, d={3 + args.rounds}, "
+        f"server {'lean' if lean else 'sim'}, {load_note()}"
     )
     print(
         "transport workers    C  items  calls  elapsed_s  items/s  ideal/s  achieved/ideal"
         "  (from start)  CPU_ms/call  server_CPU_ms/call"
     )
-    with server_process(options) as base_url, tempfile.TemporaryDirectory() as tmp:
+    serve = lean_server_process if lean else server_process
+    with serve(options) as base_url, tempfile.TemporaryDirectory() as tmp:
         for transport in args.transport:
             # One small unmeasured run first: imports (litellm's alone is seconds of CPU),
             # the gateway's set-up and first connections happen once per process, and were
