@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -40,6 +40,29 @@ class BudgetConfig(BaseModel):
     (offline ``safebench/…``, local servers) cost nothing here. A call is priced when it
     returns, so the next one is assumed to cost as much as the dearest so far. None: no
     limit."""
+
+
+class RayConfig(BaseModel):
+    """Where and how ``executor: ray`` runs the cases (``safebench/executors/ray_run.py``):
+    ``num_workers`` Ray actors, each with its own gateway, targets and jury, the cases
+    sharded among them by a hash of the case id; the store stays on this machine."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    address: str | None = Field(None, pattern=r"^(auto|ray://\S+|[\w.-]+:\d+)$")
+    """The cluster: ``auto`` (the one ``ray start`` runs on this machine), ``ray://host:10001``
+    (Ray Client) or ``host:port`` (its GCS); None starts a local one for the run (this
+    machine's cores). A process that already called ``ray.init`` uses that cluster."""
+    num_workers: int = Field(2, ge=1, le=1024)
+    """Ray actors the cases are sharded over; ``concurrency``, provider limits and target
+    ``max_concurrency`` are split evenly among them, as for ``workers``."""
+    resources: dict[str, float] = Field(default_factory=dict)
+    """Custom Ray resources each actor asks for (``{eval_node: 1}``), to pin them to nodes."""
+    num_cpus_per_worker: float = Field(1.0, ge=0)
+    """CPUs Ray reserves for each actor (one event loop uses about one core)."""
+    num_gpus_per_worker: float | None = Field(None, ge=0)
+    """GPUs Ray gives each actor. None: 1 when a local model (``hf/…``, ``hf-classifier/…``)
+    of the run is placed on CUDA (``params: {device: cuda}`` or a ``device_map``), else 0."""
 
 
 class RunConfig(BaseModel):
@@ -88,6 +111,21 @@ class RunConfig(BaseModel):
     """... once at least this many cases have finished."""
     budget: BudgetConfig = BudgetConfig()
     """The most the run may spend (``{max_calls, max_usd}``); may change on resume."""
+    executor: Literal["local", "ray"] = "local"
+    """Where the cases run: ``local`` (this machine: one process, or ``workers``) or ``ray``
+    (actors on a Ray cluster, set in ``ray``; needs ``pip install 'safebench[ray]'``). Not part
+    of the run's identity: a run started on one resumes on the other."""
+    ray: RayConfig = RayConfig()
+    """The Ray cluster and actors of ``executor: ray``."""
+
+    @model_validator(mode="after")
+    def _one_way_to_shard(self) -> RunConfig:
+        if self.executor == "ray" and self.workers > 1:
+            raise ValueError(
+                "executor: ray shards the cases over ray.num_workers actors; workers is for "
+                "executor: local: set one of them"
+            )
+        return self
 
     @model_validator(mode="after")
     def _sample_or_limit(self) -> RunConfig:

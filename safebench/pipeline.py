@@ -4,7 +4,8 @@ Cases (target x query x modality) stream from the dataset through a bounded pool
 workers (``safebench.cases.CaseRunner``). Each case is finished in the store as judged,
 skipped or failed, in one transaction; a rerun skips finished cases and replays any model
 call already recorded, so a killed run resumes without asking any model twice. With
-``workers: N`` the same runner runs in N processes (``safebench.workers``).
+``workers: N`` the same runner runs in N processes (``safebench.workers``); with
+``executor: ray``, on Ray actors across a cluster (``safebench.executors.ray_run``).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from safebench.cases import (
 )
 from safebench.config import RunConfig
 from safebench.core.errors import RunAborted
+from safebench.executors.ray_run import run_on_ray
 from safebench.fingerprint import bind_run, dataset_digest, run_identity
 from safebench.session import model_session
 from safebench.workers import run_with_workers
@@ -46,6 +48,8 @@ async def run_evaluation(config: RunConfig, progress: Progress | None = None) ->
     Raises ``RunOverBudget`` (status ``budget``, the summary so far attached) when the next
     model call would pass ``config.budget``."""
     progress = progress or NoProgress()
+    if config.executor == "ray":
+        return await run_on_ray(config, progress)
     if config.workers > 1:
         return await run_with_workers(config, progress)
     started = time.monotonic()

@@ -28,16 +28,18 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Awaitable, Coroutine
 from dataclasses import dataclass
 from multiprocessing.connection import wait
 from multiprocessing.process import BaseProcess
 from multiprocessing.queues import Queue
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 
 from agents.budget import BudgetExhausted, SpendLimit
+from agents.gateway import Gateway
 from agents.settings import GatewaySettings
 from jury.courtroom import Courtroom
 from safebench.attacked import attack_dataset_in_session
@@ -80,9 +82,10 @@ def shard_of(case_id: str, workers: int) -> int:
     return int.from_bytes(digest, "big") % workers
 
 
-def worker_share(config: RunConfig) -> RunConfig:
-    """The config one worker runs: the run's concurrency and limits divided among workers."""
-    n = config.workers
+def worker_share(config: RunConfig, workers: int | None = None) -> RunConfig:
+    """The config one worker runs: the run's concurrency and limits divided among ``workers``
+    (``config.workers`` unless given: a Ray run has ``ray.num_workers``)."""
+    n = workers or config.workers
 
     def split(value: int) -> int:
         return max(1, math.ceil(value / n))
@@ -113,6 +116,30 @@ class WorkerReport:
     cached: int = 0
     retries: int = 0
     error: str | None = None
+
+
+class Supervise(Protocol):
+    """How an executor runs the shards and waits for their reports: ``workers`` shards, the
+    i-th with budget ``spends[i]``; raises as :func:`raise_for_report` does."""
+
+    def __call__(
+        self,
+        config: RunConfig,
+        dataset_root: Path,
+        progress: Progress,
+        spends: list[SpendLimit | None],
+    ) -> Awaitable[list[WorkerReport]]: ...
+
+
+class ShardStore(Protocol):
+    """What one shard's runner needs of the run's store: a :class:`RunStore`, or (on Ray) a
+    proxy of the store writer the driver owns."""
+
+    path: Path
+
+    def run_salt(self) -> str: ...
+
+    def finished_cases(self) -> set[str]: ...
 
 
 class _QueueProgress:
@@ -159,13 +186,19 @@ def _worker_main(
     configure_logging(verbose)
     report = WorkerReport(index, "crashed")
     try:
-        report = asyncio.run(_run_shard(config, dataset_root, index, reports, spend))
-    except RunAborted as exc:
-        report = WorkerReport(index, "aborted", error=str(exc))
-    except BaseException as exc:  # reported to the parent, which fails the run with it
-        report = WorkerReport(index, "crashed", error=f"{type(exc).__name__}: {exc}")
+        report = run_reported(index, _run_shard(config, dataset_root, index, reports, spend))
     finally:
         reports.put(("done", dataclasses.asdict(report)))
+
+
+def run_reported(index: int, shard: Coroutine[Any, Any, WorkerReport]) -> WorkerReport:
+    """Run a shard's coroutine on a new event loop; whatever stops it becomes its report."""
+    try:
+        return asyncio.run(shard)
+    except RunAborted as exc:
+        return WorkerReport(index, "aborted", error=str(exc))
+    except BaseException as exc:  # reported to the parent, which fails the run with it
+        return WorkerReport(index, "crashed", error=f"{type(exc).__name__}: {exc}")
 
 
 def _die_with_parent() -> None:
@@ -207,41 +240,78 @@ async def _run_shard(
 ) -> WorkerReport:
     share = worker_share(config)
     async with model_session(share.gateway, config.store_path()) as session:
-        store, gateway = session.store, session.gateway
-        assert store is not None
-        gateway.spend = spend
-        # The parent opened (and checked) the run and holds the store's writer lock; a worker
-        # only reads the salt, and takes no lock (it writes under its parent's).
-        salt = store.run_salt()
-        targets = build_targets(share, TargetContext(dataset_root, gateway))
-        courtroom = Courtroom(share.jury, gateway)
-        runner = CaseRunner(
+        assert session.store is not None
+        return await run_shard(
             share,
-            store,
-            targets,
-            courtroom,
-            salt,
+            dataset_root,
+            (index, config.workers),
+            session.store,
+            session.gateway,
             _QueueProgress(reports),
-            shard=lambda cid: shard_of(cid, config.workers) == index,
-            spend=spend,
+            spend,
         )
-        status, error = "complete", None
-        try:
-            await runner.run(chosen_queries(config, dataset_root), store.finished_cases())
-        except BudgetExhausted as exc:
-            status, error = "budget", str(exc)  # its share is spent; the others go on
-        stats = gateway.stats
-        return WorkerReport(index, status, stats.calls, stats.cached, stats.retries, error)
 
 
-async def run_with_workers(config: RunConfig, progress: Progress) -> RunSummary:
-    """Run (or resume) ``config`` over ``config.workers`` processes."""
+async def run_shard(
+    share: RunConfig,
+    dataset_root: Path,
+    shard: tuple[int, int],
+    store: ShardStore,
+    gateway: Gateway,
+    progress: Progress,
+    spend: SpendLimit | None,
+) -> WorkerReport:
+    """Run shard ``shard = (index, of)`` of the cases (those whose id hashes to ``index``)
+    with ``share`` (:func:`worker_share`'s config), writing to ``store``; a worker process and
+    a Ray actor both run this."""
+    index, workers = shard
+    gateway.spend = spend
+    # The parent opened (and checked) the run and holds the store's writer lock; a worker
+    # only reads the salt, and takes no lock (it writes under its parent's).
+    salt = store.run_salt()
+    targets = build_targets(share, TargetContext(dataset_root, gateway))
+    courtroom = Courtroom(share.jury, gateway)
+    runner = CaseRunner(
+        share,
+        store,  # type: ignore[arg-type]  # a RunStore, or the Ray writer's proxy of one
+        targets,
+        courtroom,
+        salt,
+        progress,
+        shard=lambda cid: shard_of(cid, workers) == index,
+        spend=spend,
+    )
+    status, error = "complete", None
+    try:
+        await runner.run(chosen_queries(share, dataset_root), store.finished_cases())
+    except BudgetExhausted as exc:
+        status, error = "budget", str(exc)  # its share is spent; the others go on
+    stats = gateway.stats
+    return WorkerReport(index, status, stats.calls, stats.cached, stats.retries, error)
+
+
+async def run_with_workers(
+    config: RunConfig,
+    progress: Progress,
+    supervise: Supervise | None = None,
+    workers: int | None = None,
+) -> RunSummary:
+    """Run (or resume) ``config`` over ``workers`` shards (``config.workers`` processes unless
+    an executor passes its own ``supervise``, e.g. Ray actors): this process opens the run,
+    attacks the dataset, shares out the budget, draws progress and writes the summary."""
     started = time.monotonic()
+    run = _Parent(supervise or _supervise, workers or config.workers)
     # The parent holds the store's writer lock for the whole run, as a one-process run does.
     with WriterLock.acquire(config.store_path()):
         dataset_root = resolve_dataset(config)  # built once, here, not raced by the workers
         identity = run_identity(config, dataset_root)
-        return await _run_parent(config, dataset_root, identity, progress, started)
+        return await _run_parent(config, dataset_root, identity, progress, started, run)
+
+
+@dataclass(frozen=True)
+class _Parent:
+    supervise: Supervise
+    workers: int
 
 
 async def _run_parent(
@@ -250,6 +320,7 @@ async def _run_parent(
     identity: dict[str, object],
     progress: Progress,
     started: float,
+    run: _Parent,
 ) -> RunSummary:
     store = RunStore(config.store_path())
     try:
@@ -273,8 +344,8 @@ async def _run_parent(
         progress.start(total, len(store.finished_cases()))
         status = "complete"
         try:
-            reports = await _supervise(
-                config, dataset_root, progress, budget_shares(spend, config.workers)
+            reports = await run.supervise(
+                config, dataset_root, progress, budget_shares(spend, run.workers)
             )
             if any(r.status == "budget" for r in reports):
                 status = "budget"
@@ -297,7 +368,7 @@ async def _run_parent(
             stopped = next(r for r in reports if r.status == "budget")
             reason = (
                 f"{config.budget.model_dump(exclude_none=True)} shared out among "
-                f"{config.workers} workers; worker {stopped.index}: {stopped.error}"
+                f"{run.workers} workers; worker {stopped.index}: {stopped.error}"
             )
             raise RunOverBudget(over_budget_message(reason, summary.store), summary)
         return summary
@@ -344,17 +415,11 @@ async def _supervise(
                 progress.advance(message[1])
                 finished += 1
                 failed += message[1] == "failed"
-                _check_failure_rate(config, finished, failed)
+                check_failure_rate(config, finished, failed)
                 continue
             report = WorkerReport(**message[1])
             done[report.index] = report
-            if report.status == "aborted":
-                raise RunAborted(report.error or "a worker stopped the run")
-            if report.status not in ("complete", "budget"):
-                raise SafeBenchError(
-                    f"worker {report.index} failed: {report.error}; finished cases are in "
-                    f"{config.store_path()}, rerun the same command to resume"
-                )
+            raise_for_report(config, report)
         return [done[i] for i in sorted(done)]
     finally:
         for process in processes:
@@ -365,6 +430,17 @@ async def _supervise(
         for process in processes:
             process.join(5)
         reports.close()
+
+
+def raise_for_report(config: RunConfig, report: WorkerReport) -> None:
+    """Stop the run on a worker's report of an abort or a crash (complete and budget pass)."""
+    if report.status == "aborted":
+        raise RunAborted(report.error or "a worker stopped the run")
+    if report.status not in ("complete", "budget"):
+        raise SafeBenchError(
+            f"worker {report.index} failed: {report.error}; finished cases are in "
+            f"{config.store_path()}, rerun the same command to resume"
+        )
 
 
 def _check_alive(
@@ -383,7 +459,7 @@ def _check_alive(
             )
 
 
-def _check_failure_rate(config: RunConfig, finished: int, failed: int) -> None:
+def check_failure_rate(config: RunConfig, finished: int, failed: int) -> None:
     """The run-wide check (each worker also checks its own share)."""
     if finished >= config.min_cases_before_abort and failed / finished > config.max_failure_rate:
         raise RunAborted(

@@ -1,0 +1,280 @@
+"""``executor: ray``: the run's cases on Ray actors, across the machines of a cluster.
+
+The driver (this process) does what a multi-process run's parent does
+(``safebench.workers.run_with_workers``): it takes the store's writer lock, opens the run,
+attacks the dataset, shares out the budget, draws the progress bar, checks the run's failure
+rate and writes the summary. It starts, on its own node, the :class:`StoreWriter` actor that
+owns the run's store, then ``ray.num_workers`` case actors wherever Ray places them. Each case
+actor owns its gateway, targets, jury and offline stack, runs the cases whose id hashes to it
+(``safebench.workers.run_shard``, the same code as a worker process) and writes every model
+call and every case through the store writer before going on.
+
+An actor whose models include a local ``hf/…`` model on CUDA asks Ray for a GPU
+(:func:`actor_gpus`), so a cluster of GPU nodes evaluates local models in parallel. Actors are
+owned by the driver: when it dies, Ray ends them and the store writer with it.
+
+Every node must see the dataset at the driver's path (a shared filesystem) and have
+SafeBench installed (``pip install 'safebench[ray]'``), as Ray runs the same code there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from agents.budget import SpendLimit
+from agents.spec import ModelSpec
+from safebench.cases import NoProgress, Progress, RunSummary
+from safebench.config import RayConfig, RunConfig
+from safebench.core.errors import ConfigError, SafeBenchError
+from safebench.core.logs import configure_logging
+from safebench.executors.ray_store import RemoteStore, StoreWriter
+from safebench.session import model_session
+from safebench.workers import (
+    WorkerReport,
+    check_failure_rate,
+    raise_for_report,
+    run_reported,
+    run_shard,
+    run_with_workers,
+    worker_share,
+)
+
+log = structlog.get_logger(__name__)
+
+_POLL_S = 0.2
+"""How often the driver asks the store writer for finished cases while no actor ends."""
+_LOCAL_MODELS = ("hf/", "hf-classifier/")
+"""Models that run inside the actor's process (``agents/transports/hf.py``)."""
+INSTALL_HINT = "pip install 'safebench[ray]'"
+
+
+def require_ray() -> Any:
+    """The ``ray`` module, or a ConfigError saying what to install."""
+    try:
+        import ray
+    except ImportError as exc:
+        raise ConfigError(
+            f"executor: ray needs Ray, which is not installed here ({exc}): {INSTALL_HINT} "
+            "(on every node of the cluster), or use executor: local"
+        ) from None
+    return ray
+
+
+async def run_on_ray(config: RunConfig, progress: Progress) -> RunSummary:
+    """Run (or resume) ``config`` on ``config.ray.num_workers`` Ray actors."""
+    require_ray()  # before the lock and the dataset: a missing extra changes nothing
+    if config.ray.address is not None and config.ray.address.startswith("ray://"):
+        raise ConfigError(
+            f"ray.address {config.ray.address}: a Ray Client driver runs no actor on this "
+            "machine, where the run's store is; run safebench on a node of the cluster with "
+            "ray.address: auto (or the head's host:port)"
+        )
+    return await run_with_workers(
+        config, progress, supervise=_supervise_on_ray, workers=config.ray.num_workers
+    )
+
+
+def actor_gpus(config: RunConfig) -> float:
+    """GPUs each case actor asks Ray for: ``ray.num_gpus_per_worker`` when set, else 1 when
+    a local model of the run (target, juror or foreperson) is placed on CUDA, else 0."""
+    if config.ray.num_gpus_per_worker is not None:
+        return config.ray.num_gpus_per_worker
+    jury = config.jury
+    specs: list[ModelSpec] = [*config.targets, *jury.jurors]
+    if jury.foreperson is not None:
+        specs.append(jury.foreperson)
+    return 1.0 if any(_on_cuda(spec) for spec in specs) else 0.0
+
+
+def _on_cuda(spec: ModelSpec) -> bool:
+    if not spec.model.startswith(_LOCAL_MODELS):
+        return False
+    device = str(spec.params.get("device", "cpu"))
+    return device.startswith("cuda") or spec.params.get("device_map") is not None
+
+
+def actor_name(config: RunConfig, index: int) -> str:
+    """The Ray name of case actor ``index`` of ``config``'s run (to find it: logs, tests)."""
+    return f"safebench:{config.store_path().resolve()}:worker-{index}"
+
+
+class ShardActor:
+    """A case actor: one shard of the cases, on its own event loop, gateway and targets."""
+
+    def run(
+        self,
+        config: RunConfig,
+        dataset_root: str,
+        shard: tuple[int, int],
+        spend: SpendLimit | None,
+        writer: Any,
+        verbose: bool,
+    ) -> dict[str, Any]:
+        configure_logging(verbose)
+        index = shard[0]
+        root = Path(dataset_root)
+        if not (root / "queries.jsonl").is_file():
+            import socket
+
+            report = WorkerReport(
+                index,
+                "crashed",
+                error=f"dataset {root} is not on node {socket.gethostname()}: every node needs "
+                "the dataset at the driver's path (a shared filesystem)",
+            )
+        else:
+            report = run_reported(index, _run_actor_shard(config, root, shard, spend, writer))
+        return dataclasses.asdict(report)
+
+
+async def _run_actor_shard(
+    config: RunConfig,
+    dataset_root: Path,
+    shard: tuple[int, int],
+    spend: SpendLimit | None,
+    writer: Any,
+) -> WorkerReport:
+    share = worker_share(config, shard[1])
+    store = RemoteStore(writer, config.store_path())
+    # No store opened here: the gateway caches in (and records through) the driver's writer.
+    async with model_session(share.gateway, None) as session:
+        session.gateway.cache = store
+        return await run_shard(
+            share, dataset_root, shard, store, session.gateway, NoProgress(), spend
+        )
+
+
+async def _supervise_on_ray(
+    config: RunConfig,
+    dataset_root: Path,
+    progress: Progress,
+    spends: list[SpendLimit | None],
+) -> list[WorkerReport]:
+    ray = require_ray()
+    started_here = _connect(ray, config.ray)
+    writer: Any = None
+    actors: list[Any] = []
+    try:
+        writer = _start_writer(ray, config)
+        actors = _start_actors(ray, config, len(spends))
+        verbose = logging.getLogger().getEffectiveLevel() <= logging.DEBUG
+        runs = {
+            actor.run.remote(
+                config, str(dataset_root), (index, len(spends)), spends[index], writer, verbose
+            ): index
+            for index, actor in enumerate(actors)
+        }
+        return await _wait(ray, config, runs, writer, progress)
+    finally:
+        # Each case is one transaction: a stopped actor loses only its cases in flight. The
+        # writer closes its store before the driver lets go of the writer lock.
+        for actor in actors:
+            ray.kill(actor, no_restart=True)
+        if writer is not None:
+            try:
+                ray.get(writer.close.remote())
+            finally:
+                ray.kill(writer, no_restart=True)
+        if started_here:
+            ray.shutdown()
+
+
+def _connect(ray: Any, settings: RayConfig) -> bool:
+    """Join the configured cluster (or start a local one); True when this call started it."""
+    if ray.is_initialized():
+        return False
+    ray.init(address=settings.address, include_dashboard=False, logging_level=logging.WARNING)
+    return True
+
+
+def _start_writer(ray: Any, config: RunConfig) -> Any:
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    here = ray.get_runtime_context().get_node_id()
+    writer = (
+        ray.remote(StoreWriter)
+        .options(
+            num_cpus=0,  # mostly waits on SQLite; must never wait for a free CPU
+            max_concurrency=1,
+            max_restarts=0,
+            scheduling_strategy=NodeAffinitySchedulingStrategy(node_id=here, soft=False),
+        )
+        .remote(str(config.store_path().resolve()))
+    )
+    ray.get(writer.run_salt.remote())  # opened and readable before any actor starts
+    return writer
+
+
+def _start_actors(ray: Any, config: RunConfig, workers: int) -> list[Any]:
+    settings = config.ray
+    gpus = actor_gpus(config)
+    wanted = {"CPU": settings.num_cpus_per_worker, "GPU": gpus, **settings.resources}
+    cluster = ray.cluster_resources()
+    missing = {k: v for k, v in wanted.items() if v > 0 and cluster.get(k, 0.0) < v}
+    if missing:
+        # Ray would leave such an actor pending for ever.
+        raise ConfigError(
+            f"ray: each actor asks for {missing}, more than the whole cluster has "
+            f"({ {k: cluster.get(k, 0.0) for k in missing} }); set ray.num_cpus_per_worker, "
+            "ray.num_gpus_per_worker or ray.resources, or add nodes"
+        )
+    actor = ray.remote(ShardActor)
+    return [
+        actor.options(
+            name=actor_name(config, index),
+            num_cpus=settings.num_cpus_per_worker,
+            num_gpus=gpus,
+            resources=settings.resources or None,
+            max_restarts=0,
+        ).remote()
+        for index in range(workers)
+    ]
+
+
+async def _wait(
+    ray: Any,
+    config: RunConfig,
+    runs: dict[Any, int],
+    writer: Any,
+    progress: Progress,
+) -> list[WorkerReport]:
+    """Draw progress from the writer until every actor has reported; fail the run on an
+    actor's abort, crash or death."""
+    pending = list(runs)
+    done: dict[int, WorkerReport] = {}
+    counts = [0, 0]  # finished, failed
+    started = time.monotonic()
+    while pending:
+        ready, pending = await asyncio.to_thread(ray.wait, pending, num_returns=1, timeout=_POLL_S)
+        await _advance(ray, config, writer, progress, counts)
+        for ref in ready:
+            index = runs[ref]
+            try:
+                report = WorkerReport(**ray.get(ref))
+            except ray.exceptions.RayError as exc:
+                raise SafeBenchError(
+                    f"ray worker {index} died ({type(exc).__name__}: {exc}); finished cases "
+                    f"are in {config.store_path()}, rerun the same command to resume"
+                ) from None
+            done[index] = report
+            raise_for_report(config, report)
+    await _advance(ray, config, writer, progress, counts)
+    log.debug("ray.run_done", workers=len(runs), wall_s=round(time.monotonic() - started, 2))
+    return [done[i] for i in sorted(done)]
+
+
+async def _advance(
+    ray: Any, config: RunConfig, writer: Any, progress: Progress, counts: list[int]
+) -> None:
+    for status in await asyncio.to_thread(ray.get, writer.drain.remote()):
+        progress.advance(status)
+        counts[0] += 1
+        counts[1] += status == "failed"
+        check_failure_rate(config, counts[0], counts[1])

@@ -1,0 +1,239 @@
+"""``executor: ray``: the run's cases on Ray actors of a local cluster started by the tests.
+
+Same verdicts as one process, case by case; a killed actor, then a resume, asks no recorded
+call again (counted at a real server); the budget is shared out and never passed; an ``hf/``
+target runs on an actor; without Ray installed, a ConfigError says what to install.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from safebench.config import RunConfig
+from safebench.core.errors import ConfigError, SafeBenchError
+from safebench.executors.ray_run import actor_gpus, actor_name
+from safebench.pipeline import RunOverBudget, run_evaluation
+from tests.safebench.helpers import http_run_config, serve_everything
+from tests.safebench.test_workers import offline_config, share_salt, verdicts_of
+from tests.support.sim_server import RequestLogEntry, ServerThread, SimServer
+from transcripts.store import RunStore
+
+ray = pytest.importorskip("ray", reason="the safebench[ray] extra (make setup installs it)")
+
+pytestmark = pytest.mark.ray
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def ray_cluster() -> Iterator[None]:
+    """One local cluster for the module (starting one takes seconds): 2 CPUs, no dashboard."""
+    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
+    try:
+        yield
+    finally:
+        ray.shutdown()
+
+
+def on_ray(config: RunConfig, **ray_settings: Any) -> RunConfig:
+    settings = {"num_workers": 2, "num_cpus_per_worker": 1, **ray_settings}
+    return RunConfig.model_validate(
+        {**config.model_dump(), "workers": 1, "executor": "ray", "ray": settings}
+    )
+
+
+def answers_of(path: Path) -> dict[str, str]:
+    with RunStore(path) as store:
+        return {a.case_id: a.text for a in store.iter_answers()}
+
+
+async def test_ray_gives_the_same_verdicts_as_one_process_case_by_case(tmp_path: Path) -> None:
+    one = offline_config(tmp_path / "one.sqlite", workers=1)
+    single = await run_evaluation(one)
+    config = on_ray(offline_config(tmp_path / "ray.sqlite", workers=1))
+    share_salt(one.store_path(), config.store_path(), config.name)
+    distributed = await run_evaluation(config)
+
+    assert distributed.status == "complete"
+    assert distributed.counts == single.counts and single.counts["judged"] >= 15
+    assert verdicts_of(config.store_path()) == verdicts_of(one.store_path())
+    assert answers_of(config.store_path()) == answers_of(one.store_path())
+    assert distributed.model_calls == single.model_calls
+    with RunStore(config.store_path()) as store:
+        assert store.integrity_check() == "ok"
+        assert store.run_info()["status"] == "complete"
+        # Every call the actors made is in the driver's store.
+        assert sum(store.call_counts().values()) == single.model_calls
+
+
+async def test_a_killed_actor_then_a_resume_repeats_no_recorded_call(tmp_path: Path) -> None:
+    server = serve_everything(SimServer(latency_s=0.01))
+    thread = ServerThread(server).start()
+    try:
+        store = tmp_path / "run.sqlite"
+        config = on_ray(RunConfig.model_validate(http_run_config(thread.base_url, store, limit=4)))
+        kill_at = 30
+        answered_at_kill: list[str] = []
+        killed = threading.Event()
+
+        def freeze_then_kill(entry: RequestLogEntry) -> None:
+            if entry.seq + 1 != kill_at:
+                return
+            server.hold()
+
+            def kill() -> None:
+                # Let the actors record every answer they already have, then kill one hard.
+                time.sleep(2.0)
+                answered_at_kill.extend(server.answered_keys())
+                ray.kill(ray.get_actor(actor_name(config, 0)), no_restart=True)
+                killed.set()
+                server.release()
+
+            threading.Thread(target=kill, daemon=True).start()
+
+        server.on_request = freeze_then_kill
+        with pytest.raises(SafeBenchError, match="ray worker 0 died"):
+            await run_evaluation(config)
+        assert killed.is_set(), "the run finished before an actor could be killed"
+        first_run_requests = len(server.requests)
+        server.on_request = None
+        with RunStore(store) as opened:
+            assert opened.run_info()["status"] == "stopped"
+
+        resumed = await run_evaluation(config)
+        assert resumed.status == "complete"
+        resumed_keys = [e.body_key for e in server.requests[first_run_requests:]]
+        assert resumed_keys, "the resumed run had nothing left to do"
+        repeated = set(resumed_keys) & set(answered_at_kill)
+        assert repeated == set(), f"{len(repeated)} answered calls were asked again"
+        # 4 queries x 2 modalities x 2 targets; the text-only target skips image cases.
+        assert resumed.counts == {"judged": 12, "skipped": 4}
+        with RunStore(store) as opened:
+            assert opened.integrity_check() == "ok"
+            # Each recorded call was asked once: the server saw no more requests than that.
+            assert sum(opened.call_counts().values()) <= len(server.requests)
+    finally:
+        thread.stop()
+
+
+async def test_the_budget_is_shared_out_among_actors_and_never_passed(tmp_path: Path) -> None:
+    thread = ServerThread(serve_everything(SimServer())).start()
+    try:
+        base = http_run_config(
+            thread.base_url, tmp_path / "run.sqlite", limit=3, budget={"max_calls": 21}
+        )
+        config = on_ray(RunConfig.model_validate(base))
+        with pytest.raises(RunOverBudget) as stopped:
+            await run_evaluation(config)
+        assert thread.server.count() <= 21
+        assert stopped.value.summary.status == "budget"
+        assert "shared out among 2 workers" in str(stopped.value)
+        with RunStore(config.store_path()) as opened:
+            assert opened.spending()[0] == thread.server.count()
+            assert opened.run_info()["status"] == "budget"
+    finally:
+        thread.stop()
+
+
+async def test_an_hf_target_runs_on_an_actor(tmp_path: Path) -> None:
+    from tests.agents.tiny_models import build_text_model
+
+    model = build_text_model(tmp_path / "tiny-llama")
+    target = {"model": f"hf/{model}", "name": "tiny", "params": {"max_new_tokens": 6}}
+    one = offline_config(tmp_path / "one.sqlite", workers=1, targets=[target], limit=3)
+    one = one.model_copy(update={"modalities": ["text"]})
+    await run_evaluation(one)
+    config = on_ray(one.model_copy(update={"store": tmp_path / "ray.sqlite"}), num_workers=1)
+    assert actor_gpus(config) == 0  # on CPU: Ray is asked for no GPU
+    summary = await run_evaluation(config)
+
+    assert summary.counts == {"judged": 3}
+    answers = answers_of(config.store_path())
+    assert answers == answers_of(one.store_path())  # greedy decoding: the same words
+    with RunStore(config.store_path()) as store:
+        calls = [c for c in store.iter_calls() if c.model.startswith("hf/")]
+    assert len(calls) == 3 and all(c.transport == "hf" for c in calls)
+
+
+def test_a_local_model_on_cuda_asks_ray_for_a_gpu_per_actor(tmp_path: Path) -> None:
+    def with_targets(*extra: dict[str, Any]) -> RunConfig:
+        base = offline_config(tmp_path / "x.sqlite", workers=1)
+        targets = [t.model_dump() for t in base.targets] + list(extra)
+        return on_ray(RunConfig.model_validate({**base.model_dump(), "targets": targets}))
+
+    cuda = {"model": "hf/some/model", "name": "local", "params": {"device": "cuda"}}
+    mapped = {"model": "hf/other", "name": "mapped", "params": {"device_map": "auto"}}
+    on_cpu = {"model": "hf/small", "name": "small", "params": {"device": "cpu"}}
+    assert actor_gpus(with_targets()) == 0
+    assert actor_gpus(with_targets(on_cpu)) == 0
+    assert actor_gpus(with_targets(cuda)) == 1
+    assert actor_gpus(with_targets(mapped)) == 1
+    explicit = on_ray(offline_config(tmp_path / "x.sqlite", workers=1), num_gpus_per_worker=0.5)
+    assert actor_gpus(explicit) == 0.5
+
+
+async def test_actors_asking_more_than_the_cluster_has_are_a_config_error(tmp_path: Path) -> None:
+    # Ray would leave such actors pending for ever; the run says why instead.
+    config = on_ray(offline_config(tmp_path / "run.sqlite", workers=1), num_gpus_per_worker=1)
+    with pytest.raises(ConfigError, match=r"ray\.num_gpus_per_worker"):
+        await run_evaluation(config)
+
+
+def test_ray_with_workers_is_refused(tmp_path: Path) -> None:
+    config = offline_config(tmp_path / "x.sqlite", workers=2).model_dump()
+    with pytest.raises(ValueError, match=r"executor: ray shards the cases over ray\.num_workers"):
+        RunConfig.model_validate({**config, "executor": "ray"})
+
+
+BLOCK_RAY = """
+import asyncio, importlib.abc, json, sys
+from pathlib import Path
+
+class NoRay(importlib.abc.MetaPathFinder):
+    # As if the safebench[ray] extra were not installed.
+    def find_spec(self, name, path=None, target=None):
+        if name == "ray" or name.startswith("ray."):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+
+sys.meta_path.insert(0, NoRay())
+from safebench.core.errors import ConfigError
+from safebench.config import RunConfig
+from safebench.offline.catalog import register_builtins
+from safebench.pipeline import run_evaluation
+
+register_builtins()
+config = RunConfig.model_validate(json.loads(sys.argv[1]))
+try:
+    asyncio.run(run_evaluation(config))
+except ConfigError as exc:
+    print(exc)
+    sys.exit(3)
+"""
+
+
+def test_without_ray_installed_executor_ray_is_a_config_error(tmp_path: Path) -> None:
+    store = tmp_path / "run.sqlite"
+    config = on_ray(offline_config(store, workers=1)).model_dump_json()
+    done = subprocess.run(
+        [sys.executable, "-c", BLOCK_RAY, config],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 3, done.stderr[-2000:]
+    assert "pip install 'safebench[ray]'" in done.stdout
+    assert not store.exists()  # refused before the store (or its lock) was touched
+    assert json.loads(config)["executor"] == "ray"
