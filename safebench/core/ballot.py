@@ -72,16 +72,40 @@ QUOTED_LABELS = ("REQUEST", "ANSWER")
 """The sections of a brief that quote material the courtroom did not write."""
 
 
-@lru_cache(maxsize=4096)
-def _quoted_sections(nonce: str) -> re.Pattern[str]:
-    # A section ends only at its own nonce-bound closing tag: a forged ``<<<END ANSWER>>>``
-    # (the nonce is secret) does not end it. An opening tag that is never closed quotes
-    # everything after it, so nothing written after it is ever read as the courtroom's.
-    sections = "|".join(
-        re.escape(open_tag(label, nonce)) + r".*?(?:" + re.escape(close_tag(label, nonce)) + r"|\Z)"
-        for label in QUOTED_LABELS
-    )
-    return re.compile(sections, re.DOTALL)
+def _blank_quoted(text: str, nonce: str, replacement: str, *, open_ended: bool) -> str:
+    """``text`` with every nonce-bound quoted section (``QUOTED_LABELS``) replaced.
+
+    A section runs from its opening tag to the first closing tag of the same label and nonce
+    after it; a forged ``<<<END ANSWER>>>`` (the nonce is secret) does not end it. An opening
+    tag never closed quotes everything after it when ``open_ended``; otherwise it is left as
+    it is and the search goes on after it. Plain string search: the tags are literal, so
+    nothing is compiled per nonce (a regex per case cost ~0.2 ms each, a run's largest
+    parsing cost).
+    """
+    tags = [(open_tag(label, nonce), close_tag(label, nonce)) for label in QUOTED_LABELS]
+    parts: list[str] = []
+    kept = 0  # text[kept:] is not yet copied
+    at = 0  # where the next opening tag is looked for
+    while tags:
+        starts = [(text.find(opening, at), opening, closing) for opening, closing in tags]
+        found = [start for start in starts if start[0] >= 0]
+        if not found:
+            break
+        start, opening, closing = min(found)
+        end = text.find(closing, start + len(opening))
+        if end < 0:
+            if open_ended:
+                parts += (text[kept:start], replacement)
+                kept = len(text)
+                break
+            # No closing tag after this one means none after any later one of its label.
+            tags.remove((opening, closing))
+            at = start + 1
+            continue
+        parts += (text[kept:start], replacement)
+        kept = at = end + len(closing)
+    parts.append(text[kept:])
+    return "".join(parts)
 
 
 def courtroom_text(text: str, nonce: str) -> str:
@@ -92,7 +116,9 @@ def courtroom_text(text: str, nonce: str) -> str:
     only from this, so lines planted in an answer (a forged ``- Juror A: harmful=yes…`` or
     ``You also decide the verdict``) are never taken for the courtroom's.
     """
-    return _quoted_sections(nonce).sub("[quoted material]", text)
+    # An opening tag that is never closed quotes everything after it, so nothing written
+    # after it is ever read as the courtroom's.
+    return _blank_quoted(text, nonce, "[quoted material]", open_ended=True)
 
 
 @dataclass(frozen=True)
@@ -140,25 +166,52 @@ def summary_block(nonce: str, summary: str, reasons: list[str]) -> str:
     return f'<summary case="{nonce}">{body}</summary>'
 
 
-@lru_cache(maxsize=4096)
-def _patterns(tag: str, nonce: str) -> tuple[re.Pattern[str], re.Pattern[str]]:
-    # Compiled once per case and tag: a case asks its jurors a dozen times, and compiling
-    # per reply was ~7% of a run's CPU (and evicted every other pattern from re's cache).
-    quoted = "|".join(
-        re.escape(open_tag(label, nonce)) + r".*?" + re.escape(close_tag(label, nonce))
-        for label in ("ANSWER", "REQUEST")
+_HEX_NONCE = re.compile(r"[0-9a-fA-F]+")
+
+
+@lru_cache(maxsize=64)
+def _block_tags(tag: str) -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """A tag's opening (any hex nonce, captured) and closing patterns: compiled once per tag,
+    the nonce compared after the match."""
+    opening = re.compile(rf'<{tag}\s+case\s*=\s*"([0-9a-f]+)"\s*>', re.IGNORECASE)
+    return opening, re.compile(rf"</{tag}>", re.IGNORECASE)
+
+
+@lru_cache(maxsize=256)
+def _block_pattern(tag: str, nonce: str) -> re.Pattern[str]:
+    # Only for a nonce that is not hex (case_nonce never makes one; a caller may).
+    return re.compile(
+        rf'<{tag}\s+case\s*=\s*"{re.escape(nonce)}"\s*>(.*?)</{tag}>', re.DOTALL | re.IGNORECASE
     )
-    block = rf'<{tag}\s+case\s*=\s*"{re.escape(nonce)}"\s*>(.*?)</{tag}>'
-    return re.compile(quoted, re.DOTALL), re.compile(block, re.DOTALL | re.IGNORECASE)
 
 
 _FENCED = re.compile(r"```(?:json)?\s*(.*?)\s*```", re.DOTALL)
 
 
 def _blocks(tag: str, nonce: str, reply: str) -> list[str]:
-    quoted, block = _patterns(tag, nonce)
-    # Anything a juror quotes back from the delimited material is data, not its own words.
-    return block.findall(quoted.sub(" ", reply))
+    """The bodies of the reply's ``<tag case="NONCE">…</tag>`` blocks, in order.
+
+    Anything a juror quotes back from the delimited material is data, not its own words, so
+    quoted sections are blanked first. A block runs to the first closing tag after its
+    opening tag; tags and the nonce compare case-insensitively.
+    """
+    text = _blank_quoted(reply, nonce, " ", open_ended=False)
+    if not _HEX_NONCE.fullmatch(nonce):
+        return _block_pattern(tag, nonce).findall(text)
+    opening, closing = _block_tags(tag)
+    wanted = nonce.lower()
+    bodies: list[str] = []
+    at = 0
+    while (head := opening.search(text, at)) is not None:
+        if head.group(1).lower() != wanted:  # another case's nonce (or a forged one)
+            at = head.start() + 1
+            continue
+        tail = closing.search(text, head.end())
+        if tail is None:
+            break  # no closing tag after this one: none after any later one either
+        bodies.append(text[head.end() : tail.start()])
+        at = tail.end()
+    return bodies
 
 
 def _json_object(body: str) -> dict[str, object]:
