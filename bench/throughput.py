@@ -10,6 +10,11 @@ start.
 
     .venv/bin/python bench/throughput.py                       # C = 8, 64, 256; both transports
     .venv/bin/python bench/throughput.py --concurrency 64 --transport native --workers 2
+    .venv/bin/python bench/throughput.py --executor ray --workers 2 --transport native
+
+``--executor ray`` adds rows run on Ray actors (``executor: ray``, ``ray.num_workers`` = each
+``--workers``) beside one process and ``workers: N`` on this machine, in the same run, on a
+local Ray cluster started once (its start-up is left out; the actors' is in "from start").
 
 The server is ``bench/lean_server.py`` (precomputed answers, its CPU per call a small
 fraction of the client's) unless faults are asked for or ``--server sim`` is given: then it is
@@ -20,9 +25,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from common import (
@@ -71,21 +78,23 @@ async def measure(
     rounds: int,
     waves: int,
     workers: int,
+    executor: str = "local",
 ) -> dict[str, float | int | str]:
     items = waves * concurrency
     dataset = write_text_dataset(workdir / f"data-{items}", items)
-    store = workdir / f"{transport}-{concurrency}-{workers}.sqlite"
-    config = RunConfig.model_validate(
-        bench_run_config(
-            base_url,
-            store,
-            dataset,
-            transport=transport,
-            concurrency=concurrency,
-            rounds=rounds,
-            workers=workers,
-        )
+    store = workdir / f"{transport}-{concurrency}-{workers}-{executor}.sqlite"
+    settings = bench_run_config(
+        base_url,
+        store,
+        dataset,
+        transport=transport,
+        concurrency=concurrency,
+        rounds=rounds,
+        workers=workers,
     )
+    if executor == "ray":
+        settings.update(workers=1, executor="ray", ray={"num_workers": workers})
+    config = RunConfig.model_validate(settings)
     clock = Clock()
     cpu, server_cpu = time.process_time(), base_url.cpu_s()
     summary = await run_evaluation(config, clock)
@@ -100,6 +109,7 @@ async def measure(
     from_start = clock.done / (clock.last - clock.started) / ideal_rate
     return {
         "transport": transport,
+        "executor": executor,
         "workers": workers,
         "C": concurrency,
         "items": clock.done,
@@ -111,14 +121,39 @@ async def measure(
         "ratio": achieved / ideal_rate,
         "from_start": from_start,
         # This process's CPU per call; with workers the calls are made in other processes.
-        "cpu_ms": cpu / max(summary.model_calls, 1) * 1000 if workers == 1 else float("nan"),
+        "cpu_ms": (
+            cpu / max(summary.model_calls, 1) * 1000
+            if workers == 1 and executor == "local"
+            else float("nan")
+        ),
         "server_cpu_ms": server_cpu / max(summary.model_calls, 1) * 1000,
     }
 
 
+@contextlib.contextmanager
+def ray_cluster(wanted: bool) -> Iterator[None]:
+    """A local Ray cluster for the ray rows, started once (not once per row)."""
+    if not wanted:
+        yield
+        return
+    import ray
+
+    ray.init(include_dashboard=False, logging_level="WARNING")
+    try:
+        yield
+    finally:
+        ray.shutdown()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--concurrency", type=int, nargs="+", default=[8, 64, 256])
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        nargs="+",
+        default=None,
+        help="items in flight (default 8 64 256; 32 with --executor ray)",
+    )
     parser.add_argument("--transport", nargs="+", default=["native", "litellm"])
     parser.add_argument("--latency", type=float, default=0.1, help="server latency L, seconds")
     parser.add_argument("--jitter", type=float, default=0.0, help="extra uniform latency, s")
@@ -135,6 +170,14 @@ def main() -> None:
     parser.add_argument("--waves", type=int, default=4, help="items = waves x C")
     parser.add_argument("--workers", type=int, nargs="+", default=[1])
     parser.add_argument(
+        "--executor",
+        choices=["local", "ray"],
+        nargs="+",
+        default=["local"],
+        help="ray: also run each --workers N on N Ray actors, beside one process and "
+        "workers: N (needs the ray extra)",
+    )
+    parser.add_argument(
         "--server",
         choices=["auto", "lean", "sim"],
         default="auto",
@@ -142,6 +185,12 @@ def main() -> None:
         "server; auto: lean unless a fault rate is set",
     )
     args = parser.parse_args()
+    on_ray = "ray" in args.executor
+    if args.concurrency is None:
+        args.concurrency = [32] if on_ray else [8, 64, 256]
+    # With ray: one process and workers: N here, then N actors, in the same run.
+    rows = [("local", w) for w in sorted({1, *args.workers} if on_ray else args.workers)]
+    rows += [("ray", w) for w in args.workers if on_ray]
     lean = args.server == "lean" or (args.server == "auto" and not args.fault_rate)
     quiet_logs()
     options = ServerOptions(
@@ -156,11 +205,11 @@ def main() -> None:
         f"server {'lean' if lean else 'sim'}, {load_note()}"
     )
     print(
-        "transport workers    C  items  calls  elapsed_s  items/s  ideal/s  achieved/ideal"
+        "transport executor workers    C  items  calls  elapsed_s  items/s  ideal/s  achieved/ideal"
         "  (from start)  CPU_ms/call  server_CPU_ms/call"
     )
     serve = lean_server_process if lean else server_process
-    with serve(options) as base_url, tempfile.TemporaryDirectory() as tmp:
+    with serve(options) as base_url, tempfile.TemporaryDirectory() as tmp, ray_cluster(on_ray):
         for transport in args.transport:
             # One small unmeasured run first: imports (litellm's alone is seconds of CPU),
             # the gateway's set-up and first connections happen once per process, and were
@@ -179,7 +228,7 @@ def main() -> None:
                     workers=1,
                 )
             )
-            for workers in args.workers:
+            for executor, workers in rows:
                 for concurrency in args.concurrency:
                     row = asyncio.run(
                         measure(
@@ -191,10 +240,12 @@ def main() -> None:
                             rounds=args.rounds,
                             waves=args.waves,
                             workers=workers,
+                            executor=executor,
                         )
                     )
                     print(
-                        f"{row['transport']:>9} {row['workers']:>7} {row['C']:>4} "
+                        f"{row['transport']:>9} {row['executor']:>8} {row['workers']:>7} "
+                        f"{row['C']:>4} "
                         f"{row['items']:>6} {row['calls']:>6} {row['elapsed_s']:>10.2f} "
                         f"{row['achieved']:>8.1f} {row['ideal']:>8.1f} {row['ratio']:>15.2f}"
                         f"  {row['from_start']:>12.2f}  {row['cpu_ms']:>11.2f}"

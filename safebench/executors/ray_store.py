@@ -8,7 +8,11 @@ before its result is used and a killed actor (or driver) resumes with no repeate
 call, as one process does.
 
 The writer serves one request at a time (SQLite has one writer anyway): a caller's requests
-run in the order it made them.
+run in the order it made them. Each request is a round trip (about 1 ms, half of it the
+caller's CPU), so a case actor makes only those that can matter: it asks the writer for a
+recorded call only when the call's key was recorded when the actor started (the cases are
+sharded, so no other actor records one of its keys) or recorded by itself since, and a case's
+query goes with the case's own write.
 """
 
 from __future__ import annotations
@@ -16,8 +20,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from safebench.core.records import ModelCall, Query, TargetAnswer, Verdict, Vote
 from transcripts.store import CaseMeta, RunStore
+from transcripts.store_file import connect_readonly
+
+
+def key_prefix(key: str) -> int:
+    """The first 8 bytes of a call key (a sha256 in hex), as an integer."""
+    return int(key[:16], 16)
 
 
 class StoreWriter:
@@ -37,26 +49,42 @@ class StoreWriter:
     def run_salt(self) -> str:
         return self.store.run_salt()
 
+    def recorded_prefixes(self) -> np.ndarray[Any, np.dtype[np.uint64]]:
+        """The :func:`key_prefix` of every recorded call, sorted (8 bytes a call)."""
+        db = connect_readonly(self.store.path)
+        try:
+            prefixes = [key_prefix(key) for (key,) in db.execute("SELECT key FROM calls")]
+        finally:
+            db.close()
+        return np.sort(np.array(prefixes, dtype=np.uint64))
+
     def finished_cases(self) -> set[str]:
         return self.store.finished_cases()
 
     def dataset_root(self) -> Path | None:
         return self.store.dataset_root()
 
-    def save_query(self, query: Query) -> None:
+    def save_skipped(self, query: Query, meta: CaseMeta, answer: TargetAnswer) -> None:
         self.store.save_query(query)
-
-    def save_skipped(self, meta: CaseMeta, answer: TargetAnswer) -> None:
         self.store.save_skipped(meta, answer)
         self._finished.append("skipped")
 
-    def save_failed(self, meta: CaseMeta, error: str, answer: TargetAnswer | None) -> None:
+    def save_failed(
+        self, query: Query, meta: CaseMeta, error: str, answer: TargetAnswer | None
+    ) -> None:
+        self.store.save_query(query)
         self.store.save_failed(meta, error, answer)
         self._finished.append("failed")
 
     def save_judged(
-        self, meta: CaseMeta, answer: TargetAnswer, votes: list[Vote], verdict: Verdict
+        self,
+        query: Query,
+        meta: CaseMeta,
+        answer: TargetAnswer,
+        votes: list[Vote],
+        verdict: Verdict,
     ) -> None:
+        self.store.save_query(query)
         self.store.save_judged(meta, answer, votes, verdict)
         self._finished.append("judged")
 
@@ -80,6 +108,14 @@ class RemoteStore:
         """The store's path on the driver's machine (named in messages, never opened here)."""
         self._dataset_root: Path | None = None
         self._dataset_root_read = False
+        self._recorded = self._call("recorded_prefixes")
+        """Calls recorded before this actor started (:func:`key_prefix`, sorted)."""
+        self._mine: set[int] = set()
+        """Calls this actor recorded since (:func:`key_prefix`)."""
+        self._queries: dict[str, Query] = {}
+        """Queries of the cases in flight, written with their case ..."""
+        self._pending: dict[str, int] = {}
+        """... and how many of their cases are in flight."""
 
     def _call(self, method: str, *args: Any) -> Any:
         import ray  # only a Ray actor builds one of these
@@ -89,10 +125,20 @@ class RemoteStore:
         return ray.get(getattr(self.writer, method).remote(*args))
 
     def get_call(self, key: str) -> ModelCall | None:
+        prefix = key_prefix(key)
+        if prefix not in self._mine and not self._recorded_before(prefix):
+            return None  # never recorded: no round trip
         return self._call("get_call", key)  # type: ignore[no-any-return]
+
+    def _recorded_before(self, prefix: int) -> bool:
+        recorded = self._recorded
+        at = int(np.searchsorted(recorded, np.uint64(prefix)))
+        # A prefix shared with another key only costs a round trip: the writer answers exactly.
+        return at < len(recorded) and int(recorded[at]) == prefix
 
     def put_call(self, call: ModelCall) -> None:
         self._call("put_call", call)
+        self._mine.add(key_prefix(call.key))
 
     def run_salt(self) -> str:
         return self._call("run_salt")  # type: ignore[no-any-return]
@@ -108,15 +154,26 @@ class RemoteStore:
         return self._dataset_root
 
     def save_query(self, query: Query) -> None:
-        self._call("save_query", query)
+        # Kept until its case is written (a case's first write): one round trip, not two.
+        self._queries[query.id] = query
+        self._pending[query.id] = self._pending.get(query.id, 0) + 1
+
+    def _query(self, meta: CaseMeta) -> Query:
+        # Several cases (modalities, targets) may share a query in flight: it stays until the
+        # last of them is written, then goes (memory stays flat over a long run).
+        query = self._queries[meta.query_id]
+        self._pending[meta.query_id] -= 1
+        if not self._pending[meta.query_id]:
+            del self._queries[meta.query_id], self._pending[meta.query_id]
+        return query
 
     def save_skipped(self, meta: CaseMeta, answer: TargetAnswer) -> None:
-        self._call("save_skipped", meta, answer)
+        self._call("save_skipped", self._query(meta), meta, answer)
 
     def save_failed(self, meta: CaseMeta, error: str, answer: TargetAnswer | None) -> None:
-        self._call("save_failed", meta, error, answer)
+        self._call("save_failed", self._query(meta), meta, error, answer)
 
     def save_judged(
         self, meta: CaseMeta, answer: TargetAnswer, votes: list[Vote], verdict: Verdict
     ) -> None:
-        self._call("save_judged", meta, answer, votes, verdict)
+        self._call("save_judged", self._query(meta), meta, answer, votes, verdict)
