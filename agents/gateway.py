@@ -278,8 +278,14 @@ class Gateway:
             retries=retries,
             transport=route.transport,
         )
-        # Recorded before it is returned: a kill after this line never repeats the call.
-        self._record(call)
+        # Recorded before it is returned: a kill after this line never repeats the call. A
+        # store that groups commits (RunStore) commits the calls of one loop turn together,
+        # and this waits for that commit.
+        grouped = getattr(self.cache, "put_call_grouped", None)
+        if grouped is None:
+            self._record(call)
+        else:
+            await grouped(call)
         self.stats.calls += 1
         self.stats.prompt_tokens += usage.prompt_tokens
         self.stats.completion_tokens += usage.completion_tokens
