@@ -2,8 +2,9 @@
 
 It holds the run's config (secrets masked), every model call, every target answer, every
 vote of every round and every verdict, each as a typed record (JSON through its pydantic
-model) with the few columns queries need. Writes commit at once: a run killed at any point
-loses at most the calls in flight, and a rerun reads everything else back. The file itself
+model) with the few columns queries need. Writes commit before they return (the calls of
+one event-loop turn share a commit, ``put_call_grouped``): a run killed at any point loses
+at most the calls in flight, and a rerun reads everything else back. The file itself
 (schema, version, opening it to write or only to read) is ``transcripts.store_file``.
 """
 
