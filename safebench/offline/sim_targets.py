@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, Field
 
 from safebench.core.registry import Registry
+from safebench.offline.sim_framing import framings
 from safebench.offline.sim_media import ImageCondition
 from safebench.offline.sim_signals import RequestSignals, request_signals
 from safebench.offline.wire import ChatRequest, Responder, ResponderError
@@ -272,7 +273,15 @@ _COMPLIANT_OPENERS = (
 
 
 def _topic(text: str) -> str:
-    """A few words of the request, quoted, so that answers differ per query."""
+    """A few words of what is asked, quoted, so that answers differ per query. A request in
+    a frame (a prompt template, a persuasive paraphrase) states its question after the
+    frame's last colon, where a real model finds it: the answer echoes that, as a real answer
+    addresses the question, not the frame (a jury judging it against the original request
+    then sees an answer to that request). A typographic prompt names no question (it is in
+    the image, which the simulator cannot read), so its answer echoes the prompt."""
+    found = framings(text)
+    if found and "fill-in-list" not in found and ":" in text:
+        text = text.rsplit(":", 1)[1]
     words = _WORD.findall(text)[:_ECHO_WORDS]
     return f'"{" ".join(words).lower()}"' if words else "this request"
 
