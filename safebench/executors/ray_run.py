@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -206,7 +207,7 @@ def _start_writer(ray: Any, config: RunConfig) -> Any:
             max_restarts=0,
             scheduling_strategy=NodeAffinitySchedulingStrategy(node_id=here, soft=False),
         )
-        .remote(str(config.store_path().resolve()))
+        .remote(str(config.store_path().resolve()), os.getpid())
     )
     ray.get(writer.run_salt.remote())  # opened and readable before any actor starts
     return writer

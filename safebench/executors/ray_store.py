@@ -17,6 +17,11 @@ query goes with the case's own write.
 
 from __future__ import annotations
 
+import os
+import select
+import signal
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -34,11 +39,20 @@ def key_prefix(key: str) -> int:
 
 class StoreWriter:
     """The run's store, served to the case actors (a Ray actor on the driver's node). It also
-    keeps the status of each case finished since the driver last asked (its progress bar)."""
+    keeps the status of each case finished since the driver last asked (its progress bar).
 
-    def __init__(self, path: str) -> None:
+    It writes under the driver's writer lock, so it ends the moment the driver's process
+    ``driver_pid`` does: Ray ends a dead driver's actors only seconds later, and until then
+    they would go on writing the store unlocked (a rerun may already hold it). With the
+    writer gone, a case actor's next write fails and it stops.
+    """
+
+    def __init__(self, path: str, driver_pid: int) -> None:
         self.store = RunStore(Path(path))
         self._finished: list[str] = []
+        threading.Thread(
+            target=_exit_when_gone, args=(driver_pid,), name="driver-watch", daemon=True
+        ).start()
 
     def get_call(self, key: str) -> ModelCall | None:
         return self.store.get_call(key)
@@ -96,6 +110,28 @@ class StoreWriter:
     def close(self) -> None:
         """Close the store: a write still queued after this fails instead of landing."""
         self.store.close()
+
+
+def _exit_when_gone(pid: int) -> None:
+    try:
+        watch = os.pidfd_open(pid)  # Linux: readable when the process ends
+    except (AttributeError, OSError):
+        while _alive(pid):
+            time.sleep(0.05)
+    else:
+        select.select([watch], [], [])
+    # SIGKILL, not an exception: a write in progress is one transaction, kept or lost whole.
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # alive, as another user
+    return True
 
 
 class RemoteStore:

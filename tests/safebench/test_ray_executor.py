@@ -165,6 +165,34 @@ async def test_an_hf_target_runs_on_an_actor(tmp_path: Path) -> None:
     assert len(calls) == 3 and all(c.transport == "hf" for c in calls)
 
 
+def test_the_store_writer_ends_with_the_driver(tmp_path: Path) -> None:
+    # Ray ends a dead driver's actors seconds later; the writer must not write meanwhile (the
+    # driver's writer lock is gone with it, and a rerun may hold it already).
+    from safebench.core.records import ModelCall
+    from safebench.executors.ray_store import StoreWriter
+
+    store = tmp_path / "run.sqlite"
+    with RunStore(store) as opened:
+        opened.open_run("r", "{}")
+    driver = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        writer = ray.remote(StoreWriter).options(num_cpus=0).remote(str(store), driver.pid)
+        assert ray.get(writer.run_salt.remote(), timeout=60)
+    finally:
+        driver.kill()
+        driver.wait()
+    deadline = time.monotonic() + 60  # a bound for a busy machine, not a speed
+    with pytest.raises(ray.exceptions.RayActorError):
+        while time.monotonic() < deadline:
+            ray.get(writer.run_salt.remote(), timeout=60)
+            time.sleep(0.1)
+    call = ModelCall(key="k", scope="s", model="m", request={}, status="ok", text="late")
+    with pytest.raises(ray.exceptions.RayActorError):
+        ray.get(writer.put_call.remote(call), timeout=60)
+    with RunStore(store) as opened:
+        assert opened.get_call("k") is None
+
+
 def test_a_local_model_on_cuda_asks_ray_for_a_gpu_per_actor(tmp_path: Path) -> None:
     def with_targets(*extra: dict[str, Any]) -> RunConfig:
         base = offline_config(tmp_path / "x.sqlite", workers=1)
