@@ -50,9 +50,11 @@ class RayConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     address: str | None = Field(None, pattern=r"^(auto|ray://\S+|[\w.-]+:\d+)$")
-    """The cluster: ``auto`` (the one ``ray start`` runs on this machine), ``ray://host:10001``
-    (Ray Client) or ``host:port`` (its GCS); None starts a local one for the run (this
-    machine's cores). A process that already called ``ray.init`` uses that cluster."""
+    """The cluster: ``auto`` (the one ``ray start`` runs on this machine) or ``host:port`` (its
+    GCS); ``ray://…`` (Ray Client) is refused when the run starts, as such a driver runs no
+    actor on the machine that holds the store. None starts a local one for the run (this
+    machine's cores; or joins ``$RAY_ADDRESS`` when set, as ``ray.init`` does). A process
+    that already called ``ray.init`` uses that cluster."""
     num_workers: int = Field(2, ge=1, le=1024)
     """Ray actors the cases are sharded over; ``concurrency``, provider limits and target
     ``max_concurrency`` are split evenly among them, as for ``workers``."""

@@ -20,6 +20,7 @@ SafeBench installed (``pip install 'safebench[ray]'``), as Ray runs the same cod
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import os
@@ -179,10 +180,10 @@ async def _supervise_on_ray(
         for actor in actors:
             ray.kill(actor, no_restart=True)
         if writer is not None:
-            try:
+            # A writer already gone (its node lost) must not hide why the run stopped.
+            with contextlib.suppress(ray.exceptions.RayError):
                 ray.get(writer.close.remote())
-            finally:
-                ray.kill(writer, no_restart=True)
+            ray.kill(writer, no_restart=True)
         if started_here:
             ray.shutdown()
 

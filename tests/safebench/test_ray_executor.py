@@ -165,6 +165,23 @@ async def test_an_hf_target_runs_on_an_actor(tmp_path: Path) -> None:
     assert len(calls) == 3 and all(c.transport == "hf" for c in calls)
 
 
+async def test_an_hf_target_on_cuda_gets_a_gpu_of_its_own(tmp_path: Path) -> None:
+    # Where a GPU exists: Ray hides every GPU from an actor that asked for none
+    # (CUDA_VISIBLE_DEVICES=""), so a model placed on cuda loads only on an actor given one.
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available() or ray.cluster_resources().get("GPU", 0) < 1:
+        pytest.skip("no CUDA GPU in this cluster")
+    from tests.agents.tiny_models import build_text_model
+
+    model = build_text_model(tmp_path / "tiny-llama")
+    target = {"model": f"hf/{model}", "name": "tiny", "params": {"device": "cuda"}}
+    base = offline_config(tmp_path / "ray.sqlite", workers=1, targets=[target], limit=3)
+    config = on_ray(base.model_copy(update={"modalities": ["text"]}), num_workers=1)
+    assert actor_gpus(config) == 1
+    summary = await run_evaluation(config)
+    assert summary.counts == {"judged": 3}
+
+
 def test_the_store_writer_ends_with_the_driver(tmp_path: Path) -> None:
     # Ray ends a dead driver's actors seconds later; the writer must not write meanwhile (the
     # driver's writer lock is gone with it, and a rerun may hold it already).
@@ -215,6 +232,14 @@ async def test_actors_asking_more_than_the_cluster_has_are_a_config_error(tmp_pa
     config = on_ray(offline_config(tmp_path / "run.sqlite", workers=1), num_gpus_per_worker=1)
     with pytest.raises(ConfigError, match=r"ray\.num_gpus_per_worker"):
         await run_evaluation(config)
+
+
+async def test_a_ray_client_address_is_refused_before_the_store(tmp_path: Path) -> None:
+    store = tmp_path / "run.sqlite"
+    config = on_ray(offline_config(store, workers=1), address="ray://head:10001")
+    with pytest.raises(ConfigError, match="Ray Client driver runs no actor on this machine"):
+        await run_evaluation(config)
+    assert not store.exists()
 
 
 def test_ray_with_workers_is_refused(tmp_path: Path) -> None:
