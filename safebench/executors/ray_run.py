@@ -25,6 +25,7 @@ import dataclasses
 import logging
 import os
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -102,9 +103,11 @@ def _on_cuda(spec: ModelSpec) -> bool:
     return device.startswith("cuda") or spec.params.get("device_map") is not None
 
 
-def actor_name(config: RunConfig, index: int) -> str:
-    """The Ray name of case actor ``index`` of ``config``'s run (to find it: logs, tests)."""
-    return f"safebench:{config.store_path().resolve()}:worker-{index}"
+def actor_name(config: RunConfig, session: str, index: int) -> str:
+    """The Ray name of case actor ``index`` of one session of ``config``'s run (to find it:
+    ``ray list actors``, tests). The session's own tag keeps a resume started at once from
+    colliding with the names of the stopped session's actors, which Ray frees when they end."""
+    return f"safebench:{config.store_path().resolve()}:{session}:worker-{index}"
 
 
 class ShardActor:
@@ -228,9 +231,10 @@ def _start_actors(ray: Any, config: RunConfig, workers: int) -> list[Any]:
             "ray.num_gpus_per_worker or ray.resources, or add nodes"
         )
     actor = ray.remote(ShardActor)
+    session = uuid.uuid4().hex[:8]
     return [
         actor.options(
-            name=actor_name(config, index),
+            name=actor_name(config, session, index),
             num_cpus=settings.num_cpus_per_worker,
             num_gpus=gpus,
             resources=settings.resources or None,

@@ -52,6 +52,18 @@ def on_ray(config: RunConfig, **ray_settings: Any) -> RunConfig:
     )
 
 
+def first_actor(config: RunConfig) -> str:
+    """The name of the running session's case actor 0 (its session tag is random)."""
+    prefix, suffix = actor_name(config, "", 0).split("::")
+    names = [
+        n
+        for n in ray.util.list_named_actors()
+        if n.startswith(prefix + ":") and n.endswith(":" + suffix)
+    ]
+    assert len(names) == 1, names
+    return names[0]
+
+
 def answers_of(path: Path) -> dict[str, str]:
     with RunStore(path) as store:
         return {a.case_id: a.text for a in store.iter_answers()}
@@ -95,7 +107,7 @@ async def test_a_killed_actor_then_a_resume_repeats_no_recorded_call(tmp_path: P
                 # Let the actors record every answer they already have, then kill one hard.
                 time.sleep(2.0)
                 answered_at_kill.extend(server.answered_keys())
-                ray.kill(ray.get_actor(actor_name(config, 0)), no_restart=True)
+                ray.kill(ray.get_actor(first_actor(config)), no_restart=True)
                 killed.set()
                 server.release()
 
