@@ -17,6 +17,7 @@ query goes with the case's own write.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import select
 import signal
@@ -59,6 +60,11 @@ class StoreWriter:
 
     def put_call(self, call: ModelCall) -> None:
         self.store.put_call(call)
+
+    def put_calls(self, calls: list[ModelCall]) -> None:
+        """Record ``calls`` (one event-loop turn's of a case actor), in order."""
+        for call in calls:
+            self.store.put_call(call)
 
     def run_salt(self) -> str:
         return self.store.run_salt()
@@ -148,6 +154,9 @@ class RemoteStore:
         """Calls recorded before this actor started (:func:`key_prefix`, sorted)."""
         self._mine: set[int] = set()
         """Calls this actor recorded since (:func:`key_prefix`)."""
+        self._group: list[tuple[ModelCall, asyncio.Future[None]]] = []
+        """Calls recorded in this turn of the event loop, sent together at the next."""
+        self._sending: set[asyncio.Task[None]] = set()
         self._queries: dict[str, Query] = {}
         """Queries of the cases in flight, written with their case ..."""
         self._pending: dict[str, int] = {}
@@ -173,8 +182,47 @@ class RemoteStore:
         return at < len(recorded) and int(recorded[at]) == prefix
 
     def put_call(self, call: ModelCall) -> None:
-        self._call("put_call", call)
         self._mine.add(key_prefix(call.key))
+        self._call("put_call", call)
+
+    async def put_call_grouped(self, call: ModelCall) -> None:
+        """Record ``call``; return once the writer has it in the store, as ``put_call`` does
+        (the gateway uses this one for its successful calls when the cache has it).
+
+        The calls of one turn of the event loop go to the writer in one request, and the
+        event loop runs on while it is answered (``put_call`` blocks it for the round trip):
+        each caller still waits for the request that holds its call, so a call is recorded
+        before its result is used.
+        """
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+        if not self._group:
+            loop.call_soon(self._send_group)
+        self._group.append((call, done))
+        self._mine.add(key_prefix(call.key))
+        await done
+
+    def _send_group(self) -> None:
+        group, self._group = self._group, []
+        task = asyncio.ensure_future(self._send(group))
+        self._sending.add(task)  # held until done: the loop keeps only weak references
+        task.add_done_callback(self._sending.discard)
+
+    async def _send(self, group: list[tuple[ModelCall, asyncio.Future[None]]]) -> None:
+        failure: BaseException | None = None
+        try:
+            await self.writer.put_calls.remote([call for call, _ in group])
+        except BaseException as exc:  # handed to every caller of the group
+            failure = exc
+        for _, done in group:
+            if done.done():  # its caller was cancelled
+                continue
+            if failure is None:
+                done.set_result(None)
+            elif isinstance(failure, asyncio.CancelledError):
+                done.cancel()  # the loop is closing: its callers are being cancelled too
+            else:
+                done.set_exception(failure)
 
     def run_salt(self) -> str:
         return self._call("run_salt")  # type: ignore[no-any-return]

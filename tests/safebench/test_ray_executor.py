@@ -7,8 +7,10 @@ target runs on an actor; without Ray installed, a ConfigError says what to insta
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -192,6 +194,35 @@ async def test_an_hf_target_on_cuda_gets_a_gpu_of_its_own(tmp_path: Path) -> Non
     assert actor_gpus(config) == 1
     summary = await run_evaluation(config)
     assert summary.counts == {"judged": 3}
+
+
+async def test_a_call_is_in_the_store_before_the_actor_gets_it_back(tmp_path: Path) -> None:
+    # The gateway awaits put_call_grouped before it returns a call's result: it must not
+    # return before the driver's writer has committed the call (here held off by a lock).
+    from safebench.core.records import ModelCall
+    from safebench.executors.ray_store import RemoteStore, StoreWriter
+
+    store = tmp_path / "run.sqlite"
+    with RunStore(store) as opened:
+        opened.open_run("r", "{}")
+    writer = ray.remote(StoreWriter).options(num_cpus=0).remote(str(store), os.getpid())
+    remote = RemoteStore(writer, store)
+    call = ModelCall(key="ab" * 32, scope="s", model="m", request={}, status="ok", text="x")
+    blocker = sqlite3.connect(store, isolation_level=None)
+    try:
+        blocker.execute("BEGIN IMMEDIATE")  # the store's write lock, held by the test
+        recording = asyncio.create_task(remote.put_call_grouped(call))
+        await asyncio.sleep(0.5)
+        assert not recording.done(), "returned before the call was committed"
+        blocker.execute("ROLLBACK")
+        await asyncio.wait_for(recording, 60)
+    finally:
+        blocker.close()
+    with RunStore(store) as opened:
+        recorded = opened.get_call(call.key)
+    assert recorded is not None and recorded.text == "x"
+    assert remote.get_call(call.key) == recorded  # its own call: asked of the writer
+    ray.kill(writer)
 
 
 def test_the_store_writer_ends_with_the_driver(tmp_path: Path) -> None:
