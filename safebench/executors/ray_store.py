@@ -9,9 +9,10 @@ call, as one process does.
 
 The writer serves one request at a time (SQLite has one writer anyway): a caller's requests
 run in the order it made them. Each request is a round trip (about 1 ms, half of it the
-caller's CPU), so a case actor makes only those that can matter: it asks the writer for a
-recorded call only when the call's key was recorded when the actor started (the cases are
-sharded, so no other actor records one of its keys) or recorded by itself since, and a case's
+caller's CPU), so a case actor makes few: the successful calls of one event-loop turn go in
+one request, awaited without blocking the loop (``put_call_grouped``); it asks the writer for
+a recorded call only when the call's key was recorded when the actor started (the cases are
+sharded, so no other actor records one of its keys) or recorded by itself since; and a case's
 query goes with the case's own write.
 """
 
