@@ -195,7 +195,18 @@ def _connect(ray: Any, settings: RayConfig) -> bool:
     """Join the configured cluster (or start a local one); True when this call started it."""
     if ray.is_initialized():
         return False
-    ray.init(address=settings.address, include_dashboard=False, logging_level=logging.WARNING)
+    options: dict[str, Any] = {}
+    if settings.address is None:
+        # A cluster started here runs this run's actors only: at Ray's default niceness (15)
+        # they would yield the CPU to anything else on the machine, the driver included, and
+        # a busy machine starved them (a 2-core CI machine under load took minutes a case).
+        options["_system_config"] = {"worker_niceness": 0}
+    ray.init(
+        address=settings.address,
+        include_dashboard=False,
+        logging_level=logging.WARNING,
+        **options,
+    )
     return True
 
 

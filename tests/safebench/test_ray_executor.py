@@ -40,7 +40,14 @@ REPO = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="module", autouse=True)
 def ray_cluster() -> Iterator[None]:
     """One local cluster for the module (starting one takes seconds): 2 CPUs, no dashboard."""
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
+    # Actors at the driver's priority, as a cluster the executor starts itself runs them:
+    # at Ray's default niceness a loaded machine starves them.
+    ray.init(
+        num_cpus=2,
+        include_dashboard=False,
+        logging_level="WARNING",
+        _system_config={"worker_niceness": 0},
+    )
     try:
         yield
     finally:
