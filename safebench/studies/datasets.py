@@ -83,6 +83,10 @@ async def prepare_datasets(
     sampled = None
     if spec.sample is not None:
         chosen, sampled = _sample(spec.sample, chosen)
+    elif spec.limit is not None:
+        # The cells ask only the first ``limit`` queries: a copy the study makes holds only
+        # those (no speech or control images rendered for queries no cell asks).
+        chosen = {name: queries[: spec.limit] for name, queries in chosen.items()}
     roots: dict[tuple[str, str], Path] = {}
     for entry in entries:
         source_root, _ = sources[entry.name]

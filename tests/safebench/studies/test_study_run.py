@@ -224,12 +224,12 @@ def test_a_bad_modality_is_refused_before_any_work(tmp_path: Path) -> None:
 
 
 def test_study_command_writes_the_study(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    path = write_spec(tmp_path, TWO_CONDITIONS.replace("limit: 3", "limit: 2"))
+    path = write_spec(tmp_path, "name: t\nbase: base.yaml\nlimit: 1\n")
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(app, ["study", str(path), "-q"])
     assert result.exit_code == 0, result.output
-    assert Path("runs/study-t/study.md").is_file()
-    assert "t.condition-noise-" in result.output and "complete" in result.output
+    assert "ASR and SRI per model" in Path("runs/study-t/study.md").read_text()
+    assert "t.base-" in result.output and "complete" in result.output
 
 
 async def test_the_none_cell_is_vanilla_even_when_the_base_has_an_attack(tmp_path: Path) -> None:
