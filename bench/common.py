@@ -15,7 +15,7 @@ import multiprocessing
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
@@ -98,15 +98,21 @@ class ServerHandle(str):
 
 
 @contextmanager
-def server_process(options: ServerOptions | None = None) -> Iterator[ServerHandle]:
-    """Start the benchmark server in its own process; yields its OpenAI base URL."""
+def serve_in_process(
+    serve: Callable[[ServerOptions, Connection], None],
+    options: ServerOptions,
+    what: str,
+    start_s: float,
+) -> Iterator[ServerHandle]:
+    """Run ``serve(options, conn)`` in a spawned process until the block ends; yields the base
+    URL it sends back first, as a handle that can ask the process for its CPU seconds."""
     context = multiprocessing.get_context("spawn")
     parent, child = context.Pipe()
-    process = context.Process(target=_serve, args=(options or ServerOptions(), child), daemon=True)
+    process = context.Process(target=serve, args=(options, child), daemon=True)
     process.start()
     try:
-        if not parent.poll(120):
-            raise RuntimeError("the benchmark server did not start within 120 s")
+        if not parent.poll(start_s):
+            raise RuntimeError(f"{what} did not start within {start_s:g} s")
         handle = ServerHandle(parent.recv())
         handle.conn = parent
         yield handle
@@ -116,6 +122,13 @@ def server_process(options: ServerOptions | None = None) -> Iterator[ServerHandl
         if process.is_alive():
             process.terminate()
             process.join(5)
+
+
+@contextmanager
+def server_process(options: ServerOptions | None = None) -> Iterator[ServerHandle]:
+    """Start the benchmark server in its own process; yields its OpenAI base URL."""
+    with serve_in_process(_serve, options or ServerOptions(), "the benchmark server", 120) as h:
+        yield h
 
 
 def write_text_dataset(root: Path, count: int, prefix: str = "bench") -> Path:

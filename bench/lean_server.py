@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import multiprocessing
 import random
 import re
 import threading
@@ -34,7 +33,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 
-from common import ECHO_ANSWER, ECHO_MODEL, ServerHandle, ServerOptions
+from common import ECHO_ANSWER, ECHO_MODEL, ServerHandle, ServerOptions, serve_in_process
 
 from safebench.core.ballot import summary_block, vote_block
 from safebench.core.records import VotePayload
@@ -334,19 +333,5 @@ def lean_server_process(options: ServerOptions | None = None) -> Iterator[Server
             "the lean benchmark server injects no faults; use common.server_process "
             "(bench/throughput.py --server sim) for a fault rate"
         )
-    context = multiprocessing.get_context("spawn")
-    parent, child = context.Pipe()
-    process = context.Process(target=_serve, args=(options, child), daemon=True)
-    process.start()
-    try:
-        if not parent.poll(60):
-            raise RuntimeError("the lean benchmark server did not start within 60 s")
-        handle = ServerHandle(parent.recv())
-        handle.conn = parent
+    with serve_in_process(_serve, options, "the lean benchmark server", 60) as handle:
         yield handle
-    finally:
-        parent.send("stop")
-        process.join(5)
-        if process.is_alive():
-            process.terminate()
-            process.join(5)
