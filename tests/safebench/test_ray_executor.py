@@ -27,6 +27,7 @@ from safebench.executors.ray_run import actor_gpus, actor_name
 from safebench.pipeline import RunOverBudget, run_evaluation
 from tests.safebench.helpers import http_run_config, serve_everything
 from tests.safebench.test_workers import offline_config, share_salt, verdicts_of
+from tests.support.recorded import wait_until_recorded
 from tests.support.sim_server import RequestLogEntry, ServerThread, SimServer
 from transcripts.store import RunStore
 
@@ -113,9 +114,10 @@ async def test_a_killed_actor_then_a_resume_repeats_no_recorded_call(tmp_path: P
             server.hold()
 
             def kill() -> None:
-                # Let the actors record every answer they already have, then kill one hard.
-                time.sleep(2.0)
-                answered_at_kill.extend(server.answered_keys())
+                # Once the actors have recorded every answer they already have, kill one hard.
+                answered = server.answered_keys()
+                wait_until_recorded(store, len(answered))
+                answered_at_kill.extend(answered)
                 ray.kill(ray.get_actor(first_actor(config)), no_restart=True)
                 killed.set()
                 server.release()

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.safebench.helpers import http_run_config, serve_everything, write_config
+from tests.support.recorded import wait_until_recorded
 from tests.support.sim_server import RequestLogEntry, ServerThread, SimServer
 from transcripts.store import RunStore
 
@@ -57,9 +58,10 @@ def test_resume_after_sigkill_repeats_no_call(tmp_path: Path, kill_at: int) -> N
             server.hold()
 
             def kill() -> None:
-                # Let the client record every answer it already has, then kill it hard.
-                time.sleep(1.0)
-                answered_at_kill.extend(server.answered_keys())
+                # Once the client has recorded every answer it already has, kill it hard.
+                answered = server.answered_keys()
+                wait_until_recorded(store, len(answered))
+                answered_at_kill.extend(answered)
                 process.send_signal(signal.SIGKILL)
                 process.wait()
                 killed.set()
