@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from generation.dataset import iter_queries, write_dataset
+from generation.image_controls import CONTROL_VARIANTS
 from safebench.cli.app import app
 from safebench.core.media import read_media
 from safebench.core.records import Query
@@ -71,3 +72,25 @@ def test_media_command_without_audio_and_bad_directory(tmp_path: Path) -> None:
     missing = runner.invoke(app, ["media", str(tmp_path / "nowhere"), "-q"])
     assert missing.exit_code == 2
     assert "no queries file" in missing.output
+
+
+def test_media_controls_with_a_relative_dataset_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The control datasets' image references were joined to a relative dataset root twice
+    # (data/gen/controls/black/data/gen/controls/black/images/q0.png): exit 2 (issue 15).
+    monkeypatch.chdir(tmp_path)
+    relative = Path("data") / "gen"
+    _dataset(relative)
+    args = ["media", relative.as_posix(), "--controls", "--no-audio", "--size", "64", "-q"]
+    done = CliRunner().invoke(app, args)
+    assert done.exit_code == 0, done.output
+    for variant in CONTROL_VARIANTS:
+        control_dir = tmp_path / "data" / "gen" / "controls" / variant
+        queries = list(iter_queries(control_dir))
+        assert [q.id for q in queries] == ["q0", "q1", "q2"]
+        for query in queries:
+            assert query.image is not None
+            assert query.image.path == f"images/{query.id}.png"
+            assert (control_dir / query.image.path).is_file()
+            assert read_media(control_dir, query.image)
