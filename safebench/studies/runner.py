@@ -85,11 +85,22 @@ async def run_study(
         log.info("study_cell", cell=cell.name, index=index + 1, total=len(cells))
         try:
             summary = await run_evaluation(cell.config, progress.cell(index, len(cells), cell))
+            status, message = summary.status, None
+            if status == "complete" and not summary.counts.get("judged"):
+                # Every case skipped or failed (targets that take no audio, a dataset without
+                # the voice): its columns would read "-" as if nothing were wrong.
+                counts = ", ".join(f"{k} {v}" for k, v in sorted(summary.counts.items()))
+                status = "no verdicts"
+                message = (
+                    f"no case was judged ({counts or 'no cases'}); "
+                    f"`safebench transcripts list {cell.store}` shows why"
+                )
             outcomes.append(
                 CellOutcome(
                     cell,
-                    summary.status,
+                    status,
                     summary.counts,
+                    message=message,
                     model_calls=summary.model_calls,
                     cached_calls=summary.cached_calls,
                 )

@@ -280,3 +280,14 @@ async def test_bare_audio_on_the_seed_gets_speech(tmp_path: Path) -> None:
     data = await prepare_datasets(spec, "builtin:seed", ["audio", "audio+text"], tmp_path / "o")
     queries = list(iter_queries(data.roots[("base", "refined")]))
     assert all(q.audio for q in queries)
+
+
+def test_a_cell_where_no_case_was_judged_is_not_complete(tmp_path: Path) -> None:
+    # The base config's simulated targets take no audio: every case of the cell is skipped.
+    body = "name: t\nbase: base.yaml\nlimit: 1\naxes:\n  modality: [audio:male]\n"
+    path = write_spec(tmp_path, body)
+    result = CliRunner().invoke(app, ["study", str(path), "--out", str(tmp_path / "o"), "-q"])
+    assert result.exit_code == 3, result.output
+    output = " ".join(result.output.split())
+    assert "no verdicts" in output and "cells not complete" in output
+    assert "no case was judged (skipped 2)" in (tmp_path / "o" / "study.md").read_text()
