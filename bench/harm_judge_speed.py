@@ -38,6 +38,8 @@ def main() -> None:
     from safebench.offline.harm_judge import BATCHER, judge
 
     torch.set_num_threads(args.threads)
+    # The judge runs its passes at its own fixed thread count (see judge_threads).
+    os.environ["SAFEBENCH_JUDGE_THREADS"] = str(args.threads)
     model = judge()
     model.probabilities([(REQUEST, "warm up")])
     sys.stdout.write(f"harm judge, {args.threads} threads, os.cpu_count()={os.cpu_count()}, "

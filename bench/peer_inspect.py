@@ -179,7 +179,10 @@ def main() -> None:
     parser.add_argument("--graders", type=int, default=5)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--repeat", type=int, default=1)
-    parser.add_argument("--transport", default="litellm", choices=["litellm", "native"])
+    parser.add_argument(
+        "--transport", default="auto", choices=["auto", "litellm", "native"],
+        help="SafeBench's jurors' transport; auto is the product's default",
+    )
     parser.add_argument("--serve", action="store_true", help="internal")
     parser.add_argument("--safebench-child", type=Path, help="internal")
     parser.add_argument("--base-url", help="internal")
