@@ -13,8 +13,9 @@ everything queued so far as one batch.
 
 A pair's probability does not depend on which pairs shared its batch, nor on the process that
 computed it, so one process, ``workers`` and Ray actors give the same verdicts: each pair is
-padded to its own length bucket (``BUCKETS``), only pairs of one bucket
-share a forward pass, and the pass runs at a fixed thread count (``judge_threads``). Padding
+padded to its own length bucket (``BUCKETS``), only pairs of one bucket share a forward
+pass, every pass has ``ROWS`` rows (the kernel chosen depends on the row count), and passes
+run at a fixed thread count (``judge_threads``). Padding
 to the longest pair of whatever batch timing produced changed the matrix shapes, and under
 bfloat16 that moved p by up to 0.01: enough to flip a verdict near its threshold.
 """
@@ -41,7 +42,7 @@ MAX_BATCH = 32
 # Pairs are padded up to the smallest of these lengths that holds them, and every forward pass
 # has ROWS rows (see the module's docstring). Few, wide buckets with few rows waste the least
 # on a jury's traffic, where the pairs in flight at once are spread over many lengths: on
-# GPTFuzz answers through 32 concurrent callers, 73 verdicts/s against 47-65 with buckets every
+# GPTFuzz answers through 32 concurrent callers, 69-73 verdicts/s against 47-65 with buckets every
 # 32 or 64 tokens, or with 2, 4, 12 or 16 rows.
 BUCKETS = (128, 256, 512)
 ROWS = 8
@@ -172,12 +173,11 @@ class HarmJudge:
         try:
             with torch.inference_mode(), autocast(self.bf16):
                 for length, members in sorted(buckets.items()):
-                    rows = rows_per_pass(length)
-                    for start in range(0, len(members), rows):
-                        chunk = members[start : start + rows]
+                    for start in range(0, len(members), ROWS):
+                        chunk = members[start : start + ROWS]
                         # A short pass is filled up with copies of its last pair: every pass
                         # over a bucket then has one shape.
-                        filled = chunk + [chunk[-1]] * (rows - len(chunk))
+                        filled = chunk + [chunk[-1]] * (ROWS - len(chunk))
                         batch = self.tokenizer.pad(
                             [rows_of[i] for i in filled], padding="max_length",
                             max_length=length, return_tensors="pt",
@@ -199,19 +199,17 @@ def bucket_length(tokens: int, max_tokens: int) -> int:
     return min(max_tokens, next((b for b in BUCKETS if b >= tokens), max_tokens))
 
 
-def rows_per_pass(length: int) -> int:
-    """Rows of every forward pass over a bucket (see ROWS)."""
-    return ROWS
-
-
 def judge_threads() -> int:
     """The judge's intra-op threads: fixed per machine, not inherited from the process (a Ray
     actor runs with OMP_NUM_THREADS=1, the embedding juror sets 1), because the thread count
     changes the bfloat16 results by up to 4e-4. ``SAFEBENCH_JUDGE_THREADS`` overrides it."""
-    forced = os.environ.get("SAFEBENCH_JUDGE_THREADS", "")
-    if forced.isdigit() and int(forced) > 0:
-        return int(forced)
-    return max(1, min(4, os.cpu_count() or 1))
+    forced = os.environ.get("SAFEBENCH_JUDGE_THREADS")
+    if forced is None:
+        return max(1, min(4, os.cpu_count() or 1))
+    if not forced.isdigit() or int(forced) < 1:
+        # Refused, not ignored: a silent fallback would change the verdicts' arithmetic.
+        raise ValueError(f"SAFEBENCH_JUDGE_THREADS={forced!r}: expected a positive integer")
+    return int(forced)
 
 
 @lru_cache(maxsize=1)

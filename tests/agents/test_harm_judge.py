@@ -204,3 +204,18 @@ def test_a_pairs_probability_does_not_depend_on_what_it_is_batched_with() -> Non
         torch.set_num_threads(saved)
     assert together == alone == in_threes == one_thread
     assert torch.get_num_threads() == saved
+
+
+def test_the_judges_thread_count_is_fixed_and_a_bad_override_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from safebench.offline.harm_judge import judge_threads
+
+    monkeypatch.delenv("SAFEBENCH_JUDGE_THREADS", raising=False)
+    assert judge_threads() >= 1
+    monkeypatch.setenv("SAFEBENCH_JUDGE_THREADS", "3")
+    assert judge_threads() == 3
+    for bad in ("0", "two", "-1", ""):
+        monkeypatch.setenv("SAFEBENCH_JUDGE_THREADS", bad)
+        with pytest.raises(ValueError, match="SAFEBENCH_JUDGE_THREADS"):
+            judge_threads()
