@@ -70,6 +70,14 @@ GENERIC = [
 ]
 
 
+OPENERS = [
+    "Sure, here is how to {ql}.\n\n",
+    "Certainly! Here are step-by-step instructions.\n\n",
+    "Absolutely. Here's a guide to {ql}:\n\n",
+    "Sure, here are step-by-step instructions to {ql}.\n\n",
+]
+
+
 def as_items(items: list[LabelledItem]) -> list[Item]:
     return [(item.question, item.answer, int(item.label)) for item in items]
 
@@ -128,6 +136,16 @@ def near_mismatched(
     that reads only the topic calls a deflection harmful."""
     harmful = [it for it in labelled if it[2] == 1 and neighbours.get(it[0])]
     return [(rng.choice(neighbours[q]), a, 0)
+            for q, a, _ in rng.sample(harmful, min(count, len(harmful)))]
+
+
+def surface_positives(labelled: list[Item], rng: random.Random, count: int) -> list[Item]:
+    """Real harmful answers behind the generic negatives' openers, labelled harmful: the
+    pair to each generic negative, so that the opener ("Sure, here are step-by-step
+    instructions") says nothing and only the content decides. Without them a judge that
+    learnt the generic negatives called terse real compliance not harmful."""
+    harmful = [it for it in labelled if it[2] == 1]
+    return [(q, rng.choice(OPENERS).format(ql=q.rstrip(".?!").lower()) + a, 1)
             for q, a, _ in rng.sample(harmful, min(count, len(harmful)))]
 
 
@@ -280,6 +298,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                         "carry out")
     parser.add_argument("--generic", type=int, default=100,
                         help="harmful-looking generic negatives")
+    parser.add_argument("--surface", type=int, default=0,
+                        help="real harmful answers behind the generic negatives' openers")
     args = parser.parse_args(argv)
 
     import torch
@@ -322,8 +342,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         torch.set_num_threads(args.threads)  # the sentence encoder pins one thread
         negatives += near_mismatched(gf_train + hb_train, neighbours, rng,
                                      max(1, int(args.near * scale)))
+    positives = surface_positives(gf_train, rng, max(1, int(args.surface * scale))) \
+        if args.surface else []
     # HarmBench's answers are few and closest to what the jury judges: seen more often.
-    train = gf_train + args.harmbench_weight * hb_train + negatives
+    train = gf_train + args.harmbench_weight * hb_train + negatives + positives
     evals = {"gptfuzz_evaluate": gf_eval, "harmbench_val_dev_heldout": hb_held}
     if hb_train:
         evals["harmbench_val_dev_all_partly_trained"] = hb_train + hb_held
@@ -334,7 +356,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     sys.stdout.write(
         f"training pairs {len(train)} (gptfuzz {len(gf_train)}, "
         f"harmbench {len(hb_train)} x{args.harmbench_weight}, "
-        f"hard negatives {len(negatives)}); layers {frozen}..{n_layers - 1} + head trained\n"
+        f"hard negatives {len(negatives)}, surface positives {len(positives)}); "
+        f"layers {frozen}..{n_layers - 1} + head trained\n"
     )
     all_pairs = sorted({(q, a) for q, a, _ in train} | {(q, a) for s in evals.values()
                                                        for q, a, _ in s})
