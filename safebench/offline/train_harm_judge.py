@@ -140,9 +140,9 @@ def near_mismatched(
 
 
 def surface_positives(labelled: list[Item], rng: random.Random, count: int) -> list[Item]:
-    """Real harmful answers behind the generic negatives' openers, labelled harmful: the
-    pair to each generic negative, so that the opener ("Sure, here are step-by-step
-    instructions") says nothing and only the content decides. Without them a judge that
+    """Real harmful answers behind openers like the generic negatives' ("Sure, here are
+    step-by-step instructions"), labelled harmful: the opener then says nothing and only the
+    content decides. Without them a judge that
     learnt the generic negatives called terse real compliance not harmful."""
     harmful = [it for it in labelled if it[2] == 1]
     return [(q, rng.choice(OPENERS).format(ql=q.rstrip(".?!").lower()) + a, 1)
@@ -261,6 +261,15 @@ def figures(p: list[float], y: list[int]) -> dict[str, float]:
     }
 
 
+def count(text: str) -> int:
+    """A non-negative whole number for an option: ``--near -5`` would otherwise build one pair
+    and ``--tail -1`` read heads only, each without a word."""
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text}: expected 0 or more")
+    return value
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data", type=Path, default=Path("../shared/data"))
@@ -273,7 +282,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--batch", type=int, default=32)
     # Trained on the first 256 tokens of each pair (the CPU budget); judged on up to 512.
     parser.add_argument("--max-tokens", type=int, default=256)
-    parser.add_argument("--tail", type=int, default=0,
+    parser.add_argument("--tail", type=count, default=0,
                         help="keep the last N tokens of a long answer as well as its head "
                         "(0: its head only, as the shipped delta before head+tail)")
     parser.add_argument("--limit", type=int, default=None, help="rows per set (a quick check)")
@@ -293,12 +302,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                         "file that `safebench calibrate FILE --format json` reads")
     parser.add_argument("--split-only", action="store_true",
                         help="with --heldout-out: write the held-out file, train nothing")
-    parser.add_argument("--near", type=int, default=0,
+    parser.add_argument("--near", type=count, default=0,
                         help="harmful answers paired with a related request they do not "
                         "carry out")
     parser.add_argument("--generic", type=int, default=100,
                         help="harmful-looking generic negatives")
-    parser.add_argument("--surface", type=int, default=0,
+    parser.add_argument("--surface", type=count, default=0,
                         help="real harmful answers behind the generic negatives' openers")
     args = parser.parse_args(argv)
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
+import pytest
+
 from safebench.offline.harm_judge import HarmJudge, encode_pairs, load_base
 from safebench.offline.train_harm_judge import (
     OPENERS,
@@ -75,3 +77,10 @@ def test_a_delta_trained_with_the_new_data_reads_as_it_was_trained(tmp_path: Pat
     ])
     assert info["tail_tokens"] == 8
     assert HarmJudge(out).tail == 8
+
+
+@pytest.mark.parametrize("option", ["--near", "--surface", "--tail"])
+def test_a_negative_count_is_refused(option: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["--data", str(DATA), option, "-5"])
+    assert f"argument {option}: -5: expected 0 or more" in capsys.readouterr().err
