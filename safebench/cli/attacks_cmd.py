@@ -8,10 +8,11 @@ from typing import Any, Union, get_args, get_origin
 
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
-from rich.console import Console
 from rich.text import Text
 
-console = Console(soft_wrap=True)
+from safebench.cli.consoles import CliConsole
+
+console = CliConsole(soft_wrap=True)
 
 
 def _type_name(annotation: Any) -> str:

@@ -6,9 +6,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from safebench.cli.consoles import CliConsole
 from safebench.core.errors import SafeBenchError
 from safebench.core.logs import configure_logging
 from safebench.core.untrusted import inert, visible
@@ -18,8 +18,8 @@ app = typer.Typer(
     help="Import published benchmarks, export datasets as Parquet, write dataset cards.",
     no_args_is_help=True,
 )
-console = Console(soft_wrap=True)
-errors = Console(stderr=True, soft_wrap=True)
+console = CliConsole(soft_wrap=True)
+errors = CliConsole(stderr=True, soft_wrap=True)
 
 DirArg = Annotated[Path, typer.Argument(help="Dataset directory (holding queries.jsonl)")]
 MAX_ISSUES_SHOWN = 20

@@ -6,12 +6,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
+from safebench.cli.consoles import CliConsole
 from safebench.core.errors import SafeBenchError
 from safebench.core.untrusted import error_line, inert
 
-console = Console()
+console = CliConsole()
 
 
 def export(

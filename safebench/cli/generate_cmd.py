@@ -14,20 +14,20 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.progress import (
     Progress,
     TaskID,
 )
 from rich.table import Table
 
+from safebench.cli.consoles import CliConsole
 from safebench.cli.progress import progress_bar
 from safebench.core.errors import SafeBenchError
 from safebench.core.logs import configure_logging
 from safebench.core.untrusted import error_line, inert
 
-console = Console()
-errors = Console(stderr=True)
+console = CliConsole()
+errors = CliConsole(stderr=True)
 
 
 class ScenarioProgress:

@@ -13,10 +13,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
-console = Console(soft_wrap=True)
-errors = Console(stderr=True, soft_wrap=True)
+from safebench.cli.consoles import CliConsole
+
+console = CliConsole(soft_wrap=True)
+errors = CliConsole(stderr=True, soft_wrap=True)
 
 _HEAD = """\
 # A starter run config, written by `safebench init{flag}`. Run it with

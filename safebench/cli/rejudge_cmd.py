@@ -7,14 +7,14 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 
+from safebench.cli.consoles import CliConsole
 from safebench.core.errors import SafeBenchError
 from safebench.core.logs import configure_logging
 from safebench.core.untrusted import error_line
 
-console = Console()
-errors = Console(stderr=True)
+console = CliConsole()
+errors = CliConsole(stderr=True)
 
 
 def rejudge(

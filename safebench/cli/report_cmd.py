@@ -7,15 +7,15 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from safebench.cli.consoles import CliConsole
 from safebench.core.errors import SafeBenchError
 from safebench.core.logs import configure_logging
 from safebench.core.untrusted import error_line, inert
 
-console = Console()
-errors = Console(stderr=True, soft_wrap=True)
+console = CliConsole()
+errors = CliConsole(stderr=True, soft_wrap=True)
 
 
 def report(

@@ -16,12 +16,13 @@ from dataclasses import dataclass
 from typing import Annotated, get_args
 
 import typer
-from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-console = Console()
-errors = Console(stderr=True)
+from safebench.cli.consoles import CliConsole
+
+console = CliConsole()
+errors = CliConsole(stderr=True)
 
 
 @dataclass(frozen=True)

@@ -18,13 +18,14 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
+from safebench.cli.consoles import CliConsole
 from safebench.cli.progress import jury_models, loading_note, progress_bar
 from safebench.core.errors import RunAborted, SafeBenchError
 from safebench.core.logs import configure_logging
 from safebench.core.untrusted import error_line, inert, labelled
 
-console = Console()
-errors = Console(stderr=True)
+console = CliConsole()
+errors = CliConsole(stderr=True)
 T = TypeVar("T")
 
 

@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import typer
-from rich.console import Console
 from rich.progress import Progress, TaskID
 from rich.table import Table
 
+from safebench.cli.consoles import CliConsole
 from safebench.cli.progress import progress_bar
 from safebench.core.errors import SafeBenchError
 from safebench.core.logs import configure_logging
@@ -27,8 +27,8 @@ app = typer.Typer(
     help="Risk taxonomies: build one by a debate among judge agents, show a debate.",
     no_args_is_help=True,
 )
-console = Console()
-errors = Console(stderr=True)
+console = CliConsole()
+errors = CliConsole(stderr=True)
 
 SeedName = Literal["paper", "none"]
 RECORD_KIND = "taxonomy build"

@@ -20,6 +20,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from safebench.cli.consoles import CliConsole
 from safebench.core.errors import StoreError
 from safebench.core.logs import configure_logging
 from safebench.core.records import MODALITY_GRAMMAR, modality_kind
@@ -30,8 +31,8 @@ app = typer.Typer(
     help="List, show, search and export a run's deliberations.",
     no_args_is_help=True,
 )
-console = Console()
-errors = Console(stderr=True, soft_wrap=True)
+console = CliConsole()
+errors = CliConsole(stderr=True, soft_wrap=True)
 
 RunArg = Annotated[Path, typer.Argument(help="Run store (.sqlite)")]
 Target = Annotated[str | None, typer.Option(help="Only this target")]

@@ -13,7 +13,6 @@ from typer.testing import CliRunner
 
 from jury.study.labels import LabelledItem, load_labels, stratified_sample
 from jury.study.metrics import Confusion
-from safebench.cli import calibrate_cmd, experiment_cmd
 from safebench.cli.app import app
 from safebench.core.errors import DatasetError
 
@@ -57,13 +56,6 @@ def _jury(path: Path) -> Path:
         encoding="utf-8",
     )
     return path
-
-
-@pytest.fixture(autouse=True)
-def _wide_console(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Rich folds long cells at the default 80 columns; wide enough, each cell is one line.
-    monkeypatch.setattr(calibrate_cmd.console, "width", 240)
-    monkeypatch.setattr(experiment_cmd.console, "width", 240)
 
 
 def test_majority_baseline_is_hand_computed() -> None:
@@ -302,3 +294,36 @@ def test_calibrate_format_is_one_of_the_registered_loaders(tmp_path: Path) -> No
     assert result.exit_code == 2
     text = " ".join(result.output.split())
     assert "unknown label format 'xlsx'; known: csv, gptfuzz, harmbench, json" in text
+
+
+def test_piped_calibration_keeps_each_model_name_on_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A CI log or `| tee` is not a terminal: rich would lay the table out for 80 columns and
+    # cut a long model name across lines; piped output gets a wide page instead.
+    monkeypatch.delenv("COLUMNS", raising=False)
+    recorded = "gpt-4-1106-preview-as-recorded-in-the-set"
+    labels = json.loads(_labels(tmp_path / "base.json").read_text(encoding="utf-8"))
+    for row, verdict in zip(labels, JUDGES["b"], strict=True):
+        row[f"judge_{recorded}"] = verdict
+    (tmp_path / "labels.json").write_text(json.dumps(labels), encoding="utf-8")
+    model = f"safebench/replay/{recorded}"
+    jury = {"jurors": [{"model": model, "persona": "Ethicist"}] * 3, "rounds": 0}
+    (tmp_path / "jury.json").write_text(json.dumps(jury), encoding="utf-8")
+
+    def calibrate(env: dict[str, str]) -> str:
+        result = CliRunner().invoke(
+            app,
+            ["calibrate", str(tmp_path / "labels.json"), "--jury", str(tmp_path / "jury.json"),
+             "--store", str(tmp_path / "cal.sqlite")],
+            env=env,
+        )
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    piped = calibrate({})
+    assert sum(model in line for line in piped.splitlines()) == 3
+    # COLUMNS, when set, still decides: at 80 the name folds.
+    narrow = calibrate({"COLUMNS": "80"})
+    assert all(len(line) <= 80 for line in narrow.splitlines()), narrow
+    assert not any(model in line for line in narrow.splitlines())
