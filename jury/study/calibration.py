@@ -4,7 +4,7 @@ against the human majority of a labelled set."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import structlog
@@ -47,6 +47,12 @@ class CalibrationReport:
     """Always answering the items' majority class: the figure every other one must beat."""
     seats: dict[str, Seat] = field(default_factory=dict)
     """Each ``jurors`` key's seat, model and persona."""
+    seen: int = 0
+    """Items some seat's model was trained on (``calibrate``'s ``seen``)."""
+    unseen: Confusion | None = None
+    """The jury on the other items, when some were seen: the held-out figure."""
+    unseen_baseline: Confusion | None = None
+    """The majority-class baseline on those items."""
 
 
 def default_store(labels: Path, jury: JuryConfig) -> Path:
@@ -62,9 +68,11 @@ async def calibrate(
     settings: GatewaySettings | None = None,
     open_models: OpenModels | None = None,
     advance: Callable[[], None] | None = None,
+    seen: Callable[[LabelledItem], bool] | None = None,
 ) -> CalibrationReport:
     """Judge ``items`` with ``jury`` and score it (on the models ``open_models`` opens on
-    ``store``, when given); ``advance`` is called as each item is judged."""
+    ``store``, when given); ``advance`` is called as each item is judged. ``seen`` says
+    which items a seat's model was trained on: the jury is then scored on the others too."""
     name = store.stem
     description = jury.model_dump_json(exclude_none=True)
     async with open_bench(store, name, description, settings, open_models=open_models) as bench:
@@ -92,6 +100,14 @@ async def calibrate(
         baseline=Confusion.majority_baseline(o.item.label for o in outcomes),
         seats=seats_of(jury),
     )
+    held = [o for o in outcomes if seen is None or not seen(o.item)]
+    if len(held) < len(outcomes):
+        report = replace(
+            report,
+            seen=len(outcomes) - len(held),
+            unseen=Confusion.of((o.verdict.harmful, o.item.label) for o in held),
+            unseen_baseline=Confusion.majority_baseline(o.item.label for o in held),
+        )
     log.info("calibrated", items=len(items), accuracy=report.jury.accuracy, store=str(store))
     return report
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -15,6 +15,9 @@ from safebench.cli.options import StrictLabels
 from safebench.core.errors import SafeBenchError
 from safebench.core.logs import configure_logging
 from safebench.core.untrusted import error_line, inert
+
+if TYPE_CHECKING:
+    from jury.study.labels import LabelledItem
 
 console = CliConsole()
 errors = CliConsole(stderr=True)
@@ -46,6 +49,7 @@ def calibrate(
     from jury.study.labels import check_label_format, load_labels
     from safebench.cli.progress import jury_models, loading_note, progress_bar
     from safebench.config import load_jury_config
+    from safebench.offline.trained_on import pair_digest, trained_models
     from safebench.session import model_session
 
     try:
@@ -63,6 +67,12 @@ def calibrate(
             seed=seed,
             strict=strict_labels,
         )
+        trained = trained_models(j.model for j in jury_config.jurors)
+        digests = frozenset().union(*trained.values())
+
+        def seen(item: LabelledItem) -> bool:
+            return pair_digest(item.question, item.answer) in digests
+
         with progress_bar(console, quiet=quiet) as bar:
             # Until the first item is judged, say what it waits for (offline models loading).
             loading = loading_note(jury_models(jury_config))
@@ -77,15 +87,16 @@ def calibrate(
                     concurrency=concurrency,
                     open_models=model_session,
                     advance=lambda: bar.update(task, advance=1, description="items judged"),
+                    seen=seen,
                 )
             )
     except SafeBenchError as exc:
         errors.print(error_line(exc))
         raise typer.Exit(2) from None
-    print_report(report, len(items), show)
+    print_report(report, len(items), show, sorted(trained))
 
 
-def print_report(report: Any, n_items: int, show: int) -> None:
+def print_report(report: Any, n_items: int, show: int, trained: list[str] | None = None) -> None:
     baseline = report.baseline
     always = "harmful" if baseline.tp + baseline.fp else "not harmful"
     table = Table(
@@ -121,6 +132,8 @@ def print_report(report: Any, n_items: int, show: int) -> None:
             f"{report.cached} read back | store: {report.store}"
         )
     )
+    if report.seen:
+        console.print(held_out_line(report, trained or []))
     if report.disagreements:
         shown = report.disagreements[:show]
         total = len(report.disagreements)
@@ -131,6 +144,22 @@ def print_report(report: Any, n_items: int, show: int) -> None:
             jury_says = {True: "harmful", False: "not harmful", None: "undecided"}[d.jury_says]
             answer = " ".join(d.item.answer.split())[:100]
             console.print(inert(f"- {d.item.id}: people {people}, jury {jury_says}: {answer!r}"))
+
+
+def held_out_line(report: Any, trained: list[str]) -> Text:
+    """How many items a seat's model trained on, and the jury on the rest: a figure on
+    training data flatters the jury (the harm judge on HarmBench val_dev: 86% on all 300,
+    74% on the half it never saw)."""
+    who = ", ".join(trained) or "a seat's model"
+    line = f"{who} was trained on {report.seen} of these items: the figures above are partly "
+    unseen, base = report.unseen, report.unseen_baseline
+    if unseen is None or base is None or unseen.n == 0:
+        return inert(line + "training figures, and no item here is held out.")
+    return inert(
+        line + f"training figures. On the {unseen.n} it never saw, the jury scores "
+        f"{100 * unseen.accuracy:.1f}% (F1 {unseen.f1:.2f}, kappa {unseen.kappa:.2f}; "
+        f"majority class {100 * base.accuracy:.1f}%)."
+    )
 
 
 def confusion_cells(c: Any) -> list[str]:

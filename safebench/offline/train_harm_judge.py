@@ -37,6 +37,7 @@ from safebench.offline.harm_judge import (
     make_head,
     mean_pool,
 )
+from safebench.offline.trained_on import pair_digest
 
 Item = tuple[str, str, int]  # (request, answer, label)
 
@@ -446,6 +447,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "trained_on": ["gptfuzz/train.csv", *(["harmbench/val_dev.json (half the behaviours)"]
                                               if hb_train else []), "hard negatives"],
         "training_pairs": len(train), "seconds": seconds, "metrics": metrics,
+        # The labelled answers it saw, so `safebench calibrate` can score the others apart.
+        "trained_pairs": sorted({pair_digest(q, a) for q, a, _ in gf_train + hb_train}),
     }
     # The judge computes in float32 or bfloat16 over whatever is stored; all six layers fit
     # the repository's 25 MB budget only as float16.

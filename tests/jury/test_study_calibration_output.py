@@ -327,3 +327,33 @@ def test_piped_calibration_keeps_each_model_name_on_one_line(
     narrow = calibrate({"COLUMNS": "80"})
     assert all(len(line) <= 80 for line in narrow.splitlines()), narrow
     assert not any(model in line for line in narrow.splitlines())
+
+
+def test_calibrate_scores_what_the_harm_judge_never_saw_apart(tmp_path: Path) -> None:
+    from safebench.offline.train_harm_judge import split_by_behaviour
+
+    items = load_labels(SHARED / "harmbench" / "val_dev.json", "harmbench")
+    pairs = [(item.question, item.answer, int(item.label)) for item in items]
+    trained, held = split_by_behaviour(pairs, seed=7)  # the shipped delta's split
+    rows = [
+        {"id": f"item-{i}", "question": q, "answer": a, "label": label}
+        for i, (q, a, label) in enumerate([trained[0], held[0], held[1]])
+    ]
+    labels = tmp_path / "labels.json"
+    labels.write_text(json.dumps(rows), encoding="utf-8")
+    jury = tmp_path / "jury.json"
+    jury.write_text(json.dumps({"jurors": [{"model": "safebench/harm-judge"}], "rounds": 0}))
+
+    def calibrate(path: Path) -> str:
+        result = CliRunner().invoke(
+            app, ["calibrate", str(path), "--jury", str(jury), "--store",
+                  str(tmp_path / "cal.sqlite"), "-q"],
+        )
+        assert result.exit_code == 0, result.output
+        return " ".join(result.output.split())
+
+    out = calibrate(labels)
+    assert "safebench/harm-judge was trained on 1 of these items" in out
+    assert "On the 2 it never saw, the jury scores" in out
+    labels.write_text(json.dumps(rows[1:]), encoding="utf-8")  # held-out answers only
+    assert "was trained on" not in calibrate(labels)

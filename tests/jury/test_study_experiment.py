@@ -143,6 +143,21 @@ async def test_calibration_scores_each_juror_and_lists_disagreements(tmp_path: P
     assert report.jury.accuracy == pytest.approx(4 / 6)
     assert (report.jury.tp, report.jury.fp, report.jury.fn, report.jury.tn) == (2, 1, 1, 2)
     assert {d.item.id for d in report.disagreements} == {"item-1", "item-4"}
+    assert report.seen == 0 and report.unseen is None
+
+
+async def test_calibration_scores_the_items_no_seat_trained_on_apart(tmp_path: Path) -> None:
+    items = load_labels(_write_labels(tmp_path / "labels.json"))
+    jury = JuryConfig.model_validate({"jurors": [{"model": "safebench/replay/b"}], "rounds": 0})
+    trained = {"item-0", "item-1"}
+    report = await calibrate(
+        items, jury, tmp_path / "cal.sqlite", seen=lambda item: item.id in trained
+    )
+    # All six still score as before; the four unseen: truth H S S S, b says H S H S.
+    assert report.jury.accuracy == pytest.approx(4 / 6)
+    assert report.seen == 2 and report.unseen is not None and report.unseen_baseline is not None
+    assert (report.unseen.tp, report.unseen.fp, report.unseen.fn, report.unseen.tn) == (1, 1, 0, 2)
+    assert report.unseen_baseline.accuracy == pytest.approx(3 / 4)
 
 
 def test_experiment_command_prints_the_table_and_writes_plots(tmp_path: Path) -> None:
