@@ -44,6 +44,7 @@ def experiment(
     from jury.study.figures import write_plots
     from safebench.cli.progress import loading_note, progress_bar
     from safebench.offline.catalog import register_builtins
+    from safebench.offline.trained_on import trained_on_items
     from safebench.session import model_session
 
     register_builtins()  # the pool's offline models are checked against the catalogue
@@ -66,6 +67,14 @@ def experiment(
     plots = write_plots(result, folder)
     _write_csv(result, folder / "results.csv")
     print_result(result, top)
+    for name, n in trained_on_items(spec_model.pool.values(), items).items():
+        # A sweep over answers a pool model learnt from ranks juries on training figures.
+        console.print(
+            inert(
+                f"{name} was trained on {n} of these {len(items)} items: the figures above "
+                "are partly training figures (`safebench calibrate` scores the others apart)."
+            )
+        )
     listed = ", ".join(str(p) for p in plots)
     console.print(inert(f"plots: {listed} | table: {folder / 'results.csv'}"))
     console.print(f"{time.monotonic() - started:.1f}s")

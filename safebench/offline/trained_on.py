@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from safetensors import safe_open
 
+from jury.study.labels import LabelledItem
 from safebench.offline.harm_judge import DELTA_PATH
 
 
@@ -40,3 +41,12 @@ def trained_models(models: Iterable[str]) -> dict[str, frozenset[str]]:
     """Of ``models``, those that record training pairs, with their digests."""
     found = {name: TRAINED[name]() for name in dict.fromkeys(models) if name in TRAINED}
     return {name: pairs for name, pairs in found.items() if pairs}
+
+
+def trained_on_items(models: Iterable[str], items: Sequence[LabelledItem]) -> dict[str, int]:
+    """Of ``models``, each one trained on some of ``items``, with how many."""
+    counts = {
+        name: sum(pair_digest(item.question, item.answer) in pairs for item in items)
+        for name, pairs in trained_models(models).items()
+    }
+    return {name: n for name, n in counts.items() if n}

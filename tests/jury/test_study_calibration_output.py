@@ -329,7 +329,8 @@ def test_piped_calibration_keeps_each_model_name_on_one_line(
     assert not any(model in line for line in narrow.splitlines())
 
 
-def test_calibrate_scores_what_the_harm_judge_never_saw_apart(tmp_path: Path) -> None:
+def _trained_and_held(path: Path) -> Path:
+    """A labels file of one answer the shipped harm judge trained on and two it never saw."""
     from safebench.offline.train_harm_judge import split_by_behaviour
 
     items = load_labels(SHARED / "harmbench" / "val_dev.json", "harmbench")
@@ -339,8 +340,12 @@ def test_calibrate_scores_what_the_harm_judge_never_saw_apart(tmp_path: Path) ->
         {"id": f"item-{i}", "question": q, "answer": a, "label": label}
         for i, (q, a, label) in enumerate([trained[0], held[0], held[1]])
     ]
-    labels = tmp_path / "labels.json"
-    labels.write_text(json.dumps(rows), encoding="utf-8")
+    path.write_text(json.dumps(rows), encoding="utf-8")
+    return path
+
+
+def test_calibrate_scores_what_the_harm_judge_never_saw_apart(tmp_path: Path) -> None:
+    labels = _trained_and_held(tmp_path / "labels.json")
     jury = tmp_path / "jury.json"
     jury.write_text(json.dumps({"jurors": [{"model": "safebench/harm-judge"}], "rounds": 0}))
 
@@ -355,5 +360,22 @@ def test_calibrate_scores_what_the_harm_judge_never_saw_apart(tmp_path: Path) ->
     out = calibrate(labels)
     assert "safebench/harm-judge was trained on 1 of these items" in out
     assert "On the 2 it never saw, the jury scores" in out
+    rows = json.loads(labels.read_text(encoding="utf-8"))
     labels.write_text(json.dumps(rows[1:]), encoding="utf-8")  # held-out answers only
     assert "was trained on" not in calibrate(labels)
+
+
+def test_experiment_says_when_a_pool_model_trained_on_the_items(tmp_path: Path) -> None:
+    labels = _trained_and_held(tmp_path / "labels.json")
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(json.dumps({
+        "name": "trained-on", "labels": {"path": str(labels)},
+        "pool": {"judge": "safebench/harm-judge"}, "sizes": [1],
+    }), encoding="utf-8")
+    result = CliRunner().invoke(app, [
+        "experiment", str(spec), "--out", str(tmp_path / "out"),
+        "--store", str(tmp_path / "e.sqlite"), "-q",
+    ])
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "safebench/harm-judge was trained on 1 of these 3 items" in text
