@@ -67,7 +67,7 @@ def calibrate(
             seed=seed,
             strict=strict_labels,
         )
-        trained = trained_models(j.model for j in jury_config.jurors)
+        trained = trained_models(jury_models(jury_config))
         digests = frozenset().union(*trained.values())
 
         def seen(item: LabelledItem) -> bool:
@@ -133,7 +133,7 @@ def print_report(report: Any, n_items: int, show: int, trained: list[str] | None
         )
     )
     if report.seen:
-        console.print(held_out_line(report, trained or []))
+        console.print(held_out_line(report, trained or [], n_items))
     if report.disagreements:
         shown = report.disagreements[:show]
         total = len(report.disagreements)
@@ -146,19 +146,24 @@ def print_report(report: Any, n_items: int, show: int, trained: list[str] | None
             console.print(inert(f"- {d.item.id}: people {people}, jury {jury_says}: {answer!r}"))
 
 
-def held_out_line(report: Any, trained: list[str]) -> Text:
-    """How many items a seat's model trained on, and the jury on the rest: a figure on
+def held_out_line(report: Any, trained: list[str], n_items: int) -> Text:
+    """How many items a jury's model trained on, and the jury on the rest: a figure on
     training data flatters the jury (the harm judge on HarmBench val_dev: 86% on all 300,
     74% on the half it never saw)."""
-    who = ", ".join(trained) or "a seat's model"
-    line = f"{who} was trained on {report.seen} of these items: the figures above are partly "
+    who = ", ".join(trained) or "a model of this jury"
+    if report.seen >= n_items:
+        return inert(
+            f"{who} was trained on all {n_items} of these items: the figures above are "
+            "training figures, not agreement on answers it never saw."
+        )
     unseen, base = report.unseen, report.unseen_baseline
-    if unseen is None or base is None or unseen.n == 0:
-        return inert(line + "training figures, and no item here is held out.")
+    held = n_items - report.seen
+    undecided = f", {unseen.undecided} undecided" if unseen.undecided else ""
     return inert(
-        line + f"training figures. On the {unseen.n} it never saw, the jury scores "
-        f"{100 * unseen.accuracy:.1f}% (F1 {unseen.f1:.2f}, kappa {unseen.kappa:.2f}; "
-        f"majority class {100 * base.accuracy:.1f}%)."
+        f"{who} was trained on {report.seen} of these {n_items} items: the figures above "
+        f"are partly training figures. On the {held} it never saw, the jury scores "
+        f"{100 * unseen.accuracy:.1f}% (F1 {unseen.f1:.2f}, kappa {unseen.kappa:.2f}"
+        f"{undecided}; majority class {100 * base.accuracy:.1f}%)."
     )
 
 

@@ -55,6 +55,8 @@ def experiment(
             spec_model = with_labels(spec_model, labels)
         items = load_items(spec_model, strict=strict_labels)
         models = [*spec_model.pool.values(), spec_model.foreperson or ""]
+        # Read before the sweep: a delta that cannot be read fails now, not after it.
+        trained = trained_on_items([m for m in models if m], items)
         with progress_bar(console, quiet=quiet) as bar:
             ticks = BarTicks(bar, loading_note(m for m in models if m))
             result = asyncio.run(
@@ -67,7 +69,7 @@ def experiment(
     plots = write_plots(result, folder)
     _write_csv(result, folder / "results.csv")
     print_result(result, top)
-    for name, n in trained_on_items(spec_model.pool.values(), items).items():
+    for name, n in trained.items():
         # A sweep over answers a pool model learnt from ranks juries on training figures.
         console.print(
             inert(

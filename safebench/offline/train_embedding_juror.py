@@ -23,6 +23,7 @@ from jury.study.labels import LabelledItem, load_gptfuzz, load_harmbench
 from jury.study.metrics import Confusion
 from safebench.offline.embedding import encoder
 from safebench.offline.embedding_juror import FEATURE_VERSION, HEAD_PATH, pair_features
+from safebench.offline.trained_on import pair_digest
 
 log = structlog.get_logger(__name__)
 
@@ -116,6 +117,8 @@ def main(argv: list[str] | None = None) -> None:
         "weights": [round(float(v), 6) for v in w], "mean": [round(float(v), 6) for v in mean],
         "scale": [round(float(v), 6) for v in scale], "trained_on": "gptfuzz/train.csv",
         "metrics": metrics,
+        # The labelled answers it saw, so `safebench calibrate` can score the others apart.
+        "trained_pairs": sorted({pair_digest(q, a) for q, a, _ in sets["gptfuzz_train"]}),
     }), encoding="utf-8")
     sys.stdout.write(json.dumps(metrics, indent=2) + "\n")
 

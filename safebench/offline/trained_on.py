@@ -1,9 +1,10 @@
 """What the offline jurors were trained on, so a calibration can tell held-out items apart.
 
-The harm judge was fine-tuned on GPTFuzz ``train.csv`` and half of HarmBench ``val_dev.json``:
-its figure on those answers is a training figure, not agreement on unseen text. Its delta
-records a digest of every labelled (request, answer) pair it trained on; ``calibrate`` reads
-them (the file's header only: no torch) and scores the items no seat was trained on apart.
+The harm judge was fine-tuned on GPTFuzz ``train.csv`` and half of HarmBench ``val_dev.json``,
+the embedding juror's head on GPTFuzz ``train.csv``: their figures on those answers are
+training figures, not agreement on unseen text. Each records a digest of every labelled
+(request, answer) pair it trained on; ``calibrate`` reads them (the harm judge's file header
+only: no torch) and scores the items no model of the jury was trained on apart.
 """
 
 from __future__ import annotations
@@ -12,10 +13,13 @@ import hashlib
 import json
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 
 from jury.study.labels import LabelledItem
+from safebench.core.errors import ConfigError
+from safebench.offline.embedding_juror import HEAD_PATH
 from safebench.offline.harm_judge import DELTA_PATH
 
 
@@ -24,15 +28,32 @@ def pair_digest(request: str, answer: str) -> str:
     return hashlib.sha256(f"{request}\x00{answer}".encode()).hexdigest()[:16]
 
 
+def _recorded(path: Path, what: str, read: Callable[[Path], dict[str, Any]]) -> frozenset[str]:
+    try:
+        info = read(path)
+    except (OSError, ValueError, SafetensorError) as exc:
+        raise ConfigError(f"{path}: cannot read what {what} was trained on: {exc}") from None
+    return frozenset(info.get("trained_pairs", ()))
+
+
+def _delta_info(path: Path) -> dict[str, Any]:
+    with safe_open(str(path), framework="numpy") as fh:
+        return dict(json.loads((fh.metadata() or {}).get("info", "{}")))
+
+
 def delta_pairs(delta: Path) -> frozenset[str]:
     """The digests a harm-judge delta records (none for a delta trained before they were)."""
-    with safe_open(str(delta), framework="numpy") as fh:
-        info = json.loads((fh.metadata() or {}).get("info", "{}"))
-    return frozenset(info.get("trained_pairs", ()))
+    return _recorded(delta, "the harm judge", _delta_info)
+
+
+def head_pairs(head: Path) -> frozenset[str]:
+    """The digests the embedding juror's head records."""
+    return _recorded(head, "the embedding juror", lambda p: json.loads(p.read_text("utf-8")))
 
 
 TRAINED: dict[str, Callable[[], frozenset[str]]] = {
     "safebench/harm-judge": lambda: delta_pairs(DELTA_PATH),
+    "safebench/embedding-juror": lambda: head_pairs(HEAD_PATH),
 }
 """Each offline juror trained on labelled answers, and how to read what it trained on."""
 

@@ -20,7 +20,8 @@ PRODUCT = ("agents", "generation", "jury", "safebench", "targets", "transcripts"
 
 
 def invoke(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(app, list(args))
+    # At a terminal's narrowest: piped output is otherwise laid out 160 columns wide.
+    result = CliRunner().invoke(app, list(args), env={"COLUMNS": "80"})
     return result.exit_code, result.output
 
 
