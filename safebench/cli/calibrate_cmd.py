@@ -49,7 +49,7 @@ def calibrate(
     from jury.study.labels import check_label_format, load_labels
     from safebench.cli.progress import jury_models, loading_note, progress_bar
     from safebench.config import load_jury_config
-    from safebench.offline.trained_on import pair_digest, trained_models
+    from safebench.offline.trained_on import pair_digest, trained_models, unrecorded_line
     from safebench.session import model_session
 
     try:
@@ -67,15 +67,17 @@ def calibrate(
             seed=seed,
             strict=strict_labels,
         )
-        trained = trained_models(jury_models(jury_config))
-        digests = frozenset().union(*trained.values())
+        models = jury_models(jury_config)
+        trained = trained_models(models)
+        digests = frozenset().union(*(p for p in trained.values() if p is not None))
+        unrecorded = [name for name, pairs in trained.items() if pairs is None]
 
         def seen(item: LabelledItem) -> bool:
             return pair_digest(item.question, item.answer) in digests
 
         with progress_bar(console, quiet=quiet) as bar:
             # Until the first item is judged, say what it waits for (offline models loading).
-            loading = loading_note(jury_models(jury_config))
+            loading = loading_note(models)
             task = bar.add_task(
                 f"items judged ({loading})" if loading else "items judged", total=len(items)
             )
@@ -93,7 +95,9 @@ def calibrate(
     except SafeBenchError as exc:
         errors.print(error_line(exc))
         raise typer.Exit(2) from None
-    print_report(report, len(items), show, sorted(trained))
+    print_report(report, len(items), show, sorted(set(trained) - set(unrecorded)))
+    if unrecorded:
+        console.print(inert(unrecorded_line(unrecorded)))
 
 
 def print_report(report: Any, n_items: int, show: int, trained: list[str] | None = None) -> None:

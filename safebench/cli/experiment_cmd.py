@@ -44,7 +44,7 @@ def experiment(
     from jury.study.figures import write_plots
     from safebench.cli.progress import loading_note, progress_bar
     from safebench.offline.catalog import register_builtins
-    from safebench.offline.trained_on import trained_on_items
+    from safebench.offline.trained_on import trained_on_items, unrecorded_line
     from safebench.session import model_session
 
     register_builtins()  # the pool's offline models are checked against the catalogue
@@ -71,6 +71,9 @@ def experiment(
     print_result(result, top)
     for name, n in trained.items():
         # A sweep over answers a pool model learnt from ranks juries on training figures.
+        if n is None:
+            console.print(inert(unrecorded_line([name])))
+            continue
         console.print(
             inert(
                 f"{name} was trained on {n} of these {len(items)} items: the figures above "

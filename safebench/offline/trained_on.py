@@ -28,12 +28,15 @@ def pair_digest(request: str, answer: str) -> str:
     return hashlib.sha256(f"{request}\x00{answer}".encode()).hexdigest()[:16]
 
 
-def _recorded(path: Path, what: str, read: Callable[[Path], dict[str, Any]]) -> frozenset[str]:
+def _recorded(
+    path: Path, what: str, read: Callable[[Path], dict[str, Any]]
+) -> frozenset[str] | None:
     try:
         info = read(path)
     except (OSError, ValueError, SafetensorError) as exc:
         raise ConfigError(f"{path}: cannot read what {what} was trained on: {exc}") from None
-    return frozenset(info.get("trained_pairs", ()))
+    pairs = info.get("trained_pairs")
+    return None if pairs is None else frozenset(pairs)
 
 
 def _delta_info(path: Path) -> dict[str, Any]:
@@ -41,33 +44,47 @@ def _delta_info(path: Path) -> dict[str, Any]:
         return dict(json.loads((fh.metadata() or {}).get("info", "{}")))
 
 
-def delta_pairs(delta: Path) -> frozenset[str]:
-    """The digests a harm-judge delta records (none for a delta trained before they were)."""
+def delta_pairs(delta: Path) -> frozenset[str] | None:
+    """The digests a harm-judge delta records; None for a delta trained before they were."""
     return _recorded(delta, "the harm judge", _delta_info)
 
 
-def head_pairs(head: Path) -> frozenset[str]:
-    """The digests the embedding juror's head records."""
+def head_pairs(head: Path) -> frozenset[str] | None:
+    """The digests the embedding juror's head records; None for a head from before them."""
     return _recorded(head, "the embedding juror", lambda p: json.loads(p.read_text("utf-8")))
 
 
-TRAINED: dict[str, Callable[[], frozenset[str]]] = {
+TRAINED: dict[str, Callable[[], frozenset[str] | None]] = {
     "safebench/harm-judge": lambda: delta_pairs(DELTA_PATH),
     "safebench/embedding-juror": lambda: head_pairs(HEAD_PATH),
 }
 """Each offline juror trained on labelled answers, and how to read what it trained on."""
 
 
-def trained_models(models: Iterable[str]) -> dict[str, frozenset[str]]:
-    """Of ``models``, those that record training pairs, with their digests."""
+def trained_models(models: Iterable[str]) -> dict[str, frozenset[str] | None]:
+    """Of ``models``, those trained on labelled answers, with the digests they record (None:
+    the file predates the record, so which items it saw is unknown)."""
     found = {name: TRAINED[name]() for name in dict.fromkeys(models) if name in TRAINED}
-    return {name: pairs for name, pairs in found.items() if pairs}
+    return {name: pairs for name, pairs in found.items() if pairs is None or pairs}
 
 
-def trained_on_items(models: Iterable[str], items: Sequence[LabelledItem]) -> dict[str, int]:
-    """Of ``models``, each one trained on some of ``items``, with how many."""
+def unrecorded_line(names: Iterable[str]) -> str:
+    """What to say of models whose training answers are not recorded: not a word would let a
+    training figure pass for a held-out one."""
+    return (
+        f"{', '.join(names)} records no list of the answers it was trained on (a file from "
+        "before they were recorded): the figures above may include training items; retrain "
+        "it to score them apart."
+    )
+
+
+def trained_on_items(
+    models: Iterable[str], items: Sequence[LabelledItem]
+) -> dict[str, int | None]:
+    """Of ``models``, each one trained on some of ``items``, with how many (None: unknown)."""
     counts = {
-        name: sum(pair_digest(item.question, item.answer) in pairs for item in items)
+        name: None if pairs is None
+        else sum(pair_digest(item.question, item.answer) in pairs for item in items)
         for name, pairs in trained_models(models).items()
     }
-    return {name: n for name, n in counts.items() if n}
+    return {name: n for name, n in counts.items() if n is None or n}

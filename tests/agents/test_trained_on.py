@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from jury.study.labels import load_gptfuzz, load_harmbench
@@ -11,7 +12,13 @@ from safebench.core.errors import ConfigError
 from safebench.offline.embedding_juror import HEAD_PATH
 from safebench.offline.harm_judge import DELTA_PATH
 from safebench.offline.train_harm_judge import as_items, split_by_behaviour
-from safebench.offline.trained_on import delta_pairs, head_pairs, pair_digest, trained_models
+from safebench.offline.trained_on import (
+    delta_pairs,
+    head_pairs,
+    pair_digest,
+    trained_models,
+    unrecorded_line,
+)
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 needs_data = pytest.mark.skipif(
@@ -53,3 +60,13 @@ def test_an_unreadable_delta_is_a_config_error_naming_it(tmp_path: Path) -> None
         delta_pairs(bad)
     with pytest.raises(ConfigError, match=r"head\.json: cannot read what the embedding juror"):
         head_pairs(tmp_path / "head.json")
+
+
+def test_a_delta_from_before_the_record_is_unknown_not_clean(tmp_path: Path) -> None:
+    from safetensors.numpy import save_file
+
+    old = tmp_path / "old.safetensors"
+    save_file({"head.bias": np.zeros(1, dtype="float32")}, str(old),
+              metadata={"info": '{"seed": 7}'})
+    assert delta_pairs(old) is None  # unknown, not "trained on nothing"
+    assert "retrain it" in unrecorded_line(["safebench/harm-judge"])

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from structlog.testing import capture_logs
 from typer.testing import CliRunner
@@ -408,3 +409,27 @@ def test_experiment_says_when_a_pool_model_trained_on_the_items(tmp_path: Path) 
     assert result.exit_code == 0, result.output
     text = " ".join(result.output.split())
     assert "safebench/harm-judge was trained on 1 of these 3 items" in text
+
+
+def test_calibrate_says_when_a_model_does_not_record_its_training_answers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from safetensors.numpy import save_file
+
+    from safebench.offline import trained_on
+
+    old = tmp_path / "old.safetensors"  # a delta written before the record existed
+    save_file({"head.bias": np.zeros(1, dtype="float32")}, str(old), metadata={"info": "{}"})
+    monkeypatch.setitem(trained_on.TRAINED, "safebench/harm-judge",
+                        lambda: trained_on.delta_pairs(old))
+    labels = _trained_and_held(tmp_path / "labels.json")
+    jury = tmp_path / "jury.json"
+    jury.write_text(json.dumps({"jurors": [{"model": "safebench/harm-judge"}], "rounds": 0}))
+    result = CliRunner().invoke(
+        app, ["calibrate", str(labels), "--jury", str(jury), "--store",
+              str(tmp_path / "cal.sqlite"), "-q"],
+    )
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "safebench/harm-judge records no list of the answers it was trained on" in text
+    assert "was trained on 1 of" not in text
