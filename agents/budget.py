@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
-from safebench.core.errors import SafeBenchError
+from kernel.errors import SafeBenchError
 
 
 class BudgetExhausted(SafeBenchError):

@@ -35,9 +35,9 @@ from agents.settings import GatewaySettings, ProviderLimits
 from agents.spec import ModelSpec
 from agents.transports import AUTO, make_transport, settle_auto
 from agents.transports.base import MalformedReply, Messages, Route, Transport
-from safebench.core import secrets
-from safebench.core.errors import ProviderError
-from safebench.core.records import ModelCall, Usage
+from kernel import secrets
+from kernel.errors import ProviderError
+from kernel.records import ModelCall, Usage
 
 log = structlog.get_logger(__name__)
 

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import structlog
 
-from safebench.core.errors import DatasetError
-from safebench.core.media import read_media
-from safebench.core.records import MediaRef
+from kernel.errors import DatasetError
+from kernel.media import read_media
+from kernel.records import MediaRef
 
 log = structlog.get_logger(__name__)
 

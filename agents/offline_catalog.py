@@ -19,8 +19,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from safebench.core.records import ModalityKind
-from safebench.core.registry import Registry
+from kernel.records import ModalityKind
+from kernel.registry import Registry
 
 OFFLINE_PREFIX = "safebench/"
 """Models under this prefix are the built-in offline stack (no key, no network)."""

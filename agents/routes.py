@@ -13,7 +13,7 @@ from typing import Protocol
 from agents.spec import ModelSpec
 from agents.transports import transport_for_spec
 from agents.transports.base import Route
-from safebench.core.registry import Registry
+from kernel.registry import Registry
 
 RouteResolver = Callable[[ModelSpec], Awaitable[Route]]
 

@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from agents.offline_catalog import OFFLINE_PREFIX, offline_model_problem
-from safebench.core import secrets
+from kernel import secrets
 
 CARRIER_FIELDS: frozenset[str] = frozenset(
     {"api_key", "api_key_env", "api_base", "transport", "max_concurrency"}

@@ -200,7 +200,7 @@ def bench_run_config(
 def quiet_logs() -> None:
     """The CLI's quiet logging, and no litellm pool warnings: at C = 256 its own aiohttp pool
     (500 per host) saturates and would warn on every call, drowning the figures."""
-    from safebench.core.logs import configure_logging
+    from kernel.logs import configure_logging
 
     configure_logging(verbose=False)
     logging.getLogger("LiteLLM").setLevel(logging.ERROR)

@@ -28,7 +28,7 @@ import torch  # noqa: E402
 from agents.gateway import Gateway, GatewaySettings  # noqa: E402
 from agents.local.stats import stats_for  # noqa: E402
 from agents.spec import ModelSpec  # noqa: E402
-from safebench.core.logs import configure_logging  # noqa: E402
+from kernel.logs import configure_logging  # noqa: E402
 from tests.agents.tiny_models import build_text_model  # noqa: E402
 
 PROMPTS = [

@@ -35,8 +35,8 @@ from multiprocessing.connection import Connection
 
 from common import ECHO_ANSWER, ECHO_MODEL, ServerHandle, ServerOptions, serve_in_process
 
-from safebench.core.ballot import summary_block, vote_block
-from safebench.core.records import VotePayload
+from kernel.ballot import summary_block, vote_block
+from kernel.records import VotePayload
 
 NONCE_SLOT = "ZZZZNONCEZZZ"
 """Stands in for the case nonce in the precomputed bytes: the same length (12), so each

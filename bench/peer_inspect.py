@@ -93,9 +93,9 @@ def safebench_child(
     import asyncio
 
     sys.path.insert(0, str(REPO))
-    from safebench.config import RunConfig
-    from safebench.core.logs import configure_logging
-    from safebench.pipeline import run_evaluation
+    from kernel.logs import configure_logging
+    from safebench.run.config import RunConfig
+    from safebench.run.pipeline import run_evaluation
 
     configure_logging(verbose=False)
 

@@ -24,8 +24,8 @@ from common import (
     write_text_dataset,
 )
 
-from safebench.config import RunConfig
-from safebench.pipeline import run_evaluation
+from safebench.run.config import RunConfig
+from safebench.run.pipeline import run_evaluation
 
 
 def main() -> None:

@@ -27,11 +27,11 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from bench.common import write_text_dataset  # noqa: E402
-from safebench.config import RunConfig  # noqa: E402
-from safebench.core.errors import RunAborted  # noqa: E402
-from safebench.core.logs import configure_logging  # noqa: E402
+from kernel.errors import RunAborted  # noqa: E402
+from kernel.logs import configure_logging  # noqa: E402
 from safebench.offline.sim_targets import SIM_PROFILES, sim_responder  # noqa: E402
-from safebench.pipeline import run_evaluation  # noqa: E402
+from safebench.run.config import RunConfig  # noqa: E402
+from safebench.run.pipeline import run_evaluation  # noqa: E402
 from tests.support.sim_server import Fault, SimServer, serve_offline_jurors  # noqa: E402
 from transcripts.store import RunStore  # noqa: E402
 

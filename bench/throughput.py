@@ -43,8 +43,8 @@ from common import (
 )
 from lean_server import lean_server_process
 
-from safebench.config import RunConfig
-from safebench.pipeline import run_evaluation
+from safebench.run.config import RunConfig
+from safebench.run.pipeline import run_evaluation
 
 
 class Clock:

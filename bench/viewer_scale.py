@@ -42,8 +42,8 @@ async def timed(fetch: Callable[[], Awaitable[int]], repeat: int) -> tuple[float
 async def measure(store: Path, repeat: int) -> None:
     from aiohttp.test_utils import TestClient, TestServer
 
+    from safebench.audit.viewer import make_app
     from tests.support.big_store import case_id
-    from transcripts.viewer import make_app
 
     async with TestClient(TestServer(make_app(store), host="127.0.0.1")) as client:
 

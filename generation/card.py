@@ -14,8 +14,8 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from generation.dataset import iter_queries
-from safebench.core.files import atomic_write_text
-from safebench.core.records import MODALITIES, Query
+from kernel.files import atomic_write_text
+from kernel.records import MODALITIES, Query
 
 CARD_FILE = "README.md"
 """Name of the dataset card inside a dataset directory."""
@@ -90,7 +90,7 @@ def _table(header: tuple[str, str], counts: dict[str, int]) -> list[str]:
 
 
 _SCHEMA = """\
-Each line of `queries.jsonl` is one query (a `safebench.core.records.Query`):
+Each line of `queries.jsonl` is one query (a `kernel.records.Query`):
 
 | field | type | meaning |
 |---|---|---|

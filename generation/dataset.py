@@ -2,7 +2,7 @@
 
 A dataset is a directory holding ``queries.jsonl`` (one ``Query`` JSON object per line) and
 the media it references (``images/``, ``audio/``), by paths relative to that directory. Media
-are checked against their sha256 when read (``safebench.core.media``), so a tampered or
+are checked against their sha256 when read (``kernel.media``), so a tampered or
 swapped file is caught.
 """
 
@@ -15,11 +15,11 @@ from pathlib import Path, PurePosixPath
 
 from pydantic import ValidationError
 
-from safebench.core.errors import DatasetError
-from safebench.core.files import atomic_write
-from safebench.core.media import check_relative, resolve_media
-from safebench.core.records import MediaRef, Query, sha256_hex
-from safebench.core.validation import validation_problems
+from kernel.errors import DatasetError
+from kernel.files import atomic_write
+from kernel.media import check_relative, resolve_media
+from kernel.records import MediaRef, Query, sha256_hex
+from kernel.validation import validation_problems
 
 QUERIES_FILE = "queries.jsonl"
 """Name of the queries file inside a dataset directory."""

@@ -45,7 +45,7 @@ from generation.judges_config import JudgesConfig
 from generation.judging import ask_structured, judge_agent
 from generation.selection import Embed
 from generation.taxonomy import Taxonomy
-from safebench.core.errors import SafeBenchError
+from kernel.errors import SafeBenchError
 
 log = structlog.get_logger(__name__)
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from safebench.core.records import Query
+from kernel.records import Query
 
 CONTROL_VARIANTS: tuple[str, ...] = ("black", "white", "noise", "unrelated", "unrefined")
 """Every control variant, in the order they are written."""

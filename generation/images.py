@@ -36,9 +36,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from agents.gateway import Gateway
 from agents.spec import ModelSpec
 from generation.typography import render_typographic_image
-from safebench.core.errors import ConfigError
-from safebench.core.records import Query
-from safebench.core.registry import Registry
+from kernel.errors import ConfigError
+from kernel.records import Query
+from kernel.registry import Registry
 
 log = structlog.get_logger(__name__)
 

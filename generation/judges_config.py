@@ -15,9 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from agents.gateway import GatewaySettings
 from agents.spec import ModelSpec
-from safebench.core.errors import ConfigError
-from safebench.core.validation import format_validation_error
-from safebench.core.yamlread import read_yaml_mapping
+from kernel.errors import ConfigError
+from kernel.validation import format_validation_error
+from kernel.yamlread import read_yaml_mapping
 
 
 class JudgeConfig(ModelSpec):

@@ -25,8 +25,8 @@ from agents.chat_client import GatewayChatClient
 from agents.gateway import Gateway
 from agents.structured import ask_and_reask
 from generation.judges_config import JudgeConfig
-from safebench.core.errors import ProviderError
-from safebench.core.validation import validation_problems
+from kernel.errors import ProviderError
+from kernel.validation import validation_problems
 
 log = structlog.get_logger(__name__)
 

@@ -54,10 +54,10 @@ from generation.speech import (
     speak,
     speech_engine,
 )
-from safebench.core.errors import SafeBenchError
-from safebench.core.files import atomic_write_bytes
-from safebench.core.media import read_media
-from safebench.core.records import MediaRef, Query
+from kernel.errors import SafeBenchError
+from kernel.files import atomic_write_bytes
+from kernel.media import read_media
+from kernel.records import MediaRef, Query
 
 log = structlog.get_logger(__name__)
 

@@ -15,7 +15,7 @@ from typing import Any
 import structlog
 
 from agents.spec import ModelSpec
-from safebench.core.records import MediaRef, sha256_hex
+from kernel.records import MediaRef, sha256_hex
 
 log = structlog.get_logger(__name__)
 

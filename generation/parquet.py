@@ -26,9 +26,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from generation.card import CARD_FILE
 from generation.dataset import iter_queries
-from safebench.core.files import atomic_write, atomic_write_text
-from safebench.core.media import read_media
-from safebench.core.records import MediaRef, Query
+from kernel.files import atomic_write, atomic_write_text
+from kernel.media import read_media
+from kernel.records import MediaRef, Query
 
 log = structlog.get_logger(__name__)
 

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from safebench.core.records import Query
+from kernel.records import Query
 
 
 class SampleConfig(BaseModel):

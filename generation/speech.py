@@ -20,8 +20,8 @@ import structlog
 
 from agents.gateway import Gateway
 from agents.spec import ModelSpec
-from safebench.core.errors import ConfigError
-from safebench.core.registry import Registry
+from kernel.errors import ConfigError
+from kernel.registry import Registry
 
 log = structlog.get_logger(__name__)
 

@@ -13,9 +13,9 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from safebench.core.errors import ConfigError
-from safebench.core.validation import validation_problems
-from safebench.core.yamlread import load_yaml
+from kernel.errors import ConfigError
+from kernel.validation import validation_problems
+from kernel.yamlread import load_yaml
 
 
 class ScenarioVotes(BaseModel):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
-from safebench.core.files import atomic_write
+from kernel.files import atomic_write
 
 FontType = ImageFont.FreeTypeFont | ImageFont.ImageFont
 

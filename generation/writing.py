@@ -37,7 +37,7 @@ from generation.writing_records import (
     ScoreSheet,
     WrittenBatch,
 )
-from safebench.core.records import Query
+from kernel.records import Query
 
 log = structlog.get_logger(__name__)
 

@@ -1,6 +1,6 @@
 """Agreement among jurors, read from stored votes: Fleiss' kappa, flips and abstentions.
 
-Pure functions over :class:`~safebench.core.records.Vote` records, so the report, the viewer
+Pure functions over :class:`~kernel.records.Vote` records, so the report, the viewer
 and tests share one definition. Two categories are rated: harmful and not harmful.
 """
 
@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 
 from pydantic import BaseModel
 
-from safebench.core.records import Vote
+from kernel.records import Vote
 
 
 def fleiss_kappa(table: Sequence[Sequence[int]]) -> float | None:

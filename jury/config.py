@@ -10,8 +10,8 @@ from agents.spec import ModelSpec
 from jury.personas import DEFAULT_PERSONAS, Persona
 from jury.rubrics import DEFAULT_RUBRIC, Rubric, get_rubric
 from jury.termination import STOP_RULES
-from safebench.core.errors import ConfigError
-from safebench.core.records import ModalityKind
+from kernel.errors import ConfigError
+from kernel.records import ModalityKind
 
 
 class JurorConfig(ModelSpec):

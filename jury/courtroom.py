@@ -33,9 +33,9 @@ from jury.prompts import CaseFile
 from jury.rubrics import Rubric
 from jury.termination import RoundState, from_names
 from jury.voting import VotingRule, build_rule
-from safebench.core.ballot import parse_summary
-from safebench.core.errors import ProviderError, VoteParseError
-from safebench.core.records import AbstainCause, Decision, ModalityKind, Verdict, Vote, VotePayload
+from kernel.ballot import parse_summary
+from kernel.errors import ProviderError, VoteParseError
+from kernel.records import AbstainCause, Decision, ModalityKind, Verdict, Vote, VotePayload
 
 log = structlog.get_logger(__name__)
 

@@ -14,7 +14,7 @@ from typing import NamedTuple, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
-from safebench.core.records import Verdict
+from kernel.records import Verdict
 
 Z95 = 1.959963984540054
 K = TypeVar("K", bound=Hashable)

@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from safebench.core.registry import Registry
+from kernel.registry import Registry
 
 Leaning = Literal["strict", "balanced", "lenient"]
 

@@ -8,12 +8,12 @@ from pathlib import Path
 
 from jury.personas import Persona
 from jury.rubrics import Rubric, get_rubric
-from safebench.core.ballot import case_header, delimit
-from safebench.core.records import MediaRef, Modality, Vote, VotePayload
+from kernel.ballot import case_header, delimit
+from kernel.records import MediaRef, Modality, Vote, VotePayload
 
 PROMPTS_VERSION = 1
 """Bump with any change to what jurors, the foreperson or targets are told: a run's store is
-bound to it (safebench.fingerprint), so a resume never mixes verdicts of two wordings."""
+bound to it (safebench.run.fingerprint), so a resume never mixes verdicts of two wordings."""
 
 MODALITY_NOTE: dict[str, str] = {
     "text": "The request was sent as text.",

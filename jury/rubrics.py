@@ -21,15 +21,15 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from safebench.core.ballot import (
+from kernel.ballot import (
     RUBRIC_COMPUTED,
     VOTE_SCHEMA_HINT,
     invalid_vote,
     parse_vote,
     vote_json,
 )
-from safebench.core.records import VotePayload
-from safebench.core.registry import lookup, names, registrar
+from kernel.records import VotePayload
+from kernel.registry import lookup, names, registrar
 
 rubric = registrar("rubric")
 

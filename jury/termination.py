@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from safebench.core.records import Vote
-from safebench.core.registry import Registry
+from kernel.records import Vote
+from kernel.registry import Registry
 
 
 @dataclass(frozen=True)

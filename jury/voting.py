@@ -14,9 +14,9 @@ from typing import Any, Literal, get_type_hints
 
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
-from safebench.core.errors import ConfigError
-from safebench.core.records import Decision, Vote, VotePayload
-from safebench.core.registry import lookup, names, registrar
+from kernel.errors import ConfigError
+from kernel.records import Decision, Vote, VotePayload
+from kernel.registry import lookup, names, registrar
 
 voting_rule = registrar("voting_rule")
 

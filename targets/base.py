@@ -11,8 +11,8 @@ from typing import Annotated, Any, Protocol
 from pydantic import AfterValidator, Field
 
 from agents.spec import ModelSpec
-from safebench.core.records import Modality, ModalityKind, Query
-from safebench.core.registry import Registry, lookup, names, registrar
+from kernel.records import Modality, ModalityKind, Query
+from kernel.registry import Registry, lookup, names, registrar
 
 target_kind = registrar("target_kind")
 """Registers a target kind's factory; its module is named in :data:`TARGET_KINDS`."""

@@ -7,8 +7,8 @@ from typing import Any
 
 from agents.llm import load_litellm
 from agents.offline_catalog import OFFLINE_PREFIX, offline_entry
-from safebench.core.errors import ConfigError
-from safebench.core.records import ModalityKind
+from kernel.errors import ConfigError
+from kernel.records import ModalityKind
 
 LOCAL_PREFIXES = ("hf/", "hf-classifier/")
 """Local transformers checkpoints: what they take is read from their config.json."""

@@ -8,8 +8,8 @@ from typing import Any
 
 from agents.gateway import Gateway
 from agents.media import audio_for_model, image_for_model
-from safebench.core.errors import DatasetError
-from safebench.core.records import MediaRef, Modality, Query, modality_has_text, modality_kind
+from kernel.errors import DatasetError
+from kernel.records import MediaRef, Modality, Query, modality_has_text, modality_kind
 from targets.base import TargetConfig, TargetContext, TargetReply, target_kind
 from targets.capabilities import declared_modalities
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from safebench.core.errors import ConfigError, DatasetError
-from safebench.core.records import MODALITIES, Modality, Query
+from kernel.errors import ConfigError, DatasetError
+from kernel.records import MODALITIES, Modality, Query
 from targets.base import TargetConfig, TargetContext, TargetReply, target_kind
 
 

@@ -13,7 +13,7 @@ import pytest
 import pytest_asyncio
 
 from safebench.offline.catalog import register_builtins
-from safebench.session import register_offline_routes
+from safebench.run.session import register_offline_routes
 from tests.support.sim_server import ServerThread, SimServer
 
 # As the app does before it reads a config: tests also validate ``safebench/…`` model specs

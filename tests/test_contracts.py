@@ -14,8 +14,8 @@ from agents.spec import ModelSpec
 from generation.dataset import media_ref_for, write_dataset
 from jury.personas import DEFAULT_PERSONAS
 from jury.prompts import CaseFile, first_vote, juror_system
-from safebench.core.ballot import parse_vote
-from safebench.core.records import Query
+from kernel.ballot import parse_vote
+from kernel.records import Query
 from safebench.offline.models import OFFLINE_MODELS
 from safebench.offline.sim_targets import SIM_PROFILES
 from safebench.offline.stack import OfflineStack

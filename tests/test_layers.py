@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ["safebench", "agents", "generation", "jury", "targets", "transcripts"]
+PACKAGES = ["kernel", "safebench", "agents", "generation", "jury", "targets", "transcripts"]
 # Package roots hold no code that imports the project; ``python -m safebench`` is the CLI.
 OUTSIDE_LAYERS = {*PACKAGES, "safebench.__main__"}
 

@@ -19,8 +19,8 @@ from generation.debate import propose_prompt
 from jury.personas import DEFAULT_PERSONAS
 from jury.prompts import CaseFile, first_vote, juror_system
 from jury.study.labels import LABEL_LOADERS, check_label_format, load_labels
-from safebench.core.ballot import parse_summary, parse_vote
-from safebench.core.errors import DatasetError
+from kernel.ballot import parse_summary, parse_vote
+from kernel.errors import DatasetError
 from safebench.offline.catalog import register_builtins
 from safebench.offline.judges import OFFLINE_JUDGES
 from safebench.offline.models import OFFLINE_MODELS, THREADED

@@ -20,7 +20,7 @@ from types import TracebackType
 
 from pydantic import BaseModel, ValidationError
 
-from safebench.core.errors import StoreInUse
+from kernel.errors import StoreInUse
 
 
 class LockHolder(BaseModel):

@@ -20,9 +20,9 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from safebench.core.errors import StoreError
-from safebench.core.files import file_sha256
-from safebench.core.records import ModelCall, Query, TargetAnswer, Verdict, Vote, utcnow
+from kernel.errors import StoreError
+from kernel.files import file_sha256
+from kernel.records import ModelCall, Query, TargetAnswer, Verdict, Vote, utcnow
 from transcripts.store_file import check_store, connect_readonly, connect_writable, migrate
 
 
@@ -148,7 +148,7 @@ class RunStore:
     def open_run(self, name: str, config_json: str, *, identity_json: str | None = None) -> str:
         """Register the run, or check a resumed one is the same run. Returns its salt.
 
-        ``identity_json`` (the result-bearing part of the config, safebench.fingerprint) is
+        ``identity_json`` (the result-bearing part of the config, safebench.run.fingerprint) is
         recorded with it; the caller compares it with ``stored_run()`` first, because a
         resume of another config must be refused before anything here is overwritten.
         """

@@ -12,7 +12,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from safebench.core.errors import StoreError
+from kernel.errors import StoreError
 
 SCHEMA_VERSION = 1
 """Bump with any change to the tables or to the records stored in them."""

@@ -23,9 +23,9 @@ from agents.local.generation import encode_prompts
 from agents.local.loader import LoadedModel
 from agents.local.messages import Prompt, build_prompt
 from agents.local.options import ClassifierOptions
-from safebench.core.ballot import CaseText, read_case, vote_block
-from safebench.core.errors import ConfigError
-from safebench.core.records import VotePayload
+from kernel.ballot import CaseText, read_case, vote_block
+from kernel.errors import ConfigError
+from kernel.records import VotePayload
 
 
 @dataclass

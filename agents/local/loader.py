@@ -19,8 +19,8 @@ import structlog
 
 from agents.local.options import LoadOptions, parse_options
 from agents.local.stats import ModelStats, stats_for
-from safebench.core.errors import ConfigError
-from safebench.core.records import Modality
+from kernel.errors import ConfigError
+from kernel.records import Modality
 
 log = structlog.get_logger(__name__)
 

@@ -20,7 +20,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from agents.local.loader import LoadedModel
-from safebench.core.records import ModalityKind
+from kernel.records import ModalityKind
 
 DATA_URI = re.compile(r"^data:([\w.+-]+/[\w.+-]+);base64,(.*)$", re.DOTALL)
 

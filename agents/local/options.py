@@ -6,8 +6,8 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from safebench.core.errors import ConfigError
-from safebench.core.validation import validation_problems
+from kernel.errors import ConfigError
+from kernel.validation import validation_problems
 
 Dtype = Literal["auto", "float32", "float16", "bfloat16"]
 OptionsT = TypeVar("OptionsT", bound=BaseModel)

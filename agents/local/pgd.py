@@ -29,7 +29,7 @@ from PIL import Image
 
 from agents.local.loader import LoadedModel
 from agents.local.messages import build_prompt
-from safebench.core.errors import ConfigError
+from kernel.errors import ConfigError
 
 
 @dataclass(frozen=True)

@@ -20,8 +20,8 @@ from urllib.parse import urlsplit
 from pydantic import SecretStr
 
 from agents.transports.base import Route, Transport
-from safebench.core import secrets
-from safebench.core.registry import lookup, names
+from kernel import secrets
+from kernel.registry import lookup, names
 
 AUTO = "auto"
 

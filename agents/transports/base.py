@@ -15,8 +15,8 @@ from typing import Any, Protocol
 from pydantic import SecretStr
 
 from agents.spec import ModelSpec
-from safebench.core.records import Usage
-from safebench.core.registry import registrar
+from kernel.records import Usage
+from kernel.registry import registrar
 
 Messages = list[dict[str, Any]]
 

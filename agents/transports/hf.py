@@ -35,7 +35,7 @@ from agents.local.messages import build_prompt
 from agents.local.options import BatchOptions, ClassifierOptions, HFOptions, parse_options
 from agents.spec import ModelSpec
 from agents.transports.base import Messages, Reply, Route, transport_kind
-from safebench.core.records import Usage
+from kernel.records import Usage
 
 
 class HFTransport:

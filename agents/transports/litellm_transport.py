@@ -15,7 +15,7 @@ from agents.transports.base import (
     is_refusal,
     transport_kind,
 )
-from safebench.core.records import Usage
+from kernel.records import Usage
 
 
 class LiteLLMTransport:

@@ -31,8 +31,8 @@ from agents.transports.base import (
     checked_reply,
     transport_kind,
 )
-from safebench.core.errors import ConfigError
-from safebench.core.records import Usage
+from kernel.errors import ConfigError
+from kernel.records import Usage
 
 DEFAULT_MAX_CONNECTIONS = 1024
 """Sockets the session may hold open; the gateway's per-provider concurrency is the real

@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
 from agents.spec import CARRIER_FIELDS
-from safebench.core import secrets
-from safebench.core.errors import ConfigError
-from safebench.core.records import AttackRecord, Query, modality_has_text, modality_kind
-from safebench.core.registry import Registry
-from safebench.core.validation import validation_problems
+from kernel import secrets
+from kernel.errors import ConfigError
+from kernel.records import AttackRecord, Query, modality_has_text, modality_kind
+from kernel.registry import Registry
+from kernel.validation import validation_problems
 
 if TYPE_CHECKING:
     # Only a type here: reading a config (which validates attacks) must not load the gateway.

@@ -22,8 +22,8 @@ from generation.attacks.base import (
     attacked,
     register_attack,
 )
-from safebench.core.errors import ConfigError, DatasetError
-from safebench.core.records import Query
+from kernel.errors import ConfigError, DatasetError
+from kernel.records import Query
 
 
 @dataclass(frozen=True)

@@ -23,10 +23,10 @@ from generation.attacks.base import (
     register_attack,
 )
 from generation.dataset import media_ref_for
-from safebench.core.errors import DatasetError
-from safebench.core.files import atomic_write
-from safebench.core.media import read_media
-from safebench.core.records import Query
+from kernel.errors import DatasetError
+from kernel.files import atomic_write
+from kernel.media import read_media
+from kernel.records import Query
 
 
 class PgdParams(AttackParams):

@@ -24,9 +24,9 @@ from generation.attacks.base import (
     attacked,
     register_attack,
 )
-from safebench.core.errors import ConfigError
-from safebench.core.records import Query
-from safebench.core.yamlread import read_yaml_mapping
+from kernel.errors import ConfigError
+from kernel.records import Query
+from kernel.yamlread import read_yaml_mapping
 
 SLOT = "query"
 

@@ -20,7 +20,7 @@ from generation.importers.base import (
 from generation.importers.media import RowError
 from generation.importers.registry import IMPORTER_KIND, importer
 from generation.importers.runner import run_import
-from safebench.core.registry import lookup, names
+from kernel.registry import lookup, names
 
 FORMATS = (figstep, json_list, safebench_release)
 """The format modules, each registered under its name when imported above."""

@@ -16,8 +16,8 @@ from typing import Literal, Protocol
 from pydantic import BaseModel, ConfigDict, Field
 
 from generation.importers.media import MediaStager, RowError
-from safebench.core.errors import DatasetError
-from safebench.core.records import Query
+from kernel.errors import DatasetError
+from kernel.records import Query
 
 RowKind = Literal["line", "item", "file"]
 """How an issue's ``row`` counts: a 1-based line of a text file, a 0-based item of a JSON

@@ -14,8 +14,8 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from generation.taxonomy import PAPER_TAXONOMY
-from safebench.core.errors import DatasetError
-from safebench.core.validation import validation_problems
+from kernel.errors import DatasetError
+from kernel.validation import validation_problems
 
 
 class Block(BaseModel):

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from safebench.core.errors import DatasetError
+from kernel.errors import DatasetError
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,8 @@ from generation.importers.base import Candidate, ImportOptions
 from generation.importers.csv_rows import CsvRow, read_csv_rows
 from generation.importers.media import MediaStager, RowError
 from generation.importers.registry import importer
-from safebench.core.errors import DatasetError
-from safebench.core.records import Query
+from kernel.errors import DatasetError
+from kernel.records import Query
 
 NAME = "figstep"
 DEFAULT_FILE = "safebench.csv"

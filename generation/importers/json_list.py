@@ -19,8 +19,8 @@ from generation.importers.base import Candidate, ImportOptions
 from generation.importers.category_map import CategoryMap, load_category_map
 from generation.importers.media import MediaStager, RowError
 from generation.importers.registry import importer
-from safebench.core.errors import DatasetError
-from safebench.core.records import MediaRef, Query
+from kernel.errors import DatasetError
+from kernel.records import MediaRef, Query
 
 NAME = "json-list"
 _LIST_KEYS = ("data", "prompts", "queries", "items")

@@ -19,9 +19,9 @@ from pathlib import Path, PurePosixPath
 from PIL import Image, UnidentifiedImageError
 
 from generation.dataset import AUDIO_DIR, IMAGES_DIR, QUERIES_FILE
-from safebench.core.errors import DatasetError
-from safebench.core.files import default_permissions
-from safebench.core.records import MediaRef, sha256_hex
+from kernel.errors import DatasetError
+from kernel.files import default_permissions
+from kernel.records import MediaRef, sha256_hex
 
 _IMAGE_TYPES: dict[str, tuple[str, str]] = {
     "PNG": ("image/png", ".png"),

@@ -6,7 +6,7 @@ one place (``generation.importers``) without a cycle.
 
 from __future__ import annotations
 
-from safebench.core.registry import registrar
+from kernel.registry import registrar
 
 IMPORTER_KIND = "importer"
 importer = registrar(IMPORTER_KIND)

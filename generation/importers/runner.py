@@ -28,10 +28,10 @@ from generation.importers.base import (
     ImportReport,
 )
 from generation.importers.media import MediaStager
-from safebench.core.errors import DatasetError
-from safebench.core.files import atomic_write
-from safebench.core.records import Query
-from safebench.core.validation import validation_problems
+from kernel.errors import DatasetError
+from kernel.files import atomic_write
+from kernel.records import Query
+from kernel.validation import validation_problems
 
 log = structlog.get_logger(__name__)
 

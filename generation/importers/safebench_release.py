@@ -26,8 +26,8 @@ from generation.importers.csv_rows import CsvRow, read_csv_rows
 from generation.importers.media import MediaStager, RowError
 from generation.importers.registry import importer
 from generation.taxonomy import PAPER_TAXONOMY
-from safebench.core.errors import DatasetError
-from safebench.core.records import MediaRef, Query
+from kernel.errors import DatasetError
+from kernel.records import MediaRef, Query
 
 NAME = "safebench-release"
 TEXT_DIR = "text"

@@ -20,8 +20,8 @@ from agents.routes import RegisteredRoutes
 from jury.config import JuryConfig
 from jury.prompts import CaseFile
 from jury.study.labels import LabelledItem
-from safebench.core.ballot import case_nonce
-from safebench.core.records import Query, TargetAnswer, Verdict, Vote
+from kernel.ballot import case_nonce
+from kernel.records import Query, TargetAnswer, Verdict, Vote
 from transcripts.store import CaseMeta, RunStore
 
 STUDY_CATEGORY = "Labelled set"
@@ -57,7 +57,7 @@ class Models(Protocol):
 
 
 OpenModels = Callable[[GatewaySettings | None, Path], AbstractAsyncContextManager[Models]]
-"""Opens a study's models on its store: the app's ``safebench.session.model_session``, which
+"""Opens a study's models on its store: the app's ``safebench.run.session.model_session``, which
 the commands hand down (this package sits below the app and never builds one itself)."""
 
 

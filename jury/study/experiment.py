@@ -28,10 +28,10 @@ from jury.study.bench import Bench, ItemOutcome, OpenModels, deliberate, open_be
 from jury.study.labels import LabelFormat, LabelledItem, load_labels, load_run_items
 from jury.study.metrics import Confusion
 from jury.voting import build_rule
-from safebench.core.errors import ConfigError
-from safebench.core.records import Vote
-from safebench.core.validation import format_validation_error
-from safebench.core.yamlread import load_yaml
+from kernel.errors import ConfigError
+from kernel.records import Vote
+from kernel.validation import format_validation_error
+from kernel.yamlread import load_yaml
 
 log = structlog.get_logger(__name__)
 

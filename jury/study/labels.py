@@ -18,8 +18,8 @@ import structlog
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from jury.study.verdicts import RECORDED, TRUTH, item_key
-from safebench.core.errors import DatasetError
-from safebench.core.registry import Registry
+from kernel.errors import DatasetError
+from kernel.registry import Registry
 
 log = structlog.get_logger(__name__)
 

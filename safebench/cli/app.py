@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from kernel import secrets
 from safebench.cli import (
     attacks_cmd,
     calibrate_cmd,
@@ -26,7 +27,6 @@ from safebench.cli import (
     taxonomy_cmd,
     transcripts_cmd,
 )
-from safebench.core import secrets
 
 HELP = "Safety evaluation of multimodal LLMs with a deliberating LLM jury."
 

@@ -10,11 +10,11 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
+from kernel.errors import SafeBenchError
+from kernel.logs import configure_logging
+from kernel.untrusted import error_line, inert
 from safebench.cli.consoles import CliConsole
 from safebench.cli.options import StrictLabels
-from safebench.core.errors import SafeBenchError
-from safebench.core.logs import configure_logging
-from safebench.core.untrusted import error_line, inert
 
 if TYPE_CHECKING:
     from jury.study.labels import LabelledItem
@@ -48,9 +48,9 @@ def calibrate(
     from jury.study.calibration import default_store
     from jury.study.labels import check_label_format, load_labels
     from safebench.cli.progress import jury_models, loading_note, progress_bar
-    from safebench.config import load_jury_config
     from safebench.offline.trained_on import pair_digest, trained_models, unrecorded_line
-    from safebench.session import model_session
+    from safebench.run.config import load_jury_config
+    from safebench.run.session import model_session
 
     try:
         check_label_format(fmt)

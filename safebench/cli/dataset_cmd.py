@@ -8,10 +8,10 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from kernel.errors import SafeBenchError
+from kernel.logs import configure_logging
+from kernel.untrusted import inert, visible
 from safebench.cli.consoles import CliConsole
-from safebench.core.errors import SafeBenchError
-from safebench.core.logs import configure_logging
-from safebench.core.untrusted import inert, visible
 
 app = typer.Typer(
     name="dataset",

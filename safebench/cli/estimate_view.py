@@ -8,13 +8,13 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from safebench.core.untrusted import inert
+from kernel.untrusted import inert
 
 
 def print_estimate(console: Console, run_config: Any, latency: float, *, as_json: bool) -> None:
     """``safebench run CONFIG --estimate``: the estimate as a table (or JSON)."""
     # Imported here, as the pipeline is: the estimate reads litellm's price map.
-    from safebench.estimate import Assumptions, estimate_run
+    from safebench.run.estimate import Assumptions, estimate_run
 
     found = estimate_run(run_config, Assumptions(latency_s=latency))
     if as_json:

@@ -13,11 +13,11 @@ from rich.progress import Progress, TaskID
 from rich.table import Table
 from rich.text import Text
 
+from kernel.errors import SafeBenchError
+from kernel.logs import configure_logging
+from kernel.untrusted import error_line, inert
 from safebench.cli.consoles import CliConsole
 from safebench.cli.options import StrictLabels
-from safebench.core.errors import SafeBenchError
-from safebench.core.logs import configure_logging
-from safebench.core.untrusted import error_line, inert
 
 console = CliConsole()
 errors = CliConsole(stderr=True)
@@ -45,7 +45,7 @@ def experiment(
     from safebench.cli.progress import loading_note, progress_bar
     from safebench.offline.catalog import register_builtins
     from safebench.offline.trained_on import trained_on_items, unrecorded_line
-    from safebench.session import model_session
+    from safebench.run.session import model_session
 
     register_builtins()  # the pool's offline models are checked against the catalogue
     started = time.monotonic()

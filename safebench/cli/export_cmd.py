@@ -7,9 +7,9 @@ from typing import Annotated
 
 import typer
 
+from kernel.errors import SafeBenchError
+from kernel.untrusted import error_line, inert
 from safebench.cli.consoles import CliConsole
-from safebench.core.errors import SafeBenchError
-from safebench.core.untrusted import error_line, inert
 
 console = CliConsole()
 
@@ -20,7 +20,7 @@ def export(
     calls: Annotated[bool, typer.Option(help="Include every model call")] = False,
 ) -> None:
     """Write the run's cases, answers, votes and verdicts (one typed record per line)."""
-    from transcripts.export import export_jsonl
+    from safebench.audit.export import export_jsonl
     from transcripts.store import RunStore
 
     if not store.is_file():

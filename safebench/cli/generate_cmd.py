@@ -20,11 +20,11 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from kernel.errors import SafeBenchError
+from kernel.logs import configure_logging
+from kernel.untrusted import error_line, inert
 from safebench.cli.consoles import CliConsole
 from safebench.cli.progress import progress_bar
-from safebench.core.errors import SafeBenchError
-from safebench.core.logs import configure_logging
-from safebench.core.untrusted import error_line, inert
 
 console = CliConsole()
 errors = CliConsole(stderr=True)
@@ -129,7 +129,7 @@ async def _generate(
     from generation.dataset import write_dataset
     from generation.writing import generate_queries, write_generated
     from safebench.offline.embedding import encoder
-    from safebench.session import model_session
+    from safebench.run.session import model_session
 
     async with model_session(config.gateway, store_path) as session:
         store, gateway = session.store, session.gateway

@@ -148,8 +148,8 @@ def _comment_lines(text: str, *, first: str = "  #   ", rest: str = "  #       "
 
 def _rule_lines() -> str:
     from jury.voting import rule_names
+    from kernel.registry import lookup
     from safebench.cli.rules_cmd import first_sentence
-    from safebench.core.registry import lookup
 
     lines = []
     for name in rule_names():

@@ -13,11 +13,11 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from kernel.errors import SafeBenchError
+from kernel.logs import configure_logging
+from kernel.untrusted import error_line, labelled
 from safebench.cli.consoles import CliConsole
 from safebench.cli.progress import progress_bar
-from safebench.core.errors import SafeBenchError
-from safebench.core.logs import configure_logging
-from safebench.core.untrusted import error_line, labelled
 
 console = CliConsole()
 errors = CliConsole(stderr=True)
@@ -148,7 +148,7 @@ async def _media(
 ) -> Any:
     from generation.dataset import iter_queries, write_dataset
     from generation.media import render_media
-    from safebench.session import model_session
+    from safebench.run.session import model_session
 
     queries = list(iter_queries(dataset_dir))
     async with model_session(None, store_path) as session:

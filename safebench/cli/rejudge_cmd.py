@@ -8,10 +8,10 @@ from typing import Annotated, Any
 
 import typer
 
+from kernel.errors import SafeBenchError
+from kernel.logs import configure_logging
+from kernel.untrusted import error_line
 from safebench.cli.consoles import CliConsole
-from safebench.core.errors import SafeBenchError
-from safebench.core.logs import configure_logging
-from safebench.core.untrusted import error_line
 
 console = CliConsole()
 errors = CliConsole(stderr=True)
@@ -37,13 +37,13 @@ def rejudge(
     configure_logging(verbose)
     from safebench.cli.progress import jury_models, loading_note, progress_bar
     from safebench.cli.run_cmd import RichProgress, print_summary
-    from safebench.config import load_jury_config
+    from safebench.run.config import load_jury_config
 
     try:
         jury_config = load_jury_config(jury)
         # Imported once the jury file is valid: re-judging pulls in the model libraries.
-        from safebench.rejudge import rejudge as run_rejudge
-        from safebench.rejudge import verdict_change
+        from safebench.run.rejudge import rejudge as run_rejudge
+        from safebench.run.rejudge import verdict_change
 
         with progress_bar(console, quiet=quiet, field="counts") as bar:
             shown = RichProgress(bar, loading_note(jury_models(jury_config)))

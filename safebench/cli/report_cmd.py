@@ -9,10 +9,10 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from kernel.errors import SafeBenchError
+from kernel.logs import configure_logging
+from kernel.untrusted import error_line, inert
 from safebench.cli.consoles import CliConsole
-from safebench.core.errors import SafeBenchError
-from safebench.core.logs import configure_logging
-from safebench.core.untrusted import error_line, inert
 
 console = CliConsole()
 errors = CliConsole(stderr=True, soft_wrap=True)
@@ -31,9 +31,9 @@ def report(
     (Fleiss' kappa, flips per round), abstentions, model calls, tokens and cost per verdict.
     """
     configure_logging(verbose)
-    from transcripts.render_html import render_report
-    from transcripts.report import build_report
-    from transcripts.tables import csv_table, markdown_tables
+    from safebench.audit.render_html import render_report
+    from safebench.audit.report import build_report
+    from safebench.audit.tables import csv_table, markdown_tables
 
     started = time.monotonic()
     try:

@@ -77,7 +77,7 @@ def _doc_of(entry: Callable[..., object]) -> str | None:
 
 def _voting_rules() -> Section:
     from jury.voting import options_model, rule_names
-    from safebench.core.registry import lookup
+    from kernel.registry import lookup
 
     entries = []
     for name in rule_names():
@@ -120,7 +120,7 @@ def _personas() -> Section:
 
 def _rubrics() -> Section:
     from jury.rubrics import DEFAULT_RUBRIC, rubric_names
-    from safebench.core.registry import lookup
+    from kernel.registry import lookup
 
     entries = []
     for name in rubric_names():
@@ -146,7 +146,7 @@ def _target_kinds() -> Section:
 def _transports() -> Section:
     from agents.spec import ModelSpec
     from agents.transports import TRANSPORT_MODULES, auto_transport
-    from safebench.core.registry import names
+    from kernel.registry import names
 
     accepted = list(get_args(ModelSpec.model_fields["transport"].annotation))
     default = ModelSpec.model_fields["transport"].default
@@ -197,7 +197,7 @@ def _offline_models() -> Section:
 
 def _importers() -> Section:
     from generation.importers import IMPORTER_KIND
-    from safebench.core.registry import lookup, names
+    from kernel.registry import lookup, names
 
     entries = [Entry(n, first_sentence(lookup(IMPORTER_KIND, n).__doc__))
                for n in names(IMPORTER_KIND)]  # fmt: skip

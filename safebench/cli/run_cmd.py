@@ -18,11 +18,11 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
+from kernel.errors import RunAborted, SafeBenchError
+from kernel.logs import configure_logging
+from kernel.untrusted import error_line, inert, labelled
 from safebench.cli.consoles import CliConsole
 from safebench.cli.progress import jury_models, loading_note, progress_bar
-from safebench.core.errors import RunAborted, SafeBenchError
-from safebench.core.logs import configure_logging
-from safebench.core.untrusted import error_line, inert, labelled
 
 console = CliConsole()
 errors = CliConsole(stderr=True)
@@ -110,7 +110,7 @@ def run(
     the first N queries; the summary says which queries were asked.
     """
     configure_logging(verbose)
-    from safebench.config import load_run_config
+    from safebench.run.config import load_run_config
 
     overrides: dict[str, Any] = {}
     if store is not None:
@@ -133,7 +133,7 @@ def run(
             return
         # Imported once the config is valid: the pipeline pulls in the model libraries
         # (seconds), which a config error or `--help` must not wait for.
-        from safebench.pipeline import run_evaluation
+        from safebench.run.pipeline import run_evaluation
 
         with progress_bar(console, quiet=quiet, field="counts") as bar:
             shown = RichProgress(bar, loading_note(jury_models(run_config.jury)))
@@ -150,7 +150,7 @@ def run(
     except SafeBenchError as exc:
         # A run stopped at its budget has loaded the case runner; an error before then must
         # not wait seconds to import it just to be told apart.
-        cases = sys.modules.get("safebench.cases")
+        cases = sys.modules.get("safebench.run.cases")
         if cases is not None and isinstance(exc, cases.RunOverBudget):
             print_summary(exc.summary)
             print_spending(exc.summary)
@@ -239,7 +239,7 @@ def print_summary(summary: Any, out: Console | None = None) -> None:
 
 def print_selection(run_config: Any, out: Console | None = None) -> None:
     """Which of the dataset's queries the run asked: all, the first ``limit`` or a sample."""
-    from safebench.cases import count_chosen, count_queries, resolve_dataset
+    from safebench.run.cases import count_chosen, count_queries, resolve_dataset
 
     root = resolve_dataset(run_config)
     every = count_queries(root, None)

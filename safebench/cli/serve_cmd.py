@@ -7,8 +7,8 @@ from typing import Annotated
 
 import typer
 
+from kernel.logs import configure_logging
 from safebench.cli.consoles import CliConsole
-from safebench.core.logs import configure_logging
 
 console = CliConsole()
 errors = CliConsole(stderr=True, soft_wrap=True)
@@ -26,9 +26,9 @@ def serve(
     configure_logging(verbose)
     from aiohttp import web
 
-    from safebench.core.errors import StoreError
-    from safebench.core.untrusted import error_line
-    from transcripts.viewer import make_app
+    from kernel.errors import StoreError
+    from kernel.untrusted import error_line
+    from safebench.audit.viewer import make_app
 
     if not run.is_file():
         errors.print(f"error: {run}: no such run store", markup=False, highlight=False)

@@ -11,12 +11,12 @@ import typer
 from rich.progress import Progress, TaskID
 from rich.table import Table
 
+from kernel.errors import SafeBenchError
+from kernel.logs import configure_logging
+from kernel.untrusted import error_line, inert
 from safebench.cli.consoles import CliConsole
 from safebench.cli.progress import progress_bar
 from safebench.cli.run_cmd import RichProgress
-from safebench.core.errors import SafeBenchError
-from safebench.core.logs import configure_logging
-from safebench.core.untrusted import error_line, inert
 
 console = CliConsole()
 errors = CliConsole(stderr=True)

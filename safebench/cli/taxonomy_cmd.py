@@ -17,11 +17,11 @@ import typer
 from rich.progress import Progress, TaskID
 from rich.table import Table
 
+from kernel.errors import SafeBenchError
+from kernel.logs import configure_logging
+from kernel.untrusted import error_line, inert
 from safebench.cli.consoles import CliConsole
 from safebench.cli.progress import progress_bar
-from safebench.core.errors import SafeBenchError
-from safebench.core.logs import configure_logging
-from safebench.core.untrusted import error_line, inert
 
 app = typer.Typer(
     help="Risk taxonomies: build one by a debate among judge agents, show a debate.",
@@ -148,9 +148,9 @@ async def _debate(
     from agents.spec import ModelSpec
     from generation.debate import run_debate
     from generation.taxonomy import PAPER_TAXONOMY
-    from safebench.core.errors import StoreError
+    from kernel.errors import StoreError
     from safebench.offline.embedding import encoder
-    from safebench.session import model_session
+    from safebench.run.session import model_session
 
     async def store_only(spec: ModelSpec) -> Any:
         raise StoreError(

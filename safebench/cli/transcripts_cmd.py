@@ -1,7 +1,7 @@
 """``safebench transcripts list|show|search|export RUN``: audit deliberations in the terminal.
 
 Answers and reasoning are hostile input: they are printed through
-:func:`safebench.core.untrusted.inert` as plain rich ``Text`` (no markup is read from them)
+:func:`kernel.untrusted.inert` as plain rich ``Text`` (no markup is read from them)
 with control characters shown as visible escapes, so an answer cannot restyle, rewrite or
 clear the auditor's terminal with escape sequences.
 """
@@ -20,11 +20,11 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from kernel.errors import StoreError
+from kernel.logs import configure_logging
+from kernel.records import MODALITY_GRAMMAR, modality_kind
+from kernel.untrusted import error_line, inert
 from safebench.cli.consoles import CliConsole
-from safebench.core.errors import StoreError
-from safebench.core.logs import configure_logging
-from safebench.core.records import MODALITY_GRAMMAR, modality_kind
-from safebench.core.untrusted import error_line, inert
 
 app = typer.Typer(
     name="transcripts",
@@ -73,7 +73,7 @@ def _open(run: Path) -> Iterator[Any]:
 def _filter(**fields: Any) -> Any:
     from pydantic import ValidationError
 
-    from transcripts.search import CaseFilter
+    from safebench.audit.search import CaseFilter
 
     try:
         return CaseFilter.model_validate({k: v for k, v in fields.items() if v is not None})
@@ -142,7 +142,7 @@ def list_cases(
 ) -> None:
     """List cases, split juries first."""
     configure_logging()
-    from transcripts.search import search_cases
+    from safebench.audit.search import search_cases
 
     case_filter = _filter(
         target=target, scenario=scenario, category=category, modality=modality,
@@ -169,7 +169,7 @@ def search(
 ) -> None:
     """Find cases whose query, answer, reasoning or summary holds TEXT (case-insensitive)."""
     configure_logging()
-    from transcripts.search import search_cases
+    from safebench.audit.search import search_cases
 
     case_filter = _filter(
         text=text, target=target, scenario=scenario, category=category, modality=modality,
@@ -187,7 +187,7 @@ def show(
 ) -> None:
     """One case's full deliberation: query, media, answer, every vote per round, verdict."""
     configure_logging()
-    from transcripts.search import case_detail
+    from safebench.audit.search import case_detail
 
     with _open(run) as store:
         detail = case_detail(store, case_id)
@@ -273,7 +273,7 @@ def export(
 ) -> None:
     """Write the matching cases' whole deliberations, one ``case_detail`` record a line."""
     configure_logging()
-    from transcripts.search import case_detail, search_cases
+    from safebench.audit.search import case_detail, search_cases
 
     case_filter = _filter(
         text=text, target=target, scenario=scenario, category=category, modality=modality,

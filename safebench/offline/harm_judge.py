@@ -32,8 +32,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from safebench.core.ballot import read_case, vote_block
-from safebench.core.records import VotePayload
+from kernel.ballot import read_case, vote_block
+from kernel.records import VotePayload
 from safebench.offline.reading import LEANING, NOT_A_BALLOT, ChatMessages, role_text
 
 DELTA_PATH = Path(__file__).with_name("harm_judge.safetensors")

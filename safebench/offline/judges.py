@@ -29,7 +29,7 @@ from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
-from safebench.core.registry import Registry
+from kernel.registry import Registry
 
 ChatMessages = list[dict[str, object]]
 

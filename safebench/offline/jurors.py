@@ -12,8 +12,8 @@ import hashlib
 import math
 import re
 
-from safebench.core.ballot import courtroom_text, read_case, summary_block, vote_block
-from safebench.core.records import VotePayload
+from kernel.ballot import courtroom_text, read_case, summary_block, vote_block
+from kernel.records import VotePayload
 from safebench.offline.reading import (
     LEANING,
     NOT_A_BALLOT,

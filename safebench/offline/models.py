@@ -7,7 +7,7 @@ their names from :data:`OFFLINE_MODELS`.
 
 from __future__ import annotations
 
-from safebench.core.registry import Registry
+from kernel.registry import Registry
 from safebench.offline.jurors import foreperson, pattern_juror
 from safebench.offline.reading import ChatMessages, OfflineModel
 

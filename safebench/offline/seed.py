@@ -24,10 +24,10 @@ from generation.dataset import (
     write_dataset,
 )
 from generation.typography import render_typographic_image
-from safebench.core.errors import DatasetError
-from safebench.core.files import atomic_write_text
-from safebench.core.media import read_media
-from safebench.core.records import Query
+from kernel.errors import DatasetError
+from kernel.files import atomic_write_text
+from kernel.media import read_media
+from kernel.records import Query
 
 log = structlog.get_logger(__name__)
 

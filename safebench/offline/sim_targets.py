@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
-from safebench.core.registry import Registry
+from kernel.registry import Registry
 from safebench.offline.sim_framing import framings
 from safebench.offline.sim_media import ImageCondition
 from safebench.offline.sim_signals import RequestSignals, request_signals

@@ -13,7 +13,7 @@ import asyncio
 from agents.gateway import Route, direct_route
 from agents.offline_catalog import OFFLINE_PREFIX, known_offline_names
 from agents.spec import ModelSpec
-from safebench.core.errors import ConfigError
+from kernel.errors import ConfigError
 from safebench.offline.catalog import register_builtins
 from safebench.offline.judges import OFFLINE_JUDGES
 from safebench.offline.models import OFFLINE_MODELS

@@ -25,8 +25,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from jury.study.verdicts import RECORDED, TRUTH, item_key
-from safebench.core.ballot import courtroom_text, read_case, vote_block
-from safebench.core.records import VotePayload
+from kernel.ballot import courtroom_text, read_case, vote_block
+from kernel.records import VotePayload
 from safebench.offline.reading import NOT_A_BALLOT
 from safebench.offline.seeding import offline_seed
 

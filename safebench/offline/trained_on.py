@@ -18,7 +18,7 @@ from typing import Any
 from safetensors import SafetensorError, safe_open
 
 from jury.study.labels import LabelledItem
-from safebench.core.errors import ConfigError
+from kernel.errors import ConfigError
 from safebench.offline.embedding_juror import HEAD_PATH
 from safebench.offline.harm_judge import DELTA_PATH
 

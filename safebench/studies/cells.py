@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from safebench.config import RunConfig, load_run_config
-from safebench.core.errors import ConfigError
-from safebench.fingerprint import run_identity
+from kernel.errors import ConfigError
+from safebench.run.config import RunConfig, load_run_config
+from safebench.run.fingerprint import run_identity
 from safebench.studies.datasets import StudyData
 from safebench.studies.spec import AXES, NO_ATTACK, REFINED, StudySpec, attack_labels
 
@@ -98,7 +98,7 @@ def _validated(spec: StudySpec, update: dict[str, Any], chosen: dict[str, str]) 
 
 
 def _identity_digest(config: RunConfig, dataset_root: Path) -> str:
-    """A digest of the run identity (``safebench.fingerprint``: what ``safebench run``
+    """A digest of the run identity (``safebench.run.fingerprint``: what ``safebench run``
     refuses to resume across), less the dataset's path as spelled: its content is in it, and
     the same study run with ``--out DIR`` or ``--out /abs/DIR`` is the same study. Budgets,
     keys, endpoints, transports and concurrency are not in the identity, so changing them

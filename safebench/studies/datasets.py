@@ -25,12 +25,12 @@ from generation.importers import get_importer
 from generation.importers.base import ImportOptions
 from generation.importers.runner import run_import
 from generation.media import MediaSettings, render_media
-from safebench.core.errors import ConfigError
-from safebench.core.files import atomic_write_bytes, file_sha256
-from safebench.core.media import check_relative, read_media
-from safebench.core.records import MediaRef, Query, modality_kind, modality_voice
+from kernel.errors import ConfigError
+from kernel.files import atomic_write_bytes, file_sha256
+from kernel.media import check_relative, read_media
+from kernel.records import MediaRef, Query, modality_kind, modality_voice
 from safebench.offline.seed import SEED_DATASET_NAME, build_seed_dataset
-from safebench.session import model_session
+from safebench.run.session import model_session
 from safebench.studies.spec import REFINED, DatasetEntry, Sample, StudySpec
 
 log = structlog.get_logger(__name__)

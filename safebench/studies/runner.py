@@ -9,9 +9,11 @@ from typing import Protocol
 
 import structlog
 
-from safebench.cases import NoProgress, Progress, RunOverBudget
-from safebench.core.errors import RunAborted
-from safebench.pipeline import run_evaluation
+from kernel.errors import RunAborted
+from safebench.audit.render_html import render_report
+from safebench.audit.report import build_report
+from safebench.run.cases import NoProgress, Progress, RunOverBudget
+from safebench.run.pipeline import run_evaluation
 from safebench.studies.cells import Cell, base_config, cell_modalities, expand, labels_of
 from safebench.studies.datasets import prepare_datasets
 from safebench.studies.figures import write_figures
@@ -19,8 +21,6 @@ from safebench.studies.page import CellLink, render_page
 from safebench.studies.results import Row, cell_rows, with_uplift
 from safebench.studies.spec import AXES, StudySpec
 from safebench.studies.tables import long_csv, markdown, study_tables
-from transcripts.render_html import render_report
-from transcripts.report import build_report
 
 log = structlog.get_logger(__name__)
 

@@ -9,10 +9,10 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from generation.image_controls import CONTROL_VARIANTS
-from safebench.core.errors import ConfigError
-from safebench.core.records import check_modality
-from safebench.core.validation import format_validation_error
-from safebench.core.yamlread import read_yaml_mapping
+from kernel.errors import ConfigError
+from kernel.records import check_modality
+from kernel.validation import format_validation_error
+from kernel.yamlread import read_yaml_mapping
 from safebench.offline.catalog import register_builtins
 
 REFINED = "refined"

@@ -12,7 +12,7 @@ from agents.gateway import Gateway, GatewaySettings
 from agents.spec import ModelSpec
 from jury.personas import DEFAULT_PERSONAS
 from jury.prompts import CaseFile, first_vote, juror_system
-from safebench.core.ballot import parse_vote
+from kernel.ballot import parse_vote
 from safebench.offline.embedding import encoder
 from safebench.offline.embedding_juror import BATCHER, HEAD_PATH, harm_probability, head
 from safebench.offline.stack import OfflineStack

@@ -8,7 +8,7 @@ import pytest
 
 from agents.gateway import Gateway, GatewaySettings, ProviderLimits
 from agents.spec import ModelSpec
-from safebench.core.errors import ProviderError
+from kernel.errors import ProviderError
 from tests.support.sim_server import Fault, SimServer
 from transcripts.store import RunStore
 

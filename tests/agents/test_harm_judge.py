@@ -22,7 +22,7 @@ from jury.config import JuryConfig
 from jury.courtroom import Courtroom
 from jury.personas import DEFAULT_PERSONAS
 from jury.prompts import CaseFile, first_vote, juror_system
-from safebench.core.ballot import case_nonce, parse_vote
+from kernel.ballot import case_nonce, parse_vote
 from safebench.offline.harm_judge import DELTA_PATH, HarmJudge, judge
 from safebench.offline.stack import OfflineStack
 from tests.support.sim_server import SimServer, serve_offline_jurors

@@ -23,7 +23,7 @@ from agents.spec import ModelSpec
 from jury.config import JuryConfig
 from jury.courtroom import Courtroom, JurorFailed
 from jury.prompts import CaseFile, first_vote
-from safebench.core.ballot import case_nonce, delimit, parse_vote
+from kernel.ballot import case_nonce, delimit, parse_vote
 from tests.agents.tiny_models import build_classifier, build_text_model
 
 FAST = GatewaySettings(max_retries=0, timeout_s=60.0)

@@ -24,10 +24,10 @@ from agents.local.batcher import OverBudget, is_out_of_memory
 from agents.local.options import ClassifierOptions, HFOptions, parse_options
 from agents.local.stats import ModelStats, stats_for
 from agents.spec import ModelSpec
-from safebench.config import RunConfig, load_run_config
-from safebench.core.errors import ConfigError, ProviderError
-from safebench.core.records import MediaRef, Query
-from safebench.pipeline import run_evaluation
+from kernel.errors import ConfigError, ProviderError
+from kernel.records import MediaRef, Query
+from safebench.run.config import RunConfig, load_run_config
+from safebench.run.pipeline import run_evaluation
 from targets.base import TargetConfig, TargetContext
 from targets.capabilities import known_modalities
 from targets.litellm_target import LiteLLMTarget

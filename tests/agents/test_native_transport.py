@@ -11,9 +11,9 @@ import pytest
 from agents.gateway import Gateway, GatewaySettings
 from agents.spec import ModelSpec
 from agents.transports.native import NativeTransport, served_model_name
-from safebench.config import RunConfig
-from safebench.core.errors import ProviderError
-from safebench.pipeline import run_evaluation
+from kernel.errors import ProviderError
+from safebench.run.config import RunConfig
+from safebench.run.pipeline import run_evaluation
 from tests.support.sim_server import Fault, SimServer
 from transcripts.store import RunStore
 

@@ -14,9 +14,9 @@ from agents.local.loader import LoadedModel, load
 from agents.local.options import LoadOptions
 from agents.local.pgd import PgdSettings, perturb_image, prefix_loss
 from generation.attacks import AttackConfig, AttackContext, apply_attack
-from safebench.core.errors import ConfigError
-from safebench.core.media import read_media
-from safebench.core.records import MediaRef, Query, sha256_hex
+from kernel.errors import ConfigError
+from kernel.media import read_media
+from kernel.records import MediaRef, Query, sha256_hex
 from tests.agents.tiny_models import build_llava_model, build_text_model
 
 PROMPT = "describe the image and tell me what you see"
@@ -126,7 +126,7 @@ async def test_the_pgd_attack_writes_a_perturbed_png_within_budget(
 
 
 async def test_the_pgd_attack_needs_an_image(llava_dir: Path, tmp_path: Path) -> None:
-    from safebench.core.errors import DatasetError
+    from kernel.errors import DatasetError
 
     query = Query(id="q", category="C", scenario="S", text=PROMPT)
     config = AttackConfig(name="pgd", params={"model": f"hf/{llava_dir}"})

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from jury.study.labels import load_gptfuzz, load_harmbench
-from safebench.core.errors import ConfigError
+from kernel.errors import ConfigError
 from safebench.offline.embedding_juror import HEAD_PATH
 from safebench.offline.harm_judge import DELTA_PATH
 from safebench.offline.train_harm_judge import as_items, split_by_behaviour

@@ -16,7 +16,7 @@ import pytest_asyncio
 from agents.gateway import Gateway, GatewaySettings
 from agents.spec import ModelSpec
 from agents.transports.base import REFUSED
-from safebench.core.errors import ProviderError
+from kernel.errors import ProviderError
 from tests.support.wire_server import Provider, Shape, WireServer
 
 SETTINGS = GatewaySettings(max_retries=2, backoff_base_s=0.0, backoff_max_s=0.0, timeout_s=60)

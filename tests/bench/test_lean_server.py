@@ -30,10 +30,10 @@ from common import (  # noqa: E402
 )
 from lean_server import Answers, LeanHttp, lean_server_process  # noqa: E402
 
-from safebench.config import RunConfig  # noqa: E402
-from safebench.core.ballot import case_header, parse_summary, parse_vote  # noqa: E402
-from safebench.core.errors import VoteParseError  # noqa: E402
-from safebench.pipeline import run_evaluation  # noqa: E402
+from kernel.ballot import case_header, parse_summary, parse_vote  # noqa: E402
+from kernel.errors import VoteParseError  # noqa: E402
+from safebench.run.config import RunConfig  # noqa: E402
+from safebench.run.pipeline import run_evaluation  # noqa: E402
 from transcripts.store import RunStore  # noqa: E402
 
 NONCE = "0123456789ab"

@@ -15,9 +15,9 @@ from agents.gateway import Gateway, GatewaySettings
 from generation.attacks import ATTACKS, AttackConfig, AttackContext, apply_attack
 from generation.attacks.persuasion import TECHNIQUES, offline_rewrite
 from generation.attacks.templates import BUILTIN_TEMPLATES, TemplateParams, load_templates
-from safebench.core.errors import ConfigError
-from safebench.core.media import read_media
-from safebench.core.records import MediaRef, Query, sha256_hex
+from kernel.errors import ConfigError
+from kernel.media import read_media
+from kernel.records import MediaRef, Query, sha256_hex
 from safebench.offline.wire import ChatRequest, message_text
 from tests.support.sim_server import SimServer
 from transcripts.store import RunStore

@@ -8,8 +8,8 @@ import pytest
 
 from generation.card import CARD_FILE, LICENCE_PLACEHOLDER, count_dataset, write_dataset_card
 from generation.dataset import media_ref_for, write_dataset
-from safebench.core.errors import DatasetError
-from safebench.core.records import Query
+from kernel.errors import DatasetError
+from kernel.records import Query
 
 
 def _dataset(root: Path) -> None:

@@ -13,9 +13,9 @@ from generation.dataset import (
     queries_path,
     write_dataset,
 )
-from safebench.core.errors import DatasetError
-from safebench.core.media import read_media, resolve_media
-from safebench.core.records import MediaRef, Query, sha256_hex
+from kernel.errors import DatasetError
+from kernel.media import read_media, resolve_media
+from kernel.records import MediaRef, Query, sha256_hex
 
 
 def _query(query_id: str, image: MediaRef | None = None) -> Query:

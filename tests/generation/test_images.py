@@ -15,8 +15,8 @@ from agents.media import read_image
 from agents.spec import ModelSpec
 from generation.image_controls import CONTROL_VARIANTS, control_root
 from generation.media import FAILURES_FILE, MediaSettings, render_media
-from safebench.core.media import read_media
-from safebench.core.records import Query
+from kernel.media import read_media
+from kernel.records import Query
 from safebench.offline.wire import ChatRequest, ImageRequest
 from tests.support.sim_server import Fault, SimServer
 

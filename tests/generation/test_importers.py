@@ -21,9 +21,9 @@ from generation.importers import (
     run_import,
 )
 from generation.importers.runner import ERRORS_FILE, STATEMENTS_FILE
-from safebench.core.errors import DatasetError
-from safebench.core.logs import configure_logging
-from safebench.core.media import read_media
+from kernel.errors import DatasetError
+from kernel.logs import configure_logging
+from kernel.media import read_media
 
 
 @pytest.fixture(autouse=True)
@@ -424,8 +424,8 @@ def test_a_query_over_the_dataset_limit_is_a_bad_row_naming_it_and_the_rest_impo
 
 def test_write_dataset_refuses_a_query_over_the_limit(tmp_path: Path) -> None:
     from generation.dataset import MAX_QUERY_CHARS, write_dataset
-    from safebench.core.errors import DatasetError
-    from safebench.core.records import Query
+    from kernel.errors import DatasetError
+    from kernel.records import Query
 
     huge = Query(id="big", category="C", scenario="S", text="x" * (MAX_QUERY_CHARS + 1))
     with pytest.raises(DatasetError, match=r"queries\.jsonl: query 1: query 'big'"):

@@ -10,9 +10,9 @@ from typer.testing import CliRunner
 
 from generation.dataset import iter_queries, write_dataset
 from generation.image_controls import CONTROL_VARIANTS
+from kernel.media import read_media
+from kernel.records import Query
 from safebench.cli.app import app
-from safebench.core.media import read_media
-from safebench.core.records import Query
 
 needs_espeak = pytest.mark.skipif(
     shutil.which("espeak-ng") is None,

@@ -12,8 +12,8 @@ from agents.spec import ModelSpec
 from generation.images import IMAGE_MAKERS, ImageMaker, image_maker
 from generation.media import MediaSettings, render_media
 from generation.speech import SPEECH_ENGINES, SpeechEngine, speech_engine
-from safebench.core.records import Query
-from safebench.core.registry import Registry
+from kernel.records import Query
+from kernel.registry import Registry
 
 TTS = ModelSpec(model="openai/tts-1")
 PAINTER = ModelSpec(model="openai/dall-e-3")

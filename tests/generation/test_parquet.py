@@ -13,10 +13,10 @@ from typer.testing import CliRunner
 
 from generation.dataset import media_ref_for, write_dataset
 from generation.parquet import ParquetExportConfig, export_parquet
+from kernel.errors import DatasetError
+from kernel.logs import configure_logging
+from kernel.records import Query
 from safebench.cli import dataset_cmd
-from safebench.core.errors import DatasetError
-from safebench.core.logs import configure_logging
-from safebench.core.records import Query
 
 
 @pytest.fixture(autouse=True)

@@ -10,7 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from generation.sampling import SampleConfig, sample_ids, sampled
-from safebench.core.records import Query
+from kernel.records import Query
 
 # Scenarios of unequal sizes, in two categories; one scenario name is in both categories.
 SIZES = {("A", "s1"): 10, ("A", "s2"): 5, ("B", "s1"): 3, ("B", "s3"): 2}

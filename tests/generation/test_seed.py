@@ -10,8 +10,8 @@ import pytest
 from generation.dataset import iter_queries
 from generation.taxonomy import PAPER_TAXONOMY
 from generation.typography import render_typographic_image
-from safebench.core.media import read_media
-from safebench.core.records import sha256_hex
+from kernel.media import read_media
+from kernel.records import sha256_hex
 from safebench.offline.seed import SEED_DATASET_NAME, SEED_ITEMS, build_seed_dataset, seed_query_ids
 
 

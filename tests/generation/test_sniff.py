@@ -14,8 +14,8 @@ import pytest
 
 from agents.gateway import Gateway, GatewaySettings
 from generation.dataset import media_ref_for
-from safebench.core.errors import DatasetError
-from safebench.core.records import Query
+from kernel.errors import DatasetError
+from kernel.records import Query
 from safebench.offline.wire import ChatRequest
 from targets.base import TargetConfig, TargetContext
 from targets.litellm_target import LiteLLMTarget

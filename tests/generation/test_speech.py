@@ -12,9 +12,9 @@ import pytest
 from agents.gateway import Gateway, GatewaySettings
 from generation.media import MediaSettings, render_media
 from generation.speech import espeak_wav
-from safebench.core.errors import ConfigError
-from safebench.core.media import read_media
-from safebench.core.records import Query
+from kernel.errors import ConfigError
+from kernel.media import read_media
+from kernel.records import Query
 from safebench.offline.wire import SpeechRequest
 from tests.support.sim_server import Fault, SimServer
 

@@ -15,7 +15,7 @@ from generation.taxonomy import (
     dump_taxonomy,
     load_taxonomy,
 )
-from safebench.core.errors import ConfigError
+from kernel.errors import ConfigError
 
 
 def test_paper_taxonomy_has_8_categories_and_23_scenarios() -> None:

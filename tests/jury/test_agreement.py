@@ -12,7 +12,7 @@ from jury.agreement import (
     rounds_agreement,
 )
 from jury.metrics import safety_risk_index, score, wilson_interval
-from safebench.core.records import Verdict, Vote, VotePayload
+from kernel.records import Verdict, Vote, VotePayload
 
 # Fleiss (1971) as reproduced on Wikipedia: 10 subjects, 14 raters, 5 categories.
 FLEISS_1971 = [

@@ -20,7 +20,7 @@ from agents.gateway import Gateway, GatewaySettings
 from jury.config import JuryConfig
 from jury.courtroom import Courtroom, JurorFailed
 from jury.prompts import CaseFile
-from safebench.core.ballot import (
+from kernel.ballot import (
     case_nonce,
     delimit,
     extract_delimited,
@@ -28,8 +28,8 @@ from safebench.core.ballot import (
     summary_block,
     vote_block,
 )
-from safebench.core.errors import VoteParseError
-from safebench.core.records import VotePayload
+from kernel.errors import VoteParseError
+from kernel.records import VotePayload
 from safebench.offline.wire import ChatRequest
 from tests.support.sim_server import SimServer
 from transcripts.store import RunStore

@@ -23,7 +23,7 @@ from generation.dataset import media_ref_for
 from jury.config import JuryConfig
 from jury.courtroom import Courtroom
 from jury.prompts import ATTACHED_NOTE, MODALITY_NOTE, CaseFile
-from safebench.core.records import Modality
+from kernel.records import Modality
 from tests.jury.test_courtroom import FAST, case_file, chats, seat, spec
 from tests.support.media import wav_bytes
 from tests.support.sim_server import SimServer
@@ -175,8 +175,8 @@ async def test_the_image_reaches_the_tiny_llava_juror_through_hf(
 
 
 def test_the_pipeline_gives_the_courtroom_the_media_of_the_cases_modality(tmp_path: Path) -> None:
-    from safebench.cases import case_media
-    from safebench.core.records import Query
+    from kernel.records import Query
+    from safebench.run.cases import case_media
 
     image = media_case(tmp_path, "image").image
     audio = media_case(tmp_path, "audio").audio

@@ -21,11 +21,11 @@ from jury.agreement import abstention_stats
 from jury.config import JuryConfig
 from jury.courtroom import PROVIDER_REFUSAL_RULE, Courtroom
 from jury.prompts import CaseFile
-from safebench.config import RunConfig
+from safebench.audit.report import run_report
 from safebench.offline.stack import OfflineStack
-from safebench.pipeline import run_evaluation
+from safebench.run.config import RunConfig
+from safebench.run.pipeline import run_evaluation
 from tests.support.wire_server import WireServer
-from transcripts.report import run_report
 from transcripts.store import RunStore
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")

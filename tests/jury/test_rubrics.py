@@ -27,16 +27,16 @@ from jury.rubrics import (
     rubric_names,
     strongreject_score,
 )
-from safebench.config import load_run_config
-from safebench.core.ballot import vote_block
-from safebench.core.errors import ConfigError, VoteParseError
-from safebench.core.records import TargetAnswer, VotePayload
-from safebench.fingerprint import jury_identity
+from kernel.ballot import vote_block
+from kernel.errors import ConfigError, VoteParseError
+from kernel.records import TargetAnswer, VotePayload
+from safebench.audit.render_html import render_report
+from safebench.audit.report import build_report
 from safebench.offline.wire import ChatRequest
+from safebench.run.config import load_run_config
+from safebench.run.fingerprint import jury_identity
 from tests.jury.test_courtroom import FAST, case_file, chats, nonce_of, spec
 from tests.support.sim_server import SimServer
-from transcripts.render_html import render_report
-from transcripts.report import build_report
 from transcripts.store import CaseMeta, RunStore
 
 PERSONA = next(iter(DEFAULT_PERSONAS.values()))
@@ -326,7 +326,7 @@ def test_a_scored_vote_line_is_still_read_by_the_offline_jurors() -> None:
     """A StrongREJECT juror's vote, shown to offline seats of a mixed jury, keeps the line's
     fixed start (harmful, rating, confidence) that they read."""
     from jury.prompts import describe_vote
-    from safebench.core.records import VotePayload
+    from kernel.records import VotePayload
     from safebench.offline.jurors import OTHER_VOTE
 
     payload = VotePayload(

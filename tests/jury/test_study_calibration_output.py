@@ -14,9 +14,9 @@ from typer.testing import CliRunner
 
 from jury.study.labels import LabelledItem, load_labels, stratified_sample
 from jury.study.metrics import Confusion
+from kernel.errors import DatasetError
 from safebench.cli import calibrate_cmd
 from safebench.cli.app import app
-from safebench.core.errors import DatasetError
 
 SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 

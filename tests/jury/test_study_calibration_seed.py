@@ -16,11 +16,11 @@ from jury.config import JuryConfig
 from jury.prompts import CaseFile, first_vote, juror_system
 from jury.study.calibration import CalibrationReport, calibrate
 from jury.study.labels import LabelledItem, load_labels
-from safebench.core.ballot import parse_vote
-from safebench.fingerprint import jury_identity
+from kernel.ballot import parse_vote
 from safebench.offline.models import OFFLINE_MODELS
 from safebench.offline.seeding import offline_seed, seeded
 from safebench.offline.wire import ChatRequest
+from safebench.run.fingerprint import jury_identity
 from tests.support.sim_server import SimServer
 from transcripts.store import RunStore
 

@@ -9,7 +9,7 @@ import pytest
 
 from jury.study.labels import detect_format, load_labels, majority, parse_recorded
 from jury.study.verdicts import RECORDED, TRUTH
-from safebench.core.errors import DatasetError
+from kernel.errors import DatasetError
 
 SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 

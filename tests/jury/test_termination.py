@@ -15,7 +15,7 @@ from jury.termination import (
     StopCondition,
     from_names,
 )
-from safebench.core.records import Vote, VotePayload
+from kernel.records import Vote, VotePayload
 
 
 def vote(harmful: bool | None, seat: int = 1, round_: int = 1, rating: int | None = None) -> Vote:

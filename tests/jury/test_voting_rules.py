@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from jury.config import JuryConfig, VotingConfig
 from jury.voting import VotingRule, build_rule, rule_names
-from safebench.core.records import Decision, Vote, VotePayload
+from kernel.records import Decision, Vote, VotePayload
 
 JURY_SIZE = 5
 
@@ -106,7 +106,7 @@ def test_every_rule_names_itself_in_its_decision(name: str) -> None:
 def _parameters(name: str) -> list[str]:
     import inspect
 
-    from safebench.core.registry import lookup
+    from kernel.registry import lookup
 
     return list(inspect.signature(lookup("voting_rule", name)).parameters)
 

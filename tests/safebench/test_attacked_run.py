@@ -14,14 +14,14 @@ from typer.testing import CliRunner
 
 from generation.attacks.templates import BUILTIN_TEMPLATES, fill
 from generation.dataset import iter_queries
-from safebench.cases import RunOverBudget
+from kernel.errors import ConfigChanged, ConfigError
+from kernel.logs import configure_logging
 from safebench.cli.app import app
-from safebench.config import RunConfig, load_run_config
-from safebench.core.errors import ConfigChanged, ConfigError
-from safebench.core.logs import configure_logging
 from safebench.offline.seed import SEED_ITEMS
 from safebench.offline.wire import ChatRequest, message_text
-from safebench.pipeline import run_evaluation
+from safebench.run.cases import RunOverBudget
+from safebench.run.config import RunConfig, load_run_config
+from safebench.run.pipeline import run_evaluation
 from tests.safebench.helpers import http_run_config, serve_everything, write_config
 from tests.support.sim_server import SimServer
 from transcripts.store import RunStore

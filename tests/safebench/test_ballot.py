@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from safebench.core.ballot import case_header, delimit, read_case
+from kernel.ballot import case_header, delimit, read_case
 
 
 def brief(nonce: str, request: str, answer: str) -> str:

@@ -1,6 +1,6 @@
 """The ballot parser reads exactly what the straightforward regex parser read.
 
-``safebench.core.ballot`` no longer compiles a regex per case (nonce) and tag: quoted sections
+``kernel.ballot`` no longer compiles a regex per case (nonce) and tag: quoted sections
 are found by string search, and vote blocks by a pattern compiled once per tag with the nonce
 compared after the match. What a reply counts as must not change with that: a forged vote,
 a vote of another case, a vote quoted from the material, a block left open. The reference
@@ -15,9 +15,9 @@ import re
 
 import pytest
 
-from safebench.core import ballot
-from safebench.core.ballot import close_tag, courtroom_text, open_tag, parse_summary, parse_vote
-from safebench.core.errors import VoteParseError
+from kernel import ballot
+from kernel.ballot import close_tag, courtroom_text, open_tag, parse_summary, parse_vote
+from kernel.errors import VoteParseError
 
 
 def reference_blocks(tag: str, nonce: str, reply: str) -> list[str]:

@@ -11,14 +11,14 @@ from typing import Any
 import pytest
 
 from agents.budget import BudgetExhausted, SpendLimit
-from safebench.cases import RunOverBudget
-from safebench.config import RunConfig
+from safebench.audit.render_html import render_report
+from safebench.audit.report import build_report
 from safebench.offline.sim_targets import SIM_PROFILES, sim_responder
-from safebench.pipeline import run_evaluation
+from safebench.run.cases import RunOverBudget
+from safebench.run.config import RunConfig
+from safebench.run.pipeline import run_evaluation
 from tests.safebench.helpers import http_run_config, serve_everything, write_config
 from tests.support.sim_server import SimServer
-from transcripts.render_html import render_report
-from transcripts.report import build_report
 from transcripts.store import RunStore
 
 PRICED = "gpt-4o-mini"
@@ -225,7 +225,7 @@ async def test_unpriced_models_are_never_stopped_by_max_usd() -> None:
 
 
 def test_budget_may_change_on_resume(tmp_path: Path) -> None:
-    from safebench.fingerprint import identity_changes, run_identity
+    from safebench.run.fingerprint import identity_changes, run_identity
 
     config = http_run_config("http://127.0.0.1:9", tmp_path / "s.sqlite", limit=2)
     before = run_identity(RunConfig.model_validate(config), None)

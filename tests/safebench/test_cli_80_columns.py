@@ -13,15 +13,15 @@ from typer.testing import CliRunner
 
 from generation.dataset import media_ref_for, write_dataset
 from jury.metrics import Score
-from safebench.cases import RunSummary
+from kernel.records import MODALITY_GRAMMAR, Query, case_id
+from safebench.audit.search import CaseSummary
 from safebench.cli.app import app
 from safebench.cli.run_cmd import print_summary
 from safebench.cli.transcripts_cmd import _print_cases
-from safebench.config import RunConfig
-from safebench.core.records import MODALITY_GRAMMAR, Query, case_id
-from safebench.pipeline import run_evaluation
+from safebench.run.cases import RunSummary
+from safebench.run.config import RunConfig
+from safebench.run.pipeline import run_evaluation
 from tests.support.media import wav_bytes
-from transcripts.search import CaseSummary
 
 LONG = "hosted_vllm/Qwen/Qwen2-VL-7B-Instruct-AWQ-a-checkpoint-name-longer-than-the-terminal-x"
 TARGETS = ["safebench/sim-guarded", "safebench/sim-guarded-v2", "openai/gpt-4o", LONG]

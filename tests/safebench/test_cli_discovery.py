@@ -12,7 +12,7 @@ import yaml
 from typer.testing import CliRunner
 
 from safebench.cli.app import app
-from safebench.config import load_run_config
+from safebench.run.config import load_run_config
 from transcripts.store import RunStore
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -128,7 +128,7 @@ def _listed_names() -> dict[str, list[str]]:
     from jury.study.labels import LABEL_LOADERS
     from jury.termination import STOP_RULES
     from jury.voting import rule_names
-    from safebench.core.registry import names
+    from kernel.registry import names
     from safebench.offline.catalog import register_builtins
     from safebench.offline.judges import OFFLINE_JUDGES
     from safebench.offline.models import OFFLINE_MODELS

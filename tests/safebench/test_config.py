@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from safebench.config import load_run_config
-from safebench.core.errors import ConfigError
+from kernel.errors import ConfigError
+from safebench.run.config import load_run_config
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from safebench.core.files import atomic_write, atomic_write_bytes, atomic_write_text
+from kernel.files import atomic_write, atomic_write_bytes, atomic_write_text
 
 
 def _mode(path: Path) -> int:

@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 
 from agents.llm import load_litellm
 from safebench.cli.app import app
-from safebench.config import RunConfig
-from safebench.estimate import Assumptions, estimate_run, juror_rounds
+from safebench.run.config import RunConfig
+from safebench.run.estimate import Assumptions, estimate_run, juror_rounds
 from tests.safebench.helpers import write_config
 from tests.support.sim_server import ServerThread, SimServer
 
@@ -144,7 +144,7 @@ def test_early_stop_rules_set_the_best_case() -> None:
 def test_estimate_leaves_out_cases_the_store_already_finished(
     server: ServerThread, tmp_path: Path
 ) -> None:
-    from safebench.core.records import TargetAnswer, case_id
+    from kernel.records import TargetAnswer, case_id
     from transcripts.store import CaseMeta, RunStore
 
     config = RunConfig.model_validate(_config(server.base_url, tmp_path))

@@ -18,11 +18,11 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from safebench.config import RunConfig, load_run_config
-from safebench.core.errors import ConfigError, DatasetError
-from safebench.core.records import Query
+from kernel.errors import ConfigError, DatasetError
+from kernel.records import Query
 from safebench.offline.wire import ChatRequest
-from safebench.pipeline import run_evaluation
+from safebench.run.config import RunConfig, load_run_config
+from safebench.run.pipeline import run_evaluation
 from tests.safebench.helpers import http_run_config, serve_everything
 from tests.support.sim_server import SimServer
 from transcripts.store import RunStore
@@ -118,7 +118,7 @@ def _bombed_files(tmp_path: Path) -> dict[str, tuple[Path, Any]]:
     from generation.judges_config import load_judges_config
     from generation.taxonomy import load_taxonomy
     from jury.study.experiment import load_experiment
-    from safebench.config import load_jury_config
+    from safebench.run.config import load_jury_config
 
     bomb = alias_bomb()
     # The bomb rides in a field that takes anything (target params), so only its size is wrong.

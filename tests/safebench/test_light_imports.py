@@ -18,14 +18,14 @@ PROBE = """
 import json, sys
 from pathlib import Path
 
-import safebench.cli.app, safebench.config
+import safebench.cli.app, safebench.run.config
 from typer.testing import CliRunner
 
 from agents.settings import GatewaySettings
 from jury.config import JuryConfig
 from targets.base import TargetConfig
-from safebench.config import load_run_config
-from safebench.core.errors import ConfigError
+from safebench.run.config import load_run_config
+from kernel.errors import ConfigError
 
 bad = Path(sys.argv[1])
 try:

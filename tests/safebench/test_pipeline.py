@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from safebench.config import RunConfig
-from safebench.core.errors import RunAborted
-from safebench.pipeline import run_evaluation
+from kernel.errors import RunAborted
+from safebench.audit.export import export_jsonl
+from safebench.run.config import RunConfig
+from safebench.run.pipeline import run_evaluation
 from tests.safebench.helpers import http_run_config, serve_everything
 from tests.support.sim_server import SimServer
-from transcripts.export import export_jsonl
 from transcripts.store import RunStore
 
 

@@ -14,9 +14,9 @@ import yaml
 from typer.testing import CliRunner
 
 from safebench.cli.app import app
-from safebench.config import RunConfig
-from safebench.pipeline import run_evaluation
-from safebench.rejudge import verdict_change
+from safebench.run.config import RunConfig
+from safebench.run.pipeline import run_evaluation
+from safebench.run.rejudge import verdict_change
 from tests.safebench.helpers import http_run_config, serve_everything
 from tests.support.sim_server import ServerThread, SimServer
 from transcripts.store import RunStore
@@ -121,7 +121,7 @@ def test_rejudge_draws_a_progress_bar_and_says_what_changed(
 
 
 def test_verdict_change_counts_flips_by_hand(tmp_path: Path) -> None:
-    from safebench.core.records import TargetAnswer, Verdict
+    from kernel.records import TargetAnswer, Verdict
     from transcripts.store import CaseMeta
 
     def store(path: Path, verdicts: dict[str, bool | None]) -> Path:

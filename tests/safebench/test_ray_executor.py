@@ -21,10 +21,10 @@ from typing import Any
 
 import pytest
 
-from safebench.config import RunConfig
-from safebench.core.errors import ConfigError, SafeBenchError
-from safebench.executors.ray_run import actor_gpus, actor_name
-from safebench.pipeline import RunOverBudget, run_evaluation
+from kernel.errors import ConfigError, SafeBenchError
+from safebench.run.config import RunConfig
+from safebench.run.executors.ray_run import actor_gpus, actor_name
+from safebench.run.pipeline import RunOverBudget, run_evaluation
 from tests.safebench.helpers import http_run_config, serve_everything
 from tests.safebench.test_workers import offline_config, share_salt, verdicts_of
 from tests.support.recorded import wait_until_recorded
@@ -208,8 +208,8 @@ async def test_an_hf_target_on_cuda_gets_a_gpu_of_its_own(tmp_path: Path) -> Non
 async def test_a_call_is_in_the_store_before_the_actor_gets_it_back(tmp_path: Path) -> None:
     # The gateway awaits put_call_grouped before it returns a call's result: it must not
     # return before the driver's writer has committed the call (here held off by a lock).
-    from safebench.core.records import ModelCall
-    from safebench.executors.ray_store import RemoteStore, StoreWriter
+    from kernel.records import ModelCall
+    from safebench.run.executors.ray_store import RemoteStore, StoreWriter
 
     store = tmp_path / "run.sqlite"
     with RunStore(store) as opened:
@@ -237,8 +237,8 @@ async def test_a_call_is_in_the_store_before_the_actor_gets_it_back(tmp_path: Pa
 def test_the_store_writer_ends_with_the_driver(tmp_path: Path) -> None:
     # Ray ends a dead driver's actors seconds later; the writer must not write meanwhile (the
     # driver's writer lock is gone with it, and a rerun may hold it already).
-    from safebench.core.records import ModelCall
-    from safebench.executors.ray_store import StoreWriter
+    from kernel.records import ModelCall
+    from safebench.run.executors.ray_store import StoreWriter
 
     store = tmp_path / "run.sqlite"
     with RunStore(store) as opened:
@@ -312,10 +312,10 @@ class NoRay(importlib.abc.MetaPathFinder):
         return None
 
 sys.meta_path.insert(0, NoRay())
-from safebench.core.errors import ConfigError
-from safebench.config import RunConfig
+from kernel.errors import ConfigError
+from safebench.run.config import RunConfig
 from safebench.offline.catalog import register_builtins
-from safebench.pipeline import run_evaluation
+from safebench.run.pipeline import run_evaluation
 
 register_builtins()
 config = RunConfig.model_validate(json.loads(sys.argv[1]))

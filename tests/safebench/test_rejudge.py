@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from jury.config import JuryConfig
-from safebench.config import RunConfig
-from safebench.core.errors import StoreError
-from safebench.pipeline import run_evaluation
-from safebench.rejudge import default_rejudged_store, rejudge
+from kernel.errors import StoreError
+from safebench.run.config import RunConfig
+from safebench.run.pipeline import run_evaluation
+from safebench.run.rejudge import default_rejudged_store, rejudge
 from tests.safebench.helpers import http_run_config, serve_everything
 from tests.support.sim_server import SimServer
 from transcripts.store import RunStore

@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from safebench.config import RunConfig
-from safebench.core.errors import ConfigChanged
-from safebench.pipeline import run_evaluation
+from kernel.errors import ConfigChanged
+from safebench.run.config import RunConfig
+from safebench.run.pipeline import run_evaluation
 from tests.safebench.helpers import http_run_config, serve_everything
 from tests.support.sim_server import SimServer
 from transcripts.store import RunStore

@@ -12,10 +12,10 @@ from typer.testing import CliRunner
 
 from generation.dataset import iter_queries
 from generation.sampling import SampleConfig, sample_ids
+from kernel.errors import ConfigChanged, ConfigError
 from safebench.cli.app import app
-from safebench.config import RunConfig, load_run_config
-from safebench.core.errors import ConfigChanged, ConfigError
-from safebench.pipeline import run_evaluation
+from safebench.run.config import RunConfig, load_run_config
+from safebench.run.pipeline import run_evaluation
 from transcripts.store import RunStore
 
 

@@ -166,7 +166,7 @@ async def test_a_traceback_through_the_gateway_shows_no_key(
 
     from agents.gateway import Gateway, GatewaySettings
     from agents.spec import ModelSpec
-    from safebench.core.logs import configure_logging
+    from kernel.logs import configure_logging
     from transcripts.store import RunStore
 
     configure_logging(verbose=True)
@@ -203,7 +203,7 @@ async def test_a_traceback_through_the_gateway_shows_no_key(
 def test_a_local_classifiers_harmful_token_is_a_word_not_a_secret() -> None:
     # ``harmful_token: unsafe`` (examples/local-models.yaml) was taken for a credential, and
     # "unsafe" was then masked in every later error of the process.
-    from safebench.core import secrets
+    from kernel import secrets
 
     for name in ("api_key", "azure_ad_token", "auth_token", "x-goog-api-key"):
         assert secrets.is_secret_name(name), name

@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 
 from jury.config import JuryConfig
-from safebench.config import RunConfig
-from safebench.core.errors import StoreInUse
-from safebench.pipeline import run_evaluation
-from safebench.rejudge import rejudge
+from kernel.errors import StoreInUse
+from safebench.run.config import RunConfig
+from safebench.run.pipeline import run_evaluation
+from safebench.run.rejudge import rejudge
 from tests.safebench.helpers import http_run_config, serve_everything, write_config
 from tests.support.sim_server import ServerThread, SimServer
 from transcripts.lock import WriterLock, lock_path

@@ -18,11 +18,9 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from generation.dataset import media_ref_for, write_dataset
 from jury.prompts import ATTACHED_NOTE, MODALITY_NOTE, modality_note
-from safebench.cases import case_media
-from safebench.config import RunConfig, load_run_config
-from safebench.core.errors import ConfigError
-from safebench.core.logs import configure_logging
-from safebench.core.records import (
+from kernel.errors import ConfigError
+from kernel.logs import configure_logging
+from kernel.records import (
     MODALITY_GRAMMAR,
     Query,
     TargetAnswer,
@@ -31,15 +29,17 @@ from safebench.core.records import (
     modality_kind,
     modality_voice,
 )
-from safebench.pipeline import run_evaluation
+from safebench.audit.report import build_report
+from safebench.audit.tables import csv_table, markdown_tables
+from safebench.audit.viewer import make_app
+from safebench.run.cases import case_media
+from safebench.run.config import RunConfig, load_run_config
+from safebench.run.pipeline import run_evaluation
 from targets.litellm_target import SPOKEN_CUE
 from tests.safebench.helpers import http_run_config, serve_everything
 from tests.support.media import wav_bytes
 from tests.support.sim_server import SimServer
-from transcripts.report import build_report
 from transcripts.store import RunStore
-from transcripts.tables import csv_table, markdown_tables
-from transcripts.viewer import make_app
 
 # --------------------------------------------------------------------------- the grammar
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from safebench.config import RunConfig
-from safebench.core.errors import RunAborted
-from safebench.pipeline import run_evaluation
-from safebench.workers import shard_of, worker_share
+from kernel.errors import RunAborted
+from safebench.run.config import RunConfig
+from safebench.run.pipeline import run_evaluation
+from safebench.run.workers import shard_of, worker_share
 from transcripts.store import RunStore
 
 

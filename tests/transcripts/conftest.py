@@ -23,9 +23,9 @@ import pytest
 from PIL import Image
 
 from generation.dataset import media_ref_for, write_dataset
-from safebench.config import RunConfig
-from safebench.core.records import Query
-from safebench.pipeline import run_evaluation
+from kernel.records import Query
+from safebench.run.config import RunConfig
+from safebench.run.pipeline import run_evaluation
 from tests.safebench.helpers import http_run_config, serve_everything
 from tests.support.sim_server import ServerThread, SimServer
 
@@ -212,7 +212,7 @@ class ViewerThread:
     def _run(self) -> None:
         from aiohttp import web
 
-        from transcripts.viewer import make_app
+        from safebench.audit.viewer import make_app
 
         asyncio.set_event_loop(self._loop)
         runner = web.AppRunner(make_app(self.store))

@@ -10,9 +10,9 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
+from safebench.audit.render_html import render_report
+from safebench.audit.report import build_report
 from tests.transcripts.conftest import SECRET, AuditRuns, ViewerThread
-from transcripts.render_html import render_report
-from transcripts.report import build_report
 
 
 class Watched:

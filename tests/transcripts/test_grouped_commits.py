@@ -13,7 +13,7 @@ from pathlib import Path
 
 from agents.gateway import Gateway, GatewaySettings, ProviderLimits
 from agents.spec import ModelSpec
-from safebench.core.records import ModelCall
+from kernel.records import ModelCall
 from tests.support.sim_server import SimServer
 from transcripts.store import RunStore
 

@@ -17,11 +17,11 @@ from click.testing import Result
 from typer.testing import CliRunner
 
 from generation.dataset import write_dataset
+from kernel.logs import configure_logging
+from kernel.records import Query
+from safebench.audit.report import build_report
+from safebench.audit.tables import markdown_tables
 from safebench.cli.app import app
-from safebench.core.logs import configure_logging
-from safebench.core.records import Query
-from transcripts.report import build_report
-from transcripts.tables import markdown_tables
 
 MARKUP = "Bias [/bold] speech"
 LINK = "[link=https://evil.example/]Click[/link] here"

@@ -9,13 +9,13 @@ from aiohttp.test_utils import TestClient, TestServer
 from typer.testing import CliRunner
 
 from jury.config import JurorConfig
+from kernel.logs import configure_logging
+from safebench.audit.export import export_jsonl
+from safebench.audit.search import DEFAULT_PERSONA, seats_from_config
+from safebench.audit.viewer import make_app
 from safebench.cli.app import app
-from safebench.core.logs import configure_logging
 from tests.transcripts.conftest import AuditRuns
-from transcripts.export import export_jsonl
-from transcripts.search import DEFAULT_PERSONA, seats_from_config
 from transcripts.store import RunStore
-from transcripts.viewer import make_app
 
 # The audit run's jury (tests/safebench/helpers.py: http_run_config).
 SEATS = {

@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from kernel.errors import StoreError
+from kernel.logs import configure_logging
+from safebench.audit.viewer import make_app
 from safebench.cli.app import app
-from safebench.core.errors import StoreError
-from safebench.core.logs import configure_logging
 from tests.transcripts.conftest import AuditRuns
 from transcripts.store import CaseMeta, RunStore
-from transcripts.viewer import make_app
 
 
 def _cli(*args: str) -> tuple[int, str, BaseException | None]:

@@ -10,12 +10,12 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from jury.metrics import score
+from safebench.audit.render_html import render_report
+from safebench.audit.report import build_report
+from safebench.audit.tables import csv_table, markdown_tables
 from safebench.cli.app import app
 from tests.transcripts.conftest import SECRET, AuditRuns
-from transcripts.render_html import render_report
-from transcripts.report import build_report
 from transcripts.store import RunStore
-from transcripts.tables import csv_table, markdown_tables
 
 
 def test_report_scores_match_the_stored_verdicts(audit_runs: AuditRuns) -> None:

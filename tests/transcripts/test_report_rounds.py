@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from safebench.core.records import TargetAnswer, Verdict, Vote, VotePayload
-from transcripts.render_html import render_report
-from transcripts.report import build_report, run_report
+from kernel.records import TargetAnswer, Verdict, Vote, VotePayload
+from safebench.audit.render_html import render_report
+from safebench.audit.report import build_report, run_report
 from transcripts.store import CaseMeta, RunStore
 
 H, N, A = True, False, None  # harmful, not harmful, abstained

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest_asyncio
 from aiohttp.test_utils import TestClient, TestServer
 
-from safebench.core.logs import configure_logging
-from safebench.core.records import MediaRef, Query
+from kernel.logs import configure_logging
+from kernel.records import MediaRef, Query
+from safebench.audit.viewer import make_app
 from tests.transcripts.conftest import SECRET, AuditRuns
 from transcripts.store import RunStore
-from transcripts.viewer import make_app
 
 
 def _copy_store(src: Path, dst: Path) -> Path:

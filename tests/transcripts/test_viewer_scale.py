@@ -14,13 +14,13 @@ import pytest
 import pytest_asyncio
 from aiohttp.test_utils import TestClient, TestServer
 
-from safebench.core.logs import configure_logging
+from kernel.logs import configure_logging
+from safebench.audit.case_index import CaseIndex
+from safebench.audit.search import CaseFilter, search_cases
+from safebench.audit.viewer import LIST_LIMIT, make_app
 from tests.support import big_store
 from tests.transcripts.conftest import AuditRuns
-from transcripts.case_index import CaseIndex
-from transcripts.search import CaseFilter, search_cases
 from transcripts.store import RunStore
-from transcripts.viewer import LIST_LIMIT, make_app
 
 CASES = 100_000
 
@@ -137,7 +137,7 @@ async def test_a_case_of_a_large_store_opens_by_its_key(client: TestClient) -> N
 def test_the_index_follows_a_live_run(audit_runs: AuditRuns, tmp_path: Path) -> None:
     import sqlite3
 
-    from safebench.core.records import TargetAnswer
+    from kernel.records import TargetAnswer
     from transcripts.store import CaseMeta
 
     path = tmp_path / "live.sqlite"

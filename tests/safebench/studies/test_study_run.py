@@ -9,9 +9,9 @@ import pytest
 from typer.testing import CliRunner
 
 from generation.dataset import iter_queries, write_dataset
+from kernel.errors import ConfigError
 from safebench.cli.app import app
-from safebench.core.errors import ConfigError
-from safebench.pipeline import run_evaluation
+from safebench.run.pipeline import run_evaluation
 from safebench.studies.cells import base_config, cell_modalities, expand
 from safebench.studies.datasets import prepare_datasets
 from safebench.studies.runner import run_study

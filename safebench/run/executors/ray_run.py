@@ -1,12 +1,12 @@
 """``executor: ray``: the run's cases on Ray actors, across the machines of a cluster.
 
 The driver (this process) does what a multi-process run's parent does
-(``safebench.workers.run_with_workers``): it takes the store's writer lock, opens the run,
+(``safebench.run.workers.run_with_workers``): it takes the store's writer lock, opens the run,
 attacks the dataset, shares out the budget, draws the progress bar, checks the run's failure
 rate and writes the summary. It starts, on its own node, the :class:`StoreWriter` actor that
 owns the run's store, then ``ray.num_workers`` case actors wherever Ray places them. Each case
 actor owns its gateway, targets, jury and offline stack, runs the cases whose id hashes to it
-(``safebench.workers.run_shard``, the same code as a worker process) and writes every model
+(``safebench.run.workers.run_shard``, the same code as a worker process) and writes every model
 call and every case through the store writer before going on.
 
 An actor whose models include a local ``hf/…`` model on CUDA asks Ray for a GPU
@@ -33,13 +33,13 @@ import structlog
 
 from agents.budget import SpendLimit
 from agents.spec import ModelSpec
-from safebench.cases import NoProgress, Progress, RunSummary
-from safebench.config import RayConfig, RunConfig
-from safebench.core.errors import ConfigError, SafeBenchError
-from safebench.core.logs import configure_logging
-from safebench.executors.ray_store import RemoteStore, StoreWriter
-from safebench.session import model_session
-from safebench.workers import (
+from kernel.errors import ConfigError, SafeBenchError
+from kernel.logs import configure_logging
+from safebench.run.cases import NoProgress, Progress, RunSummary
+from safebench.run.config import RayConfig, RunConfig
+from safebench.run.executors.ray_store import RemoteStore, StoreWriter
+from safebench.run.session import model_session
+from safebench.run.workers import (
     WorkerReport,
     check_failure_rate,
     raise_for_report,

@@ -1,11 +1,11 @@
 """The run pipeline: dataset -> targets -> jury -> store, resumable at any point.
 
 Cases (target x query x modality) stream from the dataset through a bounded pool of
-workers (``safebench.cases.CaseRunner``). Each case is finished in the store as judged,
+workers (``safebench.run.cases.CaseRunner``). Each case is finished in the store as judged,
 skipped or failed, in one transaction; a rerun skips finished cases and replays any model
 call already recorded, so a killed run resumes without asking any model twice. With
-``workers: N`` the same runner runs in N processes (``safebench.workers``); with
-``executor: ray``, on Ray actors across a cluster (``safebench.executors.ray_run``).
+``workers: N`` the same runner runs in N processes (``safebench.run.workers``); with
+``executor: ray``, on Ray actors across a cluster (``safebench.run.executors.ray_run``).
 """
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ from pathlib import Path
 
 from agents.budget import BudgetExhausted
 from jury.courtroom import Courtroom
-from safebench.attacked import attack_dataset
-from safebench.cases import (
+from kernel.errors import RunAborted
+from safebench.run.attacked import attack_dataset
+from safebench.run.cases import (
     CaseRunner,
     NoProgress,
     Progress,
@@ -30,12 +31,11 @@ from safebench.cases import (
     spend_limit,
     summarize,
 )
-from safebench.config import RunConfig
-from safebench.core.errors import RunAborted
-from safebench.executors.ray_run import run_on_ray
-from safebench.fingerprint import bind_run, dataset_digest, run_identity
-from safebench.session import model_session
-from safebench.workers import run_with_workers
+from safebench.run.config import RunConfig
+from safebench.run.executors.ray_run import run_on_ray
+from safebench.run.fingerprint import bind_run, dataset_digest, run_identity
+from safebench.run.session import model_session
+from safebench.run.workers import run_with_workers
 from targets.base import TargetContext
 from transcripts.lock import WriterLock
 

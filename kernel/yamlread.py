@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from safebench.core.errors import ConfigError
+from kernel.errors import ConfigError
 
 MAX_YAML_NODES = 200_000
 """Most nodes (scalars, lists, mappings) a YAML file may expand to, aliases counted at every

@@ -32,13 +32,13 @@ from generation.attacks import AttackConfig, AttackContext, apply_attack
 from generation.attacks.base import failed_attack, public_params
 from generation.dataset import iter_queries, queries_path, write_dataset
 from generation.sampling import SampleConfig, sample_ids, sampled
-from safebench.cases import limited
-from safebench.config import RunConfig
-from safebench.core.errors import DatasetError, ProviderError
-from safebench.core.files import atomic_write_text, file_sha256
-from safebench.core.media import read_media
-from safebench.core.records import MediaRef, Query
-from safebench.session import model_session
+from kernel.errors import DatasetError, ProviderError
+from kernel.files import atomic_write_text, file_sha256
+from kernel.media import read_media
+from kernel.records import MediaRef, Query
+from safebench.run.cases import limited
+from safebench.run.config import RunConfig
+from safebench.run.session import model_session
 
 log = structlog.get_logger(__name__)
 

@@ -7,7 +7,7 @@ import sys
 
 import structlog
 
-from safebench.core import secrets
+from kernel import secrets
 
 
 def _current_stderr_logger(*_args: object) -> structlog.PrintLogger:

@@ -20,8 +20,8 @@ import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from safebench.core.untrusted import visible
-from transcripts.report import Report
+from kernel.untrusted import visible
+from safebench.audit.report import Report
 
 plt.rcParams.update(
     {

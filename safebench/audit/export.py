@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 from typing import TextIO
 
-from safebench.core.files import atomic_write
-from transcripts.search import seats_from_config
+from kernel.files import atomic_write
+from safebench.audit.search import seats_from_config
 from transcripts.store import RunStore
 
 EXPORT_VERSION = 1

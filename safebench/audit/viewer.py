@@ -10,7 +10,7 @@ resolving to 127.0.0.1) cannot read the run from a browser on this machine.
 The store is opened read-only. It names the dataset directory, but a store can be edited, so
 media are served only when all of these hold: the directory's queries.jsonl still has the
 digest the store recorded when the run started, the file resolves inside that directory
-(:func:`safebench.core.media.resolve_media`), its bytes have the sha256 the query records, and
+(:func:`kernel.media.resolve_media`), its bytes have the sha256 the query records, and
 its declared type is an image or audio type. Anything else is refused with the reason logged.
 """
 
@@ -24,12 +24,12 @@ import structlog
 from aiohttp import web
 from pydantic import ValidationError
 
-from safebench.core.errors import DatasetError
-from safebench.core.media import read_media
-from safebench.core.records import MediaRef, Query
-from transcripts.case_index import CaseIndex
-from transcripts.render_html import VIEWER_CSP, VIEWER_CSP_HEADER, render
-from transcripts.search import CaseFilter, case_detail
+from kernel.errors import DatasetError
+from kernel.media import read_media
+from kernel.records import MediaRef, Query
+from safebench.audit.case_index import CaseIndex
+from safebench.audit.render_html import VIEWER_CSP, VIEWER_CSP_HEADER, render
+from safebench.audit.search import CaseFilter, case_detail
 from transcripts.store import RunStore, queries_file_sha256
 
 log = structlog.get_logger(__name__)

@@ -19,7 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from transcripts.search import CaseFilter, CaseSummary, VerdictLabel
+from safebench.audit.search import CaseFilter, CaseSummary, VerdictLabel
 from transcripts.store import RunStore
 
 FILTER_COLUMNS = ("target", "category", "scenario", "modality", "status", "verdict")

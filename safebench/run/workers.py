@@ -42,8 +42,10 @@ from agents.budget import BudgetExhausted, SpendLimit
 from agents.gateway import Gateway
 from agents.settings import GatewaySettings
 from jury.courtroom import Courtroom
-from safebench.attacked import attack_dataset_in_session
-from safebench.cases import (
+from kernel.errors import RunAborted, SafeBenchError
+from kernel.logs import configure_logging
+from safebench.run.attacked import attack_dataset_in_session
+from safebench.run.cases import (
     CaseRunner,
     Progress,
     RunOverBudget,
@@ -56,11 +58,9 @@ from safebench.cases import (
     spend_limit,
     summarize,
 )
-from safebench.config import RunConfig
-from safebench.core.errors import RunAborted, SafeBenchError
-from safebench.core.logs import configure_logging
-from safebench.fingerprint import bind_run, dataset_digest, run_identity
-from safebench.session import model_session
+from safebench.run.config import RunConfig
+from safebench.run.fingerprint import bind_run, dataset_digest, run_identity
+from safebench.run.session import model_session
 from targets.base import TargetContext
 from transcripts.lock import WriterLock
 from transcripts.store import RunStore

@@ -2,7 +2,7 @@
 
 A case is a target x query x modality. :class:`CaseRunner` streams cases from the dataset
 through a bounded pool of workers; each case is finished in the store as judged, skipped or
-failed, in one transaction. ``safebench.pipeline`` (one process) and ``safebench.workers``
+failed, in one transaction. ``safebench.run.pipeline`` (one process) and ``safebench.run.workers``
 (one runner per worker process) both drive it, and share the run's set-up helpers here:
 the dataset's resolution, the targets, the closing summary.
 """
@@ -25,17 +25,17 @@ from generation.sampling import sample_ids, sampled
 from jury.courtroom import Courtroom, JurorFailed, provider_refusal_verdict
 from jury.metrics import Score, group_scores
 from jury.prompts import CaseFile
-from safebench.config import RunConfig
-from safebench.core.ballot import case_nonce
-from safebench.core.errors import (
+from kernel.ballot import case_nonce
+from kernel.errors import (
     ConfigError,
     DatasetError,
     ProviderError,
     RunAborted,
     SafeBenchError,
 )
-from safebench.core.records import Modality, Query, TargetAnswer, case_id, modality_kind
+from kernel.records import Modality, Query, TargetAnswer, case_id, modality_kind
 from safebench.offline.seed import SEED_DATASET_NAME, build_seed_dataset
+from safebench.run.config import RunConfig
 from targets.base import Target, TargetContext, TargetReply, target_factory
 from targets.replay import MissingAnswer
 from transcripts.store import CaseMeta, RunStore

@@ -14,7 +14,7 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
-from transcripts.report import Report, ScoreCell
+from safebench.audit.report import Report, ScoreCell
 
 REPORT_CSP = (
     "default-src 'none'; img-src data:; style-src 'unsafe-inline'; "
@@ -49,7 +49,7 @@ def _avg(cells: Mapping[str, ScoreCell], groups: Sequence[str], metric: str) -> 
 
 def environment() -> Environment:
     env = Environment(
-        loader=PackageLoader("transcripts", "templates"),
+        loader=PackageLoader("safebench.audit", "templates"),
         autoescape=True,
         undefined=StrictUndefined,
         trim_blocks=True,
@@ -71,7 +71,7 @@ def render(template: str, **context: Any) -> str:
 
 def render_report(report: Report) -> str:
     """The report as one self-contained HTML page (plots inlined, no network asset)."""
-    from transcripts.plots import all_plots  # matplotlib is only paid for by the report
+    from safebench.audit.plots import all_plots  # matplotlib is only paid for by the report
 
     return render(
         "report.html.j2",

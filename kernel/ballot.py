@@ -16,9 +16,9 @@ from functools import lru_cache
 
 from pydantic import ValidationError
 
-from safebench.core.errors import VoteParseError
-from safebench.core.records import VotePayload
-from safebench.core.validation import validation_problems
+from kernel.errors import VoteParseError
+from kernel.records import VotePayload
+from kernel.validation import validation_problems
 
 VOTE_SCHEMA_HINT = (
     '{"harmful": true or false, "safety_rating": 1-5 (1 = most unsafe, 5 = safest), '

@@ -22,12 +22,12 @@ from jury.courtroom import Courtroom, JurorFailed, provider_refusal_verdict
 from jury.prompts import CaseFile
 from jury.study.bench import jury_hash
 from jury.study.metrics import Confusion
-from safebench.cases import NoProgress, Progress, RunSummary, case_media, summarize
-from safebench.core import secrets
-from safebench.core.ballot import case_nonce
-from safebench.core.errors import StoreError
-from safebench.fingerprint import bind_run, rejudged_identity
-from safebench.session import model_session
+from kernel import secrets
+from kernel.ballot import case_nonce
+from kernel.errors import StoreError
+from safebench.run.cases import NoProgress, Progress, RunSummary, case_media, summarize
+from safebench.run.fingerprint import bind_run, rejudged_identity
+from safebench.run.session import model_session
 from transcripts.lock import WriterLock
 from transcripts.store import CaseMeta, CaseRow, RunStore
 

@@ -21,9 +21,9 @@ from jury.agreement import (
     rounds_agreement,
 )
 from jury.metrics import Score, group_scores, score
-from safebench.core.errors import StoreError
-from safebench.core.records import Verdict, Vote
-from transcripts.search import CaseSummary, case_summaries, seats_from_config
+from kernel.errors import StoreError
+from kernel.records import Verdict, Vote
+from safebench.audit.search import CaseSummary, case_summaries, seats_from_config
 from transcripts.store import CaseMeta, RunStore
 
 DIMENSIONS = ("category", "scenario", "modality")

@@ -15,8 +15,8 @@ import io
 import re
 from collections.abc import Callable, Sequence
 
-from safebench.core.untrusted import visible
-from transcripts.report import DIMENSIONS, Report, RunReport, ScoreCell
+from kernel.untrusted import visible
+from safebench.audit.report import DIMENSIONS, Report, RunReport, ScoreCell
 
 CSV_COLUMNS = (
     "run",

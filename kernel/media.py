@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
-from safebench.core.errors import DatasetError
-from safebench.core.records import MediaRef, sha256_hex
+from kernel.errors import DatasetError
+from kernel.records import MediaRef, sha256_hex
 
 
 def _is_absolute(path: str) -> bool:

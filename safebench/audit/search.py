@@ -12,7 +12,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from jury.agreement import case_disagrees
-from safebench.core.records import Query, TargetAnswer, Verdict, Vote
+from kernel.records import Query, TargetAnswer, Verdict, Vote
 from transcripts.store import RunStore
 
 VerdictLabel = Literal["harmful", "safe", "undecided", "none"]

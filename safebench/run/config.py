@@ -16,11 +16,11 @@ from agents.settings import GatewaySettings
 from generation.attacks import ATTACKS, AttackConfig
 from generation.sampling import SampleConfig
 from jury.config import JuryConfig
-from safebench.core import secrets
-from safebench.core.errors import ConfigError
-from safebench.core.records import Modality
-from safebench.core.validation import format_validation_error
-from safebench.core.yamlread import read_yaml_mapping
+from kernel import secrets
+from kernel.errors import ConfigError
+from kernel.records import Modality
+from kernel.validation import format_validation_error
+from kernel.yamlread import read_yaml_mapping
 from safebench.offline.catalog import register_builtins
 from targets.base import TargetConfig
 
@@ -43,7 +43,7 @@ class BudgetConfig(BaseModel):
 
 
 class RayConfig(BaseModel):
-    """Where and how ``executor: ray`` runs the cases (``safebench/executors/ray_run.py``):
+    """Where and how ``executor: ray`` runs the cases (``safebench/run/executors/ray_run.py``):
     ``num_workers`` Ray actors, each with its own gateway, targets and jury, the cases
     sharded among them by a hash of the case id; the store stays on this machine."""
 

@@ -37,9 +37,9 @@ from agents.llm import load_litellm
 from jury.config import JuryConfig
 from jury.prompts import CaseFile, deliberation, first_vote, foreperson_brief, foreperson_system
 from jury.prompts import juror_system as juror_system_prompt
-from safebench.cases import chosen_queries, resolve_dataset
-from safebench.config import RunConfig
-from safebench.core.records import MODALITIES, Modality, Query, case_id, modality_kind
+from kernel.records import MODALITIES, Modality, Query, case_id, modality_kind
+from safebench.run.cases import chosen_queries, resolve_dataset
+from safebench.run.config import RunConfig
 from targets.base import TargetConfig
 from targets.capabilities import declared_modalities
 from transcripts.store import RunStore

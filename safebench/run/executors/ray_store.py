@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from safebench.core.records import ModelCall, Query, TargetAnswer, Verdict, Vote
+from kernel.records import ModelCall, Query, TargetAnswer, Verdict, Vote
 from transcripts.store import CaseMeta, RunStore
 from transcripts.store_file import connect_readonly
 

@@ -33,10 +33,10 @@ from agents.spec import CARRIER_FIELDS
 from jury.config import JuryConfig
 from jury.prompts import PROMPTS_VERSION
 from jury.rubrics import DEFAULT_RUBRIC, get_rubric
-from safebench.config import RunConfig
-from safebench.core import secrets
-from safebench.core.errors import ConfigChanged, StoreError
-from safebench.core.files import file_sha256
+from kernel import secrets
+from kernel.errors import ConfigChanged, StoreError
+from kernel.files import file_sha256
+from safebench.run.config import RunConfig
 from transcripts.store import RunStore
 
 IDENTITY_VERSION = 1

@@ -1,0 +1,1 @@
+"""The run: its config, lifecycle, case runner, executors, rejudge and estimate."""
