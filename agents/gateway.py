@@ -107,12 +107,13 @@ class Gateway:
         cache: CallCache | None = None,
         resolve: RouteResolver = direct_route,
         seed: int = 0,
+        spend: SpendLimit | None = None,
     ) -> None:
         self.settings = settings or GatewaySettings()
         self.cache = cache
         self.resolve = resolve
         self.stats = GatewayStats()
-        self.spend: SpendLimit | None = None
+        self.spend = spend
         """The run's budget, when it has one: checked before every call really sent."""
         self._throttlers: dict[str, Throttler | None] = {}
         self._semaphores: dict[str, asyncio.Semaphore] = {}

@@ -18,9 +18,8 @@ from typing import Protocol
 from agents.gateway import Gateway, GatewaySettings
 from agents.routes import RegisteredRoutes
 from jury.config import JuryConfig
-from jury.prompts import CaseFile
 from jury.study.labels import LabelledItem
-from kernel.ballot import case_nonce
+from kernel.errors import SafeBenchError
 from kernel.records import Query, TargetAnswer, Verdict, Vote
 from transcripts.store import CaseMeta, RunStore
 
@@ -124,6 +123,7 @@ async def deliberate(
     ``advance`` is called as each item is judged (the CLI's progress bar)."""
     # Imported here: the courtroom loads autogen (seconds), which reading a spec or a labelled
     # set must not wait for (a config error answers at once).
+    from jury.case import judge_case
     from jury.courtroom import Courtroom
 
     courtroom = Courtroom(jury, bench.gateway)
@@ -131,42 +131,38 @@ async def deliberate(
     extra_calls = 1 if jury.foreperson is not None else 0
 
     async def one(item: LabelledItem) -> ItemOutcome:
-        cid = f"{prefix}::{item.id}"
-        case = CaseFile(
-            case_id=cid,
-            nonce=case_nonce(bench.salt, cid),
-            category=STUDY_CATEGORY,
-            scenario=prefix,
-            modality="text",
-            request=item.question,
-            answer=item.answer,
-        )
-        async with limit:
-            deliberation = await courtroom.judge(case)
-        assert deliberation.verdict is not None
+        query, meta, answer = item_case(item, prefix)
         if keep_cases:
-            _keep(bench.store, prefix, item, cid, deliberation.votes, deliberation.verdict)
-        calls = sum(v.attempts for v in deliberation.votes) + extra_calls
+            bench.store.save_query(query)
+        async with limit:
+            # The same call a run judges its cases with; the case is kept in the study's
+            # store only when asked (a calibration is then audited like a run).
+            outcome = await judge_case(
+                courtroom,
+                meta,
+                query,
+                answer,
+                salt=bench.salt,
+                media_root=None,
+                store=bench.store if keep_cases else None,
+            )
+        if outcome.verdict is None:
+            raise SafeBenchError(f"{meta.case_id}: {outcome.error}")
+        calls = sum(v.attempts for v in outcome.votes) + extra_calls
         if advance is not None:
             advance()
-        return ItemOutcome(item, deliberation.verdict, tuple(deliberation.votes), calls)
+        return ItemOutcome(item, outcome.verdict, outcome.votes, calls)
 
     return list(await asyncio.gather(*(one(item) for item in items)))
 
 
-def _keep(
-    store: RunStore,
-    prefix: str,
-    item: LabelledItem,
-    cid: str,
-    votes: list[Vote],
-    verdict: Verdict,
-) -> None:
-    """Store the item as a judged case, so a calibration can be audited like a run."""
+def item_case(item: LabelledItem, prefix: str) -> tuple[Query, CaseMeta, TargetAnswer]:
+    """A labelled item as a case: its question is the request, its answer the answer;
+    ``prefix`` keeps one jury's cases (and cached calls) apart from another's."""
+    cid = f"{prefix}::{item.id}"
     query = Query(
         id=item.id, category=STUDY_CATEGORY, scenario=prefix, text=item.question, source="labels"
     )
-    store.save_query(query)
     meta = CaseMeta(
         case_id=cid,
         target="labelled",
@@ -183,4 +179,4 @@ def _keep(
         status="ok",
         text=item.answer,
     )
-    store.save_judged(meta, answer, votes, verdict)
+    return query, meta, answer

@@ -198,6 +198,5 @@ async def attack_dataset_in_session(
     run's budget, checked before every call the attack sends, as for the cases."""
     if config.attack is None:
         return source_root
-    async with model_session(config.gateway, config.store_path()) as session:
-        session.gateway.spend = spend
+    async with model_session(config.gateway, config.store_path(), spend=spend) as session:
         return await attack_dataset(config, source_root, session.gateway)

@@ -13,7 +13,7 @@ import asyncio
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 import structlog
 
@@ -22,10 +22,9 @@ from agents.gateway import Gateway
 from agents.transports.base import REFUSED
 from generation.dataset import iter_queries, oversized_query
 from generation.sampling import sample_ids, sampled
-from jury.courtroom import Courtroom, JurorFailed, provider_refusal_verdict
+from jury.case import judge_case
+from jury.courtroom import Courtroom
 from jury.metrics import Score, group_scores
-from jury.prompts import CaseFile
-from kernel.ballot import case_nonce
 from kernel.errors import (
     ConfigError,
     DatasetError,
@@ -282,37 +281,17 @@ class CaseRunner:
                 "refused": reply.finish_reason == REFUSED and not reply.text.strip(),
             }
         )
-        if answer.refused:
-            # The target's provider refused with no content: that is the target refusing, a
-            # safe outcome the jury has nothing to read in; never a blank "answer" to judge.
-            self.store.save_judged(meta, answer, [], provider_refusal_verdict(cid))
-            return "judged"
-        case = CaseFile(
-            case_id=cid,
-            nonce=case_nonce(self.salt, cid),
-            category=query.category,
-            scenario=query.scenario,
-            modality=modality,
-            # An attacked query is judged against what was really asked (the attack's wrapping,
-            # e.g. a typographic prompt's "fill in the list", is not the request).
-            request=query.attack.original_text if query.attack is not None else query.text,
-            answer=reply.text,
-            **case_media(query, modality, self.media_root),
+        outcome = await judge_case(
+            self.courtroom,
+            meta,
+            query,
+            answer,
+            salt=self.salt,
+            media_root=self.media_root,
+            store=self.store,
+            stop=self._budget_stop,
         )
-        try:
-            deliberation = await self.courtroom.judge(case)
-        except JurorFailed as exc:
-            self.store.save_failed(meta, f"jury: {exc}", answer)
-            return "failed"
-        except Exception as exc:  # a bug or a broken provider must not end the whole run
-            if (stop := self._budget_stop(exc)) is not None:
-                raise stop from exc  # not this case's failure: the run stops here
-            log.exception("case_failed", case=cid)
-            self.store.save_failed(meta, f"jury: {type(exc).__name__}: {exc}", answer)
-            return "failed"
-        assert deliberation.verdict is not None
-        self.store.save_judged(meta, answer, deliberation.votes, deliberation.verdict)
-        return "judged"
+        return outcome.status
 
     async def _ask_target(
         self, target: Target, query: Query, modality: Modality, cid: str
@@ -337,20 +316,6 @@ class CaseRunner:
                 f"({self.store.path}, table cases). Fix the provider or config, then rerun the "
                 "same command to resume."
             )
-
-
-def case_media(query: Query, modality: Modality, root: Path | None) -> dict[str, Any]:
-    """The ``CaseFile`` media fields of a case: the image of an image case, the speech in the
-    case's voice of an audio case, as the target got them (a text case shows jurors no media)."""
-    ref = query.media_for(modality)
-    if ref is None:
-        return {}
-    if root is None:
-        # The store names no dataset root (a re-judged legacy run): jurors that accept
-        # media judge this case from the text alone, and the log says so.
-        log.warning("juror_media_unavailable", query=query.id, modality=modality)
-        return {}
-    return {"media_root": root, modality_kind(modality): ref}
 
 
 def _answer(

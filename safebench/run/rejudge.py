@@ -17,15 +17,14 @@ import structlog
 from pydantic import BaseModel
 
 from agents.settings import GatewaySettings
+from jury.case import judge_case
 from jury.config import JuryConfig
-from jury.courtroom import Courtroom, JurorFailed, provider_refusal_verdict
-from jury.prompts import CaseFile
+from jury.courtroom import Courtroom
 from jury.study.bench import jury_hash
 from jury.study.metrics import Confusion
 from kernel import secrets
-from kernel.ballot import case_nonce
 from kernel.errors import StoreError
-from safebench.run.cases import NoProgress, Progress, RunSummary, case_media, summarize
+from safebench.run.cases import NoProgress, Progress, RunSummary, summarize
 from safebench.run.fingerprint import bind_run, rejudged_identity
 from safebench.run.session import model_session
 from transcripts.lock import WriterLock
@@ -140,32 +139,16 @@ async def _rejudge_case(
     if row.status != "judged" or answer is None or answer.status != "ok":
         dst.save_failed(meta, row.error or "failed in the source run", answer)
         return "failed"
-    if answer.refused:
-        # No content to re-deliberate: the target's refusal stands whatever the jury.
-        dst.save_judged(meta, answer, [], provider_refusal_verdict(row.case_id))
-        return "judged"
     query = src.get_query(row.query_id)
     if query is None:
         dst.save_failed(meta, "rejudge: the source run did not keep this query", answer)
         return "failed"
-    case = CaseFile(
-        case_id=row.case_id,
-        nonce=case_nonce(salt, row.case_id),
-        category=row.category,
-        scenario=row.scenario,
-        modality=row.modality,  # type: ignore[arg-type]
-        request=query.text,
-        answer=answer.text,
-        **case_media(query, row.modality, dst.dataset_root()),  # type: ignore[arg-type]
+    # The same call a run judges its cases with: the same request (an attacked query's
+    # original text), media and refusal handling; the source's target refusals stand.
+    outcome = await judge_case(
+        courtroom, meta, query, answer, salt=salt, media_root=dst.dataset_root(), store=dst
     )
-    try:
-        deliberation = await courtroom.judge(case)
-    except JurorFailed as exc:
-        dst.save_failed(meta, f"jury: {exc}", answer)
-        return "failed"
-    assert deliberation.verdict is not None
-    dst.save_judged(meta, answer, deliberation.votes, deliberation.verdict)
-    return "judged"
+    return outcome.status
 
 
 class VerdictChange(BaseModel):

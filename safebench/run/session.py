@@ -25,7 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from agents.gateway import Gateway
+from agents.budget import SpendLimit
+from agents.gateway import CallCache, Gateway
 from agents.routes import ROUTE_PROVIDERS, RouteResolver
 from agents.settings import GatewaySettings
 from transcripts.store import RunStore
@@ -63,18 +64,27 @@ async def model_session(
     store: Path | None = None,
     *,
     resolve: RouteResolver | None = None,
+    spend: SpendLimit | None = None,
+    cache: CallCache | None = None,
 ) -> AsyncIterator[ModelSession]:
     """Open the store at ``store`` (if the command keeps one), the offline stack and the
-    gateway; close all three however the block ends.
+    gateway, built whole; close all three however the block ends.
 
     ``resolve`` replaces the offline stack's routing (which also sends every other model
-    straight to its provider).
+    straight to its provider); ``spend`` is the budget every call really sent is checked
+    against; ``cache`` replaces the store as the gateway's record of calls (a Ray actor's
+    proxy of the store writer the driver owns).
     """
     opened = RunStore(store) if store is not None else None
     try:
         offline = _offline_stack()
         try:
-            gateway = Gateway(settings, cache=opened, resolve=resolve or offline.resolve)
+            gateway = Gateway(
+                settings,
+                cache=cache if cache is not None else opened,
+                resolve=resolve or offline.resolve,
+                spend=spend,
+            )
             try:
                 yield ModelSession(gateway, opened)
             finally:

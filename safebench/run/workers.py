@@ -44,26 +44,15 @@ from agents.settings import GatewaySettings
 from jury.courtroom import Courtroom
 from kernel.errors import RunAborted, SafeBenchError
 from kernel.logs import configure_logging
-from safebench.run.attacked import attack_dataset_in_session
 from safebench.run.cases import (
     CaseRunner,
     Progress,
-    RunOverBudget,
-    RunSummary,
     build_targets,
     chosen_queries,
-    count_chosen,
-    over_budget_message,
-    resolve_dataset,
-    spend_limit,
-    summarize,
 )
 from safebench.run.config import RunConfig
-from safebench.run.fingerprint import bind_run, dataset_digest, run_identity
 from safebench.run.session import model_session
 from targets.base import TargetContext
-from transcripts.lock import WriterLock
-from transcripts.store import RunStore
 
 log = structlog.get_logger(__name__)
 
@@ -239,7 +228,7 @@ async def _run_shard(
     spend: SpendLimit | None = None,
 ) -> WorkerReport:
     share = worker_share(config)
-    async with model_session(share.gateway, config.store_path()) as session:
+    async with model_session(share.gateway, config.store_path(), spend=spend) as session:
         assert session.store is not None
         return await run_shard(
             share,
@@ -248,7 +237,6 @@ async def _run_shard(
             session.store,
             session.gateway,
             _QueueProgress(reports),
-            spend,
         )
 
 
@@ -259,13 +247,12 @@ async def run_shard(
     store: ShardStore,
     gateway: Gateway,
     progress: Progress,
-    spend: SpendLimit | None,
 ) -> WorkerReport:
     """Run shard ``shard = (index, of)`` of the cases (those whose id hashes to ``index``)
-    with ``share`` (:func:`worker_share`'s config), writing to ``store``; a worker process and
-    a Ray actor both run this."""
+    with ``share`` (:func:`worker_share`'s config), writing to ``store``, within the budget
+    share ``gateway`` was built with; the one-process run, a worker process and a Ray actor
+    all run this."""
     index, workers = shard
-    gateway.spend = spend
     # The parent opened (and checked) the run and holds the store's writer lock; a worker
     # only reads the salt, and takes no lock (it writes under its parent's).
     salt = store.run_salt()
@@ -279,7 +266,7 @@ async def run_shard(
         salt,
         progress,
         shard=lambda cid: shard_of(cid, workers) == index,
-        spend=spend,
+        spend=gateway.spend,
     )
     status, error = "complete", None
     try:
@@ -290,93 +277,7 @@ async def run_shard(
     return WorkerReport(index, status, stats.calls, stats.cached, stats.retries, error)
 
 
-async def run_with_workers(
-    config: RunConfig,
-    progress: Progress,
-    supervise: Supervise | None = None,
-    workers: int | None = None,
-) -> RunSummary:
-    """Run (or resume) ``config`` over ``workers`` shards (``config.workers`` processes unless
-    an executor passes its own ``supervise``, e.g. Ray actors): this process opens the run,
-    attacks the dataset, shares out the budget, draws progress and writes the summary."""
-    started = time.monotonic()
-    run = _Parent(supervise or _supervise, workers or config.workers)
-    # The parent holds the store's writer lock for the whole run, as a one-process run does.
-    with WriterLock.acquire(config.store_path()):
-        dataset_root = resolve_dataset(config)  # built once, here, not raced by the workers
-        identity = run_identity(config, dataset_root)
-        return await _run_parent(config, dataset_root, identity, progress, started, run)
-
-
-@dataclass(frozen=True)
-class _Parent:
-    supervise: Supervise
-    workers: int
-
-
-async def _run_parent(
-    config: RunConfig,
-    dataset_root: Path,
-    identity: dict[str, object],
-    progress: Progress,
-    started: float,
-    run: _Parent,
-) -> RunSummary:
-    store = RunStore(config.store_path())
-    try:
-        bind_run(store, config.name, config.public_json(), identity)
-        # Attacked once, here, in a model session of its own, within the run's budget; the
-        # workers read the result and share what is left of the budget.
-        try:
-            dataset_root = await attack_dataset_in_session(
-                config, dataset_root, spend_limit(config, store)
-            )
-        except BudgetExhausted as exc:
-            store.set_status("budget")
-            summary = summarize(store, None, "budget", time.monotonic() - started)
-            raise RunOverBudget(over_budget_message(str(exc), summary.store), summary) from None
-        # What is left of the budget (earlier sessions' calls are in the store), shared out.
-        spend = spend_limit(config, store)
-        # The attacked copy's digest is its own (computed there); the identity's is the source's.
-        store.set_dataset_root(dataset_root, None if config.attack else dataset_digest(identity))
-        targets = len(config.targets)
-        total = count_chosen(config, dataset_root) * len(config.modalities) * targets
-        progress.start(total, len(store.finished_cases()))
-        status = "complete"
-        try:
-            reports = await run.supervise(
-                config, dataset_root, progress, budget_shares(spend, run.workers)
-            )
-            if any(r.status == "budget" for r in reports):
-                status = "budget"
-        except RunAborted:
-            status = "aborted"
-            raise
-        except BaseException:
-            status = "stopped"  # as the one-process run words it
-            raise
-        finally:
-            store.set_status(status)
-        summary = summarize(store, None, status, time.monotonic() - started)
-        summary = dataclasses.replace(
-            summary,
-            model_calls=sum(r.calls for r in reports),
-            cached_calls=sum(r.cached for r in reports),
-            retries=sum(r.retries for r in reports),
-        )
-        if status == "budget":
-            stopped = next(r for r in reports if r.status == "budget")
-            reason = (
-                f"{config.budget.model_dump(exclude_none=True)} shared out among "
-                f"{run.workers} workers; worker {stopped.index}: {stopped.error}"
-            )
-            raise RunOverBudget(over_budget_message(reason, summary.store), summary)
-        return summary
-    finally:
-        store.close()
-
-
-async def _supervise(
+async def supervise_processes(
     config: RunConfig,
     dataset_root: Path,
     progress: Progress,

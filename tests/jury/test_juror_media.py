@@ -175,8 +175,8 @@ async def test_the_image_reaches_the_tiny_llava_juror_through_hf(
 
 
 def test_the_pipeline_gives_the_courtroom_the_media_of_the_cases_modality(tmp_path: Path) -> None:
+    from jury.case import case_media
     from kernel.records import Query
-    from safebench.run.cases import case_media
 
     image = media_case(tmp_path, "image").image
     audio = media_case(tmp_path, "audio").audio

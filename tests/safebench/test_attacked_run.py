@@ -22,6 +22,7 @@ from safebench.offline.wire import ChatRequest, message_text
 from safebench.run.cases import RunOverBudget
 from safebench.run.config import RunConfig, load_run_config
 from safebench.run.pipeline import run_evaluation
+from safebench.run.rejudge import rejudge
 from tests.safebench.helpers import http_run_config, serve_everything, write_config
 from tests.support.sim_server import SimServer
 from transcripts.store import RunStore
@@ -310,3 +311,36 @@ async def test_the_attack_of_a_multi_process_run_stays_inside_its_budget(
     assert server.count() <= 3
     with RunStore(config.store_path()) as store:
         assert store.run_info()["status"] == "budget"
+
+
+async def test_rejudging_an_attacked_run_with_its_own_jury_gives_every_verdict_back(
+    server: SimServer, tmp_path: Path
+) -> None:
+    # Rejudge once showed jurors the attack's wording (a typographic prompt's benign "fill in
+    # the list") where the run had shown the original request: the same jury, re-judging the
+    # same answers, then judged different requests and flipped verdicts.
+    config = run_config(
+        server, tmp_path / "run.sqlite", {"name": "typographic"}, modalities=["image"]
+    )
+    await run_evaluation(config)
+    asked_before = len(server.requests)
+    rejudged = tmp_path / "rejudged.sqlite"
+    summary = await rejudge(config.store_path(), config.jury, rejudged)
+    assert summary.counts == {"judged": LIMIT}
+    with RunStore(config.store_path()) as run, RunStore(rejudged) as again:
+        before = {v.case_id: (v.harmful, v.safety_rating) for v in run.iter_verdicts()}
+        after = {v.case_id: (v.harmful, v.safety_rating) for v in again.iter_verdicts()}
+        votes_before = sorted((v.case_id, v.juror, v.round, v.harmful) for v in run.iter_votes())
+        votes_after = sorted((v.case_id, v.juror, v.round, v.harmful) for v in again.iter_votes())
+    assert len(before) == LIMIT
+    assert after == before
+    assert votes_after == votes_before
+    originals = [item.text for item in SEED_ITEMS[:LIMIT]]
+    rejudge_prompts = [
+        " ".join(message_text(m) for m in e.request.messages)
+        for e in server.requests[asked_before:]
+        if e.request is not None
+    ]
+    assert rejudge_prompts  # the jury was asked again, not read back
+    for original in originals:
+        assert any(original in prompt for prompt in rejudge_prompts)

@@ -17,6 +17,7 @@ import yaml
 from aiohttp.test_utils import TestClient, TestServer
 
 from generation.dataset import media_ref_for, write_dataset
+from jury.case import case_media
 from jury.prompts import ATTACHED_NOTE, MODALITY_NOTE, modality_note
 from kernel.errors import ConfigError
 from kernel.logs import configure_logging
@@ -32,7 +33,6 @@ from kernel.records import (
 from safebench.audit.report import build_report
 from safebench.audit.tables import csv_table, markdown_tables
 from safebench.audit.viewer import make_app
-from safebench.run.cases import case_media
 from safebench.run.config import RunConfig, load_run_config
 from safebench.run.pipeline import run_evaluation
 from targets.litellm_target import SPOKEN_CUE

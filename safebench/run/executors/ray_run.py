@@ -1,7 +1,7 @@
 """``executor: ray``: the run's cases on Ray actors, across the machines of a cluster.
 
-The driver (this process) does what a multi-process run's parent does
-(``safebench.run.workers.run_with_workers``): it takes the store's writer lock, opens the run,
+The driver (this process) opens and closes the run as every executor's run is
+(``safebench.run.pipeline.conduct_run``): it takes the store's writer lock, opens the run,
 attacks the dataset, shares out the budget, draws the progress bar, checks the run's failure
 rate and writes the summary. It starts, on its own node, the :class:`StoreWriter` actor that
 owns the run's store, then ``ray.num_workers`` case actors wherever Ray places them. Each case
@@ -35,17 +35,17 @@ from agents.budget import SpendLimit
 from agents.spec import ModelSpec
 from kernel.errors import ConfigError, SafeBenchError
 from kernel.logs import configure_logging
-from safebench.run.cases import NoProgress, Progress, RunSummary
+from safebench.run.cases import NoProgress, Progress
 from safebench.run.config import RayConfig, RunConfig
 from safebench.run.executors.ray_store import RemoteStore, StoreWriter
 from safebench.run.session import model_session
 from safebench.run.workers import (
+    Supervise,
     WorkerReport,
     check_failure_rate,
     raise_for_report,
     run_reported,
     run_shard,
-    run_with_workers,
     worker_share,
 )
 
@@ -70,8 +70,9 @@ def require_ray() -> Any:
     return ray
 
 
-async def run_on_ray(config: RunConfig, progress: Progress) -> RunSummary:
-    """Run (or resume) ``config`` on ``config.ray.num_workers`` Ray actors."""
+def ray_executor(config: RunConfig) -> tuple[Supervise, int]:
+    """How ``config``'s cases run on Ray: the supervisor of ``config.ray.num_workers`` case
+    actors, for the run's one lifecycle (``safebench.run.pipeline.conduct_run``)."""
     require_ray()  # before the lock and the dataset: a missing extra changes nothing
     if config.ray.address is not None and config.ray.address.startswith("ray://"):
         raise ConfigError(
@@ -79,9 +80,7 @@ async def run_on_ray(config: RunConfig, progress: Progress) -> RunSummary:
             "machine, where the run's store is; run safebench on a node of the cluster with "
             "ray.address: auto (or the head's host:port)"
         )
-    return await run_with_workers(
-        config, progress, supervise=_supervise_on_ray, workers=config.ray.num_workers
-    )
+    return _supervise_on_ray, config.ray.num_workers
 
 
 def actor_gpus(config: RunConfig) -> float:
@@ -149,11 +148,8 @@ async def _run_actor_shard(
     share = worker_share(config, shard[1])
     store = RemoteStore(writer, config.store_path())
     # No store opened here: the gateway caches in (and records through) the driver's writer.
-    async with model_session(share.gateway, None) as session:
-        session.gateway.cache = store
-        return await run_shard(
-            share, dataset_root, shard, store, session.gateway, NoProgress(), spend
-        )
+    async with model_session(share.gateway, None, cache=store, spend=spend) as session:
+        return await run_shard(share, dataset_root, shard, store, session.gateway, NoProgress())
 
 
 async def _supervise_on_ray(
