@@ -11,9 +11,9 @@ import structlog
 
 from agents.gateway import GatewaySettings
 from jury.config import JuryConfig
+from jury.metrics.confusion import Confusion
 from jury.study.bench import ItemOutcome, OpenModels, deliberate, jury_hash, open_bench
 from jury.study.labels import LabelledItem
-from jury.study.metrics import Confusion
 
 log = structlog.get_logger(__name__)
 

@@ -24,9 +24,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from agents.spec import ModelSpec
 from jury.config import JuryConfig, VotingConfig
+from jury.metrics.confusion import Confusion
 from jury.study.bench import Bench, ItemOutcome, OpenModels, deliberate, open_bench
 from jury.study.labels import LabelFormat, LabelledItem, load_labels, load_run_items
-from jury.study.metrics import Confusion
 from jury.voting import build_rule
 from kernel.errors import ConfigError
 from kernel.records import Vote

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from jury.agreement import (
+from jury.metrics.agreement import (
     AbstentionStats,
     RoundAgreement,
     abstention_stats,
@@ -20,7 +20,7 @@ from jury.agreement import (
     harm_table,
     rounds_agreement,
 )
-from jury.metrics import Score, group_scores, score
+from jury.metrics.scores import Score, group_scores, score
 from kernel.errors import StoreError
 from kernel.records import Verdict, Vote
 from safebench.audit.search import CaseSummary, case_summaries, seats_from_config

@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from jury.agreement import case_disagrees
+from jury.metrics.agreement import case_disagrees
 from kernel.records import Query, TargetAnswer, Verdict, Vote
 from transcripts.store import RunStore
 

@@ -224,6 +224,16 @@ def _speech_engines() -> Section:
     return Section("speech engines", "media settings: speech_engine", entries)
 
 
+def _metrics() -> Section:
+    from jury.metrics import METRICS
+
+    entries = [
+        Entry(name, f"from {m.needs}: {first_sentence(m.definition)}")
+        for name, m in METRICS.items()
+    ]
+    return Section("metrics", "safebench report, calibrate, experiment, studies", entries)
+
+
 SECTIONS: dict[str, Callable[[], Section]] = {
     "voting": _voting_rules,
     "stop": _stop_conditions,
@@ -237,6 +247,7 @@ SECTIONS: dict[str, Callable[[], Section]] = {
     "importers": _importers,
     "images": _image_makers,
     "speech": _speech_engines,
+    "metrics": _metrics,
 }
 """Each section by the short name ``safebench rules NAME`` takes."""
 

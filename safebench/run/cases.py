@@ -24,7 +24,7 @@ from generation.dataset import iter_queries, oversized_query
 from generation.sampling import sample_ids, sampled
 from jury.case import judge_case
 from jury.courtroom import Courtroom
-from jury.metrics import Score, group_scores
+from jury.metrics.scores import Score, group_scores
 from kernel.errors import (
     ConfigError,
     DatasetError,

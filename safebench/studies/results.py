@@ -7,7 +7,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from jury.metrics import Score, group_scores
+from jury.metrics.scores import Score, group_scores
 from safebench.studies.cells import Cell
 from transcripts.store import RunStore
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from jury.agreement import (
+from jury.metrics.agreement import (
     abstention_stats,
     case_disagrees,
     fleiss_kappa,
     harm_table,
     rounds_agreement,
 )
-from jury.metrics import safety_risk_index, score, wilson_interval
+from jury.metrics.scores import safety_risk_index, score, wilson_interval
 from kernel.records import Verdict, Vote, VotePayload
 
 # Fleiss (1971) as reproduced on Wikipedia: 10 subjects, 14 raters, 5 categories.

@@ -17,9 +17,9 @@ import pytest
 import pytest_asyncio
 
 from agents.gateway import Gateway, GatewaySettings
-from jury.agreement import abstention_stats
 from jury.config import JuryConfig
 from jury.courtroom import PROVIDER_REFUSAL_RULE, Courtroom
+from jury.metrics.agreement import abstention_stats
 from jury.prompts import CaseFile
 from safebench.audit.report import run_report
 from safebench.offline.stack import OfflineStack

@@ -12,8 +12,8 @@ import pytest
 from structlog.testing import capture_logs
 from typer.testing import CliRunner
 
+from jury.metrics.confusion import Confusion
 from jury.study.labels import LabelledItem, load_labels, stratified_sample
-from jury.study.metrics import Confusion
 from kernel.errors import DatasetError
 from safebench.cli import calibrate_cmd
 from safebench.cli.app import app

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from jury.config import VotingConfig
+from jury.metrics.confusion import Confusion
 from jury.study.experiment import Configuration, ExperimentResult, ExperimentSpec, ResultRow
 from jury.study.figures import cost_is_size, size_curves, t975, write_plots
-from jury.study.metrics import Confusion
 
 MAJORITY = VotingConfig()
 ANY = VotingConfig(rule="any_harmful")

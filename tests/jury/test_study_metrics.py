@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from jury.study.metrics import Confusion
+from jury.metrics.confusion import Confusion
 
 
 def test_confusion_and_scores_match_hand_computed_values() -> None:

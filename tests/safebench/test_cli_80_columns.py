@@ -12,7 +12,7 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from generation.dataset import media_ref_for, write_dataset
-from jury.metrics import Score
+from jury.metrics.scores import Score
 from kernel.records import MODALITY_GRAMMAR, Query, case_id
 from safebench.audit.search import CaseSummary
 from safebench.cli.app import app

@@ -123,6 +123,7 @@ def _listed_names() -> dict[str, list[str]]:
     from generation.images import IMAGE_MAKERS
     from generation.importers import IMPORTER_KIND
     from generation.speech import SPEECH_ENGINES
+    from jury.metrics import METRICS
     from jury.personas import DEFAULT_PERSONAS
     from jury.rubrics import rubric_names
     from jury.study.labels import LABEL_LOADERS
@@ -154,6 +155,7 @@ def _listed_names() -> dict[str, list[str]]:
         IMPORTER_KIND: names(IMPORTER_KIND),
         "image maker": list(IMAGE_MAKERS),
         "speech engine": list(SPEECH_ENGINES),
+        "metric": list(METRICS),
     }
 
 

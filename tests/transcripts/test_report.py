@@ -9,7 +9,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from jury.metrics import score
+from jury.metrics.scores import score
 from safebench.audit.render_html import render_report
 from safebench.audit.report import build_report
 from safebench.audit.tables import csv_table, markdown_tables

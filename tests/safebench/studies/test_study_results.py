@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from jury.metrics import Score, wilson_interval
+from jury.metrics.scores import Score, wilson_interval
 from safebench.studies.results import ALL, Row, uplift_between, with_uplift
 from safebench.studies.spec import StudySpec
 from safebench.studies.tables import long_csv, markdown, study_tables
