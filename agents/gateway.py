@@ -13,12 +13,8 @@ built (``agents.llm``), never when this module is imported.
 from __future__ import annotations
 
 import asyncio
-import functools
 import gc
-import hashlib
-import json
 import random
-import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -28,8 +24,10 @@ import structlog
 from asyncio_throttle import Throttler
 
 from agents.budget import SpendLimit
+from agents.call_record import call_key, redact_media, redact_secrets
 from agents.failures import classify
 from agents.llm import load_litellm
+from agents.pricing import estimate_cost, is_priced
 from agents.routes import RouteResolver, direct_route
 from agents.settings import GatewaySettings, ProviderLimits
 from agents.spec import ModelSpec
@@ -92,9 +90,6 @@ class GatewayStats:
     completion_tokens: int = 0
     cost_usd: float = 0.0
     by_role: dict[str, int] = field(default_factory=dict)
-
-
-DATA_URI = re.compile(r"^data:([\w.+-]+/[\w.+-]+);base64,(.*)$", re.DOTALL)
 
 
 class Gateway:
@@ -427,87 +422,6 @@ def freeze_import_heap() -> None:
         _heap_frozen = True
         gc.collect()
         gc.freeze()
-
-
-def call_key(scope: str, request: dict[str, Any]) -> str:
-    # The endpoint is left out: the same model moved to another port (a restarted vLLM
-    # server, a test server) is still the same model, and its recorded answers still count.
-    keyed = {k: v for k, v in request.items() if k != "api_base"}
-    body = json.dumps({"scope": scope, **keyed}, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(body.encode()).hexdigest()
-
-
-def redact_media(messages: Messages) -> Messages:
-    """Replace inline base64 media by its digest: the record stays small and still exact."""
-
-    def scrub(value: Any) -> Any:
-        if isinstance(value, str):
-            match = DATA_URI.match(value)
-            if match:
-                digest = hashlib.sha256(match.group(2).encode()).hexdigest()
-                return f"data:{match.group(1)};sha256={digest}"
-            if len(value) > 4096 and _looks_base64(value):
-                return f"base64;sha256={hashlib.sha256(value.encode()).hexdigest()}"
-            return value
-        if isinstance(value, list):
-            return [scrub(v) for v in value]
-        if isinstance(value, dict):
-            return {k: scrub(v) for k, v in value.items() if not _is_secret_name(k)}
-        return value
-
-    return [scrub(m) for m in messages]
-
-
-_is_secret_name = functools.lru_cache(maxsize=4096)(secrets.is_secret_name)
-"""``secrets.is_secret_name`` (a pure function of the name) memoised: every message of every
-call asks it about the same few keys (``role``, ``content``, ``type`` …), and answering
-afresh was a fifth of the gateway's own CPU per call."""
-
-
-def _looks_base64(value: str) -> bool:
-    return re.fullmatch(r"[A-Za-z0-9+/=\s]+", value[:4096]) is not None
-
-
-def redact_secrets(text: str, secrets: list[str]) -> str:
-    for secret in secrets:
-        if len(secret) >= 4:
-            text = text.replace(secret, "[redacted]")
-    return text
-
-
-def estimate_cost(model: str, usage: Usage) -> float:
-    """Dollar cost from litellm's local price map; unknown models (local, offline) cost 0."""
-    if usage.prompt_tokens == 0 and usage.completion_tokens == 0:
-        return 0.0
-    if model in _UNPRICED_MODELS:
-        return 0.0
-    return _cost(model, usage.prompt_tokens, usage.completion_tokens)
-
-
-def is_priced(model: str) -> bool:
-    """Whether litellm's price map prices ``model`` (asked once per model and process)."""
-    if model in _UNPRICED_MODELS:
-        return False
-    _cost(model, 1, 1)  # a miss lands in _UNPRICED_MODELS
-    return model not in _UNPRICED_MODELS
-
-
-_UNPRICED_MODELS: set[str] = set()
-"""Models litellm's price map lacks. Looking one up costs about 1 ms of CPU (litellm tries
-every spelling of the name), measured as the gateway's largest cost per call; a miss stays a
-miss for the life of the process, so it is asked once."""
-
-
-@functools.lru_cache(maxsize=8192)
-def _cost(model: str, prompt_tokens: int, completion_tokens: int) -> float:
-    try:
-        prompt, completion = load_litellm().cost_per_token(
-            model=model, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens
-        )
-    except Exception:  # litellm raises for models missing from its price map
-        _UNPRICED_MODELS.add(model)
-        return 0.0
-    return float(prompt + completion)
 
 
 def _completion_cost(done: Completion) -> float:
