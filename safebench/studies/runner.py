@@ -9,6 +9,7 @@ from typing import Protocol
 
 import structlog
 
+from jury.metrics import definitions
 from kernel.errors import RunAborted
 from safebench.audit.render_html import render_report
 from safebench.audit.report import build_report
@@ -144,6 +145,8 @@ def write_outputs(
             for o in outcomes
             if o.status != "complete"
         ),
+        # The definitions behind the numbers, recorded with them (jury.metrics).
+        *(f"{name.upper()}: {text}" for name, text in definitions(STUDY_METRICS).items()),
     ]
     files = []
     md = out / "study.md"
@@ -168,6 +171,10 @@ def write_outputs(
     html.write_text(render_page(title, preamble, axes, links, tables, plots, out), encoding="utf-8")
     files += [md, csv_path, html, *plots]
     return StudyResult(spec, out, list(outcomes), rows, files, sampled)
+
+
+STUDY_METRICS = ("asr", "sri")
+"""The registered metrics a study's tables report."""
 
 
 def _cells(n: int) -> str:

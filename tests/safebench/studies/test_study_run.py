@@ -108,6 +108,9 @@ async def test_outputs_name_every_cell_and_axis(tmp_path: Path) -> None:
     md = (out / "study.md").read_text()
     assert "## ASR (%) by condition" in md and "## ASR uplift over condition refined" in md
     assert "| safebench/sim-leaky | " in md and "n=3" in md
+    # The metrics' definitions are recorded with the numbers they produced.
+    assert "ASR: Attack success rate: the share of decided verdicts" in md
+    assert "SRI: Safety Risk Index, 0-100, higher is safer" in md
     header = (out / "study.csv").read_text().splitlines()[0].split(",")
     assert header[:2] == ["cell", "condition"] and "uplift_condition_low" in header
     assert (out / "plots" / "asr_by_condition.png").read_bytes()[:4] == b"\x89PNG"
