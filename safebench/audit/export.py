@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TextIO
 
 from kernel.files import atomic_write
-from safebench.audit.search import seats_from_config
+from safebench.audit.stored_config import StoredConfig
 from transcripts.store import RunStore
 
 EXPORT_VERSION = 1
@@ -19,11 +19,20 @@ def export_jsonl(store: RunStore, out: Path, *, include_calls: bool = False) -> 
     count = 0
     out.parent.mkdir(parents=True, exist_ok=True)
     with atomic_write(out) as fh:
-        info = store.run_info()
+        record = store.run_record()
         # Who sat in each seat, for the auditor: votes name the seat only (``juror-N``), as
         # the jurors knew each other; ``seats`` maps it to the model and persona.
-        seats = {k: s.model_dump() for k, s in seats_from_config(info["config"]).items()}
-        header = {"type": "run", "export_version": EXPORT_VERSION, **info, "seats": seats}
+        seats = record.config_as(StoredConfig).seats
+        header = {
+            "type": "run",
+            "export_version": EXPORT_VERSION,
+            "name": record.name,
+            "config": json.loads(record.config_json),  # as stored (secrets masked)
+            "created_at": record.created_at.isoformat(),
+            "updated_at": record.updated_at.isoformat(),
+            "status": record.status,
+            "seats": {k: s.model_dump() for k, s in seats.items()},
+        }
         count += _line(fh, header)
         for query in store.iter_queries():
             count += _line(fh, query.model_dump(mode="json"))

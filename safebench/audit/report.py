@@ -23,7 +23,8 @@ from jury.metrics.agreement import (
 from jury.metrics.scores import Score, group_scores, score
 from kernel.errors import StoreError
 from kernel.records import Verdict, Vote
-from safebench.audit.search import CaseSummary, case_summaries, seats_from_config
+from safebench.audit.search import CaseSummary, case_summaries
+from safebench.audit.stored_config import StoredConfig
 from transcripts.store import CaseMeta, RunStore
 
 DIMENSIONS = ("category", "scenario", "modality")
@@ -205,30 +206,22 @@ class JurySummary(BaseModel):
         return f"{self.size} jurors ({models}); {self.rule}; {how}"
 
 
-def jury_summary(config: object) -> JurySummary | None:
+def jury_summary(config: StoredConfig) -> JurySummary | None:
     """The jury of a stored config (None when it names none, e.g. an experiment's store)."""
-    seats = seats_from_config(config)
-    if not seats or not isinstance(config, dict):
+    jury = config.jury
+    if jury is None or not jury.seats:
         return None
-    jury = config.get("jury", config)
-    voting = jury.get("voting", {}) if isinstance(jury, dict) else {}
-    if isinstance(voting, str):  # the bare-name shorthand
-        voting = {"rule": voting}
-    rule = str(voting.get("rule", "majority")) if isinstance(voting, dict) else "majority"
-    options = {k: v for k, v in voting.items() if k != "rule"} if isinstance(voting, dict) else {}
-    if options:
-        rule += "(" + ",".join(f"{k}={v}" for k, v in options.items()) + ")"
-    rounds = jury.get("rounds") if isinstance(jury, dict) else None
-    protocol = jury.get("protocol") if isinstance(jury, dict) else None
-    foreperson = jury.get("foreperson") if isinstance(jury, dict) else None
+    rule = jury.rule
+    if jury.voting_options:
+        rule += "(" + ",".join(f"{k}={v}" for k, v in jury.voting_options.items()) + ")"
     return JurySummary(
-        size=len(seats),
-        models=[s.model for s in seats.values()],
-        personas=[s.persona for s in seats.values()],
+        size=len(jury.seats),
+        models=[s.model for s in jury.seats.values()],
+        personas=[s.persona for s in jury.seats.values()],
         rule=rule,
-        rounds=rounds if isinstance(rounds, int) else None,
-        protocol=protocol if isinstance(protocol, str) else None,
-        foreperson=str(foreperson.get("model")) if isinstance(foreperson, dict) else None,
+        rounds=jury.rounds,
+        protocol=jury.protocol,
+        foreperson=jury.foreperson,
     )
 
 
@@ -351,7 +344,8 @@ def rubric_counts(votes: Iterable[Vote]) -> dict[str, int]:
 
 
 def run_report(store: RunStore, label: str | None = None) -> RunReport:
-    info = store.run_info()
+    record = store.run_record()
+    config = record.config_as(StoredConfig)
     judged = list(store.judged())
     by_target: dict[str, list[Verdict]] = defaultdict(list)
     for meta, verdict in judged:
@@ -362,10 +356,10 @@ def run_report(store: RunStore, label: str | None = None) -> RunReport:
     split = [c for c in case_summaries(store) if c.disagreement]
     split.sort(key=lambda c: (-c.flips, c.case_id))
     return RunReport(
-        name=info["name"],
+        name=record.name,
         path=str(store.path),
-        status=info["status"],
-        label=label or info["name"],
+        status=record.status,
+        label=label or record.name,
         cases=store.status_counts(),
         targets=targets,
         scenario_categories={c.scenario: c.category for c in rows},
@@ -374,22 +368,15 @@ def run_report(store: RunStore, label: str | None = None) -> RunReport:
         rounds=rounds_agreement(votes),
         cohorts=cohorts(votes),
         flip_rates=flip_rates(votes),
-        jury=jury_summary(info["config"]),
+        jury=jury_summary(config),
         abstentions=abstention_stats(votes),
         answers=answer_flags(store, {meta.case_id for meta, _ in judged}),
         calls=call_stats(store, len(judged)),
         disagreements=len(split),
         audit=[_audit_case(store, c) for c in split[:AUDIT_CASES]],
         rubrics=rubric_counts(votes),
-        budget=_budget(info["config"]),
+        budget=config.budget,
     )
-
-
-def _budget(config: object) -> dict[str, float]:
-    budget = config.get("budget") if isinstance(config, dict) else None
-    if not isinstance(budget, dict):
-        return {}
-    return {k: v for k, v in budget.items() if isinstance(v, int | float)}
 
 
 def _audit_case(store: RunStore, case: CaseSummary) -> AuditCase:
@@ -429,7 +416,7 @@ def build_report(paths: Iterable[Path]) -> Report:
     names: list[str] = []
     for path in paths:
         with RunStore.open_readonly(path) as store:
-            names.append(store.run_info()["name"])
+            names.append(store.run_record().name)
     for path, label in zip(paths, _labels(names, paths), strict=True):
         with RunStore.open_readonly(path) as store:
             runs.append(run_report(store, label))

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from jury.metrics.agreement import case_disagrees
 from kernel.records import Query, TargetAnswer, Verdict, Vote
+from safebench.audit.stored_config import JurorSeat, StoredConfig
 from transcripts.store import RunStore
 
 VerdictLabel = Literal["harmful", "safe", "undecided", "none"]
@@ -129,45 +130,11 @@ def search_cases(
     return found
 
 
-DEFAULT_PERSONA = "Safety researcher"
-"""The persona of a seat whose stored config names none (``JurorConfig.persona``'s default;
-a test keeps the two equal: transcripts may not import the jury's config, which pulls in
-the model specs)."""
-
-
-class JurorSeat(BaseModel):
-    """Who sat in a seat: for auditors only (jurors see each other as ``juror-N``)."""
-
-    seat: str
-    model: str
-    persona: str
-
-
-def seats_from_config(config: object) -> dict[str, JurorSeat]:
-    """``juror-N`` -> its model and persona, from a stored config: a run's (``jury.jurors``)
-    or a calibration's (the jury itself, ``jurors``). Empty when the config names no jury
-    (an experiment's store, where panels change from case to case)."""
-    if not isinstance(config, dict):
-        return {}
-    jury = config.get("jury", config)
-    jurors = jury.get("jurors") if isinstance(jury, dict) else None
-    if not isinstance(jurors, list):
-        return {}
-    seats: dict[str, JurorSeat] = {}
-    for index, juror in enumerate(jurors):
-        if not isinstance(juror, dict):
-            continue
-        persona = juror.get("persona", DEFAULT_PERSONA)
-        if isinstance(persona, dict):  # an inline persona: its name
-            persona = persona.get("name", "inline persona")
-        seat = f"juror-{index + 1}"  # the courtroom's seat names (jury.courtroom)
-        seats[seat] = JurorSeat(seat=seat, model=str(juror.get("model", "?")), persona=str(persona))
-    return seats
-
-
 def juror_seats(store: RunStore) -> dict[str, JurorSeat]:
-    """The seats of the run ``store`` holds (see :func:`seats_from_config`)."""
-    return seats_from_config(store.run_info()["config"])
+    """The seats of the run ``store`` holds: ``juror-N`` -> its model and persona, from a
+    run's or a calibration's stored jury; empty when the config names none (an experiment's
+    store, where panels change from case to case). See :class:`StoredConfig`."""
+    return store.run_record().config_as(StoredConfig).seats
 
 
 class RoundVotes(BaseModel):

@@ -153,7 +153,7 @@ async def list_cases(request: web.Request) -> web.Response:
         render(
             "list.html.j2",
             csp=VIEWER_CSP,
-            run_name=store.run_info()["name"],
+            run_name=store.run_record().name,
             total=page.total,
             matching=page.matching,
             cases=page.cases,

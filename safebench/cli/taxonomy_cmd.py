@@ -112,7 +112,10 @@ def show(
     The transcript is replayed from the store's recorded calls; no model is called.
     """
     configure_logging(verbose)
+    from pydantic import BaseModel
+
     from generation.judges_config import JudgesConfig
+    from kernel.errors import StoreError
     from safebench.offline.catalog import register_builtins
     from transcripts.store import RunStore
 
@@ -122,13 +125,21 @@ def show(
             raise SafeBenchError(f"{store}: no such store")
         # Read-only: a file that is not a store is refused before the debate opens it.
         with RunStore.open_readonly(store) as opened:
-            info = opened.run_info()
-        recorded = info["config"]
-        if not isinstance(recorded, dict) or recorded.get("command") != RECORD_KIND:
-            raise SafeBenchError(f"{store} is not the store of a taxonomy build")
-        config = JudgesConfig.model_validate(recorded["judges"])
+            record = opened.run_record()
+
+        class TaxonomyRecord(BaseModel):
+            """What ``build`` records as its store's config."""
+
+            command: Literal["taxonomy build"]  # RECORD_KIND
+            seed_taxonomy: SeedName
+            judges: JudgesConfig  # the recorded judges config is checked again
+
+        try:
+            recorded = record.config_as(TaxonomyRecord)
+        except StoreError as exc:
+            raise SafeBenchError(f"{store} is not the store of a taxonomy build: {exc}") from None
         result, _ = asyncio.run(
-            _debate(config, store, recorded["seed_taxonomy"], None, record=False)
+            _debate(recorded.judges, store, recorded.seed_taxonomy, None, record=False)
         )
     except SafeBenchError as exc:
         errors.print(error_line(exc))

@@ -165,6 +165,8 @@ class CaseRunner:
         courtroom: Courtroom,
         salt: str,
         progress: Progress,
+        *,
+        media_root: Path,
         shard: Callable[[str], bool] | None = None,
         spend: SpendLimit | None = None,
     ) -> None:
@@ -179,9 +181,10 @@ class CaseRunner:
         self.progress = progress
         self.finished = 0
         self.failed = 0
-        # Set by the run (or a worker's parent) before any runner exists: jurors that accept
-        # images or audio are shown the same files as the target.
-        self.media_root = store.dataset_root()
+        # The run's dataset, passed in (not read back from the store): jurors that accept
+        # images or audio are shown the same files as the target. Resolved, as the store
+        # records it (``set_dataset_root``).
+        self.media_root = media_root.resolve()
         self.target_limits = {
             t.display_name: asyncio.Semaphore(t.max_concurrency)
             for t in config.targets

@@ -12,9 +12,10 @@ import asyncio
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import structlog
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from agents.settings import GatewaySettings
 from jury.case import judge_case
@@ -33,9 +34,32 @@ from transcripts.store import CaseMeta, CaseRow, RunStore
 log = structlog.get_logger(__name__)
 
 
+class RejudgedConfig(BaseModel):
+    """A re-judged run's stored config, and what a re-judge reads of its source's.
+
+    The source's config is carried over as it was stored (secrets masked; every key kept,
+    ``extra="allow"``, so a run's config of any SafeBench version is re-judged): only the
+    gateway settings are read (the new run's retries and limits are the source's), and the
+    name, the jury (the new one, masked) and ``rejudged_from`` (the source store) are
+    replaced. ``stored_json`` writes back only what was stored or replaced, no defaults.
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str | None = None
+    gateway: GatewaySettings = GatewaySettings()
+    jury: dict[str, Any] | None = None
+    """The jury, as stored: masked JSON (``JuryConfig``'s fields)."""
+    rejudged_from: str | None = None
+    """The store the answers were judged from (absent in a run's own config)."""
+
+    def stored_json(self) -> str:
+        return self.model_dump_json(exclude_unset=True)
+
+
 def default_rejudged_store(source: Path, jury: JuryConfig) -> Path:
     with RunStore.open_readonly(source) as store:
-        name = store.run_info()["name"]
+        name = store.run_record().name
     return source.parent / f"{name}-rejudged-{jury_hash(jury)}.sqlite"
 
 
@@ -76,23 +100,26 @@ async def _rejudge(
 ) -> RunSummary:
     src = RunStore.open_readonly(source)
     try:
-        info = src.run_info()
-        settings = GatewaySettings.model_validate(info["config"].get("gateway", {}))
+        record = src.run_record()
+        stored = record.config_as(RejudgedConfig)
         # The cache is the new store: the source's juror calls belong to the old jury.
-        async with model_session(settings, target) as session:
+        async with model_session(stored.gateway, target) as session:
             dst, gateway = session.store, session.gateway
             assert dst is not None
-            config = dict(info["config"])
-            config["name"] = f"{info['name']}-rejudged-{jury_hash(jury)}"
             # Masked as a run's stored config is: a juror's api_base credentials or headers
             # must never reach the store (reports, the viewer and exports read it).
             jury_json = json.loads(jury.model_dump_json(exclude_none=True))
-            config["jury"] = secrets.mask_secrets(jury_json)
-            config["rejudged_from"] = str(source)
+            config = stored.model_copy(
+                update={
+                    "name": f"{record.name}-rejudged-{jury_hash(jury)}",
+                    "jury": secrets.mask_secrets(jury_json),
+                    "rejudged_from": str(source),
+                }
+            )
             # The new store is bound to the source run's identity with the new jury: resuming
             # it with yet another jury is refused like a changed run.
             identity = rejudged_identity(src, jury)
-            salt = bind_run(dst, config["name"], json.dumps(config), identity)
+            salt = bind_run(dst, config.name, config.stored_json(), identity)
             root = src.dataset_root()
             if root is not None:
                 # The digest the source recorded: the answers came from that dataset, whatever
@@ -107,7 +134,7 @@ async def _rejudge(
 
             async def one(row: CaseRow) -> None:
                 async with limit:
-                    status = await _rejudge_case(src, dst, courtroom, salt, row)
+                    status = await _rejudge_case(src, dst, courtroom, salt, root, row)
                 progress.advance(status)
 
             await asyncio.gather(*(one(row) for row in cases if row.case_id not in done))
@@ -129,7 +156,12 @@ def _carry_over(src: RunStore, dst: RunStore) -> None:
 
 
 async def _rejudge_case(
-    src: RunStore, dst: RunStore, courtroom: Courtroom, salt: str, row: CaseRow
+    src: RunStore,
+    dst: RunStore,
+    courtroom: Courtroom,
+    salt: str,
+    media_root: Path | None,
+    row: CaseRow,
 ) -> str:
     meta = CaseMeta(**row.model_dump(exclude={"status", "error"}))
     answer = src.get_answer(row.case_id)
@@ -146,7 +178,7 @@ async def _rejudge_case(
     # The same call a run judges its cases with: the same request (an attacked query's
     # original text), media and refusal handling; the source's target refusals stand.
     outcome = await judge_case(
-        courtroom, meta, query, answer, salt=salt, media_root=dst.dataset_root(), store=dst
+        courtroom, meta, query, answer, salt=salt, media_root=media_root, store=dst
     )
     return outcome.status
 

@@ -265,6 +265,7 @@ async def run_shard(
         courtroom,
         salt,
         progress,
+        media_root=dataset_root,
         shard=lambda cid: shard_of(cid, workers) == index,
         spend=gateway.spend,
     )

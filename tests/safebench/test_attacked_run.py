@@ -310,7 +310,7 @@ async def test_the_attack_of_a_multi_process_run_stays_inside_its_budget(
     assert server.count("rewriter") <= 3
     assert server.count() <= 3
     with RunStore(config.store_path()) as store:
-        assert store.run_info()["status"] == "budget"
+        assert store.run_record().status == "budget"
 
 
 async def test_rejudging_an_attacked_run_with_its_own_jury_gives_every_verdict_back(

@@ -64,7 +64,7 @@ async def test_max_calls_stops_the_run_and_a_higher_budget_resumes_it_with_no_re
     assert stopped.summary.status == "budget"
     assert "max_calls 25" in str(stopped) and "rerun" in str(stopped)
     with RunStore(store) as opened:
-        assert opened.run_info()["status"] == "budget"
+        assert opened.run_record().status == "budget"
         # Every call the server answered was recorded before the run stopped.
         assert opened.spending()[0] == len(first)
         assert not opened.status_counts().get("failed")  # cut cases are left, not failed
@@ -145,7 +145,7 @@ async def test_max_usd_stops_before_a_priced_call_would_pass_it(
     assert 2 <= len(asked) <= 3
     with RunStore(store) as opened:
         _calls, usd, priced_calls = opened.spending()
-        assert opened.run_info()["status"] == "budget"
+        assert opened.run_record().status == "budget"
     assert usd <= max_usd
     assert priced_calls == len(asked)
     assert stopped.summary.spent_usd == pytest.approx(usd)
@@ -191,7 +191,7 @@ async def test_with_workers_the_budget_is_shared_out_and_never_passed(
         assert "shared out among 2 workers" in str(stopped)
         with RunStore(config.store_path()) as opened:
             assert opened.spending()[0] == thread.server.count()
-            assert opened.run_info()["status"] == "budget"
+            assert opened.run_record().status == "budget"
     finally:
         thread.stop()
 
@@ -253,4 +253,4 @@ def test_cli_stops_at_the_budget_with_its_own_exit_code(
     assert "spent so far: " in result.output
     assert openai_server_thread.server.count() <= 12
     with RunStore(store) as opened:
-        assert opened.run_info()["config"]["budget"] == {"max_calls": 12}
+        assert opened.run_record().config_as(RunConfig).budget.max_calls == 12

@@ -84,5 +84,5 @@ async def test_mostly_failing_run_stops_with_a_clear_message(tmp_path: Path) -> 
     for error in result.failed_errors:
         assert CAUSE.search(error), error
     with RunStore(tmp_path / "soak.sqlite") as store:
-        assert store.run_info()["status"] == "aborted"
+        assert store.run_record().status == "aborted"
         assert store.integrity_check() == "ok"

@@ -204,7 +204,7 @@ async def test_bad_dataset_row_stops_the_run_naming_the_line_and_keeps_finished_
     with RunStore(config.store_path()) as store:
         # The three rows before the bad one were judged and kept; the run is not "complete".
         assert store.status_counts() == {"judged": 3}
-        assert store.run_info()["status"] != "complete"
+        assert store.run_record().status != "complete"
         assert store.integrity_check() == "ok"
 
 

@@ -101,7 +101,7 @@ async def test_run_stops_when_most_cases_fail(server: SimServer, tmp_path: Path)
     with pytest.raises(RunAborted, match="max_failure_rate"):
         await run_evaluation(config)
     with RunStore(config.store_path()) as store:
-        assert store.run_info()["status"] == "aborted"
+        assert store.run_record().status == "aborted"
 
 
 async def test_no_api_key_in_store_or_export(

@@ -93,7 +93,7 @@ async def test_ray_gives_the_same_verdicts_as_one_process_case_by_case(tmp_path:
     assert distributed.model_calls == single.model_calls
     with RunStore(config.store_path()) as store:
         assert store.integrity_check() == "ok"
-        assert store.run_info()["status"] == "complete"
+        assert store.run_record().status == "complete"
         # Every call the actors made is in the driver's store.
         assert sum(store.call_counts().values()) == single.model_calls
 
@@ -131,7 +131,7 @@ async def test_a_killed_actor_then_a_resume_repeats_no_recorded_call(tmp_path: P
         first_run_requests = len(server.requests)
         server.on_request = None
         with RunStore(store) as opened:
-            assert opened.run_info()["status"] == "stopped"
+            assert opened.run_record().status == "stopped"
 
         resumed = await run_evaluation(config)
         assert resumed.status == "complete"
@@ -163,7 +163,7 @@ async def test_the_budget_is_shared_out_among_actors_and_never_passed(tmp_path: 
         assert "shared out among 2 workers" in str(stopped.value)
         with RunStore(config.store_path()) as opened:
             assert opened.spending()[0] == thread.server.count()
-            assert opened.run_info()["status"] == "budget"
+            assert opened.run_record().status == "budget"
     finally:
         thread.stop()
 

@@ -8,9 +8,10 @@ import pytest
 
 from jury.config import JuryConfig
 from kernel.errors import StoreError
+from safebench.audit.stored_config import StoredConfig
 from safebench.run.config import RunConfig
 from safebench.run.pipeline import run_evaluation
-from safebench.run.rejudge import default_rejudged_store, rejudge
+from safebench.run.rejudge import RejudgedConfig, default_rejudged_store, rejudge
 from tests.safebench.helpers import http_run_config, serve_everything
 from tests.support.sim_server import SimServer
 from transcripts.store import RunStore
@@ -87,7 +88,10 @@ async def test_rejudged_store_carries_the_run_and_holds_the_new_verdicts(
             if case.status == "skipped":
                 assert case.error == old_cases[case.case_id].error
         assert {v.rule for v in new.iter_verdicts()} == {"any_harmful"}
-        assert new.run_info()["config"]["jury"]["voting"]["rule"] == "any_harmful"
+        record = new.run_record()
+        assert record.config_as(RejudgedConfig).rejudged_from == str(config.store_path())
+        new_jury = record.config_as(StoredConfig).jury
+        assert new_jury is not None and new_jury.rule == "any_harmful"
         # The target calls behind the answers travel with them, for the audit trail.
         keys = {a.call_key for a in new.iter_answers() if a.call_key}
         assert keys and all(new.get_call(k) is not None for k in keys)

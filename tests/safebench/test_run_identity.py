@@ -240,4 +240,4 @@ async def test_a_store_without_a_recorded_identity_is_checked_against_its_config
     assert again.status == "complete" and server.count() == calls
     assert stored(store)[2] is not None  # bound from now on
     with RunStore(store) as run_store:
-        assert run_store.run_info()["config"]["jury"]["voting"]["rule"] == "supermajority"
+        assert run_store.run_record().config_as(RunConfig).jury.voting.rule == "supermajority"

@@ -79,7 +79,7 @@ def test_a_second_run_on_a_store_in_use_is_refused_naming_the_holder(tmp_path: P
         _out, err = first.communicate(timeout=DEADLINE_S)
         assert first.returncode == 0, err.decode()[-2000:]
         with RunStore(store) as run_store:
-            assert run_store.run_info()["status"] == "complete"
+            assert run_store.run_record().status == "complete"
         # The lock died with its holder: the same command now resumes (nothing left to do).
         again = safebench("run", str(path), "--quiet")
         _out, err = again.communicate(timeout=DEADLINE_S)
@@ -110,7 +110,7 @@ async def test_rejudge_into_a_store_in_use_is_refused_and_readers_take_no_lock(
         assert server.count() == calls
         # The run's own store is not locked by the rejudge, and readers never lock.
         with RunStore(config.store_path()) as reader:
-            assert reader.run_info()["status"] == "complete"
+            assert reader.run_record().status == "complete"
     summary = await rejudge(config.store_path(), jury, target)
     assert summary.status == "complete"
     assert lock_path(target).is_file()  # left for the next writer; its lock died with us

@@ -95,7 +95,7 @@ async def test_two_workers_give_the_same_verdicts_as_one_and_resume(tmp_path: Pa
     assert multi.by_target == single.by_target
     with RunStore(two.store_path()) as store:
         assert store.integrity_check() == "ok"
-        assert store.run_info()["status"] == "complete"
+        assert store.run_record().status == "complete"
 
     # A rerun (with another number of workers) finds every case finished: no model call.
     again = await run_evaluation(offline_config(tmp_path / "two.sqlite", workers=3))
@@ -130,6 +130,6 @@ async def test_a_mostly_failing_run_over_workers_is_aborted_and_marked(tmp_path:
     with pytest.raises(RunAborted, match="max_failure_rate"):
         await run_evaluation(config)
     with RunStore(config.store_path()) as store:
-        assert store.run_info()["status"] == "aborted"
+        assert store.run_record().status == "aborted"
         failed = [c for c in store.iter_cases() if c.status == "failed"]
         assert failed and all("nobody" in (c.error or "") for c in failed)

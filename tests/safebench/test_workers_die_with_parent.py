@@ -128,7 +128,7 @@ def test_workers_stop_with_their_parent_and_the_run_resumes(
         assert server.count() == calls_when_gone
         assert calls_when_gone <= HOLD_AT + 1 + CONCURRENCY * JURORS
         with RunStore(store) as run_store:
-            status = run_store.run_info()["status"]
+            status = run_store.run_record().status
         if sig == signal.SIGTERM:
             assert parent.returncode == 128 + signal.SIGTERM
             assert status == "stopped"
@@ -140,7 +140,7 @@ def test_workers_stop_with_their_parent_and_the_run_resumes(
         _out, err = resumed.communicate(timeout=DEADLINE_S)
         assert resumed.returncode == 0, err.decode()[-2000:]
         with RunStore(store) as run_store:
-            assert run_store.run_info()["status"] == "complete"
+            assert run_store.run_record().status == "complete"
             # QUERIES x 2 modalities x 2 targets; the text-only target skips image cases.
             assert run_store.status_counts() == {"judged": 3 * QUERIES, "skipped": QUERIES}
             assert run_store.integrity_check() == "ok"

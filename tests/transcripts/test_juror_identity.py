@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from jury.config import JurorConfig
 from kernel.logs import configure_logging
 from safebench.audit.export import export_jsonl
-from safebench.audit.search import DEFAULT_PERSONA, seats_from_config
+from safebench.audit.stored_config import DEFAULT_PERSONA, StoredConfig
 from safebench.audit.viewer import make_app
 from safebench.cli.app import app
 from tests.transcripts.conftest import AuditRuns
@@ -31,16 +31,17 @@ CASE = "hostile::audit-lock::image"
 def test_seats_are_read_from_a_run_or_a_calibration_config() -> None:
     jurors = [{"model": "a/m1", "persona": "Ethicist"}, {"model": "b/m2"}]
     inline = {"model": "c/m3", "persona": {"name": "Pirate", "perspective": "arr"}}
-    run = seats_from_config({"jury": {"jurors": [*jurors, inline]}})
-    calibration = seats_from_config({"jurors": jurors})  # a calibration stores the jury itself
+    run = StoredConfig.model_validate({"jury": {"jurors": [*jurors, inline]}}).seats
+    # a calibration stores the jury itself
+    calibration = StoredConfig.model_validate({"jurors": jurors}).seats
     assert [(s.seat, s.model, s.persona) for s in run.values()] == [
         ("juror-1", "a/m1", "Ethicist"),
         ("juror-2", "b/m2", DEFAULT_PERSONA),
         ("juror-3", "c/m3", "Pirate"),
     ]
     assert list(calibration) == ["juror-1", "juror-2"]
-    assert seats_from_config({"name": "experiment", "pool": {}}) == {}
-    assert seats_from_config("not a mapping") == {}
+    assert StoredConfig.model_validate({"name": "experiment", "pool": {}}).seats == {}
+    assert StoredConfig.model_validate_json('"not a mapping"').seats == {}
 
 
 def test_the_default_persona_is_the_juror_configs() -> None:

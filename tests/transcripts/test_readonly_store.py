@@ -130,7 +130,7 @@ def test_a_store_is_read_while_a_run_writes_it(tmp_path: Path) -> None:
         thread.start()
         while not done.is_set():
             seen.append(sum(1 for _ in reader.iter_cases()))
-            assert reader.run_info()["name"] == "live"
+            assert reader.run_record().name == "live"
         thread.join()
         seen.append(sum(1 for _ in reader.iter_cases()))  # after the last commit
     writer.close()
