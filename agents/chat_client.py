@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import io
 from collections.abc import AsyncGenerator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from autogen_core import CancellationToken, Image
@@ -32,6 +33,23 @@ from agents.gateway import Gateway, Messages
 from agents.spec import ModelSpec
 
 FinishReason = Literal["stop", "length", "function_calls", "content_filter", "unknown"]
+
+
+@dataclass
+class ReplyUsage(RequestUsage):
+    """A reply's token counts, and why the provider ended it, exactly as the gateway got it.
+
+    autogen's ``CreateResult.finish_reason`` is narrowed to its own literals and an agent's
+    ``Response`` keeps only the reply's text and its ``models_usage``: this usage is that
+    ``models_usage``, so the raw finish reason (``content_filter`` marks a provider refusal)
+    travels with the one reply it belongs to, never on the client between calls."""
+
+    finish_reason: str | None = None
+
+
+def finish_reason_of(usage: RequestUsage | None) -> str | None:
+    """The raw finish reason carried by a reply's ``models_usage`` (None if it has none)."""
+    return usage.finish_reason if isinstance(usage, ReplyUsage) else None
 
 
 class SourceImage(Image):
@@ -81,15 +99,11 @@ class GatewayChatClient(ChatCompletionClient):
         self._role = role
         self._total = RequestUsage(prompt_tokens=0, completion_tokens=0)
         self._last = RequestUsage(prompt_tokens=0, completion_tokens=0)
-        self.last_finish_reason: str | None = None
-        """The finish reason of the last reply: ``content_filter`` marks a provider refusal,
-        which autogen's message (text only) cannot carry."""
 
     def bind(self, scope: str) -> None:
         """Serve another scope (the same seat in another case) from a fresh start: an agent
         and its client are reused across cases rather than rebuilt per case."""
         self._scope = scope
-        self.last_finish_reason = None
         self._total = RequestUsage(prompt_tokens=0, completion_tokens=0)
         self._last = RequestUsage(prompt_tokens=0, completion_tokens=0)
 
@@ -108,10 +122,12 @@ class GatewayChatClient(ChatCompletionClient):
         completion = await self._gateway.complete(
             self._spec, to_openai_messages(messages), scope=self._scope, role=self._role
         )
-        self.last_finish_reason = completion.finish_reason
-        usage = RequestUsage(
+        # The finish reason rides on this call's own result (its usage), so concurrent calls
+        # on one client can never read each other's.
+        usage = ReplyUsage(
             prompt_tokens=completion.usage.prompt_tokens,
             completion_tokens=completion.usage.completion_tokens,
+            finish_reason=completion.finish_reason,
         )
         self._last = usage
         self._total = RequestUsage(

@@ -21,7 +21,7 @@ from autogen_agentchat.agents import AssistantAgent
 from autogen_agentchat.messages import MultiModalMessage, TextMessage
 from autogen_core import CancellationToken, Image
 
-from agents.chat_client import GatewayChatClient, SourceImage, SpeechClip
+from agents.chat_client import GatewayChatClient, SourceImage, SpeechClip, finish_reason_of
 from agents.gateway import Gateway
 from agents.media import audio_for_model, image_for_model
 from agents.spec import ModelSpec
@@ -60,13 +60,32 @@ class _Agent:
 
 @dataclass(frozen=True)
 class _Seat:
-    """A juror agent with its model client, whose last finish reason tells a refusal."""
+    """A juror agent with its model client, its rubric and the media it is shown."""
 
     agent: AssistantAgent
     client: GatewayChatClient
     rubric: Rubric
     media: tuple[Image, ...] = ()
     """The case's media this juror's model accepts, sent with its first brief."""
+
+
+class Said(str):
+    """A model's reply to one message: its text, and why its provider ended it.
+
+    The finish reason comes back with the reply it belongs to (on the agent's response), so a
+    refusal is read from the reply itself, never from state a client keeps between calls."""
+
+    finish_reason: str | None
+
+    def __new__(cls, text: str, finish_reason: str | None = None) -> Said:
+        said = super().__new__(cls, text)
+        said.finish_reason = finish_reason
+        return said
+
+    @property
+    def refused(self) -> bool:
+        """The provider refused or blocked the reply, and it holds no content."""
+        return self.finish_reason == REFUSED and not self.strip()
 
 
 class JurorFailed(Exception):
@@ -258,12 +277,12 @@ class Courtroom:
         brief: str,
         media: Sequence[Image] = (),
     ) -> Vote:
-        def send(message: str, attempt: int) -> Awaitable[str]:
+        def send(message: str, attempt: int) -> Awaitable[Said]:
             # Media go with the brief only; a re-ask is text (the media stay in context).
             return self._say(agent.agent, seat, message, media if attempt == 1 else ())
 
         def refused(reply: str) -> bool:
-            return agent.client.last_finish_reason == REFUSED and not reply.strip()
+            return isinstance(reply, Said) and reply.refused
 
         def describe(reply: str, exc: Exception) -> str:
             if refused(reply):
@@ -304,7 +323,7 @@ class Courtroom:
 
     async def _say(
         self, agent: AssistantAgent, seat: str, message: str, media: Sequence[Image] = ()
-    ) -> str:
+    ) -> Said:
         said: TextMessage | MultiModalMessage = (
             MultiModalMessage(content=[message, *media], source="clerk")
             if media
@@ -314,8 +333,10 @@ class Courtroom:
             response = await agent.on_messages([said], CancellationToken())
         except ProviderError as exc:
             raise JurorFailed(seat, exc) from exc
-        content = response.chat_message.content if response.chat_message else ""
-        return content if isinstance(content, str) else str(content)
+        reply = response.chat_message
+        content = reply.content if reply else ""
+        text = content if isinstance(content, str) else str(content)
+        return Said(text, finish_reason_of(reply.models_usage) if reply else None)
 
     async def _verdict(
         self,

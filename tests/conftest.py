@@ -12,13 +12,12 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 import pytest_asyncio
 
-from safebench.offline.catalog import register_builtins
+import safebench.offline  # noqa: F401  (its import fills the offline catalogue)
 from safebench.run.session import register_offline_routes
 from tests.support.sim_server import ServerThread, SimServer
 
 # As the app does before it reads a config: tests also validate ``safebench/…`` model specs
-# directly, and those names come from the catalogue the offline stack fills.
-register_builtins()
+# directly, and those names come from the catalogue the offline package fills when imported.
 # As the app does too: a study called directly (no model session handed down) reaches the
 # offline models through the route provider registered for ``safebench/``.
 register_offline_routes()

@@ -159,3 +159,45 @@ def test_every_label_loader_rejects_a_row_with_no_label(fmt: str, tmp_path: Path
     path = MISSING_LABEL[fmt](tmp_path)
     with pytest.raises(DatasetError, match="label"):
         load_labels(path, fmt)  # type: ignore[arg-type]
+
+
+def test_the_catalogue_is_complete_once_the_offline_package_is_imported() -> None:
+    # A fresh interpreter: importing any module of safebench.offline (or the config layer,
+    # which imports it) fills the catalogue; nobody calls a registering function.
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys\n"
+        "from agents.offline_catalog import OFFLINE_CATALOG\n"
+        "assert not OFFLINE_CATALOG.names(), 'filled before the offline package was imported'\n"
+        "import MODULE\n"
+        "from jury.config import JuryConfig\n"
+        "JuryConfig.model_validate({'jurors': [{'model': 'safebench/pattern-juror'},"
+        " {'model': 'safebench/simulated/competence=0.7'}, {'model': 'safebench/replay/x'}]})\n"
+        "assert 'sim-leaky' in OFFLINE_CATALOG.names()\n"
+        "print('ok')\n"
+    )
+    for module in ("safebench.offline.seeding", "safebench.run.config", "safebench.studies.spec"):
+        done = subprocess.run(
+            [sys.executable, "-c", probe.replace("MODULE", module)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.stdout.strip() == "ok", (module, done.stderr[-2000:])
+
+
+def test_no_product_module_calls_register_builtins() -> None:
+    # The catalogue module registers on import; no caller has to remember to.
+    root = Path(__file__).resolve().parents[1]
+    folders = ("kernel", "agents", "jury", "generation", "targets", "transcripts", "safebench")
+    callers = [
+        str(path.relative_to(root))
+        for folder in folders
+        for path in (root / folder).rglob("*.py")
+        if "register_builtins(" in path.read_text(encoding="utf-8")
+        and path != root / "safebench" / "offline" / "catalog.py"
+    ]
+    assert callers == []

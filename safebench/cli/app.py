@@ -59,11 +59,9 @@ def plug_in_builtins(
     ] = False,
 ) -> None:
     # Every command (not ``--help``) knows the offline models before it reads a config:
-    # ``safebench/…`` names are checked against the catalogue the offline stack fills. Light:
-    # names and modalities only, no model library.
-    from safebench.offline.catalog import register_builtins
-
-    register_builtins()
+    # ``safebench/…`` names are checked against the catalogue the offline stack fills when
+    # its package is imported. Light: names and modalities only, no model library.
+    import safebench.offline  # noqa: F401
 
 
 app.command("run")(run_cmd.run)

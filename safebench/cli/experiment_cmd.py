@@ -43,11 +43,9 @@ def experiment(
     from jury.study.experiment import load_experiment, load_items, run_experiment, with_labels
     from jury.study.figures import write_plots
     from safebench.cli.progress import loading_note, progress_bar
-    from safebench.offline.catalog import register_builtins
     from safebench.offline.trained_on import trained_on_items, unrecorded_line
     from safebench.run.session import model_session
 
-    register_builtins()  # the pool's offline models are checked against the catalogue
     started = time.monotonic()
     try:
         spec_model = load_experiment(spec)

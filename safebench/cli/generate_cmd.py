@@ -74,9 +74,6 @@ def generate(
     configure_logging(verbose)
     from generation.judges_config import load_judges_config
     from generation.taxonomy import load_taxonomy
-    from safebench.offline.catalog import register_builtins
-
-    register_builtins()  # the offline judges' names, which the judges config is checked against
     try:
         config = load_judges_config(judges)
         tax = load_taxonomy(taxonomy)

@@ -175,10 +175,8 @@ def _label_formats() -> Section:
 
 
 def _offline_models() -> Section:
+    import safebench.offline  # noqa: F401  (the package's import fills the catalogue)
     from agents.offline_catalog import OFFLINE_CATALOG, OFFLINE_FAMILIES, OFFLINE_PREFIX
-    from safebench.offline.catalog import register_builtins
-
-    register_builtins()
     entries = []
     for name, entry in OFFLINE_CATALOG.items():
         about = entry.kind.replace("_", " ")

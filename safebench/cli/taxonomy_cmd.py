@@ -74,9 +74,6 @@ def build(
         errors.print("[red]error:[/red] --seed-taxonomy must be 'paper' or 'none'")
         raise typer.Exit(2)
     from generation.judges_config import load_judges_config
-    from safebench.offline.catalog import register_builtins
-
-    register_builtins()  # the offline judges' names, which the judges config is checked against
     try:
         config = load_judges_config(judges)
         store_path = store or config.taxonomy_store()
@@ -116,10 +113,8 @@ def show(
 
     from generation.judges_config import JudgesConfig
     from kernel.errors import StoreError
-    from safebench.offline.catalog import register_builtins
     from transcripts.store import RunStore
 
-    register_builtins()  # as for a build: the recorded judges config is checked again
     try:
         if not store.exists():
             raise SafeBenchError(f"{store}: no such store")

@@ -2,9 +2,12 @@
 
 :func:`register_builtins` fills :mod:`agents.offline_catalog` from the offline stack's own
 registries (the jurors of :mod:`.models`, the profiles of :mod:`.sim_targets`, the judges of
-:mod:`.judges`, and the replayed and simulated juror families of :mod:`.study_jurors`). The app
-calls it before it reads a config; :class:`~safebench.offline.stack.OfflineStack` calls it too.
-It imports no litellm, torch, transformers nor HTTP server: every config load pays for it.
+:mod:`.judges`, and the replayed and simulated juror families of :mod:`.study_jurors`). It runs
+when this module is imported, and the package imports this module: once ``safebench.offline``
+(any part of it) is imported the catalogue is complete, and no caller has to remember to fill
+it. The config layer (``safebench.run.config``, ``safebench.studies.spec``) and the app import
+it for that. It imports no litellm, torch, transformers nor HTTP server: every config load pays
+for it.
 """
 
 from __future__ import annotations
@@ -48,3 +51,8 @@ def register_builtins() -> None:
             problem=_simulated_problem,
         )
     )
+
+
+# The catalogue is complete whenever this module (and so the ``safebench.offline`` package,
+# which imports it) has been imported.
+register_builtins()

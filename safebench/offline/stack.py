@@ -14,7 +14,6 @@ from agents.gateway import Route, direct_route
 from agents.offline_catalog import OFFLINE_PREFIX, known_offline_names
 from agents.spec import ModelSpec
 from kernel.errors import ConfigError
-from safebench.offline.catalog import register_builtins
 from safebench.offline.judges import OFFLINE_JUDGES
 from safebench.offline.models import OFFLINE_MODELS
 from safebench.offline.provider import register_offline_provider
@@ -29,9 +28,6 @@ class OfflineStack:
     """Starts what the offline models need, on first use, and stops it at the end."""
 
     def __init__(self) -> None:
-        # Config validation reads the catalogue; a stack built without the app (a script, a
-        # test) still finds its names there.
-        register_builtins()
         self._server: OpenAICompatServer | None = None
         self._lock = asyncio.Lock()
 

@@ -21,7 +21,7 @@ from kernel.errors import ConfigError
 from kernel.records import Modality
 from kernel.validation import format_validation_error
 from kernel.yamlread import read_yaml_mapping
-from safebench.offline.catalog import register_builtins
+from safebench.offline import catalog  # noqa: F401  (its import fills the names validated)
 from targets.base import TargetConfig
 
 
@@ -183,8 +183,6 @@ class RunConfig(BaseModel):
 
 def load_run_config(path: Path, overrides: dict[str, Any] | None = None) -> RunConfig:
     """Read and validate a run config, with errors naming the file and the field."""
-    # The offline stack's ``safebench/…`` names, which validation checks, are in the catalogue.
-    register_builtins()
     data = read_yaml_mapping(
         path, "config file", "a run config is a mapping (name:, targets:, jury: …)"
     )
@@ -197,7 +195,6 @@ def load_run_config(path: Path, overrides: dict[str, Any] | None = None) -> RunC
 
 def load_jury_config(path: Path) -> JuryConfig:
     """Read a jury file: the ``jury:`` mapping of a run config, or that mapping alone."""
-    register_builtins()  # as for a run config
     data: Any = read_yaml_mapping(
         path, "jury file", "a jury file is a mapping (jurors:, rounds:, voting: …)"
     )

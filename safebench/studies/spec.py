@@ -13,7 +13,7 @@ from kernel.errors import ConfigError
 from kernel.records import check_modality
 from kernel.validation import format_validation_error
 from kernel.yamlread import read_yaml_mapping
-from safebench.offline.catalog import register_builtins
+from safebench.offline import catalog  # noqa: F401  (its import fills the names validated)
 
 REFINED = "refined"
 """The image condition of the dataset's own images (the paper's refined image)."""
@@ -222,7 +222,6 @@ class StudySpec(Strict):
 
 def load_study(path: Path) -> StudySpec:
     """Read a study spec; the base path is made relative to the spec's folder."""
-    register_builtins()
     data = read_yaml_mapping(
         path, "study spec", "a study spec is a mapping (name:, base:, axes: …)"
     )

@@ -130,13 +130,11 @@ def _listed_names() -> dict[str, list[str]]:
     from jury.termination import STOP_RULES
     from jury.voting import rule_names
     from kernel.registry import names
-    from safebench.offline.catalog import register_builtins
     from safebench.offline.judges import OFFLINE_JUDGES
     from safebench.offline.models import OFFLINE_MODELS
     from safebench.offline.sim_targets import SIM_PROFILES
     from targets.base import TARGET_KINDS
 
-    register_builtins()
     offline = [f"safebench/{n}" for n in [*OFFLINE_CATALOG, *OFFLINE_MODELS]]
     return {
         "voting_rule": rule_names(),

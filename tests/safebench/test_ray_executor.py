@@ -314,10 +314,8 @@ class NoRay(importlib.abc.MetaPathFinder):
 sys.meta_path.insert(0, NoRay())
 from kernel.errors import ConfigError
 from safebench.run.config import RunConfig
-from safebench.offline.catalog import register_builtins
 from safebench.run.pipeline import run_evaluation
 
-register_builtins()
 config = RunConfig.model_validate(json.loads(sys.argv[1]))
 try:
     asyncio.run(run_evaluation(config))
