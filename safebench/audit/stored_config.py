@@ -6,8 +6,9 @@ a lenient model of just what they show, because they read every kind of store: a
 (``RunConfig``: the jury under ``jury``), a re-judged run's (the same), a calibration's (the
 jury itself), an experiment's (no jury: its panels change from case to case), and stores
 written by older SafeBench versions or edited by hand. What does not fit reads as absent
-(no jury, no budget), never as an error: an audit must open any store. A command that
-needs the config whole validates it with its own model (``RunRecord.config_as``).
+(no jury, no budget), never as an error: an audit must open any store (only text that is
+not JSON at all is a StoreError naming the store). A command that needs the config whole
+validates it with its own model (``RunRecord.config_as``).
 """
 
 from __future__ import annotations
