@@ -30,7 +30,7 @@ class LiteLLMTransport:
             kwargs["api_base"] = route.api_base
         if route.key():
             kwargs["api_key"] = route.key()
-        if not stream:
+        if not stream or _stream_end_unknowable(route):
             response = await litellm.acompletion(**kwargs)
             choices = getattr(response, "choices", None)
             if not choices:
@@ -38,17 +38,11 @@ class LiteLLMTransport:
             choice = choices[0]
             usage = usage_of(getattr(response, "usage", None))
             return checked_reply(choice.message.content, choice.finish_reason, usage)
-        kwargs.update(stream=True)
-        usage_ends_stream = route.litellm_model.split("/", 1)[0] in _USAGE_ENDS_STREAM
-        if not usage_ends_stream:
-            # For Gemini litellm would put its own token count in the usage chunk, hiding
-            # whether Gemini reported any (which is how a Gemini stream's end is told).
-            kwargs["stream_options"] = {"include_usage": True}
+        kwargs.update(stream=True, stream_options={"include_usage": True})
         response = await litellm.acompletion(**kwargs)
         parts: list[str] = []
         finish: str | None = None
         usage = Usage()
-        reported = False
         async for chunk in response:
             if chunk.choices:
                 choice = chunk.choices[0]
@@ -61,13 +55,15 @@ class LiteLLMTransport:
             if chunk_usage:
                 usage = usage_of(chunk_usage)
             hidden = getattr(chunk, "_hidden_params", None)
-            if isinstance(hidden, dict) and "usage" in hidden:
-                # litellm counts tokens itself when the provider reports none, and marks
-                # that stand-in with this type: the provider's own usage says it finished.
-                reported = type(hidden["usage"]).__name__ != "UnreportedUsage"
-                if reported and not chunk_usage:
-                    usage = usage_of(hidden["usage"])
-        ended = is_refusal(finish) or _provider_ended(response, usage_ends_stream, reported)
+            # litellm counts tokens itself when the provider reports none, and marks that
+            # stand-in with its own type: only the provider's own count is kept.
+            if (
+                isinstance(hidden, dict)
+                and not chunk_usage
+                and type(hidden.get("usage")).__name__ not in ("NoneType", "UnreportedUsage")
+            ):
+                usage = usage_of(hidden["usage"])
+        ended = is_refusal(finish) or _provider_ended(response)
         if finish is None or not ended:
             # litellm closes an empty, HTML or cut stream with a made-up "stop"; an answer
             # whose provider never said it ended is not an answer.
@@ -78,22 +74,31 @@ class LiteLLMTransport:
         return None
 
 
-def _provider_ended(stream: Any, usage_ends_stream: bool, usage_reported: bool) -> bool:
+def _provider_ended(stream: Any) -> bool:
     """Whether the provider itself ended the stream (not litellm's stand-in "stop").
 
     litellm's stream wrapper keeps the finish reason the provider sent: when neither the
     final nor an intermittent one arrived, the stream was empty or not a stream at all.
-    Gemini is the exception: litellm gives every Gemini chunk a finish reason, so there the
-    end is the ``usageMetadata`` that Gemini sends only with its last chunk.
     """
     received = getattr(stream, "received_finish_reason", None)
     intermittent = getattr(stream, "intermittent_finish_reason", None)
     if received is None and intermittent is None:
         return not hasattr(stream, "received_finish_reason")  # another wrapper: trust it
-    return usage_reported if usage_ends_stream else True
+    return True
 
 
-_USAGE_ENDS_STREAM = frozenset({"gemini", "vertex_ai", "vertex_ai_beta"})
+def _stream_end_unknowable(route: Route) -> bool:
+    """Whether litellm's stream of this provider cannot tell a finished reply from a cut one.
+
+    Gemini sends ``usageMetadata`` with every chunk and ``finishReason`` only with the last,
+    and litellm's stream wrapper ends a cut Gemini stream exactly as a finished one (the same
+    closing "stop" chunk, the same usage), so a half answer would be judged as whole. Such a
+    call is sent unstreamed (``generateContent``): a reply cut in transit is then broken JSON,
+    retried like any garbled reply. The native Gemini transport reads the stream itself."""
+    return route.litellm_model.split("/", 1)[0] in _STREAM_END_UNKNOWABLE
+
+
+_STREAM_END_UNKNOWABLE = frozenset({"gemini", "vertex_ai", "vertex_ai_beta"})
 
 
 def usage_of(raw: Any) -> Usage:

@@ -86,9 +86,7 @@ async def test_a_broken_reply_is_retried_never_returned(
     wire: WireServer, route: str, shape: Shape, stream: bool
 ) -> None:
     wire.script(WIRE[route], [shape])
-    result = await Gateway(SETTINGS).complete(
-        spec(wire, route), MESSAGES, scope="s", stream=stream
-    )
+    result = await Gateway(SETTINGS).complete(spec(wire, route), MESSAGES, scope="s", stream=stream)
     assert result.text == ANSWER, f"{route} {shape}: the broken reply came back as the answer"
     assert result.retries == 1
     assert wire.count() == 2
@@ -130,9 +128,7 @@ async def test_a_provider_refusal_is_a_refusal_not_an_error(
     wire: WireServer, route: str, shape: Shape, stream: bool
 ) -> None:
     wire.script(WIRE[route], [shape])
-    result = await Gateway(SETTINGS).complete(
-        spec(wire, route), MESSAGES, scope="s", stream=stream
-    )
+    result = await Gateway(SETTINGS).complete(spec(wire, route), MESSAGES, scope="s", stream=stream)
     assert result.text == "" and result.finish_reason == REFUSED
     assert result.retries == 0 and wire.count() == 1
 
@@ -143,9 +139,7 @@ async def test_an_answer_cut_by_the_token_limit_is_kept_and_marked(
     wire: WireServer, route: str, stream: bool
 ) -> None:
     wire.script(WIRE[route], ["length"])
-    result = await Gateway(SETTINGS).complete(
-        spec(wire, route), MESSAGES, scope="s", stream=stream
-    )
+    result = await Gateway(SETTINGS).complete(spec(wire, route), MESSAGES, scope="s", stream=stream)
     assert result.text and ANSWER.startswith(result.text) and result.text != ANSWER
     assert result.finish_reason == "length"
     assert wire.count() == 1
@@ -159,9 +153,23 @@ async def test_an_answer_cut_by_the_token_limit_is_kept_and_marked(
     [(r, s) for r in MODELS for s in (False, True) if not (r == "ollama_chat" and s)],
 )
 async def test_each_wire_format_answers_whole(wire: WireServer, route: str, stream: bool) -> None:
-    result = await Gateway(SETTINGS).complete(
-        spec(wire, route), MESSAGES, scope="s", stream=stream
-    )
+    result = await Gateway(SETTINGS).complete(spec(wire, route), MESSAGES, scope="s", stream=stream)
     assert result.text == ANSWER and result.retries == 0
     [request] = wire.log
     assert request.provider == WIRE[route]
+
+
+async def test_a_cut_gemini_stream_is_never_judged_as_an_answer(wire: WireServer) -> None:
+    # Gemini sends usageMetadata with every chunk; litellm's stream wrapper closes a stream
+    # cut after its first chunk exactly as a finished one ("Sure, here is a " was judged).
+    # Through litellm a Gemini call is therefore never streamed: a reply cut in transit is
+    # broken JSON, retried, and the answer that comes back is whole.
+    wire.script("gemini", ["cut"])
+    before = wire.count("gemini")
+    result = await Gateway(SETTINGS).complete(
+        spec(wire, "gemini"), MESSAGES, scope="s", stream=True
+    )
+    assert result.text == ANSWER
+    assert result.retries == 1
+    paths = [entry.path for entry in wire.log[before:]]
+    assert paths and all(":generateContent" in p and "stream" not in p.lower() for p in paths)

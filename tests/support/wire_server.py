@@ -300,11 +300,24 @@ def gemini_reply(shape: Shape, text: str, stream: bool) -> _Raw:
         candidate["content"]["parts"] = [{"text": _half(text)}]
         candidate["finishReason"] = "MAX_TOKENS"
     if not stream:
-        return _Raw(body=json.dumps(body))
-    if shape == "cut":
-        # Gemini's last chunk carries finishReason and usageMetadata; a cut stream has neither.
-        first = {"candidates": [{"content": {"parts": [{"text": _half(text)}], "role": "model"}}]}
-        return _Raw(content_type="text/event-stream", chunks=[_sse(first)])
+        # A body cut in transit: broken JSON, never a shorter answer.
+        whole_body = json.dumps(body)
+        return _Raw(body=whole_body[: len(whole_body) // 2] if shape == "cut" else whole_body)
+    # Gemini sends usageMetadata with every chunk (the running count) and finishReason only
+    # with the last: a stream cut after its first chunk has usage but no finishReason.
+    parts = candidate.get("content", {}).get("parts", [{"text": ""}])
+    whole = parts[0]["text"]
+    head = whole[: len(whole) // 2]
+    if shape == "cut" or (head and "finishReason" in candidate and shape == "good"):
+        first_usage = {**usage, "candidatesTokenCount": 1, "totalTokenCount": 6}
+        first = {
+            "candidates": [{"content": {"parts": [{"text": head}], "role": "model"}, "index": 0}],
+            "usageMetadata": first_usage,
+        }
+        if shape == "cut":
+            return _Raw(content_type="text/event-stream", chunks=[_sse(first)])
+        candidate["content"]["parts"] = [{"text": whole[len(head) :]}]
+        return _Raw(content_type="text/event-stream", chunks=[_sse(first), _sse(body)])
     return _Raw(content_type="text/event-stream", chunks=[_sse(body)])
 
 
