@@ -9,7 +9,9 @@ line before their fenced block (invisible on GitHub and in the built site, and k
     safebench rules voting
     ```
 
-``<!-- offline exit=N -->`` documents a command block whose commands exit with N. Each
+``<!-- offline exit=N -->`` documents a command block whose commands exit with N, and
+``<!-- file: NAME -->`` before a block (a config the text says to save) writes the block to
+NAME in the working directory before the commands after it run. Each
 marked command runs with no key and no network (``LITELLM_LOCAL_MODEL_COST_MAP=True``, the
 usual key variables removed), through this interpreter (``python -m safebench``).
 
@@ -70,6 +72,11 @@ class Block:
         return int(found.group(1)) if found else 0
 
     @property
+    def file_name(self) -> str | None:
+        found = re.fullmatch(r"file:\s*([\w.-]+)", self.marker)
+        return found.group(1) if found else None
+
+    @property
     def python_name(self) -> str | None:
         found = re.fullmatch(r"python:\s*(\w+)", self.marker)
         return found.group(1) if found else None
@@ -121,7 +128,18 @@ def run_line(line: str, cwd: Path, expected: int) -> None:
 
 
 def readme_start() -> list[Block]:
-    return [b for b in blocks(README) if b.offline]
+    return [b for b in blocks(README) if b.offline or b.file_name]
+
+
+def run_blocks(page_blocks: list[Block], cwd: Path, skip: set[str]) -> None:
+    """The marked blocks in order: files written, commands run (but those in ``skip``)."""
+    for block in page_blocks:
+        if block.file_name:
+            (cwd / block.file_name).write_text(block.body, encoding="utf-8")
+        elif block.offline:
+            for line in command_lines(block.body):
+                if normalised(line) not in skip:
+                    run_line(line, cwd, block.expected_exit)
 
 
 @pytest.fixture(scope="module")
@@ -130,10 +148,8 @@ def started(tmp_path_factory: pytest.TempPathFactory) -> Path:
     where = tmp_path_factory.mktemp("readme")
     shutil.copytree(ROOT / "examples", where / "examples")
     start = readme_start()
-    assert start, "README.md has no <!-- offline --> block"
-    for block in start:
-        for line in command_lines(block.body):
-            run_line(line, where, block.expected_exit)
+    assert any(b.offline for b in start), "README.md has no <!-- offline --> block"
+    run_blocks(start, where, skip=set())
     return where
 
 
@@ -169,13 +185,10 @@ OFFLINE_PAGES = [p for p in PAGES if any(b.offline for b in blocks(p))]
 def test_the_pages_offline_commands_run(page: Path, started: Path, tmp_path: Path) -> None:
     where = tmp_path / "work"
     shutil.copytree(started, where, symlinks=True)
-    already = {normalised(line) for b in readme_start() for line in command_lines(b.body)}
-    for block in blocks(page):
-        if not block.offline:
-            continue
-        for line in command_lines(block.body):
-            if normalised(line) not in already:
-                run_line(line, where, block.expected_exit)
+    already = {
+        normalised(line) for b in readme_start() if b.offline for line in command_lines(b.body)
+    }
+    run_blocks(blocks(page), where, skip=already)
 
 
 # ---------------------------------------------------------------- commands not run
