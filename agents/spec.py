@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
@@ -65,8 +66,11 @@ class ModelSpec(BaseModel):
 
     @field_validator("api_base")
     @classmethod
-    def _api_base_secrets_remembered(cls, value: str | None) -> str | None:
+    def _api_base_usable(cls, value: str | None) -> str | None:
         secrets.remember_all(secrets.url_secrets(value))
+        problem = api_base_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
         return value
 
     @field_validator("api_key")
@@ -119,6 +123,39 @@ class ModelSpec(BaseModel):
                 secrets.remember(value)
                 return SecretStr(value)
         return None
+
+
+def api_base_problem(url: str | None) -> str | None:
+    """Why ``url`` cannot carry a call, or None. Said before any call, since each of these
+    otherwise fails every call of a run with a misleading error (a 404, a malformed reply).
+    The message never repeats a credential written into the URL."""
+    if url is None:
+        return None
+    shown = secrets.public_url(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  (a port that is not a number raises here)
+    except ValueError as exc:
+        return f"api_base {shown!r} is not a URL ({exc})"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return f"api_base {shown!r} is not an http(s) URL with a host, e.g. http://localhost:8000/v1"
+    if parts.username is not None or parts.password is not None:
+        # Neither litellm nor the native client turns URL user-info into authentication:
+        # the call would go out unauthenticated and fail as a malformed reply.
+        return (
+            f"api_base {shown!r} carries credentials in the URL (user:…@host), which no client "
+            "sends; give the key as api_key_env (an environment variable) or api_key, and the "
+            "host alone as api_base"
+        )
+    if parts.query or parts.fragment:
+        # The clients append their own path (/chat/completions) to api_base, so the query
+        # would land in the middle of the path and the server answer 404.
+        return (
+            f"api_base {shown!r} has a query string or fragment, which the client's path would "
+            "be appended after (a 404); put a key in api_key_env and other query parameters in "
+            "params.extra_query"
+        )
+    return None
 
 
 NATIVE_WITHOUT_API_BASE = frozenset({"hf", "hf-classifier"})

