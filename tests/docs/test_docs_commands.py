@@ -172,6 +172,23 @@ def test_every_docs_page_the_readme_links_exists() -> None:
             assert target.removeprefix("docs/") in nav, f"{target} is not in mkdocs.yml's nav"
 
 
+def test_the_make_targets_do_what_the_readme_says() -> None:
+    make = (ROOT / "Makefile").read_text(encoding="utf-8")
+
+    def recipe(target: str) -> str:
+        found = re.search(rf"^{target}:[^\n]*\n((?:\t[^\n]*\n)*)", make, re.MULTILINE)
+        assert found, f"no {target} target in the Makefile"
+        return found.group(1)
+
+    readme = README.read_text(encoding="utf-8")
+    assert "make demo" in readme and "make test" in readme
+    assert "safebench run examples/offline.yaml" in recipe("demo")
+    assert "pytest" in recipe("test") and re.search(r"^test: *lint", make, re.MULTILINE)
+    lint = recipe("lint")
+    for tool in ("ruff check", "lint-imports", "mkdocs build --strict"):
+        assert tool in lint, f"make lint does not run {tool}"
+
+
 def test_every_docs_page_is_in_the_nav() -> None:
     nav = (ROOT / "mkdocs.yml").read_text(encoding="utf-8")
     for page in PAGES:
