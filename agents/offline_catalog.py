@@ -27,6 +27,12 @@ OFFLINE_PREFIX = "safebench/"
 
 OfflineKind = Literal["juror", "foreperson", "simulated_target", "generation_judge"]
 
+RECORDED_VERDICT_PARAM = "recorded_verdict"
+"""The completion parameter that hands a replayed or simulated juror the recorded verdict on
+the item it is judging (True: harmful), for one call. A study sets it on the juror's spec for
+the items it puts before that juror (``jury.study.recorded``); the offline provider passes it
+to the juror as an argument. Absent: no verdict is recorded for the item."""
+
 
 class OfflineEntry(BaseModel):
     """One fixed offline model name, as the offline stack registers it."""
@@ -57,6 +63,10 @@ class OfflineFamily(BaseModel):
     """Whether the bare prefix (an empty suffix) is no model of the family."""
     problem: Callable[[str], str | None]
     """Why a suffix is not a model of the family, or None when it is."""
+    answers_from: Callable[[str], str] | None = None
+    """For jurors that answer from recorded verdicts: the table (a judge column, or the human
+    ``truth``) a model of the family reads, given its suffix; the study hands the juror that
+    table's verdict on each item (:data:`RECORDED_VERDICT_PARAM`). None: it reads none."""
 
 
 OFFLINE_CATALOG: Registry[OfflineEntry] = Registry("offline model")
@@ -83,6 +93,20 @@ def offline_entry(model: str) -> OfflineEntry | None:
     return OFFLINE_CATALOG.get(model.removeprefix(OFFLINE_PREFIX))
 
 
+def recorded_table(model: str) -> str | None:
+    """The recorded-verdict table the offline model ``model`` answers from (``replay/cls``:
+    ``cls``; a simulated juror: ``truth``), or None for every other model."""
+    if not model.startswith(OFFLINE_PREFIX):
+        return None
+    name = model.removeprefix(OFFLINE_PREFIX)
+    for family in OFFLINE_FAMILIES.values():
+        suffix = name.removeprefix(family.prefix)
+        of_family = name.startswith(family.prefix) and (suffix or not family.suffix_required)
+        if family.answers_from is not None and of_family:
+            return family.answers_from(suffix)
+    return None
+
+
 def known_offline_names() -> list[str]:
     """Every fixed offline model name (without ``safebench/``), sorted."""
     return OFFLINE_CATALOG.names()
@@ -91,8 +115,8 @@ def known_offline_names() -> list[str]:
 def offline_model_problem(name: str) -> str | None:
     """Why ``name`` (without ``safebench/``) is not an offline model, or None when it is.
 
-    A family checks only the shape of its suffix: replayed jurors' verdict tables, for one,
-    are filled at run time by the labelled-set loader, after the config is read."""
+    A family checks only the shape of its suffix: a replayed juror's verdicts, for one, are
+    handed to it with each call by the study that runs it, long after the config is read."""
     if name in OFFLINE_CATALOG:
         return None
     for family in OFFLINE_FAMILIES.values():

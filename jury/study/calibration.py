@@ -12,8 +12,9 @@ import structlog
 from agents.gateway import GatewaySettings
 from jury.config import JuryConfig
 from jury.metrics.confusion import Confusion
-from jury.study.bench import ItemOutcome, OpenModels, deliberate, jury_hash, open_bench
+from jury.study.bench import ItemOutcome, OpenModels, jury_hash, open_bench
 from jury.study.labels import LabelledItem
+from jury.study.recorded import deliberate_labelled
 
 log = structlog.get_logger(__name__)
 
@@ -76,7 +77,7 @@ async def calibrate(
     name = store.stem
     description = jury.model_dump_json(exclude_none=True)
     async with open_bench(store, name, description, settings, open_models=open_models) as bench:
-        outcomes = await deliberate(
+        outcomes = await deliberate_labelled(
             bench,
             jury,
             items,

@@ -25,8 +25,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from agents.spec import ModelSpec
 from jury.config import JuryConfig, VotingConfig
 from jury.metrics.confusion import Confusion
-from jury.study.bench import Bench, ItemOutcome, OpenModels, deliberate, open_bench
+from jury.study.bench import Bench, ItemOutcome, OpenModels, open_bench
 from jury.study.labels import LabelFormat, LabelledItem, load_labels, load_run_items
+from jury.study.recorded import deliberate_labelled
 from jury.voting import build_rule
 from kernel.errors import ConfigError
 from kernel.records import Vote
@@ -299,7 +300,7 @@ async def _score_all(
     solo: dict[str, list[ItemOutcome]] = {}
     for name in sorted({n for c in blind for n in c.panel}):
         one_seat = JuryConfig(jurors=[{"model": spec.pool[name]}], rounds=0)  # type: ignore[list-item]
-        solo[name] = await deliberate(
+        solo[name] = await deliberate_labelled(
             bench,
             one_seat,
             items,
@@ -317,7 +318,7 @@ async def _score_all(
             continue
         group = (config.panel, config.rounds, config.protocol)
         if group not in deliberated or spec.foreperson is not None:
-            deliberated[group] = await deliberate(
+            deliberated[group] = await deliberate_labelled(
                 bench,
                 jury_for(spec, config),
                 items,

@@ -1,8 +1,9 @@
 """Human-labelled sets: (question, answer, label) items, from GPTFuzz, HarmBench, CSV or JSON.
 
-Loading a set also registers what replayed and simulated jurors need to find: the human
-majority as the ``truth`` table and, for HarmBench, every recorded judge column as a table
-of its own (``safebench/replay/<column>``).
+Each item carries what replayed and simulated jurors answer from: the human majority (the
+``truth`` table) and, for HarmBench, every recorded judge column (``safebench/replay/<column>``).
+Loading registers nothing anywhere: a study hands each juror the verdict on the item it judges
+(:mod:`jury.study.recorded`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Annotated, Any
 import structlog
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from jury.study.verdicts import RECORDED, TRUTH, item_key
+from jury.study.verdicts import TRUTH, item_key
 from kernel.errors import DatasetError
 from kernel.registry import Registry
 
@@ -58,6 +59,11 @@ class LabelledItem(BaseModel):
     @property
     def key(self) -> str:
         return item_key(self.question, self.answer)
+
+    def verdict(self, table: str) -> bool | None:
+        """The verdict table ``table`` holds on this item: the human label for ``truth``, a
+        judge column's recorded verdict, or None when that judge recorded none."""
+        return self.label if table == TRUTH else self.recorded.get(table)
 
 
 def majority(labels: Iterable[int]) -> bool:
@@ -266,7 +272,7 @@ def load_labels(
     seed: int = 0,
     strict: bool = False,
 ) -> list[LabelledItem]:
-    """Load a labelled set and register its truth and recorded-judge tables.
+    """Load a labelled set: its items, each with its truth and recorded-judge verdicts.
 
     ``limit`` keeps the first items; ``sample`` then draws that many, stratified by label
     (:func:`stratified_sample`, with ``seed``). ``strict``: a HarmBench behaviour with no
@@ -283,7 +289,6 @@ def load_labels(
         items = items[:limit]
     if sample is not None:
         items = stratified_sample(items, sample, seed)
-    register_items(items)
     return items
 
 
@@ -338,21 +343,7 @@ def load_run_items(path: Path, limit: int | None = None) -> list[LabelledItem]:
             )
     if limit is not None:
         items = items[:limit]
-    register_items(items)
     return items
-
-
-def register_items(items: Iterable[LabelledItem]) -> None:
-    """Make the items' truth and recorded verdicts visible to study jurors."""
-    truth: dict[str, bool] = {}
-    columns: dict[str, dict[str, bool]] = {}
-    for item in items:
-        truth[item.key] = item.label
-        for column, verdict in item.recorded.items():
-            columns.setdefault(column, {})[item.key] = verdict
-    RECORDED.add(TRUTH, truth)
-    for column, verdicts in columns.items():
-        RECORDED.add(column, verdicts)
 
 
 def recorded_columns(items: Iterable[LabelledItem]) -> list[str]:

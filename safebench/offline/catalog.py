@@ -13,6 +13,7 @@ for it.
 from __future__ import annotations
 
 from agents.offline_catalog import OfflineEntry, OfflineFamily, register_family, register_offline
+from jury.study.verdicts import TRUTH
 from safebench.offline.judges import OFFLINE_JUDGES
 from safebench.offline.models import OFFLINE_MODELS, THREADED
 from safebench.offline.sim_targets import SIM_PROFILES
@@ -38,10 +39,15 @@ def register_builtins() -> None:
         register_offline(OfflineEntry(name=name, kind=kind, threaded=name in THREADED))
     for name in OFFLINE_JUDGES:
         register_offline(OfflineEntry(name=name, kind="generation_judge"))
-    # Replayed jurors are accepted by shape: their verdict tables are filled at run time by the
-    # labelled-set loader, after the config is read.
+    # Replayed jurors are accepted by shape: the verdicts they replay are handed to them with
+    # each call by the study that puts labelled items before them.
     register_family(
-        OfflineFamily(prefix=REPLAY_PREFIX, placeholder="<column>", problem=lambda _: None)
+        OfflineFamily(
+            prefix=REPLAY_PREFIX,
+            placeholder="<column>",
+            problem=lambda _: None,
+            answers_from=lambda column: column,
+        )
     )
     register_family(
         OfflineFamily(
@@ -49,6 +55,7 @@ def register_builtins() -> None:
             placeholder="<options>",
             suffix_required=False,
             problem=_simulated_problem,
+            answers_from=lambda _options: TRUTH,
         )
     )
 

@@ -13,10 +13,10 @@ from functools import lru_cache
 from typing import Any
 
 from agents.llm import litellm
+from agents.offline_catalog import RECORDED_VERDICT_PARAM
 from safebench.offline.models import OFFLINE_MODELS, THREADED
-from safebench.offline.reading import OfflineModel
 from safebench.offline.seeding import seeded
-from safebench.offline.study_jurors import study_model
+from safebench.offline.study_jurors import StudyJuror, recorded_verdict_of, study_model
 
 PROVIDER = "safebench"
 
@@ -26,10 +26,13 @@ def _executor() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=64, thread_name_prefix="offline-model")
 
 
-def offline_model(name: str) -> OfflineModel | None:
-    """A built-in offline juror, or a replayed or simulated one (``replay/…``, ``simulated/…``)."""
+def offline_model(name: str) -> StudyJuror | None:
+    """A built-in offline juror, or a replayed or simulated one (``replay/…``, ``simulated/…``),
+    as a function of the messages and the recorded verdict the call hands over (which only
+    replayed and simulated jurors read)."""
     if name in OFFLINE_MODELS:
-        return OFFLINE_MODELS[name]
+        model = OFFLINE_MODELS[name]
+        return lambda messages, _recorded: model(messages)
     try:
         return study_model(name)
     except ValueError:
@@ -38,7 +41,11 @@ def offline_model(name: str) -> OfflineModel | None:
 
 class OfflineJuryProvider(litellm.CustomLLM):  # type: ignore[misc]
     def _reply(
-        self, model: str, messages: list[dict[str, Any]], seed: object = None
+        self,
+        model: str,
+        messages: list[dict[str, Any]],
+        seed: object = None,
+        recorded: object = None,
     ) -> litellm.ModelResponse:
         # litellm hands over the model without its provider (``replay/cls``), or with it.
         name = model.removeprefix(f"{PROVIDER}/")
@@ -51,9 +58,11 @@ class OfflineJuryProvider(litellm.CustomLLM):  # type: ignore[misc]
                 llm_provider=PROVIDER,
                 model=model,
             )
-        # The jury's seed reaches the juror as the call's ``seed`` parameter, not as text.
+        # The jury's seed reaches the juror as the call's ``seed`` parameter, not as text; a
+        # study's recorded verdict on the item as its own parameter, handed to the juror.
+        verdict = recorded_verdict_of(recorded)
         with seeded(seed):
-            text = responder(messages)
+            text = responder(messages, verdict)
         prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in messages)
         return litellm.ModelResponse(
             model=f"{PROVIDER}/{name}",
@@ -74,7 +83,7 @@ class OfflineJuryProvider(litellm.CustomLLM):  # type: ignore[misc]
     def completion(
         self, model: str, messages: list[dict[str, Any]], *args: Any, **kwargs: Any
     ) -> litellm.ModelResponse:
-        return self._reply(model, messages, _seed_param(kwargs))
+        return self._reply(model, messages, *_call_params(kwargs))
 
     async def acompletion(
         self, model: str, messages: list[dict[str, Any]], *args: Any, **kwargs: Any
@@ -83,15 +92,18 @@ class OfflineJuryProvider(litellm.CustomLLM):  # type: ignore[misc]
             # A model's forward pass must not stall the event loop; concurrent callers' threads
             # meet in the model's own batcher and share one pass.
             return await asyncio.get_running_loop().run_in_executor(
-                _executor(), self._reply, model, messages, _seed_param(kwargs)
+                _executor(), self._reply, model, messages, *_call_params(kwargs)
             )
-        return self._reply(model, messages, _seed_param(kwargs))
+        return self._reply(model, messages, *_call_params(kwargs))
 
 
-def _seed_param(kwargs: dict[str, Any]) -> object:
-    # litellm passes OpenAI's ``seed`` to a custom provider among its ``optional_params``.
+def _call_params(kwargs: dict[str, Any]) -> tuple[object, object]:
+    """The call's ``seed`` and recorded verdict: litellm passes a custom provider the
+    completion's parameters among its ``optional_params``."""
     optional = kwargs.get("optional_params")
-    return optional.get("seed") if isinstance(optional, dict) else None
+    if not isinstance(optional, dict):
+        return None, None
+    return optional.get("seed"), optional.get(RECORDED_VERDICT_PARAM)
 
 
 _registered = False

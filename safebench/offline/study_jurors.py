@@ -12,9 +12,12 @@
   ``safebench/simulated/competence=0.7,bias=0.1,correlation=0.3,persuadability=0.5,seed=2``.
 
 Both read the ballot the courtroom writes and reply in the vote format, so they travel the
-same path (litellm custom provider, gateway, cache, parser) as every other juror. A case
-missing from the tables gets a reply with no vote, which the courtroom records as an
-abstention after its re-asks.
+same path (litellm custom provider, gateway, cache, parser) as every other juror. The verdict
+they answer from (the judge's, or the true label) is an argument of each call: the study that
+puts its labelled items before them hands it over as the call's
+``agents.offline_catalog.RECORDED_VERDICT_PARAM`` (``jury.study.recorded``), and the provider
+passes it on. A call with none (an item the judge did not rate, a juror outside a study) gets
+a reply with no vote, which the courtroom records as an abstention after its re-asks.
 """
 
 from __future__ import annotations
@@ -24,14 +27,16 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from jury.study.verdicts import RECORDED, TRUTH, item_key
+from jury.study.verdicts import item_key
 from kernel.ballot import courtroom_text, read_case, vote_block
 from kernel.records import VotePayload
 from safebench.offline.reading import NOT_A_BALLOT
 from safebench.offline.seeding import offline_seed
 
 ChatMessages = list[dict[str, object]]
-OfflineModel = Callable[[ChatMessages], str]
+StudyJuror = Callable[[ChatMessages, bool | None], str]
+"""A replayed or simulated juror: the conversation, and the recorded verdict on the item it is
+judging (None: none was handed over) -> its reply."""
 
 REPLAY_PREFIX = "replay/"
 SIMULATED_PREFIX = "simulated/"
@@ -101,14 +106,13 @@ def _vote(nonce: str, harmful: bool, reasoning: str, confidence: float) -> str:
     return f"{reasoning}\n{vote_block(nonce, payload)}"
 
 
-def replay_juror(column: str) -> OfflineModel:
-    """Replays the verdicts recorded in table ``column``."""
+def replay_juror(column: str) -> StudyJuror:
+    """Replays the verdict judge ``column`` recorded, as the call hands it over."""
 
-    def respond(messages: ChatMessages) -> str:
+    def respond(messages: ChatMessages, harmful: bool | None) -> str:
         ballot = read_ballot(messages)
         if ballot is None:
             return NOT_A_BALLOT
-        harmful = RECORDED.lookup(column, ballot.key)
         if harmful is None:
             return f"No verdict of {column!r} is recorded for this request and answer."
         word = "harmful" if harmful else "not harmful"
@@ -152,15 +156,15 @@ def _uniform(*parts: object) -> float:
     return int.from_bytes(digest[:8], "big") / 2**64
 
 
-def simulated_juror(spec: str) -> OfflineModel:
-    """A juror of known competence, bias, correlation and persuadability."""
+def simulated_juror(spec: str) -> StudyJuror:
+    """A juror of known competence, bias, correlation and persuadability; the call hands it
+    the item's true label."""
     t = parse_temperament(spec)
 
-    def respond(messages: ChatMessages) -> str:
+    def respond(messages: ChatMessages, truth: bool | None) -> str:
         ballot = read_ballot(messages)
         if ballot is None:
             return NOT_A_BALLOT
-        truth = RECORDED.lookup(TRUTH, ballot.key)
         if truth is None:
             return "No true label is registered for this request and answer."
         # The jury's seed varies every draw; seed 0 adds nothing, so the draws (and the
@@ -185,7 +189,15 @@ def simulated_juror(spec: str) -> OfflineModel:
     return respond
 
 
-def study_model(name: str) -> OfflineModel | None:
+def recorded_verdict_of(value: object) -> bool | None:
+    """The handed-over verdict parameter as sent (a bool, or absent) as harmful or not."""
+    if value is None or isinstance(value, bool):
+        return value
+    # A mistyped verdict must not quietly become "none recorded": the call fails, recorded.
+    raise ValueError(f"a recorded verdict is true or false, got {value!r}")
+
+
+def study_model(name: str) -> StudyJuror | None:
     """The replayed or simulated juror ``name`` (without ``safebench/``), if it is one."""
     if name.startswith(REPLAY_PREFIX) and len(name) > len(REPLAY_PREFIX):
         return replay_juror(name.removeprefix(REPLAY_PREFIX))

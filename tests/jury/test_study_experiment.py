@@ -182,3 +182,73 @@ def test_experiment_command_prints_the_table_and_writes_plots(tmp_path: Path) ->
     assert "best by accuracy" in result.output and "a+b+c" in result.output
     assert {p.name for p in out.iterdir()} >= {"accuracy-by-size.png", "results.csv"}
     assert len((out / "results.csv").read_text().strip().splitlines()) == 1 + 4
+
+
+def _module_tables_holding(keys: set[str]) -> list[str]:
+    """Module-level objects (of the project) that hold any of ``keys``, a level deep."""
+    import sys
+    from collections.abc import Mapping
+
+    def keyed(value: object) -> bool:
+        # A table by item key, or a table of such tables (RECORDED's shape).
+        if not isinstance(value, Mapping):
+            return False
+        return bool(keys & set(map(str, value))) or any(
+            isinstance(v, Mapping) and bool(keys & set(map(str, v))) for v in value.values()
+        )
+
+    def holds(value: object) -> bool:
+        attrs = getattr(value, "__dict__", None)
+        inner = list(attrs.values()) if isinstance(attrs, dict) else []
+        return keyed(value) or any(keyed(v) for v in inner)
+
+    roots = ("jury", "agents", "safebench", "kernel", "generation", "targets", "transcripts")
+    found = []
+    for name, module in list(sys.modules.items()):
+        if module is None or name.split(".")[0] not in roots:
+            continue
+        for attr, value in list(vars(module).items()):
+            if not isinstance(value, type) and holds(value):
+                found.append(f"{name}.{attr}")
+    return found
+
+
+async def test_two_label_sets_in_one_process_keep_their_own_verdicts(tmp_path: Path) -> None:
+    # The same six answers, labelled and judged oppositely in a second set: both are loaded
+    # before either experiment runs. A process-wide table would give the first experiment the
+    # second set's verdicts (the last loaded); each experiment must see its own.
+    first = load_labels(_write_labels(tmp_path / "first.json"))
+    flipped = [
+        {
+            "id": f"item-{index}",
+            "question": question,
+            "answer": answer,
+            "label": 1 - label,
+            **{f"judge_{name}": 1 - verdicts[index] for name, verdicts in JUDGES.items()},
+        }
+        for index, (question, answer, label) in enumerate(LABELS)
+    ]
+    (tmp_path / "second.json").write_text(json.dumps(flipped), encoding="utf-8")
+    second = load_labels(tmp_path / "second.json")
+    assert [i.key for i in first] == [i.key for i in second]
+    pool = {
+        "a": "safebench/replay/a",
+        "oracle": "safebench/simulated/competence=1",
+    }
+    results = []
+    for name, items in (("first", first), ("second", second)):
+        spec = _spec(tmp_path / f"{name}.json", name=name, pool=pool, sizes=[1])
+        results.append(await run_experiment(spec, tmp_path / f"{name}.sqlite", items=items))
+    for result, items in zip(results, (first, second), strict=True):
+        accuracy = {row.config.panel[0]: row.confusion.accuracy for row in result.rows}
+        # Judge a agrees with its own set's people on 5 of 6 (the flip keeps agreement).
+        assert accuracy == pytest.approx({"a": 5 / 6, "oracle": 1.0}), result.spec.name
+        assert result.items == len(items)
+    # Calibration too, in the same process: each sees only the items it is given.
+    jury = JuryConfig.model_validate({"jurors": [{"model": "safebench/replay/b"}], "rounds": 0})
+    for name, items in (("first", first), ("second", second)):
+        report = await calibrate(items, jury, tmp_path / f"cal-{name}.sqlite")
+        assert report.jury.accuracy == pytest.approx(4 / 6)
+        assert report.jury.n == 6
+    # Nothing module-level holds any label, recorded verdict, or item key.
+    assert _module_tables_holding({item.key for item in first}) == []

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from jury.study.labels import detect_format, load_labels, majority, parse_recorded
-from jury.study.verdicts import RECORDED, TRUTH
+from jury.study.verdicts import TRUTH
 from kernel.errors import DatasetError
 
 SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
@@ -39,10 +39,11 @@ def test_harmbench_val_dev_parses_human_majority_and_judge_columns() -> None:
     columns = set().union(*(i.recorded for i in items))
     assert {"cls", "gpt-4-0613", "mixtral", "llama_guard", "GPTFuzz", "advbench"} <= columns
     assert "PAIR_gpt-4-0613" in columns and not any(c.startswith("human_") for c in columns)
-    # The loader registers what replayed and simulated jurors look up.
+    # Each item carries what replayed and simulated jurors are handed.
     first = items[0]
-    assert RECORDED.lookup(TRUTH, first.key) == first.label
-    assert RECORDED.lookup("cls", first.key) == first.recorded["cls"]
+    assert first.verdict(TRUTH) == first.label
+    assert first.verdict("cls") == first.recorded["cls"]
+    assert first.verdict("no-such-judge") is None
 
 
 def test_recorded_verdicts_read_every_judge_style() -> None:
