@@ -264,6 +264,23 @@ def test_every_file_a_quoted_command_names_exists() -> None:
     assert not missing, missing
 
 
+_REPO_PATH = re.compile(
+    r"`((?:kernel|safebench|agents|generation|targets|jury|transcripts|tests|bench|examples)"
+    r"/[\w./-]*(?:\.(?:py|yaml|json|safetensors|csv|md)|/))`"
+)
+NAMED_AS_ABSENT = {"safebench/core/", "safebench/integrations/"}
+"""Folders the architecture page names as what the layout does not have (the design card's)."""
+
+
+def test_every_repository_path_the_docs_name_exists() -> None:
+    missing = []
+    for page in [README, *PAGES, ROOT / "bench" / "RESULTS.md"]:
+        for path in _REPO_PATH.findall(page.read_text(encoding="utf-8")):
+            if path not in NAMED_AS_ABSENT and not (ROOT / path).exists():
+                missing.append(f"{page.name}: {path}")
+    assert not missing, missing
+
+
 # ---------------------------------------------------------------- the worked example
 
 
