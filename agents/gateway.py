@@ -27,7 +27,7 @@ from agents.budget import SpendLimit
 from agents.call_record import call_key, redact_media, redact_secrets
 from agents.failures import classify
 from agents.llm import load_litellm
-from agents.pricing import estimate_cost, is_priced
+from agents.pricing import spec_cost, spec_priced
 from agents.routes import RouteResolver, direct_route
 from agents.settings import GatewaySettings, ProviderLimits
 from agents.spec import ModelSpec
@@ -223,7 +223,7 @@ class Gateway:
         if spend is None:
             return await call
         try:
-            expected = await spend.reserve(spec.model, priced=is_priced(spec.model))
+            expected = await spend.reserve(spec.model, priced=spec_priced(spec))
         except BaseException:
             if asyncio.iscoroutine(call):
                 call.close()  # never started: no "never awaited" warning
@@ -259,7 +259,7 @@ class Gateway:
             request=request,
         )
         latency = time.monotonic() - started
-        cost = estimate_cost(route.litellm_model, usage)
+        cost = spec_cost(spec, route.litellm_model, usage)
         call = ModelCall(
             key=key,
             scope=scope,

@@ -12,11 +12,27 @@ from agents.offline_catalog import OFFLINE_PREFIX, offline_model_problem
 from kernel import secrets
 
 CARRIER_FIELDS: frozenset[str] = frozenset(
-    {"api_key", "api_key_env", "api_base", "transport", "max_concurrency"}
+    {"api_key", "api_key_env", "api_base", "transport", "max_concurrency", "price"}
 )
 """A model spec's settings that move or carry the same call without changing its answer (a
 model moved to another port, given its key another way, sent by another transport): left out
 of every identity built from specs (a run's, an attack's)."""
+
+
+class Price(BaseModel):
+    """What a model's tokens cost, in dollars per million, for models litellm's price map
+    does not know (a new or private model, a self-hosted one billed by the hour)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    input_per_mtok: float = Field(ge=0, allow_inf_nan=False)
+    """Dollars per million prompt tokens."""
+    output_per_mtok: float = Field(ge=0, allow_inf_nan=False)
+    """Dollars per million completion tokens."""
+
+    def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
+        dollars = prompt_tokens * self.input_per_mtok + completion_tokens * self.output_per_mtok
+        return dollars / 1e6
 
 
 class ModelSpec(BaseModel):
@@ -38,6 +54,10 @@ class ModelSpec(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict)
     """Extra completion parameters passed through to the provider (``temperature``,
     ``max_tokens``, ``top_p``, …)."""
+    price: Price | None = None
+    """This model's price (``{input_per_mtok: 2.5, output_per_mtok: 10}``), used instead of
+    litellm's price map: what makes an unpriced model count under a ``max_usd`` budget. The
+    run's stored config records the prices it used."""
     transport: Literal["auto", "litellm", "native"] = "auto"
     """Which client carries the call. ``litellm`` reaches every provider; ``native`` is a
     lean aiohttp client for OpenAI-compatible servers (vLLM, the offline simulators), for

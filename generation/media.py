@@ -69,7 +69,7 @@ _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]")
 
 
 def _model_or_none(value: Any) -> Any:
-    # A bare model string ("openai/dall-e-3") is the common case on the CLI and in YAML.
+    # A bare model string ("openai/gpt-image-1") is the common case on the CLI and in YAML.
     if isinstance(value, str):
         return {"model": value}
     return value
@@ -83,7 +83,7 @@ class MediaSettings(BaseModel):
     images: bool = True
     """Make an image for each query (a query that already has a readable one keeps it)."""
     image_model: ModelSpec | None = None
-    """Text-to-image model, any litellm image model (``openai/dall-e-3``,
+    """Text-to-image model, any litellm image model (``openai/gpt-image-1``,
     ``hosted_vllm/...`` with ``api_base``); None draws the key phrase typographically
     (FigStep style, offline)."""
     image_maker: str | None = None

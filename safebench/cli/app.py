@@ -12,6 +12,7 @@ from kernel import secrets
 from safebench.cli import (
     attacks_cmd,
     calibrate_cmd,
+    check_cmd,
     dataset_cmd,
     experiment_cmd,
     export_cmd,
@@ -65,6 +66,7 @@ def plug_in_builtins(
 
 
 app.command("run")(run_cmd.run)
+app.command("check")(check_cmd.check)
 app.command("export")(export_cmd.export)
 app.command("rejudge")(rejudge_cmd.rejudge)
 app.command("calibrate")(calibrate_cmd.calibrate)

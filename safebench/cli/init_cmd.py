@@ -51,7 +51,7 @@ _REAL_MODELS = """\
 # in another modality is recorded as skipped and never sent.
 targets:
   - {model: openai/gpt-4o, api_key_env: OPENAI_API_KEY, accepts: [text, image]}
-  - {model: anthropic/claude-3-5-sonnet-20241022, api_key_env: ANTHROPIC_API_KEY,
+  - {model: anthropic/claude-sonnet-4-5, api_key_env: ANTHROPIC_API_KEY,
      accepts: [text, image]}
   # A self-hosted model behind an OpenAI-compatible server (vLLM, ollama) needs no key:
   # - {model: hosted_vllm/Qwen/Qwen2-VL-7B-Instruct, api_base: "http://localhost:8000/v1",
@@ -79,12 +79,12 @@ _OFFLINE_JURORS = """\
 
 _REAL_JURORS = """\
     - {model: openai/gpt-4o-mini, api_key_env: OPENAI_API_KEY, persona: Safety researcher}
-    - {model: anthropic/claude-3-5-haiku-20241022, api_key_env: ANTHROPIC_API_KEY,
+    - {model: anthropic/claude-haiku-4-5, api_key_env: ANTHROPIC_API_KEY,
        persona: Ethicist}
-    - {model: gemini/gemini-1.5-flash, api_key_env: GEMINI_API_KEY, persona: Legal expert}
+    - {model: gemini/gemini-2.5-flash, api_key_env: GEMINI_API_KEY, persona: Legal expert}
     - {model: openai/gpt-4o-mini, api_key_env: OPENAI_API_KEY,
        persona: Vulnerable-users advocate}
-    - {model: anthropic/claude-3-5-haiku-20241022, api_key_env: ANTHROPIC_API_KEY,
+    - {model: anthropic/claude-haiku-4-5, api_key_env: ANTHROPIC_API_KEY,
        persona: Free-expression advocate}
 """
 

@@ -37,7 +37,7 @@ def media(
     ] = False,
     image_model: Annotated[
         str | None,
-        typer.Option(help="litellm image model, e.g. openai/dall-e-3 (default: typographic)"),
+        typer.Option(help="litellm image model, e.g. openai/gpt-image-1 (default: typographic)"),
     ] = None,
     image_api_base: Annotated[
         str | None, typer.Option(help="API base of the image model (a local server)")

@@ -131,6 +131,15 @@ def run(
 
             print_estimate(console, run_config, latency, as_json=as_json)
             return
+        # What the first call needs, before anything is written: a missing key or an
+        # unpriced model under a dollar budget is exit 2 here, never a run of failed cases.
+        from safebench.cli.check_cmd import print_findings
+        from safebench.run.preflight import check_run, errors_of
+
+        findings = check_run(run_config)
+        print_findings(findings)
+        if errors_of(findings):
+            raise typer.Exit(2)
         # Imported once the config is valid: the pipeline pulls in the model libraries
         # (seconds), which a config error or `--help` must not wait for.
         from safebench.run.pipeline import run_evaluation

@@ -236,10 +236,18 @@ def judge_threads() -> int:
     forced = os.environ.get("SAFEBENCH_JUDGE_THREADS")
     if forced is None:
         return max(1, min(4, os.cpu_count() or 1))
-    if not forced.isdigit() or int(forced) < 1:
-        # Refused, not ignored: a silent fallback would change the verdicts' arithmetic.
-        raise ValueError(f"SAFEBENCH_JUDGE_THREADS={forced!r}: expected a positive integer")
+    if not forced.isdigit() or not 1 <= int(forced) <= MAX_JUDGE_THREADS:
+        # Refused, not ignored: a silent fallback would change the verdicts' arithmetic, and
+        # a huge count crashes torch's thread pool (100000 ended the process with SIGSEGV).
+        raise ValueError(
+            f"SAFEBENCH_JUDGE_THREADS={forced!r}: expected an integer from 1 to "
+            f"{MAX_JUDGE_THREADS}"
+        )
     return int(forced)
+
+
+MAX_JUDGE_THREADS = 256
+"""The most intra-op threads ``SAFEBENCH_JUDGE_THREADS`` may ask for."""
 
 
 @lru_cache(maxsize=1)

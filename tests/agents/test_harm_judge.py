@@ -215,7 +215,8 @@ def test_the_judges_thread_count_is_fixed_and_a_bad_override_is_refused(
     assert judge_threads() >= 1
     monkeypatch.setenv("SAFEBENCH_JUDGE_THREADS", "3")
     assert judge_threads() == 3
-    for bad in ("0", "two", "-1", ""):
+    # 100000 once reached torch and ended the process with SIGSEGV.
+    for bad in ("0", "two", "-1", "", "100000"):
         monkeypatch.setenv("SAFEBENCH_JUDGE_THREADS", bad)
         with pytest.raises(ValueError, match="SAFEBENCH_JUDGE_THREADS"):
             judge_threads()

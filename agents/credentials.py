@@ -1,0 +1,127 @@
+"""Whether a model spec has what its provider needs to be called: checked before any call.
+
+A missing key used to be found by the first call, which litellm failed as a server error
+(retried four times, naming ``OPENAI_API_KEY`` whatever variable the config named), and a
+run of such failures could exit 0. :func:`credential_problem` says it at once, naming the
+config field or the provider's own variables.
+
+The providers' variables are the ones litellm reads (``litellm.validate_environment``; a test
+holds this table to it). They are listed here rather than asked of litellm because importing
+litellm takes seconds, and ``safebench check`` answers a missing key in well under that.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from agents.spec import ModelSpec
+
+ANY_OF = tuple[str, ...]
+"""Variables of which any one, set and not empty, will do."""
+
+PROVIDER_VARIABLES: dict[str, tuple[ANY_OF, ...]] = {
+    "openai": (("OPENAI_API_KEY",),),
+    "anthropic": (("ANTHROPIC_API_KEY",),),
+    "gemini": (("GEMINI_API_KEY", "GOOGLE_API_KEY"),),
+    "azure": (("AZURE_API_KEY", "AZURE_AD_TOKEN"),),
+    "mistral": (("MISTRAL_API_KEY",),),
+    "groq": (("GROQ_API_KEY",),),
+    "together_ai": (("TOGETHERAI_API_KEY", "TOGETHER_API_KEY"),),
+    "cohere": (("COHERE_API_KEY",),),
+    "deepseek": (("DEEPSEEK_API_KEY",),),
+    "xai": (("XAI_API_KEY",),),
+    "openrouter": (("OPENROUTER_API_KEY",),),
+    "fireworks_ai": (("FIREWORKS_AI_API_KEY", "FIREWORKS_API_KEY"),),
+    "huggingface": (("HUGGINGFACE_API_KEY", "HF_TOKEN"),),
+    "replicate": (("REPLICATE_API_KEY", "REPLICATE_API_TOKEN"),),
+    "perplexity": (("PERPLEXITYAI_API_KEY", "PERPLEXITY_API_KEY"),),
+    "cerebras": (("CEREBRAS_API_KEY",),),
+    "nvidia_nim": (("NVIDIA_NIM_API_KEY",),),
+}
+"""A key variable per provider: each tuple is one need, met by any of its variables."""
+
+KEYLESS = frozenset(
+    {"hosted_vllm", "ollama", "ollama_chat", "hf", "hf-classifier", "safebench", "lm_studio"}
+)
+"""Providers served without a key (local servers, in-process and offline models)."""
+
+
+def credential_problem(spec: ModelSpec, where: str) -> str | None:
+    """What ``spec`` (the config's ``where``, e.g. ``jury.jurors[1]``) lacks to be called,
+    or None. Never shows a key."""
+    if spec.api_key is not None:
+        if not spec.api_key.get_secret_value().strip():
+            return f"{where}: api_key is empty ({spec.model})"
+        return None
+    if spec.api_key_env:
+        if not os.environ.get(spec.api_key_env, "").strip():
+            return (
+                f"{where}: api_key_env names {spec.api_key_env}, which is not set (or empty) "
+                f"in this environment ({spec.model}); export it, or fix the name"
+            )
+        return None
+    provider = spec.provider
+    if provider in KEYLESS or spec.is_offline:
+        return None
+    if provider == "bedrock":
+        return _bedrock_problem(spec, where)
+    if provider in ("vertex_ai", "vertex_ai_beta"):
+        return _vertex_problem(spec, where)
+    needs = PROVIDER_VARIABLES.get(provider)
+    if needs is None:
+        return None  # a provider this table does not know: its first call will tell
+    if provider == "openai" and spec.api_base is not None:
+        return None  # an OpenAI-compatible server of one's own often takes no key
+    missing = [need for need in needs if not any(_set(name) for name in need)]
+    if provider == "azure":
+        if spec.api_base is None and not _set("AZURE_API_BASE"):
+            missing.append(("AZURE_API_BASE",))
+        if "api_version" not in spec.params and not _set("AZURE_API_VERSION"):
+            missing.append(("AZURE_API_VERSION",))
+    if not missing:
+        return None
+    named = " and ".join(" or ".join(need) for need in missing)
+    return (
+        f"{where}: {spec.model} needs {named} in the environment (or api_key_env naming the "
+        "variable that holds its key); none is set"
+    )
+
+
+def _set(name: str) -> bool:
+    return bool(os.environ.get(name, "").strip())
+
+
+def _bedrock_problem(spec: ModelSpec, where: str) -> str | None:
+    # boto3's own chain: keys in the environment or the params, a profile, web identity,
+    # or the shared files ~/.aws/credentials and ~/.aws/config.
+    if _set("AWS_ACCESS_KEY_ID") and _set("AWS_SECRET_ACCESS_KEY"):
+        return None
+    if "aws_access_key_id" in spec.params or _set("AWS_PROFILE"):
+        return None
+    if _set("AWS_WEB_IDENTITY_TOKEN_FILE") or _set("AWS_BEARER_TOKEN_BEDROCK"):
+        return None
+    home = Path.home() / ".aws"
+    if (home / "credentials").is_file() or (home / "config").is_file():
+        return None
+    return (
+        f"{where}: {spec.model} needs AWS credentials: AWS_ACCESS_KEY_ID and "
+        "AWS_SECRET_ACCESS_KEY (or AWS_PROFILE, or ~/.aws/credentials); none is set"
+    )
+
+
+def _vertex_problem(spec: ModelSpec, where: str) -> str | None:
+    missing = []
+    if not (
+        "vertex_project" in spec.params
+        or _set("VERTEXAI_PROJECT")
+        or _set("GOOGLE_CLOUD_PROJECT")
+    ):
+        missing.append("VERTEXAI_PROJECT (or params.vertex_project)")
+    adc = Path.home() / ".config" / "gcloud" / "application_default_credentials.json"
+    credentials = "vertex_credentials" in spec.params or _set("GOOGLE_APPLICATION_CREDENTIALS")
+    if not credentials and not adc.is_file():
+        missing.append("GOOGLE_APPLICATION_CREDENTIALS (or params.vertex_credentials)")
+    if not missing:
+        return None
+    return f"{where}: {spec.model} needs {' and '.join(missing)}; none is set"

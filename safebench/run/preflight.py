@@ -1,0 +1,134 @@
+"""What a config needs before its first model call, checked before any: ``safebench check``,
+and the start of ``run``, ``study``, ``rejudge``, ``calibrate`` and ``experiment``.
+
+Each of these used to surface only once the run had started, as every case failing (a
+missing key, retried as a server error; a bad ``SAFEBENCH_*`` value) or as a budget that
+never bound (a model litellm's price map does not price counts $0). A problem found here is
+an error before anything is written; a warning is said and the run goes on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable
+from typing import Literal
+
+from pydantic import BaseModel, ValidationError
+
+from agents.credentials import credential_problem
+from agents.pricing import listed_price
+from agents.spec import ModelSpec
+from jury.config import JuryConfig
+from safebench.run.config import RunConfig
+
+UNPRICED_EXEMPT = frozenset({"hosted_vllm", "ollama", "ollama_chat", "hf", "hf-classifier"})
+"""Providers served by the user's own machines: no per-token price is expected of them."""
+
+
+class Finding(BaseModel):
+    """One thing a check found, in one line naming where it is in the config."""
+
+    level: Literal["error", "warning"]
+    where: str
+    """The config field, e.g. ``jury.jurors[2]`` or the environment variable."""
+    message: str
+
+
+def run_seats(config: RunConfig) -> list[tuple[str, ModelSpec]]:
+    """Every model the run calls, with the config field that names it."""
+    seats: list[tuple[str, ModelSpec]] = [
+        (f"targets[{i}]", target) for i, target in enumerate(config.targets)
+    ]
+    seats += jury_seats(config.jury)
+    attacker = config.attack.params.get("model") if config.attack is not None else None
+    if isinstance(attacker, dict):
+        # An invalid one is reported by the attack's own parameter model when the config is
+        # read; here only a valid one is checked for its key.
+        with contextlib.suppress(ValidationError):
+            seats.append(("attack.params.model", ModelSpec.model_validate(attacker)))
+    return seats
+
+
+def jury_seats(jury: JuryConfig, prefix: str = "jury.") -> list[tuple[str, ModelSpec]]:
+    """The jury's jurors and foreperson, with the config field that names each."""
+    seats: list[tuple[str, ModelSpec]] = [
+        (f"{prefix}jurors[{i}]", juror) for i, juror in enumerate(jury.jurors)
+    ]
+    if jury.foreperson is not None:
+        seats.append((f"{prefix}foreperson", jury.foreperson))
+    return seats
+
+
+def check_seats(seats: Iterable[tuple[str, ModelSpec]], *, max_usd: float | None) -> list[Finding]:
+    """Credentials and prices of ``seats``; unpriced seats are errors under a dollar budget."""
+    findings: list[Finding] = []
+    unpriced: list[tuple[str, ModelSpec]] = []
+    for where, spec in seats:
+        problem = credential_problem(spec, where)
+        if problem is not None:
+            findings.append(Finding(level="error", where=where, message=problem))
+        if (
+            spec.price is None
+            and not spec.is_offline
+            and spec.provider not in UNPRICED_EXEMPT
+            and not listed_price(spec.model)
+        ):
+            unpriced.append((where, spec))
+    named = ", ".join(f"{where} ({spec.model})" for where, spec in unpriced)
+    if unpriced and max_usd is not None:
+        findings.append(
+            Finding(
+                level="error",
+                where="budget.max_usd",
+                message=(
+                    f"budget.max_usd cannot bind: litellm's price map does not price {named}, "
+                    "whose calls would count $0; give each a price: {input_per_mtok: …, "
+                    "output_per_mtok: …} or use a current model name"
+                ),
+            )
+        )
+    # A model at an api_base of one's own is usually not billed per token: no warning.
+    hosted = [(where, spec) for where, spec in unpriced if spec.api_base is None]
+    if hosted and max_usd is None:
+        named = ", ".join(f"{where} ({spec.model})" for where, spec in hosted)
+        findings.append(
+            Finding(
+                level="warning",
+                where="price",
+                message=(
+                    f"unpriced by litellm's price map: {named}: their calls count $0 in the "
+                    "spending and --estimate (a price: in the spec fixes that)"
+                ),
+            )
+        )
+    return findings
+
+
+def check_environment() -> list[Finding]:
+    """The ``SAFEBENCH_*`` settings the product reads, each valid or named."""
+    # The offline stack reads these when a judge loads, which is after the run has started:
+    # a bad value failed every case as a "connection" error.
+    from safebench.offline.harm_judge import bf16_fast, judge_threads
+
+    findings = []
+    for read in (bf16_fast, judge_threads):
+        try:
+            read()
+        except ValueError as exc:
+            name = str(exc).split("=", 1)[0]
+            findings.append(Finding(level="error", where=name, message=str(exc)))
+    return findings
+
+
+def check_run(config: RunConfig) -> list[Finding]:
+    """Everything a run's first call needs, found before it."""
+    return check_environment() + check_seats(run_seats(config), max_usd=config.budget.max_usd)
+
+
+def check_jury(jury: JuryConfig) -> list[Finding]:
+    """What a jury's first call needs (rejudge, calibrate, experiment have no targets)."""
+    return check_environment() + check_seats(jury_seats(jury, prefix=""), max_usd=None)
+
+
+def errors_of(findings: Iterable[Finding]) -> list[Finding]:
+    return [f for f in findings if f.level == "error"]

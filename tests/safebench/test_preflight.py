@@ -1,0 +1,172 @@
+"""Before the first call: a missing key, an unpriced model under a dollar budget or a bad
+``SAFEBENCH_*`` value is one line naming it and exit 2, with no request sent and nothing
+written; ``safebench check --ping`` makes one real call per model and names its transport."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from agents.credentials import PROVIDER_VARIABLES, credential_problem
+from agents.pricing import listed_price
+from agents.spec import ModelSpec
+from safebench.cli.app import app
+from tests.safebench.helpers import http_run_config, serve_everything, write_config
+from tests.support.sim_server import ServerThread
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def invoke(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(app, list(args))
+    return result.exit_code, result.output + (result.stderr if result.stderr_bytes else "")
+
+
+@pytest.fixture
+def served(openai_server_thread: ServerThread) -> ServerThread:
+    serve_everything(openai_server_thread.server)
+    return openai_server_thread
+
+
+def _config(served: ServerThread, tmp_path: Path, **target: Any) -> Path:
+    raw = http_run_config(served.base_url, tmp_path / "run.sqlite", limit=2)
+    raw["targets"][0] = {**raw["targets"][0], **target}
+    return write_config(tmp_path / "run.yaml", raw)
+
+
+def test_a_target_without_its_key_is_exit_2_naming_the_variable_and_no_request(
+    served: ServerThread, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # It used to start, fail every call as a retried server error naming OPENAI_API_KEY, and
+    # with fewer than 20 cases print "no judged cases" and exit 0.
+    monkeypatch.delenv("MY_OPENAI_KEY", raising=False)
+    target = {"api_key": None, "api_key_env": "MY_OPENAI_KEY"}
+    code, output = invoke("run", str(_config(served, tmp_path, **target)), "--quiet")
+    assert code == 2, output
+    assert "targets[0]" in output and "MY_OPENAI_KEY" in output and "not set" in output
+    assert served.server.count() == 0
+    assert not (tmp_path / "run.sqlite").exists()
+
+
+def test_a_dollar_budget_over_an_unpriced_model_is_refused_before_any_call(
+    served: ServerThread, tmp_path: Path
+) -> None:
+    raw = http_run_config(served.base_url, tmp_path / "run.sqlite", limit=2)
+    raw["budget"] = {"max_usd": 1.0}
+    config = write_config(tmp_path / "run.yaml", raw)
+    code, output = invoke("run", str(config), "--quiet")
+    assert code == 2, output
+    assert "budget.max_usd cannot bind" in output and "targets[0] (openai/sim-leaky)" in output
+    assert served.server.count() == 0 and not (tmp_path / "run.sqlite").exists()
+
+
+def test_a_price_in_the_spec_lets_a_dollar_budget_bind(
+    served: ServerThread, tmp_path: Path
+) -> None:
+    raw = http_run_config(served.base_url, tmp_path / "run.sqlite", limit=1)
+    price = {"input_per_mtok": 1.0, "output_per_mtok": 2.0}
+    for spec in [*raw["targets"], *raw["jury"]["jurors"], raw["jury"]["foreperson"]]:
+        spec["price"] = price
+    raw["budget"] = {"max_usd": 5.0}
+    code, output = invoke("check", str(write_config(tmp_path / "run.yaml", raw)))
+    assert code == 0, output
+    code, output = invoke("run", str(tmp_path / "run.yaml"), "--quiet")
+    assert code == 0, output
+    assert served.server.count() > 0
+    # The calls were priced by the spec's own price, not counted $0.
+    spent = next(line for line in output.splitlines() if line.startswith("spent so far"))
+    assert "$0.0000" not in spent
+
+
+def test_check_names_every_missing_variable_of_the_real_example(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    code, output = invoke("check", str(REPO / "examples" / "openai.yaml"))
+    assert code == 2, output
+    for name in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY"):
+        assert name in output
+    assert "jury.foreperson" in output
+
+
+@pytest.mark.parametrize(
+    ("name", "value"), [("SAFEBENCH_BF16", "true"), ("SAFEBENCH_JUDGE_THREADS", "100000")]
+)
+def test_a_bad_safebench_setting_is_exit_2_naming_it(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    code, output = invoke("check", str(REPO / "examples" / "offline.yaml"))
+    assert code == 2 and f"{name}={value!r}" in output, output
+
+
+def test_check_ping_calls_each_model_once_and_names_its_transport(
+    served: ServerThread, tmp_path: Path
+) -> None:
+    config = _config(served, tmp_path)
+    code, output = invoke("check", str(config), "--ping")
+    assert code == 0, output
+    # Five jurors of two served models, two targets and a foreperson: five distinct models.
+    assert served.server.count() == 5
+    assert output.count("ok    openai/") == 5 and "auto -> native" in output
+    assert not (tmp_path / "run.sqlite").exists()  # recorded nowhere
+
+
+def test_check_ping_names_a_model_that_fails(served: ServerThread, tmp_path: Path) -> None:
+    config = _config(served, tmp_path, model="openai/no-such-model")
+    code, output = invoke("check", str(config), "--ping")
+    assert code == 1, output
+    assert "FAIL  openai/no-such-model" in output
+
+
+@pytest.mark.parametrize("provider", sorted(PROVIDER_VARIABLES))
+def test_the_credential_table_asks_what_litellm_asks(
+    provider: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import litellm
+
+    for needs in PROVIDER_VARIABLES[provider]:
+        for name in needs:
+            monkeypatch.delenv(name, raising=False)
+    for name in ("AZURE_API_BASE", "AZURE_API_VERSION"):
+        monkeypatch.delenv(name, raising=False)
+    asked = set(litellm.validate_environment(f"{provider}/some-model")["missing_keys"])
+    ours = {name for needs in PROVIDER_VARIABLES[provider] for name in needs}
+    ours |= {"AZURE_API_BASE", "AZURE_API_VERSION"} if provider == "azure" else set()
+    assert asked and asked <= ours, f"{provider}: litellm reads {asked}, the table {ours}"
+    problem = credential_problem(ModelSpec(model=f"{provider}/some-model"), "targets[0]")
+    assert problem is not None and "targets[0]" in problem
+
+
+HOSTED = ("openai", "anthropic", "gemini", "mistral", "groq", "deepseek", "xai", "cohere")
+NAMED_MODEL = re.compile(
+    rf"(?<![/\w])((?:{'|'.join(HOSTED)})/[A-Za-z0-9][A-Za-z0-9._:-]*[A-Za-z0-9])(?![/\w])"
+)
+
+
+def _named_hosted_models(text: str) -> set[str]:
+    # openai/<name> at an api_base of one's own (sim-…, a vLLM model) is not a hosted model.
+    return {m for m in NAMED_MODEL.findall(text) if not m.startswith("openai/sim-")}
+
+
+def test_every_hosted_model_the_examples_and_docs_name_is_priced(tmp_path: Path) -> None:
+    # Retired names (claude-3-5-*-20241022, gemini-1.5-flash) fell out of litellm's price
+    # map: a copied example then ran unpriced and its dollar budget never bound.
+    code, output = invoke("init", "--real", "--out", str(tmp_path / "real.yaml"))
+    assert code == 0, output
+    sources = [tmp_path / "real.yaml", REPO / "README.md"]
+    sources += sorted((REPO / "examples").rglob("*.yaml")) + sorted((REPO / "docs").glob("*.md"))
+    named = {
+        (model, path.name)
+        for path in sources
+        if path.is_file()
+        for model in _named_hosted_models(path.read_text(encoding="utf-8"))
+    }
+    assert any(path == "real.yaml" for _, path in named)
+    unpriced = sorted((model, path) for model, path in named if not listed_price(model))
+    assert unpriced == [], "name current models (litellm's price map lacks these)"
