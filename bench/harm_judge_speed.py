@@ -52,7 +52,7 @@ def main() -> None:
         sys.stdout.write(f"  answers of ~{tokens} tokens, batched: {rate:6.1f} verdicts/s\n")
     path = args.data / "gptfuzz" / "evaluate.csv"
     if path.is_file():
-        from jury.study.labels import load_gptfuzz
+        from jury.labels import load_gptfuzz
 
         items = load_gptfuzz(path)[: args.n]
         with ThreadPoolExecutor(max_workers=32) as pool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -194,3 +195,9 @@ class JuryConfig(BaseModel):
         if rule.needs_foreperson_vote and self.foreperson is None:
             raise ValueError("voting rule foreperson_decides needs a foreperson model")
         return self
+
+
+def jury_hash(jury: JuryConfig) -> str:
+    """A short digest of the whole jury, naming the stores a jury's rejudge or calibration
+    writes (a different jury, a different store)."""
+    return hashlib.sha256(jury.model_dump_json(exclude_none=True).encode()).hexdigest()[:8]

@@ -16,9 +16,9 @@ import pytest
 from agents.offline_catalog import OFFLINE_CATALOG, OFFLINE_PREFIX, offline_model_problem
 from agents.spec import ModelSpec
 from generation.debate import propose_prompt
+from jury.labels import LABEL_LOADERS, check_label_format, load_labels
 from jury.personas import DEFAULT_PERSONAS
 from jury.prompts import CaseFile, first_vote, juror_system
-from jury.study.labels import LABEL_LOADERS, check_label_format, load_labels
 from kernel.ballot import parse_summary, parse_vote
 from kernel.errors import DatasetError
 from safebench.offline.catalog import register_builtins

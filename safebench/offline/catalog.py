@@ -13,7 +13,7 @@ for it.
 from __future__ import annotations
 
 from agents.offline_catalog import OfflineEntry, OfflineFamily, register_family, register_offline
-from jury.study.verdicts import TRUTH
+from jury.label_keys import TRUTH
 from safebench.offline.judges import OFFLINE_JUDGES
 from safebench.offline.models import OFFLINE_MODELS, THREADED
 from safebench.offline.sim_targets import SIM_PROFILES

@@ -15,7 +15,7 @@ Both read the ballot the courtroom writes and reply in the vote format, so they 
 same path (litellm custom provider, gateway, cache, parser) as every other juror. The verdict
 they answer from (the judge's, or the true label) is an argument of each call: the study that
 puts its labelled items before them hands it over as the call's
-``agents.offline_catalog.RECORDED_VERDICT_PARAM`` (``jury.study.recorded``), and the provider
+``agents.offline_catalog.RECORDED_VERDICT_PARAM`` (``safebench.studies.recorded``), and the provider
 passes it on. A call with none (an item the judge did not rate, a juror outside a study) gets
 a reply with no vote, which the courtroom records as an abstention after its re-asks.
 """
@@ -27,7 +27,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from jury.study.verdicts import item_key
+from jury.label_keys import item_key
 from kernel.ballot import courtroom_text, read_case, vote_block
 from kernel.records import VotePayload
 from safebench.offline.reading import NOT_A_BALLOT

@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 import structlog
 
+from jury.labels import LabelledItem, load_gptfuzz, load_harmbench
 from jury.metrics.confusion import Confusion
-from jury.study.labels import LabelledItem, load_gptfuzz, load_harmbench
 from safebench.offline.embedding import encoder
 from safebench.offline.embedding_juror import FEATURE_VERSION, HEAD_PATH, pair_features
 from safebench.offline.trained_on import pair_digest

@@ -25,8 +25,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from jury.labels import LabelledItem, load_gptfuzz, load_harmbench
 from jury.metrics.confusion import Confusion
-from jury.study.labels import LabelledItem, load_gptfuzz, load_harmbench
 from safebench.offline.harm_judge import (
     DELTA_PATH,
     MAX_TOKENS,

@@ -17,7 +17,7 @@ from typing import Any
 
 from safetensors import SafetensorError, safe_open
 
-from jury.study.labels import LabelledItem
+from jury.labels import LabelledItem
 from kernel.errors import ConfigError
 from safebench.offline.embedding_juror import HEAD_PATH
 from safebench.offline.harm_judge import DELTA_PATH

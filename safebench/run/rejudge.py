@@ -19,10 +19,9 @@ from pydantic import BaseModel, ConfigDict
 
 from agents.settings import GatewaySettings
 from jury.case import judge_case
-from jury.config import JuryConfig
+from jury.config import JuryConfig, jury_hash
 from jury.courtroom import Courtroom
 from jury.metrics.confusion import Confusion
-from jury.study.bench import jury_hash
 from kernel import secrets
 from kernel.errors import StoreError
 from safebench.run.cases import NoProgress, Progress, RunSummary, summarize

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from jury.study.labels import load_gptfuzz, load_harmbench
+from jury.labels import load_gptfuzz, load_harmbench
 from kernel.errors import ConfigError
 from safebench.offline.embedding_juror import HEAD_PATH
 from safebench.offline.harm_judge import DELTA_PATH

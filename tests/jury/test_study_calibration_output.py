@@ -12,8 +12,8 @@ import pytest
 from structlog.testing import capture_logs
 from typer.testing import CliRunner
 
+from jury.labels import LabelledItem, load_labels, stratified_sample
 from jury.metrics.confusion import Confusion
-from jury.study.labels import LabelledItem, load_labels, stratified_sample
 from kernel.errors import DatasetError
 from safebench.cli import calibrate_cmd
 from safebench.cli.app import app
@@ -381,7 +381,7 @@ def test_calibrate_scores_what_the_harm_judge_never_saw_apart(tmp_path: Path) ->
 
 
 def test_the_held_out_line_counts_undecided_items_apart() -> None:
-    from jury.study.calibration import CalibrationReport
+    from safebench.studies.calibration import CalibrationReport
 
     unseen = Confusion(tp=50, fp=20, fn=10, tn=70, undecided=2)
     report = CalibrationReport(

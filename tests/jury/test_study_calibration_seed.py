@@ -13,14 +13,14 @@ from typing import Any
 import pytest
 
 from jury.config import JuryConfig
+from jury.labels import LabelledItem, load_labels
 from jury.prompts import CaseFile, first_vote, juror_system
-from jury.study.calibration import CalibrationReport, calibrate
-from jury.study.labels import LabelledItem, load_labels
 from kernel.ballot import parse_vote
 from safebench.offline.models import OFFLINE_MODELS
 from safebench.offline.seeding import offline_seed, seeded
 from safebench.offline.wire import ChatRequest
 from safebench.run.fingerprint import jury_identity
+from safebench.studies.calibration import CalibrationReport, calibrate
 from tests.support.sim_server import SimServer
 from transcripts.store import RunStore
 

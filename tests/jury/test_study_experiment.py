@@ -9,10 +9,10 @@ import pytest
 from typer.testing import CliRunner
 
 from jury.config import JuryConfig
-from jury.study.calibration import calibrate
-from jury.study.experiment import ExperimentSpec, configurations, run_experiment
-from jury.study.labels import load_labels
+from jury.labels import load_labels
 from safebench.cli.app import app
+from safebench.studies.calibration import calibrate
+from safebench.studies.experiment import ExperimentSpec, configurations, run_experiment
 
 # Six labelled answers and three recorded judges, written here (not taken from shared data).
 # Truth:  H  H  H  S  S  S

@@ -10,8 +10,8 @@ import pytest
 
 from jury.config import VotingConfig
 from jury.metrics.confusion import Confusion
-from jury.study.experiment import Configuration, ExperimentResult, ExperimentSpec, ResultRow
-from jury.study.figures import cost_is_size, size_curves, t975, write_plots
+from safebench.studies.experiment import Configuration, ExperimentResult, ExperimentSpec, ResultRow
+from safebench.studies.experiment_figures import cost_is_size, size_curves, t975, write_plots
 
 MAJORITY = VotingConfig()
 ANY = VotingConfig(rule="any_harmful")

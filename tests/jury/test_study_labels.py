@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from jury.study.labels import detect_format, load_labels, majority, parse_recorded
-from jury.study.verdicts import TRUTH
+from jury.label_keys import TRUTH
+from jury.labels import detect_format, load_labels, majority, parse_recorded
 from kernel.errors import DatasetError
 
 SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"

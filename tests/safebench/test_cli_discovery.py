@@ -123,10 +123,10 @@ def _listed_names() -> dict[str, list[str]]:
     from generation.images import IMAGE_MAKERS
     from generation.importers import IMPORTER_KIND
     from generation.speech import SPEECH_ENGINES
+    from jury.labels import LABEL_LOADERS
     from jury.metrics import METRICS
     from jury.personas import DEFAULT_PERSONAS
     from jury.rubrics import rubric_names
-    from jury.study.labels import LABEL_LOADERS
     from jury.termination import STOP_RULES
     from jury.voting import rule_names
     from kernel.registry import names

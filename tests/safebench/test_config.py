@@ -122,7 +122,7 @@ def test_every_example_judges_config_is_valid(example: Path) -> None:
 
 @pytest.mark.parametrize("example", [e for e in EXAMPLES if e.name.startswith("experiment-")])
 def test_every_example_experiment_spec_is_valid(example: Path) -> None:
-    from jury.study.experiment import configurations, load_experiment
+    from safebench.studies.experiment import configurations, load_experiment
 
     assert configurations(load_experiment(example))
 

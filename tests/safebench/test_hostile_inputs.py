@@ -117,8 +117,8 @@ def alias_bomb(levels: int = 7) -> str:
 def _bombed_files(tmp_path: Path) -> dict[str, tuple[Path, Any]]:
     from generation.judges_config import load_judges_config
     from generation.taxonomy import load_taxonomy
-    from jury.study.experiment import load_experiment
     from safebench.run.config import load_jury_config
+    from safebench.studies.experiment import load_experiment
 
     bomb = alias_bomb()
     # The bomb rides in a field that takes anything (target params), so only its size is wrong.

@@ -111,7 +111,7 @@ async def test_rejudge_refuses_to_overwrite_its_source(tmp_path: Path) -> None:
 async def test_an_experiment_over_a_stored_run_scores_against_its_verdicts(
     server: SimServer, tmp_path: Path
 ) -> None:
-    from jury.study.experiment import ExperimentSpec, run_experiment
+    from safebench.studies.experiment import ExperimentSpec, run_experiment
 
     config = RunConfig.model_validate(
         http_run_config(server.base_url, tmp_path / "run.sqlite", limit=2)

@@ -3,7 +3,7 @@
 Each item carries what replayed and simulated jurors answer from: the human majority (the
 ``truth`` table) and, for HarmBench, every recorded judge column (``safebench/replay/<column>``).
 Loading registers nothing anywhere: a study hands each juror the verdict on the item it judges
-(:mod:`jury.study.recorded`).
+(:mod:`safebench.studies.recorded`).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Annotated, Any
 import structlog
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from jury.study.verdicts import TRUTH, item_key
+from jury.label_keys import TRUTH, item_key
 from kernel.errors import DatasetError
 from kernel.registry import Registry
 

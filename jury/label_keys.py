@@ -2,7 +2,7 @@
 recorded, per (question, answer) pair.
 
 They live on the items themselves (``LabelledItem.label`` and ``.recorded``) and reach the
-replayed and simulated jurors only as an argument of each call (:mod:`jury.study.recorded`):
+replayed and simulated jurors only as an argument of each call (:mod:`safebench.studies.recorded`):
 nothing here, nor anywhere at module level, holds a table of them.
 """
 

@@ -19,8 +19,8 @@ from typing import TypeVar
 from agents.offline_catalog import RECORDED_VERDICT_PARAM, recorded_table
 from agents.spec import ModelSpec
 from jury.config import JuryConfig
-from jury.study.bench import Bench, ItemOutcome, deliberate
-from jury.study.labels import LabelledItem
+from jury.labels import LabelledItem
+from safebench.studies.labelled_bench import Bench, ItemOutcome, deliberate
 
 S = TypeVar("S", bound=ModelSpec)
 
@@ -83,8 +83,9 @@ async def deliberate_labelled(
     keep_cases: bool = False,
     advance: Callable[[], None] | None = None,
 ) -> list[ItemOutcome]:
-    """:func:`~jury.study.bench.deliberate`, each juror that answers from recorded verdicts
-    handed its verdict on each item; the outcomes come back in the order of ``items``."""
+    """:func:`~safebench.studies.labelled_bench.deliberate`, each juror that answers from
+    recorded verdicts handed its verdict on each item; the outcomes come back in the order
+    of ``items``."""
     outcomes: list[ItemOutcome | None] = [None] * len(items)
     # One jury after the other: ``concurrency`` stays the most items judged at once.
     for handed, indices in handed_juries(jury, items):

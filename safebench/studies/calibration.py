@@ -10,11 +10,11 @@ from pathlib import Path
 import structlog
 
 from agents.gateway import GatewaySettings
-from jury.config import JuryConfig
+from jury.config import JuryConfig, jury_hash
+from jury.labels import LabelledItem
 from jury.metrics.confusion import Confusion
-from jury.study.bench import ItemOutcome, OpenModels, jury_hash, open_bench
-from jury.study.labels import LabelledItem
-from jury.study.recorded import deliberate_labelled
+from safebench.studies.labelled_bench import ItemOutcome, OpenModels, open_bench
+from safebench.studies.recorded import deliberate_labelled
 
 log = structlog.get_logger(__name__)
 

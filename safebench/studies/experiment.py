@@ -24,15 +24,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from agents.spec import ModelSpec
 from jury.config import JuryConfig, VotingConfig
+from jury.labels import LabelFormat, LabelledItem, load_labels, load_run_items
 from jury.metrics.confusion import Confusion
-from jury.study.bench import Bench, ItemOutcome, OpenModels, open_bench
-from jury.study.labels import LabelFormat, LabelledItem, load_labels, load_run_items
-from jury.study.recorded import deliberate_labelled
 from jury.voting import build_rule
 from kernel.errors import ConfigError
 from kernel.records import Vote
 from kernel.validation import format_validation_error
 from kernel.yamlread import load_yaml
+from safebench.studies.labelled_bench import Bench, ItemOutcome, OpenModels, open_bench
+from safebench.studies.recorded import deliberate_labelled
 
 log = structlog.get_logger(__name__)
 

@@ -8,7 +8,6 @@ the study's store under the case and seat, so a rerun asks no model again.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
@@ -18,7 +17,7 @@ from typing import Protocol
 from agents.gateway import Gateway, GatewaySettings
 from agents.routes import RegisteredRoutes
 from jury.config import JuryConfig
-from jury.study.labels import LabelledItem
+from jury.labels import LabelledItem
 from kernel.errors import SafeBenchError
 from kernel.records import Query, TargetAnswer, Verdict, Vote
 from transcripts.store import CaseMeta, RunStore
@@ -103,10 +102,6 @@ async def open_bench(
         salt = store.open_run(name, description)
         yield Bench(store, models.gateway, salt)
         store.set_status("complete")
-
-
-def jury_hash(jury: JuryConfig) -> str:
-    return hashlib.sha256(jury.model_dump_json(exclude_none=True).encode()).hexdigest()[:8]
 
 
 async def deliberate(

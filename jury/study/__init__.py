@@ -1,1 +1,0 @@
-"""Jury studies: labelled sets, agreement with people, calibration and sweeps of juries."""
