@@ -30,8 +30,8 @@ OfflineKind = Literal["juror", "foreperson", "simulated_target", "generation_jud
 RECORDED_VERDICT_PARAM = "recorded_verdict"
 """The completion parameter that hands a replayed or simulated juror the recorded verdict on
 the item it is judging (True: harmful), for one call. A study sets it on the juror's spec for
-the items it puts before that juror (``jury.study.recorded``); the offline provider passes it
-to the juror as an argument. Absent: no verdict is recorded for the item."""
+the items it puts before that juror (``safebench.studies.recorded``); the offline provider
+passes it to the juror as an argument. Absent: no verdict is recorded for the item."""
 
 
 class OfflineEntry(BaseModel):

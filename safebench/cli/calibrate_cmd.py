@@ -17,7 +17,7 @@ from safebench.cli.consoles import CliConsole
 from safebench.cli.options import StrictLabels
 
 if TYPE_CHECKING:
-    from jury.study.labels import LabelledItem
+    from jury.labels import LabelledItem
 
 console = CliConsole()
 errors = CliConsole(stderr=True)
@@ -44,13 +44,13 @@ def calibrate(
 ) -> None:
     """Score each juror's blind vote and the jury's verdict against the human majority."""
     configure_logging(verbose)
-    from jury.study.calibration import calibrate as run_calibration
-    from jury.study.calibration import default_store
-    from jury.study.labels import check_label_format, load_labels
+    from jury.labels import check_label_format, load_labels
     from safebench.cli.progress import jury_models, loading_note, progress_bar
     from safebench.offline.trained_on import pair_digest, trained_models, unrecorded_line
     from safebench.run.config import load_jury_config
     from safebench.run.session import model_session
+    from safebench.studies.calibration import calibrate as run_calibration
+    from safebench.studies.calibration import default_store
 
     try:
         check_label_format(fmt)

@@ -40,11 +40,16 @@ def experiment(
 ) -> None:
     """Score every jury configuration of SPEC against people; plot and name the best."""
     configure_logging(verbose)
-    from jury.study.experiment import load_experiment, load_items, run_experiment, with_labels
-    from jury.study.figures import write_plots
     from safebench.cli.progress import loading_note, progress_bar
     from safebench.offline.trained_on import trained_on_items, unrecorded_line
     from safebench.run.session import model_session
+    from safebench.studies.experiment import (
+        load_experiment,
+        load_items,
+        run_experiment,
+        with_labels,
+    )
+    from safebench.studies.experiment_figures import write_plots
 
     started = time.monotonic()
     try:
@@ -84,7 +89,7 @@ def experiment(
 
 
 class BarTicks:
-    """A sweep's progress (jury.study.experiment.StudyProgress) on the command's bar: one
+    """A sweep's progress (safebench.studies.experiment.StudyProgress) on the command's bar: one
     tick per item judged by each jury the sweep convenes."""
 
     def __init__(self, bar: Progress, loading: str | None = None) -> None:

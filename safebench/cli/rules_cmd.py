@@ -167,7 +167,7 @@ def _transports() -> Section:
 
 
 def _label_formats() -> Section:
-    from jury.study.labels import LABEL_LOADERS
+    from jury.labels import LABEL_LOADERS
 
     entries = [Entry("auto", "told from the file (its suffix and, for CSV, its header)")]
     entries += [Entry(n, first_sentence(_doc_of(LABEL_LOADERS[n]))) for n in LABEL_LOADERS]
