@@ -89,6 +89,12 @@ class CaseTables(StoreBase):
             ).fetchall()
         return {r[0] for r in rows}
 
+    def failed_cases(self) -> set[str]:
+        """Cases that failed (every rerun asks them again)."""
+        with self._lock:
+            rows = self._db.execute("SELECT case_id FROM cases WHERE status='failed'").fetchall()
+        return {r[0] for r in rows}
+
     def save_skipped(self, meta: CaseMeta, answer: TargetAnswer) -> None:
         self._save_case(meta, "skipped", answer.reason, answer, [], None)
 

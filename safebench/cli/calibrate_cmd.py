@@ -45,9 +45,11 @@ def calibrate(
     """Score each juror's blind vote and the jury's verdict against the human majority."""
     configure_logging(verbose)
     from jury.labels import check_label_format, load_labels
+    from safebench.cli.check_cmd import refuse_unready
     from safebench.cli.progress import jury_models, loading_note, progress_bar
     from safebench.offline.trained_on import pair_digest, trained_models, unrecorded_line
     from safebench.run.config import load_jury_config
+    from safebench.run.preflight import check_jury
     from safebench.run.session import model_session
     from safebench.studies.calibration import calibrate as run_calibration
     from safebench.studies.calibration import default_store
@@ -59,6 +61,7 @@ def calibrate(
         raise typer.Exit(2) from None
     try:
         jury_config = load_jury_config(jury)
+        refuse_unready(check_jury(jury_config))  # a missing key: exit 2 before any call
         items = load_labels(
             labels,
             fmt,

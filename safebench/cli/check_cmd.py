@@ -62,6 +62,13 @@ def check(
         console.print(f"ok: {len(run_seats(run_config))} models, no problem found")
 
 
+def refuse_unready(findings: list[Any]) -> None:
+    """Print ``findings``; exit 2 (before anything is written) when any is an error."""
+    print_findings(findings)
+    if any(f.level == "error" for f in findings):
+        raise typer.Exit(2)
+
+
 def print_findings(findings: list[Any]) -> None:
     """One line per finding: errors to stderr, warnings to stdout."""
     for finding in findings:

@@ -35,12 +35,20 @@ def rejudge(
     cases flipped).
     """
     configure_logging(verbose)
+    from safebench.cli.check_cmd import refuse_unready
     from safebench.cli.progress import jury_models, loading_note, progress_bar
-    from safebench.cli.run_cmd import RichProgress, print_summary
+    from safebench.cli.run_cmd import (
+        RichProgress,
+        exit_if_nothing_judged,
+        print_failures,
+        print_summary,
+    )
     from safebench.run.config import load_jury_config
+    from safebench.run.preflight import check_jury
 
     try:
         jury_config = load_jury_config(jury)
+        refuse_unready(check_jury(jury_config))  # a missing key: exit 2 before any call
         # Imported once the jury file is valid: re-judging pulls in the model libraries.
         from safebench.run.rejudge import rejudge as run_rejudge
         from safebench.run.rejudge import verdict_change
@@ -55,7 +63,9 @@ def rejudge(
         errors.print(error_line(exc))
         raise typer.Exit(2) from None
     print_summary(summary)
+    print_failures(summary.failures)
     print_change(change)
+    exit_if_nothing_judged(summary.counts)
 
 
 def print_change(change: Any) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -88,6 +88,14 @@ def run(
         float, typer.Option(min=0.001, help="With --estimate: seconds one model call takes")
     ] = 3.0,
     as_json: Annotated[bool, typer.Option("--json", help="With --estimate: print JSON")] = False,
+    retry_failed: Annotated[
+        bool,
+        typer.Option(
+            "--retry-failed",
+            help="Ask only the store's failed cases again, no case that never started (same "
+            "run, same identity; recorded successful calls are read back)",
+        ),
+    ] = False,
 ) -> None:
     """Send every query to every target, let the jury deliberate, store everything.
 
@@ -119,6 +127,8 @@ def run(
         overrides["limit"] = limit
     if concurrency is not None:
         overrides["concurrency"] = concurrency
+    if retry_failed:
+        overrides["only_failed"] = True
     if sample is not None or sample_total is not None:
         overrides["sample"] = {"per_scenario": sample, "total": sample_total, "seed": seed or 0}
     elif seed is not None:
@@ -146,7 +156,9 @@ def run(
 
         with progress_bar(console, quiet=quiet, field="counts") as bar:
             shown = RichProgress(bar, loading_note(jury_models(run_config.jury)))
-            summary = asyncio.run(_stop_on_sigterm(run_evaluation(run_config, shown)))
+            summary = asyncio.run(
+                _stop_on_sigterm(run_evaluation(run_config, shown))
+            )
     except _Terminated:
         errors.print(
             "run stopped by SIGTERM: finished cases are in the store; rerun the same command "
@@ -154,6 +166,7 @@ def run(
         )
         raise typer.Exit(128 + signal.SIGTERM) from None
     except RunAborted as exc:
+        print_failures(stored_failures(run_config.store_path()))
         errors.print(labelled("run aborted:", exc))
         raise typer.Exit(3) from None
     except SafeBenchError as exc:
@@ -170,6 +183,44 @@ def run(
     print_summary(summary)
     print_selection(run_config)
     print_spending(summary)
+    print_failures(summary.failures)
+    exit_if_nothing_judged(summary.counts)
+
+
+NOTHING_JUDGED = 5
+"""Exit code of a run (or rejudge) that judged no case while some failed."""
+
+
+def print_failures(failures: Sequence[Any], out: Console | None = None) -> None:
+    """The failed cases grouped by cause, a line per group (``safebench.run.failures``)."""
+    for group in failures:
+        cases = "case" if group.count == 1 else "cases"
+        line = (
+            f"failed: {group.count} {cases} | {group.stage} | {group.kind} | "
+            f"{group.model or '-'} | {group.first}"
+        )
+        (out or console).print(Text(line), soft_wrap=True)
+
+
+def stored_failures(store: Path) -> list[Any]:
+    """The failure groups of the store at ``store`` (read only)."""
+    from safebench.run.failures import failure_groups
+    from transcripts.store import RunStore
+
+    with RunStore.open_readonly(store) as opened:
+        return failure_groups(opened.iter_cases())
+
+
+def exit_if_nothing_judged(counts: dict[str, int]) -> None:
+    """Exit non-zero when no case was judged and any failed, whatever the run's size: a run
+    of failures is not a result (it used to exit 0 below the abort threshold's 20 cases)."""
+    failed = counts.get("failed", 0)
+    if counts.get("judged", 0) == 0 and failed:
+        errors.print(
+            f"error: no case was judged and {failed} failed (causes above); fix the cause, "
+            "then rerun with --retry-failed to ask the failed cases again"
+        )
+        raise typer.Exit(NOTHING_JUDGED)
 
 
 def print_spending(summary: Any) -> None:

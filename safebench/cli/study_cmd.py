@@ -66,11 +66,16 @@ def study(
     (`audio:<voice>`, `audio+text:<voice>`, ...), attack, dataset; README "Studies".
     """
     configure_logging(verbose)
+    from safebench.cli.check_cmd import refuse_unready
+    from safebench.run.preflight import check_run
+    from safebench.studies.cells import base_config
     from safebench.studies.spec import load_study
 
     started = time.monotonic()
     try:
         spec_model = load_study(spec)
+        # What the cells' first calls need, before any cell starts: exit 2 on a missing key.
+        refuse_unready(check_run(base_config(spec_model)))
         from safebench.studies.runner import run_study
 
         folder = out or Path("runs") / f"study-{spec_model.name}"

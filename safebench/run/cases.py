@@ -35,6 +35,7 @@ from kernel.errors import (
 from kernel.records import Modality, Query, TargetAnswer, case_id, modality_kind
 from safebench.offline.seed import SEED_DATASET_NAME, build_seed_dataset
 from safebench.run.config import RunConfig
+from safebench.run.failures import FailureGroup, failure_groups
 from targets.base import Target, TargetContext, TargetReply, target_factory
 from targets.replay import MissingAnswer
 from transcripts.store import CaseMeta, RunStore
@@ -78,6 +79,8 @@ class RunSummary:
     """What they cost, priced calls only (litellm's price map)."""
     priced_calls: int = 0
     """How many of them litellm priced (the others are to unpriced models)."""
+    failures: list[FailureGroup] = field(default_factory=list)
+    """The failed cases, grouped by cause (stage, failure kind, model)."""
 
 
 class RunOverBudget(SafeBenchError):
@@ -192,17 +195,22 @@ class CaseRunner:
         }
 
     def _cases(
-        self, queries: Iterator[Query], done: set[str]
+        self, queries: Iterator[Query], done: set[str], only: set[str] | None
     ) -> Iterator[tuple[Query, Modality, Target, str]]:
         for query in queries:
             for modality in self.config.modalities:
                 for target in self.targets:
                     cid = case_id(target.name, query.id, modality)
-                    if cid not in done and (self.shard is None or self.shard(cid)):
+                    if cid in done or (only is not None and cid not in only):
+                        continue
+                    if self.shard is None or self.shard(cid):
                         yield query, modality, target, cid
 
-    async def run(self, queries: Iterator[Query], done: set[str]) -> None:
-        cases = self._cases(queries, done)
+    async def run(
+        self, queries: Iterator[Query], done: set[str], only: set[str] | None = None
+    ) -> None:
+        """Run every case of ``queries`` not in ``done`` (and, given ``only``, in it)."""
+        cases = self._cases(queries, done, only)
         # A fixed pool pulling from one iterator: memory stays flat however big the dataset.
         workers = [asyncio.create_task(self._worker(cases)) for _ in range(self.config.concurrency)]
         try:
@@ -360,4 +368,5 @@ def summarize(store: RunStore, gateway: Gateway | None, status: str, wall_s: flo
         spent_calls=spent_calls,
         spent_usd=spent_usd,
         priced_calls=priced_calls,
+        failures=failure_groups(store.iter_cases()),
     )

@@ -94,6 +94,10 @@ class RunConfig(BaseModel):
     concurrency: int = Field(16, ge=1, le=4096)
     """Cases in flight at once (each runs its target call, then its deliberation). With
     ``workers`` > 1 this is the whole run's figure, shared out among the workers."""
+    only_failed: bool = False
+    """Ask only the cases the store holds as failed, and no case that never started
+    (``safebench run --retry-failed``, the analogue of ``inspect eval-retry``); not part of
+    the run's identity, so it resumes the same run."""
     workers: int = Field(1, ge=1, le=64)
     """Processes the run uses, each with its own event loop and model gateway (one event loop
     tops out near one core). Cases are sharded among them by a hash of the case id, all write

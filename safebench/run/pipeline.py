@@ -131,8 +131,12 @@ async def _conduct(
     spend = spend_limit(config, store)
     # The attacked copy's digest is its own (computed there); the identity's is the source's.
     store.set_dataset_root(dataset_root, None if config.attack else dataset_digest(identity))
-    total = count_chosen(config, dataset_root) * len(config.modalities) * len(config.targets)
-    progress.start(total, len(store.finished_cases()))
+    if config.only_failed:
+        # --retry-failed: the failed cases, and no case that never started.
+        progress.start(len(store.failed_cases()), 0)
+    else:
+        total = count_chosen(config, dataset_root) * len(config.modalities) * len(config.targets)
+        progress.start(total, len(store.finished_cases()))
     status = "complete"
     try:
         reports = await supervise(config, dataset_root, progress, budget_shares(spend, shards))

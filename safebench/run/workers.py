@@ -130,6 +130,8 @@ class ShardStore(Protocol):
 
     def finished_cases(self) -> set[str]: ...
 
+    def failed_cases(self) -> set[str]: ...
+
 
 class _QueueProgress:
     """A worker's progress: every finished case goes to the parent as ("case", status)."""
@@ -271,7 +273,8 @@ async def run_shard(
     )
     status, error = "complete", None
     try:
-        await runner.run(chosen_queries(share, dataset_root), store.finished_cases())
+        only = store.failed_cases() if share.only_failed else None
+        await runner.run(chosen_queries(share, dataset_root), store.finished_cases(), only)
     except BudgetExhausted as exc:
         status, error = "budget", str(exc)  # its share is spent; the others go on
     stats = gateway.stats

@@ -170,3 +170,27 @@ def test_every_hosted_model_the_examples_and_docs_name_is_priced(tmp_path: Path)
     assert any(path == "real.yaml" for _, path in named)
     unpriced = sorted((model, path) for model, path in named if not listed_price(model))
     assert unpriced == [], "name current models (litellm's price map lacks these)"
+
+
+def test_a_run_that_judged_nothing_exits_non_zero_naming_the_cause_and_retries_only_failures(
+    served: ServerThread, tmp_path: Path
+) -> None:
+    # Below the abort threshold (20 cases) a run of failures used to print "no judged cases"
+    # and exit 0, the causes only in the store.
+    leaky = {"model": "openai/sim-leaky", "api_base": served.base_url, "api_key": "sk-test"}
+    raw = http_run_config(
+        served.base_url, tmp_path / "run.sqlite", limit=3, modalities=["text"], targets=[leaky]
+    )
+    config = write_config(tmp_path / "run.yaml", raw)
+    served.server.script_faults("sim-leaky", ["server_error"] * 9)  # 3 cases x 3 attempts
+    code, output = invoke("run", str(config), "--quiet")
+    assert code == 5, output
+    assert "failed: 3 cases | target | server_error | openai/sim-leaky |" in output
+    assert "no case was judged and 3 failed" in output and "--retry-failed" in output
+    asked = served.server.count("sim-leaky")
+
+    # One more query in the config: --retry-failed asks the 3 failed cases and not the new one.
+    code, output = invoke("run", str(config), "--quiet", "--retry-failed", "--limit", "4")
+    assert code == 0, output
+    assert served.server.count("sim-leaky") == asked + 3
+    assert "cases: judged 3 |" in output and "failed:" not in output

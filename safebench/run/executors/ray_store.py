@@ -82,6 +82,9 @@ class StoreWriter:
     def finished_cases(self) -> set[str]:
         return self.store.finished_cases()
 
+    def failed_cases(self) -> set[str]:
+        return self.store.failed_cases()
+
     def dataset_root(self) -> Path | None:
         return self.store.dataset_root()
 
@@ -230,6 +233,9 @@ class RemoteStore:
 
     def finished_cases(self) -> set[str]:
         return self._call("finished_cases")  # type: ignore[no-any-return]
+
+    def failed_cases(self) -> set[str]:
+        return self._call("failed_cases")  # type: ignore[no-any-return]
 
     def dataset_root(self) -> Path | None:
         # Set by the driver before any actor starts, so asked once.
