@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
+import warnings
 from collections.abc import Coroutine, Sequence
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -157,14 +158,15 @@ def run(
         with progress_bar(console, quiet=quiet, field="counts") as bar:
             shown = RichProgress(bar, loading_note(jury_models(run_config.jury)))
             summary = asyncio.run(
-                _stop_on_sigterm(run_evaluation(run_config, shown))
+                _stop_on_signals(run_evaluation(run_config, shown))
             )
-    except _Terminated:
+    except _Stopped as stop:
+        how = "Ctrl-C" if stop.signum == signal.SIGINT else "SIGTERM"
         errors.print(
-            "run stopped by SIGTERM: finished cases are in the store; rerun the same command "
+            f"run stopped ({how}): finished cases are in the store; rerun the same command "
             "to resume"
         )
-        raise typer.Exit(128 + signal.SIGTERM) from None
+        raise typer.Exit(128 + stop.signum) from None
     except RunAborted as exc:
         print_failures(stored_failures(run_config.store_path()))
         errors.print(labelled("run aborted:", exc))
@@ -231,34 +233,45 @@ def print_spending(summary: Any) -> None:
     )
 
 
-class _Terminated(Exception):
-    """The run was cancelled by SIGTERM."""
+class _Stopped(Exception):
+    """The run was cancelled by a signal (SIGINT: Ctrl-C, or SIGTERM)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
 
 
-async def _stop_on_sigterm(run: Coroutine[Any, Any, T]) -> T:
-    """Await ``run``; SIGTERM cancels it, so the run ends as Ctrl-C ends it: worker processes
-    stopped, status ``stopped`` in the store, the store closed. Without this a SIGTERM
-    (a scheduler's, a container stop) killed the process mid-run with the status left
-    ``running`` and its workers still calling models."""
+async def _stop_on_signals(run: Coroutine[Any, Any, T]) -> T:
+    """Await ``run``; Ctrl-C or SIGTERM cancels it, so the run ends cleanly whichever
+    arrives: worker processes stopped, status ``stopped`` in the store, the store closed.
+    Without this a SIGTERM (a scheduler's, a container stop) killed the process mid-run with
+    the status left ``running``, and Ctrl-C ended in a KeyboardInterrupt with Python's
+    warnings about the calls it cut."""
     task = asyncio.current_task()
     assert task is not None
     loop = asyncio.get_running_loop()
-    terminated = False
+    received: list[int] = []
 
-    def on_sigterm() -> None:
-        nonlocal terminated
-        terminated = True
-        task.cancel()
+    def on_signal(signum: int) -> None:
+        if not received:
+            received.append(signum)
+            # litellm hops some calls through a thread and awaits the coroutine that comes
+            # back; a call cut at that point is reported as "never awaited" at exit. It is a
+            # call the stop cancelled on purpose, not a bug to show the user.
+            warnings.filterwarnings("ignore", "coroutine .* was never awaited", RuntimeWarning)
+            task.cancel()
 
-    loop.add_signal_handler(signal.SIGTERM, on_sigterm)
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, on_signal, signum)
     try:
         return await run
     except asyncio.CancelledError:
-        if terminated:
-            raise _Terminated from None
+        if received:
+            raise _Stopped(received[0]) from None
         raise
     finally:
-        loop.remove_signal_handler(signal.SIGTERM)
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
 
 
 def print_summary(summary: Any, out: Console | None = None) -> None:

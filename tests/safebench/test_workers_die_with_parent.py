@@ -1,4 +1,5 @@
-"""Worker processes stop when their parent stops, and a SIGTERM marks the run ``stopped``.
+"""Worker processes stop when their parent stops, and a SIGTERM or Ctrl-C (SIGINT) marks the
+run ``stopped``.
 
 A ``workers: 2`` run is held mid-run by the server (answers wait for a release, and no
 attempt can time out meanwhile), its parent alone is killed, and the test waits, with a
@@ -78,7 +79,9 @@ def descendants(root: int) -> dict[int, int]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "sigkill"])
+@pytest.mark.parametrize(
+    "sig", [signal.SIGTERM, signal.SIGINT, signal.SIGKILL], ids=["sigterm", "sigint", "sigkill"]
+)
 def test_workers_stop_with_their_parent_and_the_run_resumes(
     tmp_path: Path, sig: signal.Signals
 ) -> None:
@@ -129,9 +132,13 @@ def test_workers_stop_with_their_parent_and_the_run_resumes(
         assert calls_when_gone <= HOLD_AT + 1 + CONCURRENCY * JURORS
         with RunStore(store) as run_store:
             status = run_store.run_record().status
-        if sig == signal.SIGTERM:
-            assert parent.returncode == 128 + signal.SIGTERM
+        if sig in (signal.SIGTERM, signal.SIGINT):
+            # Ctrl-C as SIGTERM: one line saying how to resume, no Python warning or traceback.
+            assert parent.returncode == 128 + sig
             assert status == "stopped"
+            said = parent.stderr.read().decode()  # type: ignore[union-attr]
+            assert "rerun the same command to resume" in said, said[-2000:]
+            assert "Traceback" not in said and "Warning" not in said, said[-2000:]
         else:
             assert parent.returncode == -signal.SIGKILL
             assert status == "running"  # nobody was left to say otherwise
