@@ -47,6 +47,49 @@ KEYLESS = frozenset(
 """Providers served without a key (local servers, in-process and offline models)."""
 
 
+ROUTED_WITHOUT_PRICES = frozenset(
+    {
+        "hosted_vllm",
+        "ollama_chat",
+        "lm_studio",
+        "openrouter",
+        "huggingface",
+        "vertex_ai_beta",
+        "azure_ai",
+        "litellm_proxy",
+        "custom_openai",
+        "openai_like",
+        "text-completion-openai",
+        "hf",
+        "hf-classifier",
+        "safebench",
+    }
+)
+"""Prefixes litellm (or SafeBench itself) routes that its price map lists no model under."""
+
+
+def provider_problem(spec: ModelSpec, where: str) -> str | None:
+    """Why ``spec``'s provider prefix cannot be routed, or None: a typo'd prefix used to be
+    found by the first call. The known prefixes are the ones litellm's price map names (read
+    offline) and those this module lists."""
+    from agents.pricing import price_map
+
+    known = {
+        str(entry.get("litellm_provider", "")).split("-")[0]
+        for entry in price_map().values()
+        if isinstance(entry, dict)
+    }
+    if not known:
+        return None  # no price map to read: the first call will tell
+    known |= ROUTED_WITHOUT_PRICES | set(PROVIDER_VARIABLES) | KEYLESS
+    if spec.provider in known:
+        return None
+    return (
+        f"{where}: {spec.model}: no provider {spec.provider!r} (litellm routes a model by its "
+        "prefix: openai/, anthropic/, gemini/, hosted_vllm/, ollama_chat/ …)"
+    )
+
+
 def credential_problem(spec: ModelSpec, where: str) -> str | None:
     """What ``spec`` (the config's ``where``, e.g. ``jury.jurors[1]``) lacks to be called,
     or None. Never shows a key."""

@@ -89,6 +89,18 @@ def run(
         float, typer.Option(min=0.001, help="With --estimate: seconds one model call takes")
     ] = 3.0,
     as_json: Annotated[bool, typer.Option("--json", help="With --estimate: print JSON")] = False,
+    target: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--target", help="A target model (provider/model); repeat it. Replaces targets:"
+        ),
+    ] = None,
+    juror: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--juror", help="A juror model (provider/model); repeat it. Replaces jury.jurors:"
+        ),
+    ] = None,
     retry_failed: Annotated[
         bool,
         typer.Option(
@@ -136,7 +148,7 @@ def run(
         errors.print("error: --seed draws a sample: give --sample N or --sample-total N")
         raise typer.Exit(2)
     try:
-        run_config = load_run_config(config, overrides)
+        run_config = load_run_config(config, overrides, targets=target, jurors=juror)
         if estimate:
             from safebench.cli.estimate_view import print_estimate
 

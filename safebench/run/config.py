@@ -185,12 +185,30 @@ class RunConfig(BaseModel):
         return json.dumps(secrets.mask_secrets(data), separators=(",", ":"))
 
 
-def load_run_config(path: Path, overrides: dict[str, Any] | None = None) -> RunConfig:
-    """Read and validate a run config, with errors naming the file and the field."""
+def load_run_config(
+    path: Path,
+    overrides: dict[str, Any] | None = None,
+    *,
+    targets: list[str] | None = None,
+    jurors: list[str] | None = None,
+) -> RunConfig:
+    """Read and validate a run config, with errors naming the file and the field.
+
+    ``targets`` and ``jurors`` (the command line's ``--target`` and ``--juror``, model
+    strings) replace the config's lists; they are part of the run's identity as the YAML
+    they replace would be."""
     data = read_yaml_mapping(
         path, "config file", "a run config is a mapping (name:, targets:, jury: …)"
     )
     data.update(overrides or {})
+    if targets:
+        data["targets"] = [{"model": model} for model in targets]
+    if jurors:
+        jury = data.get("jury")
+        data["jury"] = {
+            **(jury if isinstance(jury, dict) else {}),
+            "jurors": [{"model": m} for m in jurors],
+        }
     try:
         return RunConfig.model_validate(data)
     except ValidationError as exc:

@@ -15,7 +15,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ValidationError
 
-from agents.credentials import credential_problem
+from agents.credentials import credential_problem, provider_problem
 from agents.pricing import listed_price
 from agents.spec import ModelSpec
 from jury.config import JuryConfig
@@ -64,6 +64,10 @@ def check_seats(seats: Iterable[tuple[str, ModelSpec]], *, max_usd: float | None
     findings: list[Finding] = []
     unpriced: list[tuple[str, ModelSpec]] = []
     for where, spec in seats:
+        unroutable = provider_problem(spec, where)
+        if unroutable is not None:
+            findings.append(Finding(level="error", where=where, message=unroutable))
+            continue
         problem = credential_problem(spec, where)
         if problem is not None:
             findings.append(Finding(level="error", where=where, message=problem))

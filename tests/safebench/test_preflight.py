@@ -194,3 +194,40 @@ def test_a_run_that_judged_nothing_exits_non_zero_naming_the_cause_and_retries_o
     assert code == 0, output
     assert served.server.count("sim-leaky") == asked + 3
     assert "cases: judged 3 |" in output and "failed:" not in output
+
+
+def test_target_and_juror_flags_replace_the_configs_lists_and_are_part_of_its_identity(
+    tmp_path: Path,
+) -> None:
+    store = tmp_path / "flags.sqlite"
+    base = ["run", str(REPO / "examples" / "offline.yaml"), "--quiet", "--store", str(store)]
+    flags = ["--target", "safebench/sim-leaky", "--juror", "safebench/pattern-juror"]
+    code, output = invoke(*base, *flags, "--juror", "safebench/refusal-juror", "--limit", "1")
+    assert code == 0, output
+    from safebench.run.config import RunConfig
+    from transcripts.store import RunStore
+
+    with RunStore(store) as opened:
+        stored = opened.run_record().config_as(RunConfig)
+    assert [t.model for t in stored.targets] == ["safebench/sim-leaky"]
+    assert [j.model for j in stored.jury.jurors] == [
+        "safebench/pattern-juror",
+        "safebench/refusal-juror",
+    ]
+    # Another juror on the same store is another run: refused before any call.
+    code, output = invoke(*base, *flags, "--limit", "1")
+    assert code == 2 and "jury" in output, output
+
+
+def test_a_juror_flag_no_provider_routes_is_exit_2_before_any_call(tmp_path: Path) -> None:
+    store = tmp_path / "typo.sqlite"
+    code, output = invoke(
+        "run",
+        str(REPO / "examples" / "offline.yaml"),
+        "--store",
+        str(store),
+        "--juror",
+        "opnai/gpt-4o",
+    )
+    assert code == 2 and "no provider 'opnai'" in output, output
+    assert not store.exists()
