@@ -150,8 +150,14 @@ NAMED_MODEL = re.compile(
 
 
 def _named_hosted_models(text: str) -> set[str]:
-    # openai/<name> at an api_base of one's own (sim-…, a vLLM model) is not a hosted model.
-    return {m for m in NAMED_MODEL.findall(text) if not m.startswith("openai/sim-")}
+    """Hosted models named in ``text``, less the simulators (openai/sim-… at an api_base of
+    one's own) and a spec that gives its own price (the example of ``price:``)."""
+    named = set()
+    for found in NAMED_MODEL.finditer(text):
+        spec_rest = text[found.end() :].split("}}", 1)[0].split("\n  -", 1)[0]
+        if not found[1].startswith("openai/sim-") and "price:" not in spec_rest:
+            named.add(found[1])
+    return named
 
 
 def test_every_hosted_model_the_examples_and_docs_name_is_priced(tmp_path: Path) -> None:
