@@ -49,6 +49,12 @@ class SpendLimit:
     """Why calls are refused, once one was; from then on every call is."""
     dearest: dict[str, float] = field(default_factory=dict)
     """Per model, its dearest call so far: the price the check assumes for its next one."""
+    admitted: int = 0
+    """Calls the cases admitted and not yet finished may still make (their estimates): what
+    :meth:`admit` keeps free, so a budget ends with whole cases judged, not calls spent on
+    cases it cannot finish."""
+    admitted_usd: float = 0.0
+    """What the admitted cases are expected to cost, as :attr:`admitted` in dollars."""
     _drained: asyncio.Event | None = field(default=None, repr=False)
 
     def expected_usd(self, model: str, priced: bool) -> float:
@@ -77,6 +83,34 @@ class SpendLimit:
                 self._drained = asyncio.Event()
             await self._drained.wait()
         raise BudgetExhausted(self.exhausted)
+
+    def admit(self, calls: int, usd: float = 0.0) -> str | None:
+        """Admit a case expected to make at most ``calls`` calls costing ``usd`` (None), or
+        say why not: what is spent, in flight and owed to the cases already admitted leaves
+        no room for it. A refusal stops no call of a case already admitted."""
+        if self.exhausted is not None:
+            return self.exhausted
+        if self.max_calls is not None:
+            owed = self.calls + self.in_flight + self.admitted
+            if owed + calls > self.max_calls:
+                return (
+                    f"budget max_calls {self.max_calls} reached: {self.max_calls - self.calls} "
+                    f"calls left, and a case takes up to {calls}"
+                )
+        owed_usd = self.usd + self.in_flight_usd + self.admitted_usd
+        if self.max_usd is not None and usd > 0 and owed_usd + usd > self.max_usd:
+            return (
+                f"budget max_usd {self.max_usd:g}: ${self.usd:.4f} spent, and another case "
+                f"may cost ${usd:.4f}"
+            )
+        self.admitted += calls
+        self.admitted_usd += usd
+        return None
+
+    def release(self, calls: int, usd: float = 0.0) -> None:
+        """An admitted case finished (whatever it spent is counted in ``calls`` now)."""
+        self.admitted = max(0, self.admitted - calls)
+        self.admitted_usd = max(0.0, self.admitted_usd - usd)
 
     def settle(self, model: str, expected_usd: float, cost_usd: float | None) -> None:
         """A reserved call returned with its cost, or failed (``None``: it was still sent,

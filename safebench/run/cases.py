@@ -19,6 +19,7 @@ import structlog
 
 from agents.budget import BudgetExhausted, SpendLimit
 from agents.gateway import Gateway
+from agents.pricing import spec_priced
 from agents.transports.base import REFUSED
 from generation.dataset import iter_queries, oversized_query
 from generation.sampling import sample_ids, sampled
@@ -188,6 +189,12 @@ class CaseRunner:
         # images or audio are shown the same files as the target. Resolved, as the store
         # records it (``set_dataset_root``).
         self.media_root = media_root.resolve()
+        jury = config.jury
+        self.case_calls = 1 + len(jury.jurors) * (1 + jury.rounds) + (jury.foreperson is not None)
+        """The most calls one case makes (its target, every juror in every round, the
+        foreperson), re-asks of unreadable votes aside: what a budget admits a case for."""
+        self.target_specs = {t.display_name: t for t in config.targets}
+        self._case_finished = asyncio.Condition()
         self.target_limits = {
             t.display_name: asyncio.Semaphore(t.max_concurrency)
             for t in config.targets
@@ -223,6 +230,36 @@ class CaseRunner:
         if self.over_budget is not None:
             raise self.over_budget
 
+    async def _admitted(self, usd: float) -> bool:
+        """Whether the budget admits one more whole case, waiting while cases in flight may
+        still leave room for it; False (the run stops at its budget) once none can."""
+        spend = self.spend
+        if spend is None:
+            return True
+        while (refused := spend.admit(self.case_calls, usd)) is not None:
+            if spend.admitted == 0 or self.over_budget is not None:
+                # Whole cases only: a case the budget cannot see through is not started, so
+                # a budget never ends with its calls spent and nothing judged.
+                self.over_budget = self.over_budget or BudgetExhausted(refused)
+                return False
+            async with self._case_finished:
+                await self._case_finished.wait()
+        return True
+
+    def _case_usd(self, target: Target) -> float:
+        """What a case of ``target`` is expected to cost: each call priced as its model's
+        dearest so far (nothing before a first priced reply, as the call check does)."""
+        spend = self.spend
+        assert spend is not None
+        spec = self.target_specs.get(target.name)
+        usd = 0.0 if spec is None else spend.expected_usd(spec.model, spec_priced(spec))
+        jury = self.config.jury
+        for juror in jury.jurors:
+            usd += (1 + jury.rounds) * spend.expected_usd(juror.model, spec_priced(juror))
+        if jury.foreperson is not None:
+            usd += spend.expected_usd(jury.foreperson.model, spec_priced(jury.foreperson))
+        return usd
+
     def _budget_stop(self, exc: BaseException) -> BudgetExhausted | None:
         """The budget stop behind ``exc``, however it came (raw, in a jury's task group,
         through an agent), or None: the case then failed for a cause of its own."""
@@ -236,6 +273,9 @@ class CaseRunner:
         for query, modality, target, cid in cases:
             if self.over_budget is not None:
                 return  # the others finish what they hold; no new case starts
+            usd = self._case_usd(target) if self.spend is not None else 0.0
+            if not await self._admitted(usd):
+                return
             try:
                 status = await self._case(query, modality, target, cid)
             except Exception as exc:
@@ -246,6 +286,11 @@ class CaseRunner:
                 # are read back).
                 self.over_budget = stop
                 return
+            finally:
+                if self.spend is not None:
+                    self.spend.release(self.case_calls, usd)
+                    async with self._case_finished:
+                        self._case_finished.notify_all()
             self.progress.advance(status)
             self._check_failure_rate(status)
 

@@ -79,23 +79,33 @@ async def test_max_calls_stops_the_run_and_a_higher_budget_resumes_it_with_no_re
     assert resumed.spent_calls == needed
 
 
-async def test_a_stop_in_the_middle_of_a_jury_round_cancels_no_answered_call(
+async def test_a_budget_admits_whole_cases_so_it_never_ends_with_nothing_judged(
     server: SimServer, tmp_path: Path
 ) -> None:
-    # One case at a time: the target's call, then five jurors asked at once, of which the
-    # budget allows two. The third is refused while the two are still at the server; they
-    # must be awaited and recorded, not cancelled with the round.
-    server.latency_s = 0.2
+    # max_calls 100 with 16 cases in flight once spent all 100 calls on cases it could not
+    # finish and judged none. A case here takes at most 17 calls (its target, five jurors
+    # in three rounds, the foreperson): 100 admits five of them, each seen through.
     store = tmp_path / "run.sqlite"
-    config = _config(server, store, limit=1, concurrency=1, budget={"max_calls": 3})
-    await _over_budget(config)
-    first = _keys(server)
-    assert len(first) == 3
+    config = _config(server, store, limit=12, concurrency=16, budget={"max_calls": 100})
+    stopped = await _over_budget(config)
+    judged = stopped.summary.counts.get("judged", 0)
+    assert judged >= 5
+    assert "max_calls 100 reached" in str(stopped) and "a case takes up to 17" in str(stopped)
     with RunStore(store) as opened:
-        assert opened.spending()[0] == 3
-    server.latency_s = 0.0
-    await run_evaluation(_config(server, store, limit=1, concurrency=1))
-    assert set(_keys(server, len(first))).isdisjoint(first)
+        assert opened.spending()[0] == server.count() <= 100
+        # Every case that started finished: none was cut, none failed.
+        assert sum(opened.status_counts().values()) == judged + stopped.summary.counts.get(
+            "skipped", 0
+        )
+
+
+async def test_a_budget_smaller_than_one_case_asks_nothing_and_says_so(
+    server: SimServer, tmp_path: Path
+) -> None:
+    store = tmp_path / "run.sqlite"
+    stopped = await _over_budget(_config(server, store, limit=1, budget={"max_calls": 3}))
+    assert server.count() == 0
+    assert "3 calls left, and a case takes up to 17" in str(stopped)
 
 
 async def test_a_budget_counts_the_calls_of_earlier_sessions(
