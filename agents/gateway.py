@@ -21,13 +21,13 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 import structlog
-from asyncio_throttle import Throttler
 
 from agents.budget import SpendLimit
 from agents.call_record import call_key, redact_media, redact_secrets
 from agents.failures import classify
 from agents.llm import load_litellm
 from agents.pricing import spec_cost, spec_priced
+from agents.provider_gate import ProviderGate, estimate_tokens
 from agents.routes import RouteResolver, direct_route
 from agents.settings import GatewaySettings, ProviderLimits
 from agents.spec import ModelSpec
@@ -110,8 +110,7 @@ class Gateway:
         self.stats = GatewayStats()
         self.spend = spend
         """The run's budget, when it has one: checked before every call really sent."""
-        self._throttlers: dict[str, Throttler | None] = {}
-        self._semaphores: dict[str, asyncio.Semaphore] = {}
+        self._gates: dict[str, ProviderGate] = {}
         self._inflight: dict[str, asyncio.Future[Completion]] = {}
         self._rng = random.Random(seed)
         self._transports: dict[str, Transport] = {}
@@ -250,6 +249,7 @@ class Gateway:
         if route.transport == AUTO:
             settle_auto(route, spec.params)  # before the attempts: the record names it
         started = time.monotonic()
+        tokens = estimate_tokens(messages, spec.params)
         (text, finish, usage), retries = await self._attempts(
             spec,
             route,
@@ -257,6 +257,10 @@ class Gateway:
             key=key,
             scope=scope,
             request=request,
+            tokens=tokens,
+        )
+        self._gate(spec.provider).correct_tokens(
+            tokens, usage.prompt_tokens + usage.completion_tokens
         )
         latency = time.monotonic() - started
         cost = spec_cost(spec, route.litellm_model, usage)
@@ -297,8 +301,10 @@ class Gateway:
         key: str,
         scope: str,
         request: dict[str, Any],
+        tokens: int = 0,
     ) -> tuple[T, int]:
         """Try until success or a failure not worth retrying; return (result, retries).
+        ``tokens`` is what each attempt is expected to use (the provider's token rate).
 
         A final failure is recorded (cause, retries, no secrets) and raised as ProviderError.
         """
@@ -306,13 +312,23 @@ class Gateway:
         settings = self.settings
         retries = 0
         started = time.monotonic()
+        gate = self._gate(spec.provider)
         while True:
             try:
-                async with self._limit(spec.provider):
+                await gate.acquire(tokens)
+                rate_limited = succeeded = False
+                try:
                     # asyncio.timeout, not wait_for: no extra task per attempt (measured at
                     # about 40 us of CPU per call, a tenth of the gateway's own cost).
                     async with asyncio.timeout(settings.timeout_s):
-                        return await attempt(), retries
+                        result = await attempt()
+                    succeeded = True
+                    return result, retries
+                except Exception as exc:
+                    rate_limited = classify(exc, settings.timeout_s).kind == "rate_limit"
+                    raise
+                finally:
+                    await gate.release(rate_limited=rate_limited, succeeded=succeeded)
             except Exception as exc:  # classified below; nothing escapes unrecorded
                 failure = classify(exc, settings.timeout_s)
                 message = secrets.scrub(redact_secrets(failure.message, route_key))
@@ -361,19 +377,12 @@ class Gateway:
         for transport in transports.values():
             await transport.aclose()
 
-    def _limit(self, provider: str) -> _Limit:
-        limits = self.settings.providers.get(provider, self.settings.default_limits)
-        if provider not in self._semaphores:
-            self._semaphores[provider] = asyncio.Semaphore(limits.max_concurrency)
-            rate = limits.requests_per_second
-            # asyncio-throttle counts whole requests per period; a fractional rate becomes
-            # one request per 1/rate seconds.
-            self._throttlers[provider] = (
-                None
-                if rate is None
-                else Throttler(rate_limit=max(1, int(rate)), period=max(1, int(rate)) / rate)
-            )
-        return _Limit(self._semaphores[provider], self._throttlers[provider])
+    def _gate(self, provider: str) -> ProviderGate:
+        gate = self._gates.get(provider)
+        if gate is None:
+            limits = self.settings.providers.get(provider, self.settings.default_limits)
+            gate = self._gates[provider] = ProviderGate(limits)
+        return gate
 
     def _backoff(self, retries: int, retry_after: float | None) -> float:
         if retry_after is not None:
@@ -384,26 +393,6 @@ class Gateway:
     def _record(self, call: ModelCall) -> None:
         if self.cache is not None:
             self.cache.put_call(call)
-
-
-class _Limit:
-    """Semaphore then throttle, as one async context."""
-
-    def __init__(self, semaphore: asyncio.Semaphore, throttler: Throttler | None) -> None:
-        self.semaphore = semaphore
-        self.throttler = throttler
-
-    async def __aenter__(self) -> None:
-        await self.semaphore.acquire()
-        if self.throttler is not None:
-            try:
-                await self.throttler.acquire()
-            except BaseException:
-                self.semaphore.release()
-                raise
-
-    async def __aexit__(self, *exc: object) -> None:
-        self.semaphore.release()
 
 
 _heap_frozen = False

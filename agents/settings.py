@@ -16,8 +16,14 @@ class ProviderLimits(BaseModel):
 
     requests_per_second: float | None = Field(None, gt=0)
     """Steady request rate allowed to this provider; ``None`` means unthrottled."""
+    requests_per_minute: float | None = Field(None, gt=0)
+    """Requests a minute allowed to this provider (a provider's RPM limit); ``None``: none."""
+    tokens_per_minute: int | None = Field(None, gt=0)
+    """Prompt plus completion tokens a minute (a provider's TPM limit): each call takes its
+    estimate before it is sent, corrected by the usage the provider reports."""
     max_concurrency: int = Field(64, ge=1)
-    """Calls in flight to this provider at once."""
+    """Calls in flight to this provider at once, at most: a 429 halves what is allowed and
+    successes win it back (AIMD), so a provider's limit slows the run instead of failing it."""
 
 
 class GatewaySettings(BaseModel):

@@ -84,6 +84,10 @@ def worker_share(config: RunConfig, workers: int | None = None) -> RunConfig:
         limits.max_concurrency = split(limits.max_concurrency)
         if limits.requests_per_second is not None:
             limits.requests_per_second = limits.requests_per_second / n
+        if limits.requests_per_minute is not None:
+            limits.requests_per_minute = limits.requests_per_minute / n
+        if limits.tokens_per_minute is not None:
+            limits.tokens_per_minute = max(1, limits.tokens_per_minute // n)
     targets = [
         t.model_copy(update={"max_concurrency": split(t.max_concurrency)})
         if t.max_concurrency

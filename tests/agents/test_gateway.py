@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
@@ -72,9 +73,7 @@ async def test_broken_replies_are_retried(echo: SimServer, kind: str) -> None:
     assert result.text == "echo: hello" and result.retries == 1
 
 
-async def test_persistent_failure_is_recorded_then_raised(
-    echo: SimServer, tmp_path
-) -> None:
+async def test_persistent_failure_is_recorded_then_raised(echo: SimServer, tmp_path) -> None:
     echo.script_faults("echo", [Fault(kind="server_error")] * 10)
     store = RunStore(tmp_path / "run.sqlite")
     gateway = Gateway(FAST, cache=store)
@@ -124,3 +123,23 @@ async def test_provider_throttle_spaces_requests(echo: SimServer) -> None:
         await gateway.complete(spec_for(echo), [{"role": "user", "content": str(i)}], scope="s")
     # 10 per second: the 11th and 12th requests must wait for the next period.
     assert time.monotonic() - started >= 0.9
+
+
+async def test_a_429_narrows_the_providers_concurrency_and_every_call_still_succeeds(
+    echo: SimServer,
+) -> None:
+    settings = FAST.model_copy(
+        update={"providers": {"openai": ProviderLimits(max_concurrency=8)}, "max_retries": 5}
+    )
+    gateway = Gateway(settings)
+    echo.script_faults("echo", [Fault(kind="rate_limit", retry_after=0.01)] * 4)
+    results = await asyncio.gather(
+        *(
+            gateway.complete(spec_for(echo), [{"role": "user", "content": f"q{i}"}], scope=f"s{i}")
+            for i in range(12)
+        )
+    )
+    assert [r.text for r in results] == [f"echo: q{i}" for i in range(12)]
+    gate = gateway._gates["openai"]
+    assert gate.decreases >= 1 and gate.window < 8  # backed off, and recovering
+    assert gate.in_flight == 0
