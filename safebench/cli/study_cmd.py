@@ -55,6 +55,10 @@ def study(
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Study folder (default runs/study-<name>)")
     ] = None,
+    limit: Annotated[
+        int | None,
+        typer.Option(min=1, help="Queries per cell (replaces the spec's limit:)"),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logs")] = False,
 ) -> None:
@@ -73,7 +77,7 @@ def study(
 
     started = time.monotonic()
     try:
-        spec_model = load_study(spec)
+        spec_model = load_study(spec, {"limit": limit} if limit is not None else None)
         # What the cells' first calls need, before any cell starts: exit 2 on a missing key.
         refuse_unready(check_run(base_config(spec_model)))
         from safebench.studies.runner import run_study

@@ -220,11 +220,13 @@ class StudySpec(Strict):
         return values[0]
 
 
-def load_study(path: Path) -> StudySpec:
-    """Read a study spec; the base path is made relative to the spec's folder."""
+def load_study(path: Path, overrides: dict[str, Any] | None = None) -> StudySpec:
+    """Read a study spec; the base path is made relative to the spec's folder.
+    ``overrides`` replace top-level fields (the command line's ``--limit``)."""
     data = read_yaml_mapping(
         path, "study spec", "a study spec is a mapping (name:, base:, axes: …)"
     )
+    data.update(overrides or {})
     try:
         spec = StudySpec.model_validate(data)
     except ValidationError as exc:

@@ -227,12 +227,16 @@ def test_a_bad_modality_is_refused_before_any_work(tmp_path: Path) -> None:
 
 
 def test_study_command_writes_the_study(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    path = write_spec(tmp_path, "name: t\nbase: base.yaml\nlimit: 1\n")
+    # --limit replaces the spec's limit (3 here): one query per cell.
+    path = write_spec(tmp_path, "name: t\nbase: base.yaml\nlimit: 3\n")
     monkeypatch.chdir(tmp_path)
-    result = CliRunner().invoke(app, ["study", str(path), "-q"])
+    result = CliRunner().invoke(app, ["study", str(path), "-q", "--limit", "1"])
     assert result.exit_code == 0, result.output
     assert "ASR and SRI per model" in Path("runs/study-t/study.md").read_text()
     assert "t.base-" in result.output and "complete" in result.output
+    (cell,) = Path("runs/study-t/cells").glob("*.sqlite")
+    with RunStore.open_readonly(cell) as store:
+        assert len({row.query_id for row in store.iter_cases()}) == 1
 
 
 async def test_the_none_cell_is_vanilla_even_when_the_base_has_an_attack(tmp_path: Path) -> None:
