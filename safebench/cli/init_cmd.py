@@ -23,7 +23,7 @@ _HEAD = """\
 # A starter run config, written by `safebench init{flag}`. Run it with
 #   safebench run {out}
 # and read the results with `safebench report runs/{name}.sqlite` or `safebench serve`.
-# Every field is documented in README.md ("The run config"); `safebench rules` lists every
+# Every field is documented in docs/run-config.md; `safebench rules` lists every
 # name a field below may take (voting rules, stop conditions, personas, rubrics, models).
 name: {name}
 # builtin:seed (23 scenarios x 3 queries, made offline), or a dataset directory holding

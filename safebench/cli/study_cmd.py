@@ -67,7 +67,7 @@ def study(
     each cell's report.
 
     A spec names a base run config and its axes: condition (image controls), modality
-    (`audio:<voice>`, `audio+text:<voice>`, ...), attack, dataset; README "Studies".
+    (`audio:<voice>`, `audio+text:<voice>`, ...), attack, dataset; docs/studies.md.
     """
     configure_logging(verbose)
     from safebench.cli.check_cmd import refuse_unready
