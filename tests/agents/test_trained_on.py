@@ -19,8 +19,9 @@ from safebench.offline.trained_on import (
     trained_models,
     unrecorded_line,
 )
+from tests.support.shared_data import SHARED_DATA
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+DATA = SHARED_DATA
 needs_data = pytest.mark.skipif(
     not (DATA / "gptfuzz").is_dir(), reason="../shared/data not present"
 )

@@ -24,6 +24,7 @@ from generation.importers.runner import ERRORS_FILE, STATEMENTS_FILE
 from kernel.errors import DatasetError
 from kernel.logs import configure_logging
 from kernel.media import read_media
+from tests.support.shared_data import SHARED_DATA
 
 
 @pytest.fixture(autouse=True)
@@ -35,7 +36,7 @@ def _logs_to_a_live_stream() -> Iterator[None]:
     configure_logging()
 
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+SHARED = SHARED_DATA
 SAFEBENCH_JSON = SHARED / "safebench" / "safebench.json"
 SAFEBENCH_MAP = SHARED / "safebench" / "categories.json"
 FIGSTEP_CSV = SHARED / "figstep" / "safebench.csv"

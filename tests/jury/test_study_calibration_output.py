@@ -17,8 +17,9 @@ from jury.metrics.confusion import Confusion
 from kernel.errors import DatasetError
 from safebench.cli import calibrate_cmd
 from safebench.cli.app import app
+from tests.support.shared_data import SHARED_DATA
 
-SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
+SHARED = SHARED_DATA
 
 # Truth H H S S S S (safe is the majority class: always answering it scores 4/6).
 # Judge a: H S S S S H -> 4/6; judge b: H H S S H S -> 5/6.

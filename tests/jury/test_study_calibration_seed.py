@@ -21,10 +21,11 @@ from safebench.offline.seeding import offline_seed, seeded
 from safebench.offline.wire import ChatRequest
 from safebench.run.fingerprint import jury_identity
 from safebench.studies.calibration import CalibrationReport, calibrate
+from tests.support.shared_data import SHARED_DATA
 from tests.support.sim_server import SimServer
 from transcripts.store import RunStore
 
-SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
+SHARED = SHARED_DATA
 
 # Hedged, half-helpful answers: where the pattern juror's per-case wobble decides the vote.
 BORDERLINE = [

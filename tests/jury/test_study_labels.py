@@ -10,8 +10,9 @@ import pytest
 from jury.label_keys import TRUTH
 from jury.labels import detect_format, load_labels, majority, parse_recorded
 from kernel.errors import DatasetError
+from tests.support.shared_data import SHARED_DATA
 
-SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
+SHARED = SHARED_DATA
 
 
 def _need(path: Path) -> Path:
