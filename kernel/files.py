@@ -14,6 +14,18 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import IO, Any, BinaryIO, Literal, TextIO, overload
 
+from kernel.errors import ConfigError, SafeBenchError
+
+MAX_TEXT_FILE_BYTES = 16 << 20
+"""Most bytes a config, spec, jury, template or taxonomy file may hold (16 MiB). The largest
+real ones hold a few hundred KiB; ``/dev/zero`` or a mistyped path to a model file must be
+refused after reading this much, not read until the kernel kills the process."""
+
+MAX_LINE_BYTES = 16 << 20
+"""Most bytes one line of a line-by-line file (a dataset's queries.jsonl, a label CSV) may
+hold. A query over the prompt limit is still read, so its case can fail naming it; a file
+with no line ends (``/dev/zero``) is refused here."""
+
 
 def default_permissions(path: Path) -> None:
     """Give ``path`` the permissions a plain new file gets (``0o666`` less the umask).
@@ -95,3 +107,62 @@ def file_sha256(path: Path) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def _too_large(path: Path, limit: int, what: str) -> str:
+    return (
+        f"{path}: refused: the {what} is over {limit:,} bytes (the most SafeBench reads); "
+        "is this the right file?"
+    )
+
+
+def read_bytes_bounded(
+    path: Path,
+    limit: int = MAX_TEXT_FILE_BYTES,
+    *,
+    what: str = "file",
+    error: type[SafeBenchError] = ConfigError,
+) -> bytes:
+    """The bytes of ``path``, refused (``error`` naming the file and the limit) past
+    ``limit``. At most ``limit + 1`` bytes are read, so a device or a FIFO that never ends
+    costs no more than that. ``OSError`` (a missing file included) propagates."""
+    with Path(path).open("rb") as fh:
+        data = fh.read(limit + 1)
+    if len(data) > limit:
+        raise error(_too_large(Path(path), limit, what))
+    return data
+
+
+def read_text_bounded(
+    path: Path,
+    limit: int = MAX_TEXT_FILE_BYTES,
+    *,
+    what: str = "file",
+    error: type[SafeBenchError] = ConfigError,
+) -> str:
+    """``read_bytes_bounded`` decoded as UTF-8 (``UnicodeDecodeError`` propagates)."""
+    return read_bytes_bounded(path, limit, what=what, error=error).decode("utf-8")
+
+
+def bounded_lines(
+    handle: IO[Any],
+    path: Path,
+    limit: int = MAX_LINE_BYTES,
+    *,
+    error: type[SafeBenchError] = ConfigError,
+) -> Iterator[Any]:
+    """The lines of an open file (text or binary), each read with at most ``limit + 1``
+    bytes or characters; a longer line is ``error`` naming the file, line and limit, so a file
+    without line ends is never read whole."""
+    lineno = 0
+    while True:
+        line = handle.readline(limit + 1)
+        if not line:
+            return
+        lineno += 1
+        if len(line) > limit:
+            raise error(
+                f"{path}:{lineno}: refused: a line over {limit:,} bytes (the most SafeBench "
+                "reads in one line); is this the right file?"
+            )
+        yield line

@@ -5,7 +5,9 @@ laughs"): PyYAML builds it cheaply as shared references, and the blow-up comes l
 pydantic validates and the store serialises it (665 bytes became a 52 MB store; 785 bytes
 reached 2.8 GB of memory). So the composed node graph is measured *as expanded*, every alias
 counted each time it is used, before anything is constructed, and a document over
-:data:`MAX_YAML_NODES` is refused with a ``ConfigError`` naming the file.
+:data:`MAX_YAML_NODES` is refused with a ``ConfigError`` naming the file. The file itself is
+read only up to ``kernel.files.MAX_TEXT_FILE_BYTES`` (a larger one, ``/dev/zero`` included,
+is refused naming the file and the limit).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 import yaml
 
 from kernel.errors import ConfigError
+from kernel.files import MAX_TEXT_FILE_BYTES, read_text_bounded
 
 MAX_YAML_NODES = 200_000
 """Most nodes (scalars, lists, mappings) a YAML file may expand to, aliases counted at every
@@ -80,7 +83,8 @@ def read_yaml_mapping(path: Path, what: str, shape: str) -> dict[str, Any]:
     ``shape`` says what the mapping should hold."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        # Bounded before it is parsed: `safebench run /dev/zero` is refused after 16 MiB.
+        text = read_text_bounded(path, MAX_TEXT_FILE_BYTES, what=what)
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such {what}") from None
     except (OSError, UnicodeDecodeError) as exc:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from kernel.errors import StoreError
+from transcripts.store_base import StoreConnection, refuse_foreign
 
 SCHEMA_VERSION = 1
 """Bump with any change to the tables or to the records stored in them."""
@@ -113,9 +114,19 @@ def connect_readonly(path: Path) -> sqlite3.Connection:
 
 
 def connect_writable(path: Path) -> sqlite3.Connection:
-    """The store opened to write (created with its folder when missing), in WAL mode."""
+    """The store opened to write (created with its folder when missing), in WAL mode; a
+    file that is not a SafeBench store is refused before anything is written to it."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    db = sqlite3.connect(
+        path, isolation_level=None, check_same_thread=False, factory=StoreConnection
+    )
+    db.store_path = path  # type: ignore[attr-defined]
+    db.execute("PRAGMA busy_timeout=10000")
+    try:
+        refuse_foreign(db, path)
+    except BaseException:
+        db.close()
+        raise
     db.execute("PRAGMA journal_mode=WAL")
     # NORMAL in WAL mode survives a killed process (the OS keeps the log); only a power
     # cut could lose the last commits, and a rerun would then simply ask again.

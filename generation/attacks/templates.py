@@ -10,6 +10,7 @@ is a config error naming the file and the template.
 from __future__ import annotations
 
 import json
+import re
 import string
 from functools import lru_cache
 from pathlib import Path
@@ -25,10 +26,16 @@ from generation.attacks.base import (
     register_attack,
 )
 from kernel.errors import ConfigError
+from kernel.files import read_text_bounded
 from kernel.records import Query
 from kernel.yamlread import read_yaml_mapping
 
 SLOT = "query"
+
+MAX_FORMAT_WIDTH = 1_000
+"""Largest width or precision a ``{query:…}`` format spec may give. ``{query:>2999999999}``
+passes a parse and asks for a 3 GB string when a query is filled in (MemoryError mid-run);
+no template needs more than a little padding."""
 
 BUILTIN_TEMPLATES: dict[str, str] = {
     "role-play": (
@@ -73,13 +80,36 @@ def template_problem(text: str) -> str | None:
         return f"unknown slot(s) {listed}; the only slot is {{query}}"
     if SLOT not in fields:
         return "it has no {query} slot, so the query would be dropped"
+    return _format_spec_problem(text)
+
+
+def _format_spec_problem(text: str) -> str | None:
+    """Why a slot's format spec (``{query:>20}``) is unusable: nested slots, a width or
+    precision over :data:`MAX_FORMAT_WIDTH`, or a spec a string cannot take (``{query:d}``,
+    found by filling the template once with a sample)."""
+    for _, name, spec, _ in string.Formatter().parse(text):
+        if name is None or not spec:
+            continue
+        if "{" in spec or "}" in spec:
+            return f"the format spec {spec!r} holds a slot of its own; write {{query}} plainly"
+        numbers = [int(n) for n in re.findall(r"\d+", spec)]
+        if any(n > MAX_FORMAT_WIDTH for n in numbers):
+            return (
+                f"the format spec {spec!r} asks for a width or precision over "
+                f"{MAX_FORMAT_WIDTH:,} characters; write {{query}} plainly"
+            )
+    try:
+        text.format(query="sample query")
+    except (ValueError, TypeError, KeyError, IndexError) as exc:
+        return f"it cannot be filled with a query ({exc})"
     return None
 
 
 def _read_file(path: Path) -> Any:
     if path.suffix.lower() == ".json":
         try:
-            return json.loads(path.read_text(encoding="utf-8"))
+            # Bounded before it is parsed (a `file: /dev/zero` is refused after 16 MiB).
+            return json.loads(read_text_bounded(path, what="template file"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise ConfigError(f"{path}: cannot read the template file: {exc}") from None
     return read_yaml_mapping(path, "template file", "a mapping of template name to its text")

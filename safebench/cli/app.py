@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from kernel import secrets
+from kernel.untrusted import visible
 from safebench.cli import (
     attacks_cmd,
     calibrate_cmd,
@@ -87,7 +88,16 @@ app.command("rules")(rules_cmd.rules)
 def main() -> None:
     try:
         app()
-    except Exception:
+    except Exception as exc:
+        # An expected failure (a locked, full or damaged store, an error a command did not
+        # catch) is one line naming the cause and what to do, with its documented exit code.
+        from safebench.cli.failures import explain
+
+        failure = explain(exc)
+        if failure is not None:
+            line = " ".join(secrets.scrub(failure.line).split())
+            sys.stderr.write(f"error: {visible(line)}\n")
+            raise SystemExit(failure.exit_code) from None
         # A bug's traceback: plain (no frame locals) and with every known secret masked, as
         # CI logs keep stderr.
         sys.stderr.write(secrets.scrub(traceback.format_exc()))
