@@ -14,6 +14,7 @@ from typing import Annotated
 
 import typer
 
+from kernel.files import atomic_write_text
 from safebench.cli.consoles import CliConsole
 
 console = CliConsole(soft_wrap=True)
@@ -192,9 +193,31 @@ def init(
     """Write a commented starter run config: offline models by default, real providers
     with --real. Its comments say where jury size, voting rule, rounds, protocol, early
     stop and rubric are set."""
-    if out.exists() and not force:
-        errors.print(f"error: {out} exists; pass --force to overwrite it", markup=False)
+    problem = _out_problem(out, force=force)
+    if problem:
+        errors.print(f"error: {problem}", markup=False, highlight=False)
         raise typer.Exit(2)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(starter_config(real=real, out=out), encoding="utf-8")
+    try:
+        # Written beside and renamed into place: the new file replaces `out` itself, never a
+        # file a link at `out` points to, and a full disk leaves no half-written config.
+        atomic_write_text(out, starter_config(real=real, out=out), make_parents=True)
+    except OSError as exc:
+        errors.print(f"error: {out}: cannot write the config: {exc}", markup=False)
+        raise typer.Exit(2) from None
     console.print(f"wrote {out}; run it with: safebench run {out}", markup=False, highlight=False)
+
+
+def _out_problem(out: Path, *, force: bool) -> str | None:
+    """Why ``init`` must not write ``out``: a symbolic link (``--force`` wrote through one,
+    into whatever file it named; a dangling one made a file wherever it pointed), a
+    directory, or, without ``--force``, a file already there."""
+    if out.is_symlink():
+        return (
+            f"{out} is a symbolic link (to {out.readlink()}); init writes no file through a "
+            "link: give --out the real path, or remove the link"
+        )
+    if out.is_dir():
+        return f"{out} is a directory; give --out a file path, e.g. {out / 'safebench.yaml'}"
+    if out.exists() and not force:
+        return f"{out} exists; pass --force to overwrite it"
+    return None

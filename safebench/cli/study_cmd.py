@@ -83,6 +83,12 @@ def study(
         from safebench.studies.runner import run_study
 
         folder = out or Path("runs") / f"study-{spec_model.name}"
+        if folder.exists() and not folder.is_dir():
+            # Refused before any cell runs: the cells' stores and the tables go in a folder.
+            errors.print(
+                inert(f"error: {folder} is a file, not a folder; give --out a folder path")
+            )
+            raise typer.Exit(2)
         with progress_bar(console, quiet=quiet, field="counts") as bar:
             progress = RichStudyProgress(bar)
             result = asyncio.run(run_study(spec_model, folder, progress))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -143,8 +143,9 @@ class Family(Strict):
 
     name: str = Field(min_length=1)
     """The family's label."""
-    sizes: dict[str, float]
-    """Parameters (billions) of each member, by the target's name in the run."""
+    sizes: dict[str, Annotated[float, Field(gt=0, allow_inf_nan=False, strict=True)]]
+    """Parameters (billions) of each member, by the target's name in the run: a positive,
+    finite number (``.nan`` or ``.inf`` used to crash the size table after every cell ran)."""
 
 
 class Pair(Strict):
