@@ -39,6 +39,10 @@ def calibrate(
     store: Annotated[Path | None, typer.Option(help="Store (the call cache)")] = None,
     show: Annotated[int, typer.Option(help="Disagreements to list")] = 10,
     concurrency: Annotated[int, typer.Option(help="Items deliberated at once")] = 32,
+    juror: Annotated[
+        list[str] | None,
+        typer.Option("--juror", help="A juror model; repeat it. Replaces the jury's jurors"),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logs")] = False,
 ) -> None:
@@ -60,7 +64,7 @@ def calibrate(
         errors.print(f"[red]error:[/red] --format: {exc}")
         raise typer.Exit(2) from None
     try:
-        jury_config = load_jury_config(jury)
+        jury_config = load_jury_config(jury, jurors=juror)
         refuse_unready(check_jury(jury_config))  # a missing key: exit 2 before any call
         items = load_labels(
             labels,

@@ -59,6 +59,14 @@ def study(
         int | None,
         typer.Option(min=1, help="Queries per cell (replaces the spec's limit:)"),
     ] = None,
+    target: Annotated[
+        list[str] | None,
+        typer.Option("--target", help="A target model; repeat it. Replaces the base's targets"),
+    ] = None,
+    juror: Annotated[
+        list[str] | None,
+        typer.Option("--juror", help="A juror model; repeat it. Replaces the base's jurors"),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logs")] = False,
 ) -> None:
@@ -77,7 +85,8 @@ def study(
 
     started = time.monotonic()
     try:
-        spec_model = load_study(spec, {"limit": limit} if limit is not None else None)
+        overrides: dict[str, Any] = {"limit": limit, "targets": target, "jurors": juror}
+        spec_model = load_study(spec, {k: v for k, v in overrides.items() if v})
         # What the cells' first calls need, before any cell starts: exit 2 on a missing key.
         refuse_unready(check_run(base_config(spec_model)))
         from safebench.studies.runner import run_study

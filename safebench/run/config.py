@@ -215,13 +215,16 @@ def load_run_config(
         raise ConfigError(format_validation_error(path, exc)) from None
 
 
-def load_jury_config(path: Path) -> JuryConfig:
-    """Read a jury file: the ``jury:`` mapping of a run config, or that mapping alone."""
+def load_jury_config(path: Path, *, jurors: list[str] | None = None) -> JuryConfig:
+    """Read a jury file: the ``jury:`` mapping of a run config, or that mapping alone;
+    ``jurors`` (the command line's ``--juror``) replace its jurors."""
     data: Any = read_yaml_mapping(
         path, "jury file", "a jury file is a mapping (jurors:, rounds:, voting: …)"
     )
     if isinstance(data.get("jury"), dict):
         data = data["jury"]  # a whole run config: take its jury
+    if jurors:
+        data = {**data, "jurors": [{"model": model} for model in jurors]}
     try:
         return JuryConfig.model_validate(data)
     except ValidationError as exc:

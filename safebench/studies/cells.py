@@ -52,7 +52,9 @@ def base_overrides(spec: StudySpec) -> dict[str, Any]:
 
 def base_config(spec: StudySpec) -> RunConfig:
     """The base run config with the study's overrides, validated (errors name the file)."""
-    return load_run_config(spec.base, base_overrides(spec))
+    return load_run_config(
+        spec.base, base_overrides(spec), targets=spec.targets, jurors=spec.jurors
+    )
 
 
 def cell_modalities(spec: StudySpec, base: RunConfig) -> list[str]:
@@ -91,7 +93,12 @@ def expand(spec: StudySpec, data: StudyData, out: Path) -> list[Cell]:
 def _validated(spec: StudySpec, update: dict[str, Any], chosen: dict[str, str]) -> RunConfig:
     # From the file, not from ``base`` dumped: a dump would carry masked secrets.
     try:
-        return load_run_config(spec.base, {**base_overrides(spec), **update})
+        return load_run_config(
+            spec.base,
+            {**base_overrides(spec), **update},
+            targets=spec.targets,
+            jurors=spec.jurors,
+        )
     except ConfigError as exc:
         where = ", ".join(f"{k}={v}" for k, v in chosen.items()) or "base"
         raise ConfigError(f"study {spec.name}: cell {where}: {exc}") from None
