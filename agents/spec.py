@@ -100,6 +100,16 @@ class ModelSpec(BaseModel):
             secrets.remember(value.get_secret_value())
         return value
 
+    def __setstate__(self, state: dict[Any, Any]) -> None:
+        # A config pickled to a worker process or a Ray actor is rebuilt without running the
+        # validators that remember its secrets: remembered here, so that the worker's logs
+        # and errors are scrubbed as the parent's are.
+        super().__setstate__(state)
+        secrets.remember_all(secrets.secret_values(self.params))
+        secrets.remember_all(secrets.url_secrets(self.api_base))
+        if self.api_key is not None:
+            secrets.remember(self.api_key.get_secret_value())
+
     @model_validator(mode="after")
     def _reachable(self) -> ModelSpec:
         # Checked when the config is read, because each of these otherwise loads fine and
