@@ -39,5 +39,9 @@ class StoreInUse(StoreError):
     """Another process is writing the run store (one writer per store)."""
 
 
+class ClusterUnavailable(SafeBenchError):
+    """The Ray cluster of ``executor: ray`` cannot be reached, or cannot place the actors."""
+
+
 class RunAborted(SafeBenchError):
     """The run stopped because too many items failed."""

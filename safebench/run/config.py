@@ -65,6 +65,10 @@ class RayConfig(BaseModel):
     num_gpus_per_worker: float | None = Field(None, ge=0)
     """GPUs Ray gives each actor. None: 1 when a local model (``hf/…``, ``hf-classifier/…``)
     of the run is placed on CUDA (``params: {device: cuda}`` or a ``device_map``), else 0."""
+    start_timeout_s: float = Field(60.0, gt=0, le=3600, allow_inf_nan=False)
+    """Seconds to wait for the cluster to answer and for every actor (and the store writer)
+    to be placed and started; past it the run stops with a message before any case runs
+    (an actor that cannot be placed would otherwise wait for ever)."""
 
 
 class RunConfig(BaseModel):

@@ -24,6 +24,7 @@ import contextlib
 import dataclasses
 import logging
 import os
+import socket
 import time
 import uuid
 from pathlib import Path
@@ -33,7 +34,7 @@ import structlog
 
 from agents.budget import SpendLimit
 from agents.spec import ModelSpec
-from kernel.errors import ConfigError, SafeBenchError
+from kernel.errors import ClusterUnavailable, ConfigError, SafeBenchError
 from kernel.logs import configure_logging
 from safebench.run.cases import NoProgress, Progress
 from safebench.run.config import RayConfig, RunConfig
@@ -112,6 +113,10 @@ def actor_name(config: RunConfig, session: str, index: int) -> str:
 class ShardActor:
     """A case actor: one shard of the cases, on its own event loop, gateway and targets."""
 
+    def ready(self) -> bool:
+        """Answered once Ray has placed and started the actor (the driver waits for it)."""
+        return True
+
     def run(
         self,
         config: RunConfig,
@@ -165,6 +170,7 @@ async def _supervise_on_ray(
     try:
         writer = _start_writer(ray, config)
         actors = _start_actors(ray, config, len(spends))
+        await _wait_placed(ray, config, actors)
         verbose = logging.getLogger().getEffectiveLevel() <= logging.DEBUG
         runs = {
             actor.run.remote(
@@ -188,22 +194,63 @@ async def _supervise_on_ray(
 
 
 def _connect(ray: Any, settings: RayConfig) -> bool:
-    """Join the configured cluster (or start a local one); True when this call started it."""
+    """Join the configured cluster (or start a local one); True when this call started it.
+
+    A cluster that is not there is one line (ClusterUnavailable), not Ray's ConnectionError
+    traceback (``auto`` with none running) nor minutes of Ray retrying a ``host:port`` where
+    nothing listens: that address is tried first, bounded by ``ray.start_timeout_s``."""
     if ray.is_initialized():
         return False
+    if settings.address is not None and settings.address != "auto":
+        _check_reachable(settings.address, min(settings.start_timeout_s, 10.0))
     options: dict[str, Any] = {}
     if settings.address is None:
         # A cluster started here runs this run's actors only: at Ray's default niceness (15)
         # they would yield the CPU to anything else on the machine, the driver included, and
         # a busy machine starved them (a 2-core CI machine under load took minutes a case).
         options["_system_config"] = {"worker_niceness": 0}
-    ray.init(
-        address=settings.address,
-        include_dashboard=False,
-        logging_level=logging.WARNING,
-        **options,
-    )
+    try:
+        ray.init(
+            address=settings.address,
+            include_dashboard=False,
+            logging_level=logging.WARNING,
+            **options,
+        )
+    except (OSError, TimeoutError) as exc:  # ConnectionError is an OSError
+        raise ClusterUnavailable(
+            f"ray.address {settings.address or '(a local cluster)'}: cannot join the Ray "
+            f"cluster ({' '.join(str(exc).split())}); start it (`ray start --head`), fix "
+            "ray.address, or use executor: local"
+        ) from None
     return True
+
+
+def _check_reachable(address: str, timeout_s: float) -> None:
+    """A TCP connection to the cluster's ``host:port`` (its GCS), or ClusterUnavailable."""
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout_s):
+            pass
+    except OSError as exc:
+        raise ClusterUnavailable(
+            f"ray.address {address}: no Ray cluster answers there ({exc}); start one "
+            "(`ray start --head`) or fix ray.address (the head's host:port, or auto)"
+        ) from None
+
+
+def _placement_hint(ray: Any, config: RunConfig, workers: int) -> str:
+    settings = config.ray
+    try:
+        cluster = {k: v for k, v in ray.cluster_resources().items() if k in ("CPU", "GPU")}
+    except Exception:  # the hint only; the cluster may be going away
+        cluster = {}
+    return (
+        f"the cluster has {cluster or 'no resources reported'}, {workers} actors asking "
+        f"{settings.num_cpus_per_worker:g} CPU and {actor_gpus(config):g} GPU each"
+        + (f" and {settings.resources}" if settings.resources else "")
+        + "; lower ray.num_workers or ray.num_cpus_per_worker, add nodes, or raise "
+        "ray.start_timeout_s"
+    )
 
 
 def _start_writer(ray: Any, config: RunConfig) -> Any:
@@ -220,7 +267,16 @@ def _start_writer(ray: Any, config: RunConfig) -> Any:
         )
         .remote(str(config.store_path().resolve()), os.getpid())
     )
-    ray.get(writer.run_salt.remote())  # opened and readable before any actor starts
+    try:
+        # Opened and readable before any actor starts; bounded, as a writer Ray cannot place
+        # (no CPU free for it on this node) would otherwise be waited for for ever.
+        ray.get(writer.run_salt.remote(), timeout=config.ray.start_timeout_s)
+    except ray.exceptions.GetTimeoutError:
+        ray.kill(writer, no_restart=True)
+        raise ClusterUnavailable(
+            f"ray: the store writer did not start on this node within "
+            f"{config.ray.start_timeout_s:g}s (ray.start_timeout_s); is the cluster busy?"
+        ) from None
     return writer
 
 
@@ -239,7 +295,7 @@ def _start_actors(ray: Any, config: RunConfig, workers: int) -> list[Any]:
         )
     actor = ray.remote(ShardActor)
     session = uuid.uuid4().hex[:8]
-    return [
+    actors = [
         actor.options(
             name=actor_name(config, session, index),
             num_cpus=settings.num_cpus_per_worker,
@@ -249,6 +305,22 @@ def _start_actors(ray: Any, config: RunConfig, workers: int) -> list[Any]:
         ).remote()
         for index in range(workers)
     ]
+    return actors
+
+
+async def _wait_placed(ray: Any, config: RunConfig, actors: list[Any]) -> None:
+    """Every actor placed and started within ``ray.start_timeout_s``, or ClusterUnavailable.
+
+    Each actor holds its CPUs until the run ends, so one Ray cannot place now (12 actors of
+    1 CPU on 2 CPUs) used to wait for ever, after the others had finished their shards."""
+    pings = [actor.ready.remote() for actor in actors]
+    timeout = config.ray.start_timeout_s
+    ready, _ = await asyncio.to_thread(ray.wait, pings, num_returns=len(pings), timeout=timeout)
+    if len(ready) < len(pings):
+        raise ClusterUnavailable(
+            f"ray: only {len(ready)} of {len(actors)} actors could be placed within "
+            f"{timeout:g}s (ray.start_timeout_s): " + _placement_hint(ray, config, len(actors))
+        )
 
 
 async def _wait(
