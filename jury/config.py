@@ -57,6 +57,12 @@ class JurorConfig(ModelSpec):
 
 def _check_rubric(name: str | None) -> str | None:
     # ValueError, which pydantic reports at the field (and load_run_config as a ConfigError).
+    if name is not None and not name.strip():
+        # Refused, not read as the default: an empty name is a slip, not a choice.
+        raise ValueError(
+            "rubric is empty: name one (safebench, harmbench, strongreject) or leave the "
+            "field out for the default"
+        )
     if name is not None:
         try:
             get_rubric(name)

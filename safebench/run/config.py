@@ -32,10 +32,11 @@ class BudgetConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    max_calls: int | None = Field(None, ge=1)
+    # Strict: YAML's ``yes`` would be read as 1 call, and ``'10'`` as 10.
+    max_calls: int | None = Field(None, ge=1, strict=True)
     """Model calls really sent (targets, jurors, foreperson, attacks), each recorded call
     once; retries of one call are not counted apart. None: no limit."""
-    max_usd: float | None = Field(None, gt=0)
+    max_usd: float | None = Field(None, gt=0, strict=True, allow_inf_nan=False)
     """Dollars, as litellm's price map prices each reply's usage; calls to unpriced models
     (offline ``safebench/…``, local servers) cost nothing here. A call is priced when it
     returns, so the next one is assumed to cost as much as the dearest so far. None: no

@@ -78,6 +78,7 @@ async def run_study(
     """
     progress = progress or NoStudyProgress()
     base = base_config(spec)
+    spec.check_pairs([target.display_name for target in base.targets])
     progress.preparing("datasets (sampling, speech, image controls)")
     data = await prepare_datasets(spec, base.dataset, cell_modalities(spec, base), out)
     cells = expand(spec, data, out)

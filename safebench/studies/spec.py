@@ -225,6 +225,19 @@ class StudySpec(Strict):
             return NO_ATTACK
         return values[0]
 
+    def check_pairs(self, targets: list[str]) -> None:
+        """ConfigError unless every pair names targets of the run (``targets``: their names,
+        known once the base config is read). Checked before any cell runs: a misspelt name
+        otherwise leaves the backbone table empty after every cell has run."""
+        for index, pair in enumerate(self.pairs):
+            for field in ("model", "backbone"):
+                name = getattr(pair, field)
+                if name not in targets:
+                    raise ConfigError(
+                        f"study {self.name}: pairs[{index}].{field}: {name!r} is not a target "
+                        f"of the run; its targets: {', '.join(targets)}"
+                    )
+
 
 def load_study(path: Path, overrides: dict[str, Any] | None = None) -> StudySpec:
     """Read a study spec; the base path is made relative to the spec's folder.
