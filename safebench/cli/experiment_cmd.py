@@ -40,8 +40,10 @@ def experiment(
 ) -> None:
     """Score every jury configuration of SPEC against people; plot and name the best."""
     configure_logging(verbose)
+    from safebench.cli.check_cmd import refuse_unready
     from safebench.cli.progress import loading_note, progress_bar
     from safebench.offline.trained_on import trained_on_items, unrecorded_line
+    from safebench.run.preflight import check_models
     from safebench.run.session import model_session
     from safebench.studies.experiment import (
         load_experiment,
@@ -56,6 +58,10 @@ def experiment(
         spec_model = load_experiment(spec)
         if labels is not None:
             spec_model = with_labels(spec_model, labels)
+        seats = {f"pool.{name}": model for name, model in spec_model.pool.items()}
+        if spec_model.foreperson is not None:
+            seats["foreperson"] = spec_model.foreperson
+        refuse_unready(check_models(seats))  # a missing key: exit 2 before any call
         items = load_items(spec_model, strict=strict_labels)
         models = [*spec_model.pool.values(), spec_model.foreperson or ""]
         # Read before the sweep: a delta that cannot be read fails now, not after it.

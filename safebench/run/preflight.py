@@ -134,5 +134,11 @@ def check_jury(jury: JuryConfig) -> list[Finding]:
     return check_environment() + check_seats(jury_seats(jury, prefix=""), max_usd=None)
 
 
+def check_models(models: dict[str, str]) -> list[Finding]:
+    """What the first calls to bare model strings need (an experiment's pool, by name)."""
+    seats = [(where, ModelSpec(model=model)) for where, model in models.items()]
+    return check_environment() + check_seats(seats, max_usd=None)
+
+
 def errors_of(findings: Iterable[Finding]) -> list[Finding]:
     return [f for f in findings if f.level == "error"]

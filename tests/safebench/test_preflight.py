@@ -295,3 +295,23 @@ def test_a_negative_price_or_an_empty_key_is_refused_naming_the_field(tmp_path: 
         ModelSpec.model_validate({"model": "openai/gpt-4o", "api_key": ""}), "jury.jurors[0]"
     )
     assert problem == "jury.jurors[0]: api_key is empty (openai/gpt-4o)"
+
+
+def test_an_experiment_pool_model_without_its_key_is_exit_2_before_any_call(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    labels = tmp_path / "labels.json"
+    labels.write_text(json.dumps([{"question": "q?", "answer": "a.", "label": 0}]), "utf-8")
+    spec = tmp_path / "experiment.yaml"
+    spec.write_text(
+        "name: e\nlabels: {path: labels.json, format: json}\n"
+        "pool: {mine: safebench/pattern-juror, gpt: openai/gpt-4o-mini}\nsizes: [1]\n",
+        encoding="utf-8",
+    )
+    code, output = invoke("experiment", str(spec), "--store", str(tmp_path / "e.sqlite"))
+    assert code == 2, output
+    assert "pool.gpt" in output and "OPENAI_API_KEY" in output
+    assert not (tmp_path / "e.sqlite").exists()
