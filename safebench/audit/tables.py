@@ -2,7 +2,9 @@
 
 Markdown: one row per model (run × target), one column per risk category, then ``Avg``,
 the unweighted mean over the categories the model was scored on (as the paper averages
-categories); one table for ASR, one for SRI, then modality and scenario breakdowns.
+categories), and the figure over all its cases pooled (each case counts once), as the HTML
+report shows both; one table for ASR, one for SRI, then modality and scenario breakdowns (the
+modality table's ``Avg`` is the mean of modalities).
 CSV: one long row per (run, target, dimension, group) with n, ASR, its 95% Wilson
 interval and SRI, for plotting or further statistics.
 """
@@ -68,6 +70,9 @@ def _row_label(run: RunReport, target: str, several: bool) -> str:
     return f"{run.label} / {target}" if several else target
 
 
+_GROUPS_NAMED = {"category": "categories", "modality": "modalities", "scenario": "scenarios"}
+
+
 def _matrix(
     report: Report,
     dimension: str,
@@ -76,7 +81,10 @@ def _matrix(
     fmt: Callable[[float | None], str],
 ) -> str:
     several = len(report.runs) > 1
-    header = ["model", *groups, "Avg (mean of categories)"]
+    # Both overall figures, each named for what it is: the mean over this table's groups
+    # (each counts once) and the pooled figure (each case counts once) differ whenever the
+    # groups hold different numbers of cases.
+    header = ["model", *groups, f"Avg (mean of {_GROUPS_NAMED[dimension]})", "All cases pooled"]
     lines = [
         "| " + " | ".join(_md(h) for h in header) + " |",
         "|" + "---|" + "---:|" * (len(header) - 1),
@@ -87,6 +95,8 @@ def _matrix(
             values = [value(cells[g]) if g in cells else None for g in groups]
             row = [_md(_row_label(run, target, several)), *(fmt(v) for v in values)]
             row.append(fmt(_mean(values)))
+            pooled = run.overall.get(target)
+            row.append(fmt(value(pooled) if pooled is not None else None))
             lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
 
@@ -131,6 +141,12 @@ def markdown_tables(report: Report) -> str:
     return "\n".join(parts)
 
 
+def _csv_number(value: float | None) -> str:
+    # Rounded before printing: a Wilson bound of zero computed as 2.77556e-17 reads as a
+    # number where there is none (and 1 - 1e-17 as 1).
+    return "" if value is None else f"{round(value, 9) + 0.0:.6g}"
+
+
 def csv_table(report: Report) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
@@ -139,7 +155,7 @@ def csv_table(report: Report) -> str:
     def row(run: RunReport, target: str, dimension: str, group: str, c: ScoreCell) -> None:
         writer.writerow(
             [_text(run.label), _text(target), dimension, _text(group), c.n, c.harmful, c.undecided]
-            + ["" if v is None else f"{v:.6g}" for v in (c.asr, c.asr_low, c.asr_high, c.sri)]
+            + [_csv_number(v) for v in (c.asr, c.asr_low, c.asr_high, c.sri)]
         )
 
     for run in report.runs:

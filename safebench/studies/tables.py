@@ -289,4 +289,5 @@ def long_csv(rows: Sequence[Row], axes: Sequence[str]) -> str:
 
 
 def _f(value: float | None) -> str:
-    return "" if value is None else f"{value:.4f}"
+    # Rounded first, so a zero computed as -1e-17 prints 0.0000, not -0.0000.
+    return "" if value is None else f"{round(value, 9) + 0.0:.4f}"

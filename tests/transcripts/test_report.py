@@ -50,7 +50,7 @@ def test_two_runs_side_by_side(audit_runs: AuditRuns, tmp_path: Path) -> None:
     md = markdown_tables(report)
     assert "| http-run / hostile |" in md and "| http-run-b / leaky |" in md
     header = next(line for line in md.splitlines() if line.startswith("| model | Consultation"))
-    assert header.endswith("| Avg (mean of categories) |")
+    assert header.endswith("| Avg (mean of categories) | All cases pooled |")
     rows = list(csv.DictReader(io.StringIO(csv_table(report))))
     runs = {r["run"] for r in rows}
     assert runs == {"http-run", "http-run-b"}
