@@ -16,7 +16,7 @@ from pathlib import Path, PurePosixPath
 from pydantic import ValidationError
 
 from kernel.errors import DatasetError
-from kernel.files import atomic_write
+from kernel.files import atomic_write, bounded_lines
 from kernel.media import check_relative, resolve_media
 from kernel.records import MediaRef, Query, sha256_hex
 from kernel.validation import validation_problems
@@ -106,7 +106,8 @@ def iter_queries(root: Path) -> Iterator[Query]:
     seen: dict[str, int] = {}
     with handle:
         # Binary lines, decoded one by one, so a bad byte is reported with its line number.
-        for lineno, raw in enumerate(handle, start=1):
+        # Each line read with a bound: a file with no line ends is refused, not read whole.
+        for lineno, raw in enumerate(bounded_lines(handle, path, error=DatasetError), start=1):
             where = f"{path}:{lineno}"
             try:
                 line = raw.decode("utf-8")

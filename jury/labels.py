@@ -20,6 +20,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from jury.label_keys import TRUTH, item_key
 from kernel.errors import DatasetError
+from kernel.files import MAX_DATA_FILE_BYTES, bounded_lines, read_text_bounded
 from kernel.registry import Registry
 
 log = structlog.get_logger(__name__)
@@ -92,10 +93,11 @@ def load_gptfuzz(path: Path) -> list[LabelledItem]:
     if not questions_path.is_file():
         raise DatasetError(f"{path}: GPTFuzz needs question_list.csv beside it")
     with questions_path.open(newline="", encoding="utf-8") as fh:
-        questions = {row["index"]: row["text"] for row in csv.DictReader(fh)}
+        rows = csv.DictReader(_lines(fh, questions_path))
+        questions = {row["index"]: row["text"] for row in rows}
     items = []
     with path.open(newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
+        reader = csv.DictReader(_lines(fh, path))
         for row_number, row in enumerate(reader, start=1):
             where = f"{path}: row {row_number} (line {reader.line_num})"
             question = questions.get(row["question"])
@@ -121,7 +123,7 @@ def load_harmbench(path: Path, strict: bool = False) -> list[LabelledItem]:
     missing there falls back to the item's test case (the jailbreak prompt), which judges
     read differently: that is warned about, or, with ``strict``, a ``DatasetError``.
     """
-    data = json.loads(path.read_text(encoding="utf-8"))
+    data = json.loads(_read_json_text(path))
     if not isinstance(data, dict):
         raise DatasetError(f"{path}: a HarmBench val set maps behaviour ids to lists")
     behaviours_path = path.parent / "behaviors.csv"
@@ -188,18 +190,18 @@ def _harmbench_behaviours(path: Path) -> dict[str, str]:
     if not path.is_file():
         return {}
     with path.open(newline="", encoding="utf-8") as fh:
-        return {row["BehaviorID"]: row["Behavior"] for row in csv.DictReader(fh)}
+        return {row["BehaviorID"]: row["Behavior"] for row in csv.DictReader(_lines(fh, path))}
 
 
 def load_generic(path: Path) -> list[LabelledItem]:
     """CSV or JSON (a list of objects): question, answer, and label or label_1, label_2, …"""
     if path.suffix.lower() == ".json":
-        rows = json.loads(path.read_text(encoding="utf-8"))
+        rows = json.loads(_read_json_text(path))
         if not isinstance(rows, list):
             raise DatasetError(f"{path}: a JSON label set is a list of objects")
     else:
         with path.open(newline="", encoding="utf-8") as fh:
-            rows = list(csv.DictReader(fh))
+            rows = list(csv.DictReader(_lines(fh, path)))
     items = []
     is_json = path.suffix.lower() == ".json"
     for index, row in enumerate(rows):
@@ -239,6 +241,17 @@ def load_generic(path: Path) -> list[LabelledItem]:
     return items
 
 
+def _lines(handle: Any, path: Path) -> Any:
+    """A label file's lines, each bounded (kernel.files.MAX_LINE_BYTES): a file without line
+    ends (``/dev/zero``) is a DatasetError naming it, not read whole."""
+    return bounded_lines(handle, path, error=DatasetError)
+
+
+def _read_json_text(path: Path) -> str:
+    """A JSON label file's text, read at most up to kernel.files.MAX_DATA_FILE_BYTES."""
+    return read_text_bounded(path, MAX_DATA_FILE_BYTES, what="label file", error=DatasetError)
+
+
 LabelLoader = Callable[[Path, bool], list[LabelledItem]]
 """Reads one labelled-set file; the flag is ``strict`` (refuse, not warn, on missing text)."""
 
@@ -254,7 +267,7 @@ LABEL_LOADERS.add("json", lambda path, strict: load_generic(path))
 def detect_format(path: Path) -> LabelFormat:
     if path.suffix.lower() == ".csv":
         with path.open(newline="", encoding="utf-8") as fh:
-            header = next(csv.reader(fh), [])
+            header = next(csv.reader(_lines(fh, path)), [])
         return "gptfuzz" if {"question", "Response", "label"} <= set(header) else "csv"
     if path.suffix.lower() == ".json":
         with path.open(encoding="utf-8") as fh:

@@ -26,6 +26,10 @@ MAX_LINE_BYTES = 16 << 20
 hold. A query over the prompt limit is still read, so its case can fail naming it; a file
 with no line ends (``/dev/zero``) is refused here."""
 
+MAX_DATA_FILE_BYTES = 1 << 30
+"""Most bytes of a data file read whole (a labelled set in JSON, a file to import): 1 GiB,
+far above any real one, far below what ``/dev/zero`` would take."""
+
 
 def default_permissions(path: Path) -> None:
     """Give ``path`` the permissions a plain new file gets (``0o666`` less the umask).

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from generation.taxonomy import PAPER_TAXONOMY
 from kernel.errors import DatasetError
+from kernel.files import read_text_bounded
 from kernel.validation import validation_problems
 
 
@@ -73,7 +74,9 @@ class CategoryMap(BaseModel):
 def load_category_map(path: Path) -> CategoryMap:
     """Read a category map; DatasetError naming the file (and field) on bad input."""
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        data = json.loads(
+            read_text_bounded(Path(path), what="category map", error=DatasetError)
+        )
     except OSError as exc:
         raise DatasetError(f"{path}: cannot read category map: {exc}") from exc
     except UnicodeDecodeError as exc:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kernel.errors import DatasetError
+from kernel.files import MAX_DATA_FILE_BYTES, read_bytes_bounded
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,9 @@ def read_csv_rows(path: Path) -> Iterator[CsvRow]:
     set names the line and the rest of the file is not read.
     """
     try:
-        raw = path.read_bytes()
+        raw = read_bytes_bounded(
+            path, MAX_DATA_FILE_BYTES, what="CSV file to import", error=DatasetError
+        )
     except OSError as exc:
         raise DatasetError(f"{path}: cannot read CSV file: {exc}") from exc
     # utf-8-sig drops the byte-order mark spreadsheet programs put first.

@@ -20,6 +20,7 @@ from generation.importers.category_map import CategoryMap, load_category_map
 from generation.importers.media import MediaStager, RowError
 from generation.importers.registry import importer
 from kernel.errors import DatasetError
+from kernel.files import MAX_DATA_FILE_BYTES, read_bytes_bounded
 from kernel.records import MediaRef, Query
 
 NAME = "json-list"
@@ -29,7 +30,9 @@ _TEXT_KEYS = ("prompt", "text", "query", "question")
 
 def _load_items(path: Path) -> list[Any]:
     try:
-        raw = path.read_bytes()
+        raw = read_bytes_bounded(
+            path, MAX_DATA_FILE_BYTES, what="JSON file to import", error=DatasetError
+        )
     except OSError as exc:
         raise DatasetError(f"{path}: cannot read JSON file: {exc}") from exc
     try:
