@@ -7,6 +7,7 @@ baseline value of the axis) with Newcombe's 95% interval.
 from __future__ import annotations
 
 import csv
+import html
 import io
 import itertools
 from collections.abc import Sequence
@@ -223,20 +224,22 @@ def _plain_table(rows: Sequence[Row]) -> Table:
 
 
 def markdown(title: str, tables: Sequence[Table], preamble: Sequence[str] = ()) -> str:
-    out = [f"# {title}", "", *preamble]
+    out = [f"# {_md(title)}", "", *(_md(line) for line in preamble)]
     for table in tables:
-        out += ["", f"## {table.title}", ""]
+        out += ["", f"## {_md(table.title)}", ""]
         out.append("| " + " | ".join(_md(c) for c in table.columns) + " |")
         out.append("|" + "|".join("---" for _ in table.columns) + "|")
         out += ["| " + " | ".join(_md(c) for c in row) + " |" for row in table.rows]
         if table.note:
-            out += ["", table.note]
+            out += ["", _md(table.note)]
     return "\n".join(out) + "\n"
 
 
-def _md(cell: str) -> str:
-    # Names come from configs and datasets: a pipe would split the Markdown cell.
-    return cell.replace("|", "\\|").replace("\n", " ")
+def _md(text: str) -> str:
+    # Titles, names and messages come from specs, configs and datasets, and Markdown passes
+    # raw HTML through to whatever renders study.md: < > & are entity-escaped (no tag, no
+    # entity survives), a pipe would split a table cell and a newline end the row or heading.
+    return html.escape(" ".join(text.splitlines()), quote=False).replace("|", "\\|")
 
 
 def long_csv(rows: Sequence[Row], axes: Sequence[str]) -> str:
