@@ -1,17 +1,17 @@
 """A provider's tokens-per-minute limit: 429s and throughput, with and without the setting.
 
-A local OpenAI-compatible server (its own process, 127.0.0.1) enforces a TPM limit over a
-sliding minute, counting the usage it reports, and answers 429 with Retry-After once a
-request would pass it. The gateway then sends ``--calls`` chat calls, ``--concurrency`` at
-once, twice: with no token limit configured (AIMD concurrency alone backs off on the 429s),
-and with ``tokens_per_minute`` set to the server's limit. Printed per mode: calls, HTTP
-requests, 429s, wall time, and tokens per minute achieved against the limit.
+A local OpenAI-compatible server (its own process, 127.0.0.1) enforces a TPM limit as a
+token bucket refilled over the minute, counting the usage it reports, and answers 429 with
+Retry-After once a request would pass it. The gateway then sends ``--calls`` chat calls,
+``--concurrency`` at once, twice: with no token limit configured (AIMD concurrency alone
+backs off on the 429s), and with ``tokens_per_minute`` set to the server's limit. Printed
+per mode: calls, HTTP requests, 429s, wall time, and tokens per minute against the limit.
 
     .venv/bin/python bench/tpm_limit.py --tpm 30000 --calls 225 --concurrency 32
 
-Each mode takes about two minutes (three minutes' worth of tokens). A sliding-minute limit
-lets one minute's tokens through at once, so the rate printed is the sustained one: the
-tokens beyond that first minute's, over the wall time.
+Each mode takes about two minutes (three minutes' worth of tokens). A full bucket lets one
+minute's tokens through at once, so the rate printed is the sustained one: the tokens
+beyond that first minute's, over the wall time.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ import multiprocessing
 import os
 import sys
 import time
-from collections import deque
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -36,28 +35,30 @@ COMPLETION_TOKENS = 300
 
 
 def serve(port_out: multiprocessing.connection.Connection, tpm: int, window_s: float) -> None:
-    """The TPM-enforcing server: usage of the last ``window_s`` seconds must stay <= tpm."""
+    """The TPM-enforcing server: a token bucket of ``tpm`` tokens refilled at ``tpm`` per
+    ``window_s``, as providers enforce a per-minute limit (continuously replenished); a
+    request it cannot cover is answered 429 with the Retry-After that would cover it."""
     from aiohttp import web
 
-    spent: deque[tuple[float, int]] = deque()
     counts = {"requests": 0, "limited": 0}
+    bucket = {"tokens": float(tpm), "at": time.monotonic()}
+    rate = tpm / window_s
 
     async def chat(request: web.Request) -> web.Response:
         await request.read()
         counts["requests"] += 1
         now = time.monotonic()
-        while spent and now - spent[0][0] > window_s:
-            spent.popleft()
-        used = sum(tokens for _, tokens in spent)
+        bucket["tokens"] = min(float(tpm), bucket["tokens"] + (now - bucket["at"]) * rate)
+        bucket["at"] = now
         cost = PROMPT_TOKENS + COMPLETION_TOKENS
-        if used + cost > tpm:
+        if bucket["tokens"] < cost:
             counts["limited"] += 1
-            wait = window_s - (now - spent[0][0]) if spent else 1.0
+            wait = (cost - bucket["tokens"]) / rate
             body = {"error": {"message": "Rate limit reached for tokens per min", "type": "tokens"}}
             return web.json_response(
                 body, status=429, headers={"Retry-After": f"{max(0.1, wait):.2f}"}
             )
-        spent.append((now, cost))
+        bucket["tokens"] -= cost
         await asyncio.sleep(0.05)
         body = {
             "id": "c",
@@ -139,8 +140,8 @@ async def one_mode(
     await gateway.aclose()
     async with aiohttp.ClientSession() as http:
         after = await (await http.get(f"{base}/stats")).json()
-    # A sliding-minute limit lets the first minute's tokens through at once; what it
-    # sustains is the rest over the wall time: (tokens - one minute's) / minutes.
+    # A full bucket lets the first minute's tokens through at once; what the limit sustains
+    # is the rest over the wall time: (tokens - one minute's) / minutes.
     done_tokens = len(finished) * (PROMPT_TOKENS + COMPLETION_TOKENS)
     sustained = max(0, done_tokens - (tpm_limit or 0)) / wall * 60
     return {
@@ -170,7 +171,7 @@ def main() -> None:
         base = f"http://127.0.0.1:{reader.recv()}"
         rows = []
         for tpm in (None, args.tpm):
-            # A fresh minute for each mode: the server's window is emptied by waiting it out.
+            # A full bucket for each mode: the server's refills in a minute.
             row = asyncio.run(one_mode(base, tpm, args.calls, args.concurrency, args.tpm))
             row["mode"] = "tokens_per_minute" if tpm else "AIMD only"
             rows.append(row)
