@@ -95,6 +95,30 @@ class WriterLock:
         self.release()
 
 
+def writer_alive(store: Path) -> bool | None:
+    """Whether a writer holds ``store`` now: True, False, or None when it cannot be told (the
+    lock file is unreadable). Probed with a shared, non-blocking flock released at once, so a
+    reader never waits and never keeps a writer out (a writer starting in that instant is
+    refused as if another held the store, and says so). No lock file: no writer ever ran here
+    since locks existed, so none is running."""
+    path = lock_path(store)
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return None
+    finally:
+        os.close(fd)  # closing drops the shared lock, if it was taken
+    return False
+
+
 def _read_holder(fd: int) -> LockHolder | None:
     try:
         raw = os.pread(fd, 4096, 0)

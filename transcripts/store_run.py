@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from kernel.errors import StoreError
 from kernel.records import utcnow
+from transcripts.lock import writer_alive
 from transcripts.store_base import StoreBase
 
 M = TypeVar("M", bound=BaseModel)
@@ -141,6 +142,17 @@ class RunTable(StoreBase):
             schema_version=meta["schema_version"],
             identity_json=meta.get("run_identity"),
         )
+
+    def shown_status(self) -> str | None:
+        """The run's status as views should show it: a run recorded ``running`` whose writer
+        no longer holds the store (its process was killed, the machine went down) is
+        ``interrupted``, not running forever; it resumes like any stopped run. None: no run."""
+        record = self.stored_run()
+        if record is None:
+            return None
+        if record.status == "running" and writer_alive(self.path) is False:
+            return "interrupted"
+        return record.status
 
     def run_record(self) -> RunRecord:
         """The run as recorded; StoreError naming the store when it holds no run."""

@@ -30,7 +30,7 @@ def export_jsonl(store: RunStore, out: Path, *, include_calls: bool = False) -> 
             "config": json.loads(record.config_json),  # as stored (secrets masked)
             "created_at": record.created_at.isoformat(),
             "updated_at": record.updated_at.isoformat(),
-            "status": record.status,
+            "status": store.shown_status() or record.status,
             "seats": {k: s.model_dump() for k, s in seats.items()},
         }
         count += _line(fh, header)

@@ -358,7 +358,8 @@ def run_report(store: RunStore, label: str | None = None) -> RunReport:
     return RunReport(
         name=record.name,
         path=str(store.path),
-        status=record.status,
+        # "interrupted" for a run recorded running whose process is gone (no writer lock).
+        status=store.shown_status() or record.status,
         label=label or record.name,
         cases=store.status_counts(),
         targets=targets,

@@ -154,6 +154,7 @@ async def list_cases(request: web.Request) -> web.Response:
             "list.html.j2",
             csp=VIEWER_CSP,
             run_name=store.run_record().name,
+            run_status=await asyncio.to_thread(store.shown_status),
             total=page.total,
             matching=page.matching,
             cases=page.cases,

@@ -150,8 +150,12 @@ def list_cases(
     )  # fmt: skip
     with _open(run) as store:
         found = search_cases(store, case_filter, disagreements_first=True)
+        status = store.shown_status()
     _print_cases(
-        found[:limit], f"{len(found)} case(s)" + (f", first {limit}" if len(found) > limit else "")
+        found[:limit],
+        f"{len(found)} case(s)"
+        + (f", first {limit}" if len(found) > limit else "")
+        + (f"; run {status}" if status else ""),
     )
 
 
