@@ -25,6 +25,7 @@ from kernel.logs import configure_logging
 from kernel.untrusted import error_line, inert
 from safebench.cli.consoles import CliConsole
 from safebench.cli.progress import progress_bar
+from safebench.cli.writers import writing
 
 console = CliConsole()
 errors = CliConsole(stderr=True)
@@ -80,7 +81,10 @@ def generate(
         if scenario:
             tax = _only(tax, scenario, taxonomy)
         store_path = store or config.generate_store()
-        with progress_bar(console, quiet=quiet, field="calls") as bar:
+        with (
+            writing(store_path, folder=out),
+            progress_bar(console, quiet=quiet, field="calls") as bar,
+        ):
             report, card = asyncio.run(
                 _generate(config, tax, taxonomy, per_scenario, out, store_path, no_media, bar)
             )

@@ -18,6 +18,7 @@ from kernel.logs import configure_logging
 from kernel.untrusted import error_line, labelled
 from safebench.cli.consoles import CliConsole
 from safebench.cli.progress import progress_bar
+from safebench.cli.writers import writing
 
 console = CliConsole()
 errors = CliConsole(stderr=True)
@@ -103,7 +104,10 @@ def media(
         raise typer.Exit(2) from None
     started = time.perf_counter()
     try:
-        with progress_bar(console, quiet=quiet, field="counts") as bar:
+        with (
+            writing(store, folder=dataset_dir),
+            progress_bar(console, quiet=quiet, field="counts") as bar,
+        ):
             result = asyncio.run(
                 _media(
                     dataset_dir, settings, store, _MediaProgress(bar), dataset_dir.resolve().name

@@ -22,6 +22,7 @@ from kernel.logs import configure_logging
 from kernel.untrusted import error_line, inert
 from safebench.cli.consoles import CliConsole
 from safebench.cli.progress import progress_bar
+from safebench.cli.writers import writing
 
 app = typer.Typer(
     help="Risk taxonomies: build one by a debate among judge agents, show a debate.",
@@ -77,7 +78,7 @@ def build(
     try:
         config = load_judges_config(judges)
         store_path = store or config.taxonomy_store()
-        with progress_bar(console, quiet=quiet) as bar:
+        with writing(store_path), progress_bar(console, quiet=quiet) as bar:
             result, stats = asyncio.run(
                 _debate(config, store_path, seed_taxonomy, _Bar(bar), record=True)  # type: ignore[arg-type]
             )

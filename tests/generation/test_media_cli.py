@@ -94,3 +94,26 @@ def test_media_controls_with_a_relative_dataset_path(
             assert query.image.path == f"images/{query.id}.png"
             assert (control_dir / query.image.path).is_file()
             assert read_media(control_dir, query.image)
+
+
+def test_media_takes_its_folders_writer_lock_and_clears_a_killed_writers_temporaries(
+    tmp_path: Path,
+) -> None:
+    from transcripts.lock import WriterLock
+
+    data = tmp_path / "data"
+    _dataset(data)
+    args = ["media", str(data), "--no-audio", "--size", "96", "-q"]
+    # Another writer holds the folder: refused, naming it, before anything is written.
+    with WriterLock.acquire(data):
+        busy = CliRunner().invoke(app, args)
+    assert busy.exit_code == 2, busy.output
+    assert "is in use by another SafeBench process" in " ".join(busy.output.split())
+    assert all(q.image is None for q in iter_queries(data))
+    # A writer killed mid-write left atomic_write's temporary file; the next one clears it.
+    stale = data / ".queries.jsonl.k1ll3d.tmp"
+    stale.write_text("half a file", encoding="utf-8")
+    done = CliRunner().invoke(app, args)
+    assert done.exit_code == 0, done.output
+    assert not stale.exists()
+    assert all(q.image is not None for q in iter_queries(data))
