@@ -98,6 +98,41 @@ async def test_ray_gives_the_same_verdicts_as_one_process_case_by_case(tmp_path:
         assert sum(store.call_counts().values()) == single.model_calls
 
 
+@pytest.mark.slow
+async def test_ray_gives_the_harm_judges_verdicts_as_one_process(tmp_path: Path) -> None:
+    # The harm judge once broke parity: its p(harmful) moved with what shared its forward
+    # pass and the thread count (a Ray actor runs with one thread). The pattern and refusal
+    # jurors alone could not see that.
+    harm = {
+        "jury": {
+            "jurors": [
+                {"model": "safebench/harm-judge", "persona": "Safety researcher"},
+                {"model": "safebench/harm-judge", "persona": "Ethicist"},
+                {"model": "safebench/pattern-juror", "persona": "Legal expert"},
+            ],
+            "rounds": 1,
+        },
+        "modalities": ["text"],
+        "limit": 3,
+    }
+    one = offline_config(tmp_path / "one.sqlite", workers=1, **harm)
+    await run_evaluation(one)
+    config = on_ray(offline_config(tmp_path / "ray.sqlite", workers=1, **harm))
+    share_salt(one.store_path(), config.store_path(), config.name)
+    distributed = await run_evaluation(config)
+    assert distributed.status == "complete" and distributed.counts == {"judged": 6}
+    assert verdicts_of(config.store_path()) == verdicts_of(one.store_path())
+
+    def votes(path: Path) -> list[tuple[str, str, int, float | None]]:
+        with RunStore(path) as store:
+            return sorted(
+                (v.case_id, v.juror, v.round, None if v.payload is None else v.payload.confidence)
+                for v in store.iter_votes()
+            )
+
+    assert votes(config.store_path()) == votes(one.store_path())
+
+
 async def test_a_killed_actor_then_a_resume_repeats_no_recorded_call(tmp_path: Path) -> None:
     server = serve_everything(SimServer(latency_s=0.01))
     thread = ServerThread(server).start()
