@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from kernel.errors import StoreError
-from transcripts.store_base import StoreConnection, refuse_foreign
+from transcripts.store_base import StoreConnection, refuse_foreign, store_note
 
 SCHEMA_VERSION = 1
 """Bump with any change to the tables or to the records stored in them."""
@@ -117,9 +117,13 @@ def connect_writable(path: Path) -> sqlite3.Connection:
     """The store opened to write (created with its folder when missing), in WAL mode; a
     file that is not a SafeBench store is refused before anything is written to it."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    db = sqlite3.connect(
-        path, isolation_level=None, check_same_thread=False, factory=StoreConnection
-    )
+    try:
+        db = sqlite3.connect(
+            path, isolation_level=None, check_same_thread=False, factory=StoreConnection
+        )
+    except sqlite3.Error as exc:  # a directory, or a folder this user may not write
+        exc.add_note(store_note(path))
+        raise
     db.store_path = path  # type: ignore[attr-defined]
     db.execute("PRAGMA busy_timeout=10000")
     try:

@@ -67,6 +67,12 @@ def _one(exc: BaseException) -> Failure | None:
             "elsewhere) and rerun the same command; finished cases resume",
             exit_code=EXIT_NO_SPACE,
         )
+    if isinstance(exc, PermissionError) and exc.filename:
+        return Failure(
+            line=f"{exc.filename}: permission denied; give a path this user may write "
+            "(--store, --out) or change the folder's permissions",
+            exit_code=EXIT_INPUT,
+        )
     if not isinstance(exc, sqlite3.DatabaseError):
         return None
     message = str(exc)
@@ -85,6 +91,12 @@ def _one(exc: BaseException) -> Failure | None:
             line=f"{store}: no space left ({message}): free some space and rerun the same "
             "command; finished cases resume",
             exit_code=EXIT_NO_SPACE,
+        )
+    if "unable to open database file" in message:
+        return Failure(
+            line=f"{store}: cannot open the run store ({message}): give --store the path of "
+            "a file in a folder this user may write",
+            exit_code=EXIT_INPUT,
         )
     if "malformed" in message or "not a database" in message:
         return Failure(

@@ -179,6 +179,25 @@ def test_the_handler_maps_enospc_even_when_another_error_was_raised_handling_it(
     assert failures.explain(ValueError("a bug")) is None
 
 
+def test_a_directory_as_store_is_one_line_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = tmp_path / "folder.sqlite"
+    store.mkdir()
+    code, err, lines = cli(
+        ["run", str(run_config(tmp_path)), "--store", str(store), "-q"], capsys, monkeypatch
+    )
+    line = one_line(err, lines)
+    assert code == 2 and f"{store}: cannot open the run store" in line
+
+
+def test_the_handler_names_a_file_it_may_not_write() -> None:
+    denied = PermissionError(errno.EACCES, "Permission denied", "/runs/x.sqlite.lock")
+    found = failures.explain(denied)
+    assert found is not None and found.exit_code == 2
+    assert found.line.startswith("/runs/x.sqlite.lock: permission denied")
+
+
 # --------------------------------------------------------------- 2. unbounded reads
 
 
