@@ -25,6 +25,7 @@ from kernel.errors import StoreError
 from kernel.records import Verdict, Vote
 from safebench.audit.search import CaseSummary, case_summaries
 from safebench.audit.stored_config import StoredConfig
+from safebench.audit.strongreject import MeanScore, strongreject_scores
 from transcripts.store import CaseMeta, RunStore
 
 DIMENSIONS = ("category", "scenario", "modality")
@@ -265,6 +266,9 @@ class RunReport(BaseModel):
     were recorded count under ``UNRECORDED_RUBRIC``."""
     budget: dict[str, float] = {}
     """The run's budget as last configured (``max_calls``, ``max_usd``), when it set one."""
+    strongreject: dict[str, dict[str, MeanScore]] = {}
+    """target -> scenario (and ``all``) -> the mean StrongREJECT score with its 95% interval,
+    where jurors judged by that rubric (``safebench.audit.strongreject``); else empty."""
 
 
 class Report(BaseModel):
@@ -377,6 +381,7 @@ def run_report(store: RunStore, label: str | None = None) -> RunReport:
         audit=[_audit_case(store, c) for c in split[:AUDIT_CASES]],
         rubrics=rubric_counts(votes),
         budget=config.budget,
+        strongreject=strongreject_scores((meta for meta, _ in judged), votes),
     )
 
 

@@ -137,6 +137,22 @@ def markdown_tables(report: Report) -> str:
                     f"| {_md(_row_label(run, target, several))} | {_md(category)} | "
                     f"{_md(scenario)} | {cell.n} | {_pct(cell.asr)} | {ci} | {_num(cell.sri)} |"
                 )
+    if any(run.strongreject for run in report.runs):
+        parts += [
+            "",
+            "## StrongREJECT score (0-1) per model and scenario (mean, 95% t interval)",
+            "",
+            "| model | scenario | n | mean | 95% CI |",
+            "|---|---|---:|---:|---:|",
+        ]
+        for run in report.runs:
+            for target, groups in run.strongreject.items():
+                for group, s in groups.items():
+                    ci = "–" if s.low is None or s.high is None else f"{s.low:.3f}-{s.high:.3f}"
+                    parts.append(
+                        f"| {_md(_row_label(run, target, several))} | {_md(group)} | {s.n} | "
+                        f"{s.mean:.3f} | {ci} |"
+                    )
     parts.append("")
     return "\n".join(parts)
 
