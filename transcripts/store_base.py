@@ -84,8 +84,8 @@ def refuse_foreign(db: sqlite3.Connection, path: Path) -> None:
         if "locked" in str(exc) or "busy" in str(exc):
             raise  # another program holds the file: the CLI says so (safebench.cli.failures)
         raise StoreError(
-            f"{path}: not a SafeBench run store, and not a readable SQLite database ({exc}); "
-            "give --store a new path (the file was left as it is)"
+            f"{path}: not a readable SQLite database ({exc}): a damaged store, or no store at "
+            "all; give --store a new path, or restore the file from a copy (it was left as is)"
         ) from None
     foreign = sorted(t for t in tables if t not in SAFEBENCH_TABLES and not t.startswith("sqlite_"))
     if foreign and not versioned:

@@ -101,11 +101,32 @@ def test_a_random_file_as_store_is_one_line_exit_2_and_left_unchanged(
     )
     line = one_line(err, lines)
     assert code == 2
-    assert str(store) in line and "not a SafeBench run store" in line
+    assert str(store) in line and "not a readable SQLite database" in line
     assert store.read_bytes() == noise
 
 
-def test_a_damaged_store_found_mid_run_is_one_line_and_exit_2(
+def test_a_store_with_damaged_pages_is_one_line_exit_2_and_left_unchanged(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = tmp_path / "damaged.sqlite"
+    RunStore(store).close()
+    db = sqlite3.connect(store)
+    db.execute("PRAGMA journal_mode=DELETE")  # every page in the file itself, none in a WAL
+    db.close()
+    with store.open("r+b") as fh:
+        fh.seek(4096)
+        fh.write(b"\xff" * 4096 * 3)  # the pages after sqlite_master's
+    damaged = store.read_bytes()
+    code, err, lines = cli(
+        ["run", str(run_config(tmp_path)), "--store", str(store), "-q"], capsys, monkeypatch
+    )
+    line = one_line(err, lines)
+    assert code == 2
+    assert str(store) in line and "database disk image is malformed" in line
+    assert store.read_bytes() == damaged
+
+
+def test_a_store_damaged_where_a_run_finds_it_mid_run_is_one_line_and_exit_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     store = tmp_path / "damaged.sqlite"
