@@ -29,6 +29,11 @@ class JurorConfig(ModelSpec):
     that accepts audio hears its speech; left out, the juror reads text only (a note says
     how the request was put). Nothing is inferred from the model's name: sending media
     changes what a juror is asked, so it is the config's choice."""
+    format: str | None = None
+    """A published classifier's judge format (``harmbench-cls``, ``llama-guard-3``, …; see
+    ``safebench rules formats``): the juror is asked with that format's prompt instead of the
+    courtroom's brief, its answer is read by the format, and it keeps its vote in
+    deliberation rounds. Left out: an ordinary juror."""
 
     @field_validator("rubric")
     @classmethod
@@ -41,6 +46,35 @@ class JurorConfig(ModelSpec):
         if value is not None and "text" not in value:
             raise ValueError("a juror reads its brief as text: accepts must include text")
         return value
+
+    @model_validator(mode="after")
+    def _format_fits(self) -> JurorConfig:
+        if self.format is None:
+            return self
+        from jury.formats import JUDGE_FORMATS  # the registry lives with the formats
+
+        chosen = JUDGE_FORMATS.get(self.format)
+        if chosen is None:
+            raise ValueError(JUDGE_FORMATS.unknown(self.format))
+        if self.is_offline or self.model.startswith("hf-classifier/"):
+            raise ValueError(
+                f"format {self.format} needs a model that answers its prompt; {self.model} "
+                "answers the courtroom's ballot itself: leave `format` out for it"
+            )
+        if chosen.needs_image and "image" not in (self.accepts or ()):
+            raise ValueError(
+                f"format {self.format} judges images: give the seat `accepts: [text, image]` "
+                "(and serve a model that takes them)"
+            )
+        if self.rubric is not None:
+            raise ValueError(f"a juror with format {self.format} judges by it, not by a rubric")
+        if "persona" not in self.model_fields_set:
+            # Named with its format wherever seats are shown (transcripts, report, export).
+            self.persona = Persona(
+                name=f"{self.format} classifier",
+                perspective=f"A published classifier asked in its own format ({chosen.source}).",
+            )
+        return self
 
     def resolved_persona(self) -> Persona:
         if isinstance(self.persona, Persona):

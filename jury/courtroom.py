@@ -29,6 +29,7 @@ from agents.structured import ask_and_reask
 from agents.transports.base import REFUSED
 from jury import prompts
 from jury.config import JuryConfig
+from jury.formats.seat import ask_formatted, keep, kept, seated_formats
 from jury.prompts import CaseFile
 from jury.rubrics import Rubric
 from jury.termination import RoundState, from_names
@@ -107,6 +108,7 @@ class Courtroom:
         self.stop = from_names(config.early_stop)
         self.seats = [f"juror-{i + 1}" for i in range(len(config.jurors))]
         self.rubrics = [config.juror_rubric(i) for i in range(len(config.jurors))]
+        self.formats = seated_formats(config.jurors)  # (spec, format); None: deliberates
         self.wanted: frozenset[ModalityKind] = frozenset(
             m for juror in config.jurors for m in (juror.accepts or ()) if m != "text"
         )
@@ -199,15 +201,18 @@ class Courtroom:
                         seat,
                         case,
                         rounds,
-                        prompts.deliberation(
-                            case, rounds, self._others(i, previous), agent.rubric
-                        ),
+                        prompts.deliberation(case, rounds, self._others(i, previous), agent.rubric),
                     )
+                    if self.formats[i] is None
+                    else keep(previous[i], rounds)  # a classifier keeps its vote
                     for i, (agent, seat) in enumerate(zip(agents, self.seats, strict=True))
                 ]
                 latest = await _all(asked)
             else:  # round_robin: each juror sees the votes as they stand, this round's included
                 for i, (agent, seat) in enumerate(zip(agents, self.seats, strict=True)):
+                    if self.formats[i] is not None:  # a classifier keeps its vote
+                        latest[i] = kept(latest[i], rounds)
+                        continue
                     brief = prompts.deliberation(
                         case, rounds, self._others(i, latest), agent.rubric
                     )
@@ -277,6 +282,12 @@ class Courtroom:
         brief: str,
         media: Sequence[Image] = (),
     ) -> Vote:
+        if (formatted := self.formats[self.seats.index(seat)]) is not None:
+            try:  # asked once, in its own format
+                return await ask_formatted(self.gateway, *formatted, case, seat, media)
+            except ProviderError as exc:
+                raise JurorFailed(seat, exc) from exc
+
         def send(message: str, attempt: int) -> Awaitable[Said]:
             # Media go with the brief only; a re-ask is text (the media stay in context).
             return self._say(agent.agent, seat, message, media if attempt == 1 else ())

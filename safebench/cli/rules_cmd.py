@@ -129,6 +129,13 @@ def _rubrics() -> Section:
     return Section("rubrics", "jury.rubric, or one juror's jury.jurors[].rubric", entries)
 
 
+def _judge_formats() -> Section:
+    from jury.formats import JUDGE_FORMATS
+
+    entries = [Entry(name, f"{fmt.about} ({fmt.label})") for name, fmt in JUDGE_FORMATS.items()]
+    return Section("judge formats", "one juror's jury.jurors[].format", entries)
+
+
 def _attacks() -> Section:
     from generation.attacks import ATTACKS
 
@@ -237,6 +244,7 @@ SECTIONS: dict[str, Callable[[], Section]] = {
     "stop": _stop_conditions,
     "personas": _personas,
     "rubrics": _rubrics,
+    "formats": _judge_formats,
     "attacks": _attacks,
     "targets": _target_kinds,
     "transports": _transports,

@@ -123,6 +123,7 @@ def _listed_names() -> dict[str, list[str]]:
     from generation.images import IMAGE_MAKERS
     from generation.importers import IMPORTER_KIND
     from generation.speech import SPEECH_ENGINES
+    from jury.formats import JUDGE_FORMATS
     from jury.labels import LABEL_LOADERS
     from jury.metrics import METRICS
     from jury.personas import DEFAULT_PERSONAS
@@ -141,6 +142,7 @@ def _listed_names() -> dict[str, list[str]]:
         "stop rule": list(STOP_RULES),
         "persona": list(DEFAULT_PERSONAS),
         "rubric": rubric_names(),
+        "judge format": list(JUDGE_FORMATS),
         "attack": list(ATTACKS),
         "target kind": list(TARGET_KINDS),
         "target_kind": names("target_kind"),
