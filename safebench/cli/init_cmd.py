@@ -8,6 +8,7 @@ real providers with ``api_key_env`` (the name of an environment variable), never
 
 from __future__ import annotations
 
+import errno
 import textwrap
 from pathlib import Path
 from typing import Annotated
@@ -202,6 +203,8 @@ def init(
         # file a link at `out` points to, and a full disk leaves no half-written config.
         atomic_write_text(out, starter_config(real=real, out=out), make_parents=True)
     except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise  # a full disk: the last handler's line and exit code (safebench.cli.failures)
         errors.print(f"error: {out}: cannot write the config: {exc}", markup=False)
         raise typer.Exit(2) from None
     console.print(f"wrote {out}; run it with: safebench run {out}", markup=False, highlight=False)
