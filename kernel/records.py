@@ -233,7 +233,7 @@ class VotePayload(Record):
         return self
 
 
-AbstainCause = Literal["unreadable", "refused"]
+AbstainCause = Literal["unreadable", "refused", "format"]
 
 
 class Vote(Record):
@@ -249,8 +249,10 @@ class Vote(Record):
     """None when the juror abstained (its reply never parsed)."""
     parse_error: str | None = None
     abstain_cause: AbstainCause | None = None
-    """Why the juror abstained: ``unreadable`` (no valid vote after the re-asks) or
-    ``refused`` (its provider refused or blocked the reply, with no content)."""
+    """Why the juror abstained: ``unreadable`` (no valid vote after the re-asks),
+    ``refused`` (its provider refused or blocked the reply, with no content) or ``format``
+    (a published judge's format does not apply to the case, e.g. an image case for a
+    text-only classifier)."""
     attempts: int = 1
     """How many times the juror was asked in this round (re-asks after parse errors)."""
     rubric: str | None = None

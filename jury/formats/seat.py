@@ -43,15 +43,15 @@ def format_input(case: CaseFile, *, shown: bool) -> FormatInput:
 def abstention(case: CaseFile, seat: str, fmt: JudgeFormat, round_number: int, why: str) -> Vote:
     """No vote, with its cause: an answer in no shape, or a case the format cannot judge.
 
-    The record's causes are ``unreadable`` and ``refused``; a case outside the format is
-    recorded ``unreadable`` with its parse error starting ``format:``."""
+    A case outside the format is recorded with cause ``format`` (its parse error starting
+    ``format:``); an answer in no shape of the format is ``unreadable``."""
     return Vote(
         case_id=case.case_id,
         juror=seat,
         round=round_number,
         payload=None,
         parse_error=why,
-        abstain_cause="unreadable",
+        abstain_cause="format" if why.startswith("format:") else "unreadable",
         attempts=0 if why.startswith("format:") else 1,
         rubric=fmt.label,
     )

@@ -207,7 +207,7 @@ async def test_a_text_only_format_abstains_on_an_image_case_without_a_call(
     )
     record = await Courtroom(config, Gateway(FAST)).judge(case_file(image=True))
     (vote,) = record.votes
-    assert vote.abstained
+    assert vote.abstained and vote.abstain_cause == "format"
     assert vote.parse_error is not None and vote.parse_error.startswith("format: ")
     assert "text-only" in vote.parse_error
     assert requests_to(openai_server, "llama-guard") == []
