@@ -273,12 +273,21 @@ async def test_a_cell_stopped_by_its_budget_is_reported_and_the_others_run(
     assert [o.status for o in result.outcomes] == ["budget", "budget"]
     assert all(0 < o.model_calls <= 10 for o in result.outcomes)
     assert (tmp_path / "out" / "study.md").is_file()
-    # Raised, the same cells resume: what was recorded is read back, not asked again.
+    # The budget admits whole cases: every case it started finished, none was left half
+    # asked (so there is nothing to read back), and the finished ones are kept.
+    assert all(o.counts.get("judged", 0) >= 1 for o in result.outcomes)
+    assert all("failed" not in o.counts for o in result.outcomes)
     raised = load_study(write_spec(tmp_path, TWO_CONDITIONS, BASE + "budget: {max_calls: 100}\n"))
     again = await run_study(raised, tmp_path / "out")
     assert [o.cell.name for o in again.outcomes] == [o.cell.name for o in result.outcomes]
     assert [o.status for o in again.outcomes] == ["complete", "complete"]
-    assert all(o.cached_calls > 0 for o in again.outcomes)
+    for first, second in zip(result.outcomes, again.outcomes, strict=True):
+        # Only the cases the first session never started were asked: fewer calls than a
+        # whole cell, none of them read back.
+        assert second.cached_calls == 0 and second.model_calls > 0
+        with RunStore.open_readonly(second.cell.store) as store:
+            recorded = store.spending()[0]
+        assert first.model_calls + second.model_calls == recorded
 
 
 async def test_bare_audio_on_the_seed_gets_speech(tmp_path: Path) -> None:
