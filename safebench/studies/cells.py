@@ -108,8 +108,9 @@ def _identity_digest(config: RunConfig, dataset_root: Path) -> str:
     """A digest of the run identity (``safebench.run.fingerprint``: what ``safebench run``
     refuses to resume across), less the dataset's path as spelled: its content is in it, and
     the same study run with ``--out DIR`` or ``--out /abs/DIR`` is the same study. Budgets,
-    keys, endpoints, transports and concurrency are not in the identity, so changing them
-    resumes the same cell."""
+    keys, transports and concurrency are not in the identity, so changing them resumes the
+    same cell; a seat's endpoint (``api_base``) is, so moving a model to another server
+    makes another cell."""
     identity = run_identity(config, dataset_root)
     identity["dataset"] = {k: v for k, v in identity["dataset"].items() if k != "source"}
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
