@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -51,6 +50,7 @@ def calibrate(
     from jury.labels import check_label_format, load_labels
     from safebench.cli.check_cmd import refuse_unready
     from safebench.cli.progress import jury_models, loading_note, progress_bar
+    from safebench.cli.run_cmd import run_stoppable
     from safebench.offline.trained_on import pair_digest, trained_models, unrecorded_line
     from safebench.run.config import load_jury_config
     from safebench.run.preflight import check_jury
@@ -88,7 +88,7 @@ def calibrate(
             task = bar.add_task(
                 f"items judged ({loading})" if loading else "items judged", total=len(items)
             )
-            report = asyncio.run(
+            report = run_stoppable(
                 run_calibration(
                     items,
                     jury_config,
@@ -97,7 +97,8 @@ def calibrate(
                     open_models=model_session,
                     advance=lambda: bar.update(task, advance=1, description="items judged"),
                     seen=seen,
-                )
+                ),
+                "calibrate",
             )
     except SafeBenchError as exc:
         errors.print(error_line(exc))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import time
 from pathlib import Path
@@ -42,6 +41,7 @@ def experiment(
     configure_logging(verbose)
     from safebench.cli.check_cmd import refuse_unready
     from safebench.cli.progress import loading_note, progress_bar
+    from safebench.cli.run_cmd import run_stoppable
     from safebench.offline.trained_on import trained_on_items, unrecorded_line
     from safebench.run.preflight import check_models
     from safebench.run.session import model_session
@@ -68,8 +68,9 @@ def experiment(
         trained = trained_on_items([m for m in models if m], items)
         with progress_bar(console, quiet=quiet) as bar:
             ticks = BarTicks(bar, loading_note(m for m in models if m))
-            result = asyncio.run(
-                run_experiment(spec_model, store, items, open_models=model_session, progress=ticks)
+            result = run_stoppable(
+                run_experiment(spec_model, store, items, open_models=model_session, progress=ticks),
+                "experiment",
             )
     except SafeBenchError as exc:
         errors.print(error_line(exc))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -42,6 +41,7 @@ def rejudge(
         exit_if_nothing_judged,
         print_failures,
         print_summary,
+        run_stoppable,
     )
     from safebench.run.config import load_jury_config
     from safebench.run.preflight import check_jury
@@ -55,8 +55,9 @@ def rejudge(
 
         with progress_bar(console, quiet=quiet, field="counts") as bar:
             shown = RichProgress(bar, loading_note(jury_models(jury_config)))
-            summary = asyncio.run(
-                run_rejudge(run, jury_config, store, concurrency=concurrency, progress=shown)
+            summary = run_stoppable(
+                run_rejudge(run, jury_config, store, concurrency=concurrency, progress=shown),
+                "rejudge",
             )
         change = verdict_change(run, summary.store)
     except SafeBenchError as exc:

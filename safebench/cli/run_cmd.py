@@ -245,6 +245,21 @@ def print_spending(summary: Any) -> None:
     )
 
 
+def run_stoppable(work: Coroutine[Any, Any, T], what: str) -> T:
+    """``asyncio.run(work)``, stopped cleanly by Ctrl-C or SIGTERM: one line saying how to
+    resume and exit 130 or 143, with no traceback or Python warning (``what``: "rejudge",
+    "study" …, for the line)."""
+    try:
+        return asyncio.run(_stop_on_signals(work))
+    except _Stopped as stop:
+        how = "Ctrl-C" if stop.signum == signal.SIGINT else "SIGTERM"
+        errors.print(
+            f"{what} stopped ({how}): finished work is in the store; rerun the same command "
+            "to resume"
+        )
+        raise typer.Exit(128 + stop.signum) from None
+
+
 class _Stopped(Exception):
     """The run was cancelled by a signal (SIGINT: Ctrl-C, or SIGTERM)."""
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -79,6 +78,7 @@ def study(
     """
     configure_logging(verbose)
     from safebench.cli.check_cmd import refuse_unready
+    from safebench.cli.run_cmd import run_stoppable
     from safebench.run.preflight import check_run
     from safebench.studies.cells import base_config
     from safebench.studies.spec import load_study
@@ -100,7 +100,7 @@ def study(
             raise typer.Exit(2)
         with progress_bar(console, quiet=quiet, field="counts") as bar:
             progress = RichStudyProgress(bar)
-            result = asyncio.run(run_study(spec_model, folder, progress))
+            result = run_stoppable(run_study(spec_model, folder, progress), "study")
             progress.done()
     except SafeBenchError as exc:
         errors.print(error_line(exc))
