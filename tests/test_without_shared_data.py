@@ -4,6 +4,7 @@ reads the shared reference data skips, none fails (one did: the trainer's test r
 
 from __future__ import annotations
 
+import ast
 import os
 import subprocess
 import sys
@@ -14,23 +15,57 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def data_dependent_files() -> list[str]:
-    """Every test file that reads the shared data (through ``tests.support.shared_data``)."""
-    return sorted(
-        str(path.relative_to(ROOT))
-        for path in (ROOT / "tests").rglob("test_*.py")
-        if path.name != Path(__file__).name
-        and "tests.support.shared_data import" in path.read_text(encoding="utf-8")
-    )
+DATA_NAMES = {"SHARED_DATA", "SHARED", "DATA", "needs_shared_data", "needs_data"}
+"""The names a test file gives the shared data's path (from ``tests.support.shared_data``)."""
+
+
+def data_dependent_tests() -> list[str]:
+    """Every test function, in a file that imports ``tests.support.shared_data``, whose body
+    or decorators name the data (or a module-level name built from it): the tests that
+    could fail without it. Running only these keeps the check cheap."""
+    found: list[str] = []
+    for path in sorted((ROOT / "tests").rglob("test_*.py")):
+        source = path.read_text(encoding="utf-8")
+        if path.name == Path(__file__).name or "tests.support.shared_data import" not in source:
+            continue
+        tree = ast.parse(source)
+        # Module-level names computed from the data (``LABELS = SHARED / "x.json"``), and
+        # helpers and fixtures that read it, count too: followed until nothing is added.
+        derived = set(DATA_NAMES)
+        growing = True
+        while growing:
+            growing = False
+            for node in tree.body:
+                named: set[str] = set()
+                if isinstance(node, ast.Assign):
+                    named = {t.id for t in node.targets if isinstance(t, ast.Name)}
+                    uses = _names(node.value)
+                elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                    named, uses = {node.name}, _names(node)
+                if named and not named <= derived and uses & derived:
+                    derived |= named
+                    growing = True
+        found += [
+            f"{path.relative_to(ROOT)}::{node.name}"
+            for node in tree.body
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+            and node.name.startswith("test_")
+            and node.name in derived
+        ]
+    return found
+
+
+def _names(node: ast.AST) -> set[str]:
+    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
 
 
 @pytest.mark.slow
 def test_data_dependent_tests_skip_without_the_shared_data(tmp_path: Path) -> None:
-    files = data_dependent_files()
-    assert len(files) >= 7
+    tests = data_dependent_tests()
+    assert len({t.split("::")[0] for t in tests}) >= 7 and len(tests) >= 12
     env = {**os.environ, "SAFEBENCH_SHARED_DATA": str(tmp_path / "no-shared-data")}
     done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *files],
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *tests],
         cwd=ROOT,
         env=env,
         capture_output=True,
