@@ -133,4 +133,5 @@ def load_judges_config(path: Path) -> JudgesConfig:
     try:
         return JudgesConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(format_validation_error(Path(path), exc, "judges file")) from None
+        problem = format_validation_error(Path(path), exc, "judges file", JudgesConfig)
+        raise ConfigError(problem) from None

@@ -217,7 +217,7 @@ def load_run_config(
     try:
         return RunConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(format_validation_error(path, exc)) from None
+        raise ConfigError(format_validation_error(path, exc, model=RunConfig)) from None
 
 
 def load_jury_config(path: Path, *, jurors: list[str] | None = None) -> JuryConfig:
@@ -234,5 +234,5 @@ def load_jury_config(path: Path, *, jurors: list[str] | None = None) -> JuryConf
         return JuryConfig.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(
-            format_validation_error(path, exc).replace("run config", "jury")
+            format_validation_error(path, exc, "jury", JuryConfig)
         ) from None

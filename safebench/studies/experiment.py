@@ -132,7 +132,7 @@ def load_experiment(path: Path) -> ExperimentSpec:
         spec = ExperimentSpec.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(
-            format_validation_error(path, exc).replace("run config", "spec")
+            format_validation_error(path, exc, "spec", ExperimentSpec)
         ) from None
     if spec.labels is not None and not spec.labels.path.is_absolute():
         spec.labels.path = (path.parent / spec.labels.path).resolve()

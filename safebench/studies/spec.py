@@ -249,7 +249,7 @@ def load_study(path: Path, overrides: dict[str, Any] | None = None) -> StudySpec
     try:
         spec = StudySpec.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(format_validation_error(path, exc, "study spec")) from None
+        raise ConfigError(format_validation_error(path, exc, "study spec", StudySpec)) from None
     base = (
         spec.base
         if spec.base.is_absolute()

@@ -42,8 +42,21 @@ def test_bad_field_error_names_the_file_and_the_field(tmp_path: Path) -> None:
 
 def test_typo_in_a_field_name_is_an_error_not_a_default(tmp_path: Path) -> None:
     path = write(tmp_path, MINIMAL + "concurency: 4\n")
-    with pytest.raises(ConfigError, match=r"concurency: unknown field"):
+    meant = r"concurency: unknown field \(did you mean concurrency\?\)"
+    with pytest.raises(ConfigError, match=meant):
         load_run_config(path)
+
+
+def test_a_typo_inside_a_nested_model_names_the_field_meant(tmp_path: Path) -> None:
+    # The nearest known field at any depth: a juror's ``acepts`` is ``accepts``, the jury's
+    # ``rouns`` is ``rounds``; a name near nothing gets no guess.
+    body = MINIMAL.replace("jury:\n", "jury:\n  rouns: 1\n") + "xyzzy: 1\n"
+    path = write(tmp_path, body)
+    with pytest.raises(ConfigError) as info:
+        load_run_config(path)
+    message = str(info.value)
+    assert "jury.rouns: unknown field (did you mean rounds?)" in message
+    assert "xyzzy: unknown field\n" in message + "\n" and "xyzzy: unknown field (" not in message
 
 
 def test_model_without_provider_prefix_is_rejected(tmp_path: Path) -> None:
