@@ -89,6 +89,12 @@ class CaseTables(StoreBase):
             ).fetchall()
         return {r[0] for r in rows}
 
+    def targets(self) -> list[str]:
+        """The targets the run's cases name, sorted."""
+        with self._lock:
+            rows = self._db.execute("SELECT DISTINCT target FROM cases ORDER BY target").fetchall()
+        return [r[0] for r in rows]
+
     def failed_cases(self) -> set[str]:
         """Cases that failed (every rerun asks them again)."""
         with self._lock:

@@ -73,13 +73,37 @@ def _open(run: Path) -> Iterator[Any]:
 def _filter(**fields: Any) -> Any:
     from pydantic import ValidationError
 
+    from kernel.validation import validation_problems
     from safebench.audit.search import CaseFilter
 
+    if isinstance(fields.get("verdict"), str):
+        fields["verdict"] = fields["verdict"].lower()  # "Harmful" means harmful
     try:
         return CaseFilter.model_validate({k: v for k, v in fields.items() if v is not None})
     except ValidationError as exc:
-        errors.print(f"error: invalid filter: {exc}", markup=False, highlight=False)
+        # One line per problem, named by its option, without pydantic's links.
+        problem = validation_problems(exc, item="--{where} {msg}")
+        errors.print(f"error: invalid filter: {problem}", markup=False, highlight=False)
         raise typer.Exit(2) from None
+
+
+def _known_target(store: Any, target: str | None) -> None:
+    """Refuse a --target the run has no case of, naming the ones it has (``sim-leaky`` for
+    ``safebench/sim-leaky`` listed nothing, silently)."""
+    if target is None:
+        return
+    targets = store.targets()
+    if target not in targets:
+        near = [t for t in targets if target in t]
+        hint = f"; did you mean {near[0]}?" if len(near) == 1 else ""
+        listed = ", ".join(targets) or "none"
+        errors.print(
+            f"error: --target {target}: no case of that target in this run (its targets: "
+            f"{listed}){hint}",
+            markup=False,
+            highlight=False,
+        )
+        raise typer.Exit(2)
 
 
 _COLUMNS = ("case", "verdict", "rating", "rounds", "flips", "split", "scenario")
@@ -149,6 +173,7 @@ def list_cases(
         verdict=verdict, disagreement=disagreement, flip=flip,
     )  # fmt: skip
     with _open(run) as store:
+        _known_target(store, target)
         found = search_cases(store, case_filter, disagreements_first=True)
         status = store.shown_status()
     _print_cases(
@@ -180,6 +205,7 @@ def search(
         verdict=verdict, disagreement=disagreement, flip=flip,
     )  # fmt: skip
     with _open(run) as store:
+        _known_target(store, target)
         found = search_cases(store, case_filter, disagreements_first=True)
     _print_cases(found, f"{len(found)} case(s) matching")
 

@@ -89,3 +89,18 @@ def test_export_writes_matching_deliberations(audit_runs: AuditRuns, tmp_path: P
         assert record["type"] == "case_detail" and record["summary"]["disagreement"]
         assert record["rounds"][0]["round"] == 1 and record["verdict"]["rule"]
     assert SECRET not in out.read_text(encoding="utf-8")
+
+
+def test_a_filter_a_user_mistypes_is_one_line_or_understood(audit_runs: AuditRuns) -> None:
+    run = str(audit_runs.main)
+    # A capital letter is still the verdict meant (it was a raw pydantic error with a URL).
+    assert _invoke("list", run, "--verdict", "None") == _invoke("list", run, "--verdict", "none")
+    bad = runner.invoke(app, ["transcripts", "list", run, "--verdict", "harmfull"])
+    assert bad.exit_code == 2
+    assert "error: invalid filter: --verdict Input should be 'harmful'" in bad.output
+    assert "pydantic" not in bad.output
+    # A target the run has no case of is named with the run's targets, not an empty table.
+    partial = runner.invoke(app, ["transcripts", "list", run, "--target", "leak"])
+    assert partial.exit_code == 2
+    assert "--target leak: no case of that target in this run" in partial.output
+    assert "did you mean leaky?" in " ".join(partial.output.split())
