@@ -109,6 +109,13 @@ def over_budget_message(reason: str, store: Path) -> str:
     )
 
 
+def case_calls(config: RunConfig) -> int:
+    """The most calls one case makes: its target, every juror in every round, the
+    foreperson (re-asks of unreadable votes aside)."""
+    jury = config.jury
+    return 1 + len(jury.jurors) * (1 + jury.rounds) + (jury.foreperson is not None)
+
+
 def resolve_dataset(config: RunConfig) -> Path:
     if config.dataset == SEED_DATASET_NAME:
         return build_seed_dataset(config.store_path().parent / "datasets" / "seed")
@@ -189,10 +196,8 @@ class CaseRunner:
         # images or audio are shown the same files as the target. Resolved, as the store
         # records it (``set_dataset_root``).
         self.media_root = media_root.resolve()
-        jury = config.jury
-        self.case_calls = 1 + len(jury.jurors) * (1 + jury.rounds) + (jury.foreperson is not None)
-        """The most calls one case makes (its target, every juror in every round, the
-        foreperson), re-asks of unreadable votes aside: what a budget admits a case for."""
+        self.case_calls = case_calls(config)
+        """What a budget admits a case for (:func:`case_calls`)."""
         self.target_specs = {t.display_name: t for t in config.targets}
         self._case_finished = asyncio.Condition()
         self.target_limits = {

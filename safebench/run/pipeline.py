@@ -29,6 +29,7 @@ from safebench.run.cases import (
     Progress,
     RunOverBudget,
     RunSummary,
+    case_calls,
     count_chosen,
     over_budget_message,
     resolve_dataset,
@@ -139,7 +140,8 @@ async def _conduct(
         progress.start(total, len(store.finished_cases()))
     status = "complete"
     try:
-        reports = await supervise(config, dataset_root, progress, budget_shares(spend, shards))
+        shares = budget_shares(spend, shards, case_calls(config))
+        reports = await supervise(config, dataset_root, progress, shares)
         if any(r.status == "budget" for r in reports):
             status = "budget"
     except RunAborted:

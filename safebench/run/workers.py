@@ -150,17 +150,23 @@ class _QueueProgress:
         self.reports.put(("case", status))
 
 
-def budget_shares(spend: SpendLimit | None, workers: int) -> list[SpendLimit | None]:
-    """What is left of the run's budget, split among the workers: each stops at its share
-    (calls split exactly, dollars evenly), so together they never pass the whole."""
+def budget_shares(
+    spend: SpendLimit | None, workers: int, case_calls: int = 1
+) -> list[SpendLimit | None]:
+    """What is left of the run's budget, split among the workers: each stops at its share,
+    so together they never pass the whole. Calls are shared out in whole cases of
+    ``case_calls`` (a budget admits only whole cases: a share smaller than one case would
+    judge nothing), the rest to the first worker; dollars evenly."""
     if spend is None:
         return [None] * workers
     shares: list[SpendLimit | None] = []
+    left = max(0, spend.max_calls - spend.calls) if spend.max_calls is not None else 0
+    cases, spare = divmod(left, max(1, case_calls))
     for index in range(workers):
         calls = None
         if spend.max_calls is not None:
-            left = max(0, spend.max_calls - spend.calls)
-            calls = left // workers + (index < left % workers)
+            mine = cases // workers + (index < cases % workers)
+            calls = mine * case_calls + (spare if index == 0 else 0)
         usd = None
         if spend.max_usd is not None:
             usd = max(0.0, spend.max_usd - spend.usd) / workers

@@ -199,6 +199,9 @@ async def test_with_workers_the_budget_is_shared_out_and_never_passed(
         assert thread.server.count() <= 21
         assert stopped.summary.status == "budget"
         assert "shared out among 2 workers" in str(stopped)
+        # Shared in whole cases (17 calls each here): one worker can judge one; halves of
+        # 10 and 11 calls judged none.
+        assert stopped.summary.counts.get("judged", 0) >= 1
         with RunStore(config.store_path()) as opened:
             assert opened.spending()[0] == thread.server.count()
             assert opened.run_record().status == "budget"
@@ -264,3 +267,14 @@ def test_cli_stops_at_the_budget_with_its_own_exit_code(
     assert openai_server_thread.server.count() <= 12
     with RunStore(store) as opened:
         assert opened.run_record().config_as(RunConfig).budget.max_calls == 12
+
+
+def test_a_budget_is_shared_among_workers_in_whole_cases() -> None:
+    from safebench.run.workers import budget_shares
+
+    # 100 calls, 8 a case, 16 workers: shares of 6 or 7 calls judged nothing at all.
+    shares = budget_shares(SpendLimit(max_calls=100, calls=4), 16, case_calls=8)
+    calls = [s.max_calls for s in shares if s is not None]
+    assert sum(c for c in calls if c is not None) == 96
+    assert sum(1 for c in calls if c is not None and c >= 8) == 12  # twelve whole cases
+    assert all(c is not None and (c % 8 == 0 or c == calls[0]) for c in calls)
