@@ -315,7 +315,7 @@ class Gateway:
         gate = self._gate(spec.provider)
         while True:
             try:
-                await gate.acquire(tokens)
+                epoch = await gate.acquire(tokens)
                 rate_limited = succeeded = False
                 try:
                     # asyncio.timeout, not wait_for: no extra task per attempt (measured at
@@ -328,7 +328,9 @@ class Gateway:
                     rate_limited = classify(exc, settings.timeout_s).kind == "rate_limit"
                     raise
                 finally:
-                    await gate.release(rate_limited=rate_limited, succeeded=succeeded)
+                    await gate.release(
+                        rate_limited=rate_limited, succeeded=succeeded, epoch=epoch
+                    )
             except Exception as exc:  # classified below; nothing escapes unrecorded
                 failure = classify(exc, settings.timeout_s)
                 message = secrets.scrub(redact_secrets(failure.message, route_key))

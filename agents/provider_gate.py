@@ -3,14 +3,16 @@
 Every attempt the gateway sends to a provider passes one :class:`ProviderGate`:
 
 - **concurrency, AIMD**: at most ``window`` attempts in flight, starting at the configured
-  ``max_concurrency``. A 429 halves the window (not below 1, at most once per half window of
-  finished attempts, so one burst of 429s is one decrease); each success widens it by
+  ``max_concurrency``. A 429 halves the window (not below 1), once per burst: only an
+  attempt sent after the last decrease can decrease it again, so the 429s of attempts that
+  were already in flight say nothing new; each success widens it by
   ``1 / window``, back up to ``max_concurrency``. A jury of long briefs that trips a
   provider's limit slows down instead of retrying into it.
 - **requests**: ``requests_per_second`` and ``requests_per_minute`` (asyncio-throttle).
 - **tokens**: ``tokens_per_minute``, a token bucket filled at ``tpm / 60`` a second. Each
   attempt takes its estimated tokens (prompt characters / 4, plus its ``max_tokens`` or
-  :data:`DEFAULT_COMPLETION_TOKENS`) before it is sent; the estimate is corrected with the
+  :data:`DEFAULT_COMPLETION_TOKENS`) before it is sent, first come first served (a long
+  brief is never starved by a stream of short calls); the estimate is corrected with the
   usage the provider reports, so the bucket tracks what the provider counts.
 """
 
@@ -75,7 +77,9 @@ class ProviderGate:
         self.in_flight = 0
         self.decreases = 0
         """How many times a 429 narrowed the window (for benchmarks and logs)."""
-        self._since_decrease = 0
+        self.epoch = 0
+        """Bumped by every decrease: an attempt sent before it cannot decrease again."""
+        self._bucket_turn = asyncio.Lock()
         self._changed = asyncio.Condition()
         self._per_second = _throttler(limits.requests_per_second, 1.0)
         self._per_minute = _throttler(limits.requests_per_minute, 60.0)
@@ -83,31 +87,39 @@ class ProviderGate:
         self._bucket = float(limits.tokens_per_minute or 0)
         self._filled_at = clock()
 
-    async def acquire(self, tokens: int) -> None:
+    async def acquire(self, tokens: int) -> int:
+        """Wait for a slot (and the rates); returns the epoch the attempt is sent in, which
+        :meth:`release` takes back."""
         async with self._changed:
             await self._changed.wait_for(lambda: self.in_flight < max(1, int(self.window)))
             self.in_flight += 1
+            epoch = self.epoch
         try:
             for throttler in (self._per_second, self._per_minute):
                 if throttler is not None:
                     await throttler.acquire()
             if self.tokens_per_minute is not None:
-                await self._take_tokens(tokens)
+                async with self._bucket_turn:  # first come, first served
+                    await self._take_tokens(tokens)
         except BaseException:
-            await self.release(rate_limited=False, succeeded=False)
+            await self.release(rate_limited=False, succeeded=False, epoch=epoch)
             raise
+        return epoch
 
-    async def release(self, *, rate_limited: bool, succeeded: bool) -> None:
+    async def release(
+        self, *, rate_limited: bool, succeeded: bool, epoch: int | None = None
+    ) -> None:
+        """An attempt sent in ``epoch`` (None: the current one) ended."""
         async with self._changed:
             self.in_flight -= 1
-            self._since_decrease += 1
+            sent_in = self.epoch if epoch is None else epoch
             if rate_limited:
-                # One decrease per burst: the 429s of attempts already in flight when the
-                # window was halved say nothing new.
-                if self._since_decrease >= self.window / 2 or self.decreases == 0:
+                # One decrease per burst: the 429s of attempts sent before the last decrease
+                # say nothing new.
+                if sent_in == self.epoch:
                     self.window = max(1.0, self.window / 2)
                     self.decreases += 1
-                    self._since_decrease = 0
+                    self.epoch += 1
             elif succeeded:
                 self.window = min(float(self.ceiling), self.window + 1 / self.window)
             self._changed.notify_all()
