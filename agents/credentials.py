@@ -12,7 +12,11 @@ litellm takes seconds, and ``safebench check`` answers a missing key in well und
 
 from __future__ import annotations
 
+import difflib
+import functools
+import importlib.util
 import os
+import re
 from pathlib import Path
 
 from agents.spec import ModelSpec
@@ -70,24 +74,45 @@ ROUTED_WITHOUT_PRICES = frozenset(
 
 def provider_problem(spec: ModelSpec, where: str) -> str | None:
     """Why ``spec``'s provider prefix cannot be routed, or None: a typo'd prefix used to be
-    found by the first call. The known prefixes are the ones litellm's price map names (read
-    offline) and those this module lists."""
-    from agents.pricing import price_map
-
-    known = {
-        str(entry.get("litellm_provider", "")).split("-")[0]
-        for entry in price_map().values()
-        if isinstance(entry, dict)
-    }
+    found by the first call. The known prefixes are litellm's own (:func:`litellm_providers`)
+    and those SafeBench routes itself."""
+    known = litellm_providers()
     if not known:
-        return None  # no price map to read: the first call will tell
-    known |= ROUTED_WITHOUT_PRICES | set(PROVIDER_VARIABLES) | KEYLESS
-    if spec.provider in known:
+        return None  # no list to read: the first call will tell
+    if spec.provider in known | ROUTED_WITHOUT_PRICES | KEYLESS:
         return None
+    near = difflib.get_close_matches(spec.provider, sorted(known), n=1, cutoff=0.75)
+    meant = f"; did you mean {near[0]}/?" if near else ""
     return (
         f"{where}: {spec.model}: no provider {spec.provider!r} (litellm routes a model by its "
-        "prefix: openai/, anthropic/, gemini/, hosted_vllm/, ollama_chat/ …)"
+        f"prefix: openai/, anthropic/, gemini/, hosted_vllm/, ollama_chat/ …){meant}"
     )
+
+
+@functools.cache
+def litellm_providers() -> frozenset[str]:
+    """The provider prefixes litellm routes (its ``LlmProviders`` enum), read from its source
+    without importing litellm, which takes seconds; empty when the file is not found."""
+    found = importlib.util.find_spec("litellm")
+    if found is None or not found.submodule_search_locations:
+        return frozenset()
+    path = Path(next(iter(found.submodule_search_locations))) / "types" / "utils.py"
+    try:
+        source = path.read_text(encoding="utf-8")
+    except OSError:
+        return frozenset()
+    start = source.find("class LlmProviders(")
+    if start < 0:
+        return frozenset()
+    lines = source[start:].splitlines()[1:]
+    # The class body: every line up to the next one that is neither indented nor blank.
+    body = []
+    for line in lines:
+        if line and not line[0].isspace():
+            break
+        body.append(line)
+    body = "\n".join(body)
+    return frozenset(re.findall(r'^\s+[A-Z0-9_]+\s*=\s*"([^"]+)"', body, re.MULTILINE))
 
 
 def credential_problem(spec: ModelSpec, where: str) -> str | None:
@@ -105,12 +130,8 @@ def credential_problem(spec: ModelSpec, where: str) -> str | None:
             )
         return None
     provider = spec.provider
-    if provider in KEYLESS or spec.is_offline:
-        return None
-    if provider == "bedrock":
-        return _bedrock_problem(spec, where)
-    if provider in ("vertex_ai", "vertex_ai_beta"):
-        return _vertex_problem(spec, where)
+    if provider in KEYLESS or spec.is_offline or provider in AMBIENT:
+        return None  # AMBIENT providers: see credential_warning
     needs = PROVIDER_VARIABLES.get(provider)
     if needs is None:
         return None  # a provider this table does not know: its first call will tell
@@ -118,10 +139,12 @@ def credential_problem(spec: ModelSpec, where: str) -> str | None:
         return None  # an OpenAI-compatible server of one's own often takes no key
     missing = [need for need in needs if not any(_set(name) for name in need)]
     if provider == "azure":
+        entra = all(_set(n) for n in ("AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "AZURE_TENANT_ID"))
+        if entra or "azure_ad_token" in spec.params or "azure_ad_token_provider" in spec.params:
+            missing = []  # Entra ID instead of a key
         if spec.api_base is None and not _set("AZURE_API_BASE"):
             missing.append(("AZURE_API_BASE",))
-        if "api_version" not in spec.params and not _set("AZURE_API_VERSION"):
-            missing.append(("AZURE_API_VERSION",))
+        # No AZURE_API_VERSION is no problem: litellm then sends its default version.
     if not missing:
         return None
     named = " and ".join(" or ".join(need) for need in missing)
@@ -129,6 +152,26 @@ def credential_problem(spec: ModelSpec, where: str) -> str | None:
         f"{where}: {spec.model} needs {named} in the environment (or api_key_env naming the "
         "variable that holds its key); none is set"
     )
+
+
+AMBIENT = frozenset({"bedrock", "vertex_ai", "vertex_ai_beta"})
+"""Providers whose credentials may come from where no check can see (an instance role, a
+workload identity, the metadata server): missing ones are a warning, not an error."""
+
+
+def credential_warning(spec: ModelSpec, where: str) -> str | None:
+    """For a provider in :data:`AMBIENT`: the credentials this machine shows none of."""
+    if spec.api_key is not None or spec.api_key_env:
+        return None
+    if spec.provider == "bedrock":
+        found = _bedrock_problem(spec, where)
+    elif spec.provider in ("vertex_ai", "vertex_ai_beta"):
+        found = _vertex_problem(spec, where)
+    else:
+        return None
+    if found is None:
+        return None
+    return f"{found} here (an instance role or workload identity would not show)"
 
 
 def _set(name: str) -> bool:
@@ -140,7 +183,10 @@ def _bedrock_problem(spec: ModelSpec, where: str) -> str | None:
     # or the shared files ~/.aws/credentials and ~/.aws/config.
     if _set("AWS_ACCESS_KEY_ID") and _set("AWS_SECRET_ACCESS_KEY"):
         return None
-    if "aws_access_key_id" in spec.params or _set("AWS_PROFILE"):
+    named = ("aws_access_key_id", "aws_profile_name", "aws_role_name", "aws_web_identity_token")
+    if any(name in spec.params for name in named) or _set("AWS_PROFILE"):
+        return None
+    if _set("AWS_SHARED_CREDENTIALS_FILE") or _set("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"):
         return None
     if _set("AWS_WEB_IDENTITY_TOKEN_FILE") or _set("AWS_BEARER_TOKEN_BEDROCK"):
         return None

@@ -315,3 +315,65 @@ def test_an_experiment_pool_model_without_its_key_is_exit_2_before_any_call(
     assert code == 2, output
     assert "pool.gpt" in output and "OPENAI_API_KEY" in output
     assert not (tmp_path / "e.sqlite").exists()
+
+
+def test_the_known_prefixes_are_litellms_own() -> None:
+    import litellm
+
+    from agents.credentials import litellm_providers
+
+    # The offline stack adds its own ``safebench`` provider to litellm's list at run time.
+    routed = {str(getattr(p, "value", p)) for p in litellm.provider_list} - {"safebench"}
+    assert litellm_providers() == routed
+
+
+@pytest.mark.parametrize(
+    ("model", "env"),
+    [
+        ("github/gpt-4o", {"GITHUB_API_KEY": "k"}),  # litellm routes it; no price map entry
+        ("vllm/meta-llama/Llama-3-8B", {}),
+        ("azure/my-deployment", {"AZURE_API_KEY": "k", "AZURE_API_BASE": "https://x.example"}),
+        (
+            "azure/my-deployment",  # Entra ID, and litellm's default api-version
+            {
+                "AZURE_CLIENT_ID": "i",
+                "AZURE_CLIENT_SECRET": "s",
+                "AZURE_TENANT_ID": "t",
+                "AZURE_API_BASE": "https://x.example",
+            },
+        ),
+    ],
+)
+def test_configs_litellm_would_run_are_not_refused(
+    model: str, env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from safebench.run.preflight import check_seats, errors_of
+
+    for name in ("AZURE_API_KEY", "AZURE_API_VERSION", "AZURE_AD_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert errors_of(check_seats([("targets[0]", ModelSpec(model=model))], max_usd=None)) == []
+
+
+def test_ambient_credentials_are_a_warning_and_litellm_decides_prices(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from safebench.run.preflight import check_seats
+
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", "/nonexistent")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-x")
+    seats = [
+        # An instance role may hold Bedrock's credentials: said, not refused.
+        (
+            "targets[0]",
+            ModelSpec(model="bedrock/converse/anthropic.claude-3-5-sonnet-20240620-v1:0"),
+        ),
+        # A fine-tuned name the JSON map lists under no key, but litellm prices.
+        ("jury.jurors[0]", ModelSpec(model="openai/ft:gpt-4o-mini-2024-07-18:org::abc")),
+    ]
+    findings = check_seats(seats, max_usd=5.0)
+    assert [f.level for f in findings] == ["warning"]
+    assert "AWS_ACCESS_KEY_ID" in findings[0].message and "instance role" in findings[0].message
