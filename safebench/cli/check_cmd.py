@@ -52,12 +52,11 @@ def check(
         raise typer.Exit(2) from None
     findings = check_run(run_config)
     print_findings(findings)
-    if ping:
-        failed = asyncio.run(_ping_all(run_config, run_seats(run_config)))
-        if failed:
-            raise typer.Exit(1)
+    failed = asyncio.run(_ping_all(run_config, run_seats(run_config))) if ping else 0
     if errors_of(findings):
-        raise typer.Exit(2)
+        raise typer.Exit(2)  # the run cannot start, whatever the pings said
+    if failed:
+        raise typer.Exit(1)
     if not findings:
         console.print(f"ok: {len(run_seats(run_config))} models, no problem found")
 
