@@ -34,6 +34,16 @@ def experiment(
         typer.Option(help="Score on this labelled set instead of the spec's labels or run"),
     ] = None,
     strict_labels: StrictLabels = False,
+    juror: Annotated[
+        list[str] | None,
+        typer.Option("--juror", help="A pool model; repeat it. Replaces the spec's pool"),
+    ] = None,
+    limit: Annotated[
+        int | None, typer.Option(min=1, help="Use only the first N labelled items")
+    ] = None,
+    concurrency: Annotated[
+        int | None, typer.Option(min=1, help="Items deliberated at once")
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logs")] = False,
 ) -> None:
@@ -50,6 +60,7 @@ def experiment(
         load_items,
         run_experiment,
         with_labels,
+        with_overrides,
     )
     from safebench.studies.experiment_figures import write_plots
 
@@ -58,6 +69,9 @@ def experiment(
         spec_model = load_experiment(spec)
         if labels is not None:
             spec_model = with_labels(spec_model, labels)
+        spec_model = with_overrides(
+            spec_model, jurors=juror, limit=limit, concurrency=concurrency
+        )
         seats = {f"pool.{name}": model for name, model in spec_model.pool.items()}
         if spec_model.foreperson is not None:
             seats["foreperson"] = spec_model.foreperson

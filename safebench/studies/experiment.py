@@ -16,7 +16,7 @@ import typing
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import structlog
 import yaml
@@ -118,6 +118,28 @@ def with_labels(spec: ExperimentSpec, labels: Path) -> ExperimentSpec:
     limit = spec.labels.limit if spec.labels is not None else None
     source = LabelSource(path=labels.resolve(), limit=limit)
     return spec.model_copy(update={"labels": source, "run": None})
+
+
+def with_overrides(
+    spec: ExperimentSpec,
+    *,
+    jurors: list[str] | None = None,
+    limit: int | None = None,
+    concurrency: int | None = None,
+) -> ExperimentSpec:
+    """``spec`` with the command line's ``--juror`` (a pool of these models, named ``j1``,
+    ``j2`` …; the spec's sizes larger than the pool are dropped), ``--limit`` (items of the
+    labelled set) and ``--concurrency``."""
+    update: dict[str, Any] = {}
+    if jurors:
+        update["pool"] = {f"j{i + 1}": model for i, model in enumerate(jurors)}
+        sizes = [size for size in spec.sizes if size <= len(jurors)]
+        update["sizes"] = sizes or [len(jurors)]
+    if limit is not None and spec.labels is not None:
+        update["labels"] = spec.labels.model_copy(update={"limit": limit})
+    if concurrency is not None:
+        update["concurrency"] = concurrency
+    return ExperimentSpec.model_validate({**spec.model_dump(), **update}) if update else spec
 
 
 def load_experiment(path: Path) -> ExperimentSpec:

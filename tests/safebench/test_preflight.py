@@ -377,3 +377,31 @@ def test_ambient_credentials_are_a_warning_and_litellm_decides_prices(
     findings = check_seats(seats, max_usd=5.0)
     assert [f.level for f in findings] == ["warning"]
     assert "AWS_ACCESS_KEY_ID" in findings[0].message and "instance role" in findings[0].message
+
+
+def test_experiment_takes_juror_limit_and_concurrency_flags(tmp_path: Path) -> None:
+    import json
+
+    labels = tmp_path / "labels.json"
+    rows = [
+        {"question": f"q{i}?", "answer": "Sure, step 1: ..." if i % 2 else "No.", "label": i % 2}
+        for i in range(6)
+    ]
+    labels.write_text(json.dumps(rows), "utf-8")
+    spec = tmp_path / "experiment.yaml"
+    spec.write_text(
+        "name: e\nlabels: {path: labels.json, format: json}\n"
+        "pool: {a: safebench/refusal-juror, b: safebench/refusal-juror,"
+        " c: safebench/refusal-juror}\n"
+        "sizes: [1, 3]\n",
+        encoding="utf-8",
+    )
+    store = tmp_path / "e.sqlite"
+    flags = ["--juror", "safebench/pattern-juror", "--limit", "2", "--concurrency", "1"]
+    code, output = invoke(
+        "experiment", str(spec), "--store", str(store), "--out", str(tmp_path / "o"), *flags
+    )
+    assert code == 0, output
+    # One pattern juror (the flag's pool) on 2 items (size 3 dropped: the pool has one).
+    said = " ".join(output.split())
+    assert "e: 1 configurations on 2 items" in said and "model calls: 2 made" in said
