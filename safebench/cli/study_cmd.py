@@ -85,7 +85,8 @@ def study(
 
     started = time.monotonic()
     try:
-        overrides: dict[str, Any] = {"limit": limit, "targets": target, "jurors": juror}
+        targets = [{"model": model} for model in target] if target else None
+        overrides: dict[str, Any] = {"limit": limit, "targets": targets, "jurors": juror}
         spec_model = load_study(spec, {k: v for k, v in overrides.items() if v})
         # What the cells' first calls need, before any cell starts: exit 2 on a missing key.
         refuse_unready(check_run(base_config(spec_model)))

@@ -52,9 +52,7 @@ def base_overrides(spec: StudySpec) -> dict[str, Any]:
 
 def base_config(spec: StudySpec) -> RunConfig:
     """The base run config with the study's overrides, validated (errors name the file)."""
-    return load_run_config(
-        spec.base, base_overrides(spec), targets=spec.targets, jurors=spec.jurors
-    )
+    return load_run_config(spec.base, base_overrides(spec), jurors=spec.jurors)
 
 
 def cell_modalities(spec: StudySpec, base: RunConfig) -> list[str]:
@@ -96,7 +94,6 @@ def _validated(spec: StudySpec, update: dict[str, Any], chosen: dict[str, str]) 
         return load_run_config(
             spec.base,
             {**base_overrides(spec), **update},
-            targets=spec.targets,
             jurors=spec.jurors,
         )
     except ConfigError as exc:

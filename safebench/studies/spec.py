@@ -185,9 +185,6 @@ class StudySpec(Strict):
 
     limit: int | None = Field(None, ge=1)
     """Queries per cell (the first N of each cell's dataset, after sampling)."""
-    targets: list[str] | None = None
-    """Target models (``provider/model``) replacing the base config's targets in every cell
-    (``safebench study --target``)."""
     jurors: list[str] | None = None
     """Juror models replacing the base config's jurors (``safebench study --juror``)."""
     sample: Sample | None = None
