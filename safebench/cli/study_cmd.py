@@ -107,6 +107,7 @@ def study(
         errors.print(error_line(exc))
         raise typer.Exit(2) from None
     _print_cells(result)
+    _print_cell_failures(result)
     for path in result.files[:3]:
         console.print(f"wrote {path}", markup=False, highlight=False)
     console.print(
@@ -118,6 +119,16 @@ def study(
         names = ", ".join(o.cell.name for o in result.failed)
         errors.print(f"cells not complete: {names}; rerun the same command to resume them")
         raise typer.Exit(3)
+
+
+def _print_cell_failures(result: Any) -> None:
+    """Each cell's failed cases grouped by cause, as a run ends (``safebench.run.failures``)."""
+    from safebench.cli.run_cmd import print_failures, stored_failures
+
+    for outcome in result.outcomes:
+        if outcome.counts.get("failed") and outcome.cell.store.is_file():
+            console.print(inert(f"cell {outcome.cell.name}:"), soft_wrap=True)
+            print_failures(stored_failures(outcome.cell.store))
 
 
 def _print_cells(result: Any) -> None:

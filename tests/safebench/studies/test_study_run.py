@@ -307,3 +307,18 @@ def test_a_cell_where_no_case_was_judged_is_not_complete(tmp_path: Path) -> None
     output = " ".join(result.output.split())
     assert "no verdicts" in output and "cells not complete" in output
     assert "no case was judged (skipped 2)" in (tmp_path / "o" / "study.md").read_text()
+
+
+def test_a_cell_whose_cases_failed_lists_its_failures_grouped_by_cause(tmp_path: Path) -> None:
+    # A target no server answers (port 9 refuses): every case of the cell fails, and the
+    # study ends with the failures grouped by cause, as a run does.
+    base = BASE.replace(
+        "  - model: safebench/sim-leaky\n  - model: safebench/sim-guarded\n",
+        "  - {model: openai/gone, api_base: 'http://127.0.0.1:9/v1', api_key: sk-x}\n",
+    ).replace("modalities: [image]", "modalities: [text]")
+    base += "gateway: {max_retries: 0, timeout_s: 30}\n"
+    path = write_spec(tmp_path, "name: t\nbase: base.yaml\nlimit: 1\n", base)
+    result = CliRunner().invoke(app, ["study", str(path), "--out", str(tmp_path / "o"), "-q"])
+    assert result.exit_code == 3, result.output
+    output = " ".join(result.output.split())
+    assert "failed: 1 case | target |" in output and "openai/gone" in output
