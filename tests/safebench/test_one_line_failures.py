@@ -45,9 +45,11 @@ def cli(
         main()
     err = capsys.readouterr().err
     code = ended.value.code
-    return (code if isinstance(code, int) else 1), err, [
-        line for line in err.splitlines() if line.startswith("error:")
-    ]
+    return (
+        (code if isinstance(code, int) else 1),
+        err,
+        [line for line in err.splitlines() if line.startswith("error:")],
+    )
 
 
 def one_line(err: str, lines: list[str]) -> str:
@@ -311,10 +313,12 @@ def test_a_template_whose_spec_a_string_cannot_take_is_refused() -> None:
 # ------------------------------------------------------------------------- 4. Ray
 
 
-def safebench(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+def safebench(
+    *args: str, cwd: Path, env_extra: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     # A process of its own: a Ray session started by another test is not joined.
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
-    env.update(COLUMNS="1000", LITELLM_LOCAL_MODEL_COST_MAP="True")
+    env.update(COLUMNS="1000", LITELLM_LOCAL_MODEL_COST_MAP="True", **(env_extra or {}))
     return subprocess.run(
         [sys.executable, "-m", "safebench", *args],
         cwd=cwd,
@@ -340,7 +344,9 @@ def test_a_ray_cluster_that_is_not_there_is_one_line_at_once(
 ) -> None:
     pytest.importorskip("ray")
     config = run_config(tmp_path, f"executor: ray\nray: {{address: {address}, num_workers: 1}}\n")
-    done = safebench("run", str(config), "-q", cwd=tmp_path)
+    # ``auto`` finds the last cluster started on this machine through Ray's temporary folder
+    # (/tmp/ray): an empty one of the test's own, so another test's cluster is not there.
+    done = safebench("run", str(config), "-q", cwd=tmp_path, env_extra={"TMPDIR": str(tmp_path)})
     assert done.returncode == 2
     line = ray_error(done)
     assert says in line and "ray.address" in line

@@ -174,7 +174,14 @@ async def _supervise_on_ray(
         verbose = logging.getLogger().getEffectiveLevel() <= logging.DEBUG
         runs = {
             actor.run.remote(
-                config, str(dataset_root), (index, len(spends)), spends[index], writer, verbose
+                config,
+                # Absolute: an actor's working folder is not the driver's (abspath reads
+                # only the process's own cwd: nothing to wait for).
+                str(os.path.abspath(dataset_root)),  # noqa: ASYNC240
+                (index, len(spends)),
+                spends[index],
+                writer,
+                verbose,
             ): index
             for index, actor in enumerate(actors)
         }
