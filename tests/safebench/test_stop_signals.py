@@ -90,3 +90,23 @@ def test_rejudge_and_study_stop_cleanly_on_a_signal(tmp_path: Path) -> None:
         )
         assert code == 128 + signal.SIGINT, said[-2000:]
         assert "study stopped" in said and "Traceback" not in said and "Warning" not in said
+
+
+@pytest.mark.slow
+@pytest.mark.ray
+def test_a_ray_run_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+    # Ray's driver set SIGTERM handlers of its own (a C++ one that aborted with a stack dump,
+    # a Python one that exited 15), over the run's: the store was left "running".
+    pytest.importorskip("ray")
+    server = serve_everything(SimServer())
+    with ServerThread(server) as thread:
+        raw = http_run_config(thread.base_url, tmp_path / "run.sqlite", limit=3)
+        raw.update(executor="ray", ray={"num_workers": 1}, workers=1)
+        config = write_config(tmp_path / "run.yaml", raw)
+        code, said = _stop(["run", str(config)], server, signal.SIGTERM)
+    assert code == 128 + signal.SIGTERM, said[-2000:]
+    assert "run stopped (SIGTERM)" in said and "Traceback" not in said, said[-2000:]
+    from transcripts.store import RunStore
+
+    with RunStore.open_readonly(tmp_path / "run.sqlite") as store:
+        assert store.run_record().status == "stopped"

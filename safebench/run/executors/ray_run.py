@@ -24,7 +24,9 @@ import contextlib
 import dataclasses
 import logging
 import os
+import signal
 import socket
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -61,6 +63,11 @@ INSTALL_HINT = "pip install 'safebench[ray]'"
 
 def require_ray() -> Any:
     """The ``ray`` module, or a ConfigError saying what to install."""
+    # Ray's core worker otherwise installs a C++ failure handler for SIGTERM in the driver,
+    # replacing the run's own: a SIGTERM then aborted the run (exit 134, a stack dump, the
+    # store left "running") instead of stopping it (status stopped, exit 143). Read by Ray
+    # when it is first imported.
+    os.environ.setdefault("RAY_DISABLE_FAILURE_SIGNAL_HANDLER", "1")
     try:
         import ray
     except ImportError as exc:
@@ -216,6 +223,10 @@ def _connect(ray: Any, settings: RayConfig) -> bool:
         # they would yield the CPU to anything else on the machine, the driver included, and
         # a busy machine starved them (a 2-core CI machine under load took minutes a case).
         options["_system_config"] = {"worker_niceness": 0}
+    # ray.init sets a SIGTERM handler of its own in the driver (sys.exit(15)), over the one
+    # the command installed to stop the run cleanly (status stopped, exit 143, a line saying
+    # how to resume): the command's is put back.
+    on_sigterm = signal.getsignal(signal.SIGTERM)
     try:
         ray.init(
             address=settings.address,
@@ -229,6 +240,9 @@ def _connect(ray: Any, settings: RayConfig) -> bool:
             f"cluster ({' '.join(str(exc).split())}); start it (`ray start --head`), fix "
             "ray.address, or use executor: local"
         ) from None
+    finally:
+        if on_sigterm is not None and threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, on_sigterm)
     return True
 
 
