@@ -169,16 +169,7 @@ def run(
 
         with progress_bar(console, quiet=quiet, field="counts") as bar:
             shown = RichProgress(bar, loading_note(jury_models(run_config.jury)))
-            summary = asyncio.run(
-                _stop_on_signals(run_evaluation(run_config, shown))
-            )
-    except _Stopped as stop:
-        how = "Ctrl-C" if stop.signum == signal.SIGINT else "SIGTERM"
-        errors.print(
-            f"run stopped ({how}): finished cases are in the store; rerun the same command "
-            "to resume"
-        )
-        raise typer.Exit(128 + stop.signum) from None
+            summary = run_stoppable(run_evaluation(run_config, shown), "run")
     except RunAborted as exc:
         print_failures(stored_failures(run_config.store_path()))
         errors.print(labelled("run aborted:", exc))
