@@ -8,7 +8,14 @@ this is the one place that imports them all.
 
 from __future__ import annotations
 
-from generation.importers import figstep, json_list, safebench_release
+from generation.importers import (
+    figstep,
+    jailbreakv,
+    json_list,
+    mm_safetybench,
+    safebench_release,
+    vlguard,
+)
 from generation.importers.base import (
     Candidate,
     Importer,
@@ -22,7 +29,7 @@ from generation.importers.registry import IMPORTER_KIND, importer
 from generation.importers.runner import run_import
 from kernel.registry import lookup, names
 
-FORMATS = (figstep, json_list, safebench_release)
+FORMATS = (figstep, jailbreakv, json_list, mm_safetybench, safebench_release, vlguard)
 """The format modules, each registered under its name when imported above."""
 
 

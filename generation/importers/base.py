@@ -43,6 +43,9 @@ class ImportOptions(BaseModel):
     """Import at most this many queries (bad rows do not count)."""
     title: str | None = None
     """Title of the dataset card; the importer's own title when not given."""
+    variant: str | None = None
+    """Which of the source's variants to import (MM-SafetyBench's ``SD``, ``TYPO`` or
+    ``SD_TYPO`` images, ...), as the importer's ``variants`` name them; None: all of them."""
 
 
 class ImportIssue(BaseModel):
@@ -74,6 +77,16 @@ class ImportFailed(DatasetError):
 
 
 @dataclass(frozen=True)
+class RecordedOutput:
+    """What one model answered to a row, as a log of another harness recorded it."""
+
+    target: str
+    """The model that answered (the log's model name): a replay target of that name."""
+    answer: str
+    """Its answer, exactly as recorded."""
+
+
+@dataclass(frozen=True)
 class Candidate:
     """One row an importer proposes: its origin, its id and how to build its query."""
 
@@ -88,6 +101,9 @@ class Candidate:
     """Builds the query, staging its media; raises RowError (or DatasetError) on bad input."""
     statement: str | None = None
     """The row's harmful statement form (FigStep's ``instruction``), for typographic images."""
+    answers: tuple[RecordedOutput, ...] = ()
+    """Answers already recorded for the row (a harness's log): written, with the query, as
+    replay answers and a run config that judges them without asking any model."""
 
     @classmethod
     def failed(cls, file: Path, row: int, row_kind: RowKind, query_id: str, why: str) -> Candidate:
@@ -106,6 +122,8 @@ class Importer(Protocol):
     """The format name the CLI takes (``safebench dataset import NAME``)."""
     title: str
     """Default title of the dataset card."""
+    variants: tuple[str, ...]
+    """The names ``--variant`` may take (empty: the format has no variants)."""
 
     def check_source(self, options: ImportOptions) -> None:
         """Raise DatasetError (naming the path and what was expected) if the source is unusable."""
@@ -139,5 +157,9 @@ class ImportReport(BaseModel):
     """Image files copied."""
     audio: int = 0
     """Speech files copied."""
+    answers: int = 0
+    """Recorded answers written to ``answers.jsonl`` (imports of harness logs)."""
+    run_config: str | None = None
+    """The run config written beside them (judges the answers with no target call)."""
     seconds: float = 0.0
     """Wall-clock time of the import."""

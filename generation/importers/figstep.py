@@ -34,6 +34,7 @@ class FigStepImporter:
 
     name = NAME
     title = "FigStep SafeBench questions (imported)"
+    variants: tuple[str, ...] = ()
 
     def check_source(self, options: ImportOptions) -> None:
         path = _source_file(options.source)

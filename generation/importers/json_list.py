@@ -73,6 +73,7 @@ class JsonListImporter:
 
     name = NAME
     title = "Imported prompt list"
+    variants: tuple[str, ...] = ()
 
     def check_source(self, options: ImportOptions) -> None:
         if not options.source.is_file():

@@ -148,6 +148,12 @@ class MediaStager:
         mime_type, ext = check_image(data, str(path))
         return self._stage(f"{IMAGES_DIR}/{_safe_name(query_id)}{ext}", data, mime_type, None)
 
+    def image_data(self, data: bytes, label: str, query_id: str) -> MediaRef:
+        """Stage an image given as bytes (a log's data URI) as ``images/<id>.<ext>``;
+        ``label`` names it in errors."""
+        mime_type, ext = check_image(data, label)
+        return self._stage(f"{IMAGES_DIR}/{_safe_name(query_id)}{ext}", data, mime_type, None)
+
     def audio_file(
         self, source_root: Path, path: str | Path, query_id: str, voice: str
     ) -> MediaRef:

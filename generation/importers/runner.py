@@ -28,6 +28,12 @@ from generation.importers.base import (
     ImportReport,
 )
 from generation.importers.media import MediaStager
+from generation.importers.recorded import (
+    ANSWERS_FILE,
+    RUN_CONFIG_FILE,
+    RecordedAnswer,
+    run_config,
+)
 from kernel.errors import DatasetError
 from kernel.files import atomic_write
 from kernel.records import Query
@@ -65,11 +71,17 @@ def run_import(importer: Importer, options: ImportOptions) -> ImportReport:
     when ``strict`` and a row is bad (nothing but ``import-errors.jsonl`` is written).
     """
     started = time.perf_counter()
+    if options.variant is not None and options.variant not in importer.variants:
+        known = ", ".join(importer.variants) if importer.variants else "none: it has no variants"
+        raise DatasetError(
+            f"{importer.name}: unknown variant {options.variant!r} (its variants: {known})"
+        )
     importer.check_source(options)
     report = ImportReport(format=importer.name, source=str(options.source), out=str(options.out))
     created = not Path(options.out).exists()
     stager = MediaStager(options.out)
     statements: list[tuple[str, str]] = []
+    answers: list[RecordedAnswer] = []
     seen: dict[str, str] = {}
     """Each kept id -> where it came from; only ids are kept, never rows."""
 
@@ -108,6 +120,14 @@ def run_import(importer: Importer, options: ImportOptions) -> ImportReport:
             seen[candidate.query_id] = f"{candidate.file}: {candidate.row_kind} {candidate.row}"
             if candidate.statement:
                 statements.append((query.id, candidate.statement))
+            # The model saw the image when the query has one: its answer is an image case's.
+            modality = "image" if query.image is not None else "text"
+            answers.extend(
+                RecordedAnswer(
+                    target=out.target, query_id=query.id, modality=modality, answer=out.answer
+                )
+                for out in candidate.answers
+            )
             report.imported += 1
             yield query
 
@@ -119,6 +139,11 @@ def run_import(importer: Importer, options: ImportOptions) -> ImportReport:
                 stager.staging / STATEMENTS_FILE,
                 (json.dumps({"id": i, "statement": s}, ensure_ascii=False) for i, s in statements),
             )
+        if answers:
+            _write_lines(stager.staging / ANSWERS_FILE, (a.model_dump_json() for a in answers))
+            config = run_config(importer.name, options.out, answers, source=str(options.source))
+            with atomic_write(stager.staging / RUN_CONFIG_FILE) as handle:
+                handle.write(config)
     except BaseException:
         stager.cleanup()
         if report.issues:
@@ -131,6 +156,13 @@ def run_import(importer: Importer, options: ImportOptions) -> ImportReport:
     stager.commit()
     if not statements:
         (Path(options.out) / STATEMENTS_FILE).unlink(missing_ok=True)
+    if answers:
+        report.answers = len(answers)
+        report.run_config = str(Path(options.out) / RUN_CONFIG_FILE)
+    else:
+        # Answers of an earlier import into the same folder would no longer match its queries.
+        for stale in (ANSWERS_FILE, RUN_CONFIG_FILE):
+            (Path(options.out) / stale).unlink(missing_ok=True)
     report.images, report.audio = stager.images, stager.audio
     if report.issues:
         _write_lines(errors_path, (issue.model_dump_json() for issue in report.issues))

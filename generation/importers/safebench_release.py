@@ -104,6 +104,7 @@ class SafeBenchReleaseImporter:
 
     name = NAME
     title = "SafeBench (imported release)"
+    variants: tuple[str, ...] = ()
 
     def check_source(self, options: ImportOptions) -> None:
         root = options.source

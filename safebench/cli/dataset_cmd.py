@@ -41,9 +41,18 @@ def import_(
     strict: Annotated[bool, typer.Option(help="Stop at the first bad row; write nothing")] = False,
     limit: Annotated[int | None, typer.Option(min=1, help="Import at most N queries")] = None,
     title: Annotated[str | None, typer.Option(help="Title of the dataset card")] = None,
+    variant: Annotated[
+        str | None,
+        typer.Option(help="One variant of the source (mm-safetybench: SD, TYPO, SD_TYPO; …)"),
+    ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
-    """Import a published benchmark (safebench-release, json-list, figstep) into a dataset."""
+    """Import a published benchmark or a harness's log into a dataset.
+
+    Formats: safebench-release, json-list, figstep, mm-safetybench, jailbreakv, vlguard,
+    inspect-log and promptfoo-results (the last two also write the recorded answers and a
+    run config that judges them without calling any model).
+    """
     from generation.importers import ImportFailed, ImportOptions, get_importer, run_import
     from generation.importers.runner import ERRORS_FILE
 
@@ -51,7 +60,13 @@ def import_(
     try:
         importer = get_importer(format)
         options = ImportOptions(
-            source=source, out=out, categories=categories, strict=strict, limit=limit, title=title
+            source=source,
+            out=out,
+            categories=categories,
+            strict=strict,
+            limit=limit,
+            title=title,
+            variant=variant,
         )
         report = run_import(importer, options)
     except ImportFailed as exc:
@@ -68,6 +83,13 @@ def import_(
         markup=False,
         highlight=False,
     )
+    if report.run_config is not None:
+        console.print(
+            f"recorded {report.answers} answers; judge them (no model called) with: "
+            f"safebench run {report.run_config}",
+            markup=False,
+            highlight=False,
+        )
     if report.issues:
         console.print(
             f"{len(report.issues)} rows could not be imported; listed in {out / ERRORS_FILE}",
