@@ -32,7 +32,7 @@ from agents.routes import RouteResolver, direct_route
 from agents.settings import GatewaySettings, ProviderLimits
 from agents.spec import ModelSpec
 from agents.transports import AUTO, make_transport, settle_auto
-from agents.transports.base import MalformedReply, Messages, Route, Transport
+from agents.transports.base import MalformedReply, Messages, Reply, Route, Transport
 from kernel import secrets
 from kernel.errors import ProviderError
 from kernel.records import ModelCall, Usage
@@ -76,6 +76,8 @@ class Completion:
     latency_s: float
     retries: int
     cached: bool
+    top_logprobs: dict[str, float] | None = None
+    """The first token's top log-probabilities, when asked for (``logprobs``) and given."""
 
 
 @dataclass
@@ -250,7 +252,7 @@ class Gateway:
             settle_auto(route, spec.params)  # before the attempts: the record names it
         started = time.monotonic()
         tokens = estimate_tokens(messages, spec.params)
-        (text, finish, usage), retries = await self._attempts(
+        reply, retries = await self._attempts(
             spec,
             route,
             lambda: self._send(route, spec, messages, stream),
@@ -259,6 +261,7 @@ class Gateway:
             request=request,
             tokens=tokens,
         )
+        usage = reply.usage
         self._gate(spec.provider).correct_tokens(
             tokens, usage.prompt_tokens + usage.completion_tokens
         )
@@ -270,8 +273,9 @@ class Gateway:
             model=spec.model,
             request=request,
             status="ok",
-            text=text,
-            finish_reason=finish,
+            text=reply.text,
+            finish_reason=reply.finish_reason,
+            top_logprobs=None if reply.top_logprobs is None else dict(reply.top_logprobs),
             usage=usage,
             cost_usd=cost,
             latency_s=latency,
@@ -366,12 +370,11 @@ class Gateway:
 
     async def _send(
         self, route: Route, spec: ModelSpec, messages: Messages, stream: bool
-    ) -> tuple[str, str | None, Usage]:
+    ) -> Reply:
         transport = self._transports.get(route.transport)
         if transport is None:
             transport = self._transports[route.transport] = make_transport(route.transport)
-        reply = await transport.send(route, spec, messages, stream)
-        return reply.text, reply.finish_reason, reply.usage
+        return await transport.send(route, spec, messages, stream)
 
     async def aclose(self) -> None:
         """Close every transport this gateway opened (HTTP sessions, loaded models)."""
@@ -429,4 +432,5 @@ def _completion_from_record(call: ModelCall, *, cached: bool) -> Completion:
         latency_s=call.latency_s,
         retries=call.retries,
         cached=cached,
+        top_logprobs=call.top_logprobs,
     )

@@ -34,6 +34,13 @@ class JurorConfig(ModelSpec):
     ``safebench rules formats``): the juror is asked with that format's prompt instead of the
     courtroom's brief, its answer is read by the format, and it keeps its vote in
     deliberation rounds. Left out: an ordinary juror."""
+    probability: Literal["auto", "logprobs", "text"] = "auto"
+    """Where a formatted juror's harm probability (its vote's confidence and rating) comes
+    from. ``logprobs``: the first answer token's log-probabilities, asked of the server
+    (``logprobs: true``); a reply without them is an abstention, never a guess. ``text``:
+    1 or 0 from the answer. ``auto``: log-probabilities where the route gives them (an
+    OpenAI-compatible server such as vLLM, or ``hf-classifier/`` in-process), else the
+    text."""
 
     @field_validator("rubric")
     @classmethod
@@ -50,16 +57,32 @@ class JurorConfig(ModelSpec):
     @model_validator(mode="after")
     def _format_fits(self) -> JurorConfig:
         if self.format is None:
+            if self.probability != "auto":
+                raise ValueError(
+                    "probability applies to a juror with a judge format (format: …); an "
+                    "ordinary juror states its confidence in its ballot"
+                )
             return self
         from jury.formats import JUDGE_FORMATS  # the registry lives with the formats
 
         chosen = JUDGE_FORMATS.get(self.format)
         if chosen is None:
             raise ValueError(JUDGE_FORMATS.unknown(self.format))
-        if self.is_offline or self.model.startswith("hf-classifier/"):
+        if self.is_offline:
             raise ValueError(
                 f"format {self.format} needs a model that answers its prompt; {self.model} "
                 "answers the courtroom's ballot itself: leave `format` out for it"
+            )
+        if self.probability == "logprobs" and not chosen.harm_tokens:
+            raise ValueError(
+                f"format {self.format} gives its vote on a later line, so no first-token "
+                "probability exists: use probability: text (or auto)"
+            )
+        if self.model.startswith("hf-classifier/") and chosen.words is None:
+            raise ValueError(
+                f"format {self.format} answers on several lines; in-process scoring "
+                "(hf-classifier/) reads one next token: serve the model (vLLM) and seat it "
+                "as hosted_vllm/… instead"
             )
         if chosen.needs_image and "image" not in (self.accepts or ()):
             raise ValueError(

@@ -319,6 +319,9 @@ class ModelCall(Record):
     status: Literal["ok", "error"]
     text: str | None = None
     finish_reason: str | None = None
+    top_logprobs: dict[str, float] | None = None
+    """The first token's top log-probabilities, when the call asked for them and the server
+    gave them: kept so that a resumed run reads the same harm probability back."""
     error: str | None = None
     error_kind: str | None = None
     usage: Usage = Usage()

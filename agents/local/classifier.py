@@ -13,6 +13,7 @@ the case from the conversation again and keeps its vote.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,8 +31,11 @@ from kernel.records import VotePayload
 
 @dataclass
 class ClassifierRequest:
-    case: CaseText
+    case: CaseText | None
+    """The case read from a courtroom brief; None when the prompt was sent whole."""
     options: ClassifierOptions
+    prompt: Prompt | None = None
+    """A judge format's whole prompt, scored as sent (``prompt_in_message``)."""
 
 
 def latest_case(messages: list[dict[str, Any]]) -> CaseText | None:
@@ -110,8 +114,13 @@ def next_token_ids(loaded: LoadedModel, options: ClassifierOptions) -> tuple[int
     return ids[0], ids[1]
 
 
-def judge_prompt(loaded: LoadedModel, case: CaseText, options: ClassifierOptions) -> Prompt:
-    """What a generative judge reads: ``prompt`` filled in, or its own chat template."""
+def judge_prompt(loaded: LoadedModel, request: ClassifierRequest) -> Prompt:
+    """What a generative judge reads: the prompt as sent, ``prompt`` filled in, or its own
+    chat template."""
+    options, case = request.options, request.case
+    if request.prompt is not None:
+        return request.prompt
+    assert case is not None  # a request carries a prompt or a case
     if options.prompt is not None:
         # Plain replacement, not str.format: answers are full of braces.
         request, answer = case.request or "", case.answer or ""
@@ -126,9 +135,22 @@ def judge_prompt(loaded: LoadedModel, case: CaseText, options: ClassifierOptions
 
 def score_next_token_batch(loaded: LoadedModel, requests: list[ClassifierRequest]) -> list[float]:
     """Harm probabilities from a generative judge's next-token logits, in order. Blocking."""
+    # From the difference, not exp() of each: both may be far below exp's range.
+    return [sigmoid(harm - safe) for harm, safe in next_token_logprobs(loaded, requests)]
+
+
+def sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-x)) if x >= 0 else math.exp(x) / (1.0 + math.exp(x))
+
+
+def next_token_logprobs(
+    loaded: LoadedModel, requests: list[ClassifierRequest]
+) -> list[tuple[float, float]]:
+    """Each prompt's next-token log-probabilities (over the whole vocabulary, as a server's
+    ``logprobs`` are) of the harmful and the safe word's first tokens, in order. Blocking."""
     options = requests[0].options
     harmful, safe = next_token_ids(loaded, options)
-    encoded = encode_prompts(loaded, [judge_prompt(loaded, r.case, options) for r in requests])
+    encoded = encode_prompts(loaded, [judge_prompt(loaded, r) for r in requests])
     rows, width = encoded["input_ids"].shape
     if options.max_batch_tokens is not None and rows * width > options.max_batch_tokens:
         raise OverBudget(
@@ -138,8 +160,8 @@ def score_next_token_batch(loaded: LoadedModel, requests: list[ClassifierRequest
     with loaded.lock, torch.inference_mode():
         # Left padded: the last column is every row's next-token position.
         logits = loaded.model(**encoded.to(loaded.device)).logits[:, -1, :].float()
-    pair = torch.softmax(logits[:, [harmful, safe]], dim=-1)[:, 0]
-    return [float(p) for p in pair.cpu()]
+    chosen = torch.log_softmax(logits, dim=-1)[:, [harmful, safe]].cpu()
+    return [(float(row[0]), float(row[1])) for row in chosen]
 
 
 def vote_reply(case: CaseText, probability: float, options: ClassifierOptions, model: str) -> str:

@@ -38,18 +38,22 @@ class Generated:
 
 def batch_key(request: GenerationRequest) -> tuple[Any, ...]:
     """Requests with equal keys may share a ``generate`` call."""
-    return (*request.options.generation_key(), *request.prompt.media, request.prompt.templated)
+    prompt = request.prompt
+    key = request.options.generation_key()
+    return (*key, *prompt.media, prompt.templated, prompt.special_tokens)
 
 
 def encode_prompts(loaded: LoadedModel, prompts: list[Prompt]) -> Any:
     """The batch's model inputs, left padded, media through the checkpoint's processor."""
     texts = [p.text for p in prompts]
+    special = prompts[0].special_tokens
     if loaded.processor is loaded.tokenizer:
         # A chat template already wrote the BOS token; a plain prompt still needs it.
-        return loaded.tokenizer(
-            texts, padding=True, return_tensors="pt", add_special_tokens=not prompts[0].templated
-        )
+        add = not prompts[0].templated if special is None else special
+        return loaded.tokenizer(texts, padding=True, return_tensors="pt", add_special_tokens=add)
     kwargs: dict[str, Any] = {"text": texts, "padding": True, "return_tensors": "pt"}
+    if special is not None:
+        kwargs["add_special_tokens"] = special
     images = [image for p in prompts for image in p.images]
     audios = [audio for p in prompts for audio in p.audios]
     if images:

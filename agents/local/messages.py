@@ -42,6 +42,9 @@ class Prompt:
     audios: list[np.ndarray] = field(default_factory=list)
     templated: bool = True
     """False when the checkpoint has no chat template and the turns were joined plainly."""
+    special_tokens: bool | None = None
+    """Whether encoding adds the tokenizer's special tokens (its BOS); None: the default
+    (added to a plain prompt, not to a templated one, which wrote its own)."""
 
     @property
     def media(self) -> tuple[bool, bool]:
@@ -79,6 +82,23 @@ def build_prompt(loaded: LoadedModel, messages: list[dict[str, Any]]) -> Prompt:
             conversation.append({"role": role, "content": text})
     text, templated = _apply_template(loaded, conversation)
     return Prompt(text, images, audios, templated)
+
+
+def prompt_as_sent(loaded: LoadedModel, message: dict[str, Any], *, add_bos: bool) -> Prompt:
+    """One message's text as the whole prompt, no chat template (a judge format's prompt
+    already carries the model's own turn markers), with its images decoded in order."""
+    texts: list[str] = []
+    images: list[Image.Image] = []
+    for part in _parts(message.get("content")):
+        kind = part.get("type")
+        if kind == "text":
+            texts.append(str(part.get("text", "")))
+        elif kind == "image_url":
+            _require(loaded, "image", 0)
+            images.append(decode_image(part.get("image_url"), 0))
+        else:
+            raise UnsupportedInput(f"a judge format's prompt carries a {kind!r} part")
+    return Prompt("".join(texts), images, [], templated=False, special_tokens=add_bos)
 
 
 def _parts(content: Any) -> list[dict[str, Any]]:

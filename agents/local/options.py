@@ -114,6 +114,14 @@ class ClassifierOptions(LoadOptions, BatchOptions):
     """Request and answer are truncated (answer first) to this many tokens together."""
     category: str | None = None
     """Risk category put on harmful votes; left out, the case's own category is used."""
+    prompt_in_message: bool = False
+    """``next_token``: the juror's message is the judge's whole prompt, as a judge format
+    renders it (the seat of a juror with ``format:`` sets this): it is scored as sent, its
+    image included, and the reply is the more likely of the two words with both words'
+    log-probabilities, which the format reads like a server's answer."""
+    add_bos: bool = True
+    """With ``prompt_in_message``: put the tokenizer's BOS token before the prompt (False
+    for formats whose prompt already starts with it, as Llama Guard's does)."""
 
 
 def parse_options(kind: type[OptionsT], model: str, params: dict[str, Any]) -> OptionsT:

@@ -9,6 +9,7 @@ raises are classified by ``agents.failures.classify``: an exception with an int
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -52,6 +53,10 @@ class Reply:
     text: str
     finish_reason: str | None
     usage: Usage
+    top_logprobs: Mapping[str, float] | None = None
+    """The first generated token's most likely tokens and their log-probabilities, when the
+    call asked for them (``logprobs``) and the server gave them; a judge format reads its
+    harm probability from these."""
 
 
 class MalformedReply(Exception):
@@ -67,6 +72,41 @@ Anthropic's ``stop_reason: refusal`` and Gemini's ``finishReason: SAFETY`` (and 
 prompt) to ``content_filter``; OpenAI-compatible servers send ``content_filter`` as is."""
 
 
+def first_top_logprobs(logprobs: Any) -> dict[str, float] | None:
+    """The first token's top log-probabilities (token -> logprob) from an OpenAI-shaped
+    ``logprobs`` object (a dict from the wire, or litellm's typed object), or None.
+
+    Chat completions put them at ``content[0].top_logprobs`` (a list of ``{token,
+    logprob}``); text completions at ``top_logprobs[0]`` (a dict). A server that returns
+    the chosen token but no alternatives still says something: that token alone is kept."""
+    if logprobs is None:
+        return None
+    content = _field(logprobs, "content")
+    if isinstance(content, list) and content:
+        first = content[0]
+        found: dict[str, float] = {}
+        for alternative in _field(first, "top_logprobs") or ():
+            token, value = _field(alternative, "token"), _field(alternative, "logprob")
+            if isinstance(token, str) and isinstance(value, int | float):
+                found.setdefault(token, float(value))
+        token, value = _field(first, "token"), _field(first, "logprob")
+        if isinstance(token, str) and isinstance(value, int | float):
+            found.setdefault(token, float(value))
+        return found or None
+    legacy = _field(logprobs, "top_logprobs")
+    if isinstance(legacy, list) and legacy and isinstance(legacy[0], dict):
+        return {
+            str(token): float(value)
+            for token, value in legacy[0].items()
+            if isinstance(value, int | float)
+        } or None
+    return None
+
+
+def _field(value: Any, name: str) -> Any:
+    return value.get(name) if isinstance(value, dict) else getattr(value, name, None)
+
+
 def is_refusal(finish_reason: str | None) -> bool:
     return finish_reason is not None and finish_reason.lower() in REFUSAL_FINISH_REASONS
 
@@ -76,7 +116,12 @@ def refusal(usage: Usage) -> Reply:
     return Reply("", REFUSED, usage)
 
 
-def checked_reply(text: object, finish_reason: str | None, usage: Usage) -> Reply:
+def checked_reply(
+    text: object,
+    finish_reason: str | None,
+    usage: Usage,
+    top_logprobs: Mapping[str, float] | None = None,
+) -> Reply:
     """The reply, or why it is not an answer.
 
     An empty, whitespace-only or non-text reply is never an answer (judging it would count
@@ -94,7 +139,7 @@ def checked_reply(text: object, finish_reason: str | None, usage: Usage) -> Repl
     if not text.strip():
         what = "empty" if not text else "whitespace-only"
         raise MalformedReply(f"the reply was {what} (finish reason {finish_reason})")
-    return Reply(text, finish_reason, usage)
+    return Reply(text, finish_reason, usage, top_logprobs)
 
 
 class Transport(Protocol):

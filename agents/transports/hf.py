@@ -26,15 +26,18 @@ from agents.local.classifier import (
     harmful_index,
     latest_case,
     next_token_ids,
+    next_token_logprobs,
     score_next_token_batch,
+    sigmoid,
     vote_reply,
 )
 from agents.local.generation import Generated, GenerationRequest, batch_key, generate_batch
 from agents.local.loader import LoadedModel, load, split_model
-from agents.local.messages import build_prompt
+from agents.local.messages import build_prompt, prompt_as_sent
 from agents.local.options import BatchOptions, ClassifierOptions, HFOptions, parse_options
 from agents.spec import ModelSpec
 from agents.transports.base import Messages, Reply, Route, transport_kind
+from kernel.errors import ConfigError
 from kernel.records import Usage
 
 
@@ -98,13 +101,44 @@ class HFTransport:
         else:
             harmful_index(loaded, options)
             run = classify_batch
+        key = json.dumps(options.model_dump(), sort_keys=True, default=str)
+        if options.prompt_in_message:
+            return await self._score_as_sent(loaded, options, messages, key)
         case = latest_case(messages)
         if case is None:
             return Reply(NO_CASE_REPLY, "stop", Usage())
         batcher = self._batcher(loaded, options, lambda items: run(loaded, items))
-        key = json.dumps(options.model_dump(), sort_keys=True, default=str)
         probability: float = await batcher.submit(ClassifierRequest(case, options), key)
         return Reply(vote_reply(case, probability, options, spec.model), "stop", Usage())
+
+    async def _score_as_sent(
+        self, loaded: LoadedModel, options: ClassifierOptions, messages: Messages, key: str
+    ) -> Reply:
+        """A judge format's prompt scored on its next token: the reply is the more likely of
+        the two words (harmful at ``threshold``), with both words' log-probabilities, as a
+        server asked for ``logprobs`` would give them."""
+        if options.scoring != "next_token":
+            raise ConfigError(
+                f"{loaded.name}: prompt_in_message needs scoring: next_token (a judge format "
+                "is read from the model's next token)"
+            )
+        last = next((m for m in reversed(messages) if m.get("role") == "user"), None)
+        if last is None:
+            return Reply(NO_CASE_REPLY, "stop", Usage())
+        prompt = await asyncio.to_thread(prompt_as_sent, loaded, last, add_bos=options.add_bos)
+        batcher = self._batcher(
+            loaded, options, lambda items: next_token_logprobs(loaded, items)
+        )
+        request = ClassifierRequest(None, options, prompt)
+        harm, safe = await batcher.submit(request, (key, *prompt.media))
+        probability = sigmoid(harm - safe)
+        word = options.harmful_token if probability >= options.threshold else options.safe_token
+        return Reply(
+            word,
+            "stop",
+            Usage(),
+            {options.harmful_token: harm, options.safe_token: safe},
+        )
 
     def _batcher(
         self, loaded: LoadedModel, options: BatchOptions, run: Any

@@ -12,6 +12,7 @@ from agents.transports.base import (
     Reply,
     Route,
     checked_reply,
+    first_top_logprobs,
     is_refusal,
     transport_kind,
 )
@@ -37,15 +38,23 @@ class LiteLLMTransport:
                 raise MalformedReply("the reply had no choices")
             choice = choices[0]
             usage = usage_of(getattr(response, "usage", None))
-            return checked_reply(choice.message.content, choice.finish_reason, usage)
+            return checked_reply(
+                choice.message.content,
+                choice.finish_reason,
+                usage,
+                first_top_logprobs(getattr(choice, "logprobs", None)),
+            )
         kwargs.update(stream=True, stream_options={"include_usage": True})
         response = await litellm.acompletion(**kwargs)
         parts: list[str] = []
         finish: str | None = None
         usage = Usage()
+        top: dict[str, float] | None = None
         async for chunk in response:
             if chunk.choices:
                 choice = chunk.choices[0]
+                if top is None and getattr(choice, "logprobs", None):
+                    top = first_top_logprobs(choice.logprobs)
                 delta = getattr(choice, "delta", None)
                 content = getattr(delta, "content", None) if delta is not None else None
                 if content:
@@ -68,7 +77,7 @@ class LiteLLMTransport:
             # litellm closes an empty, HTML or cut stream with a made-up "stop"; an answer
             # whose provider never said it ended is not an answer.
             raise MalformedReply("the stream ended without the provider's end of reply (cut)")
-        return checked_reply("".join(parts), finish, usage)
+        return checked_reply("".join(parts), finish, usage, top)
 
     async def aclose(self) -> None:
         return None

@@ -86,6 +86,13 @@ class JudgeFormat:
     harm_tokens: tuple[str, ...] = ("yes",)
     """First tokens that mean harmful (lower-cased, stripped), for the logprob probability."""
     safe_tokens: tuple[str, ...] = ("no",)
+    words: tuple[str, str] | None = ("Yes", "No")
+    """The harmful and the safe answer's first word as the model writes it; an in-process
+    seat (``hf-classifier/``) scores these as the next token. None: the vote is not in the
+    first word (WildGuard's third line), so the format needs a server that generates."""
+    bos_in_prompt: bool = False
+    """The rendered prompt starts with the model's BOS token itself (Llama Guard's, WildGuard's
+    do); else the tokenizer adds it, as HarmBench's and ShieldGemma's serving templates do."""
     case_category: bool = False
     """The classifier names no categories: a harmful vote carries the case's own."""
     serving: str = ""

@@ -151,6 +151,8 @@ def _guard(
             text_only=not sees,
             harm_tokens=("unsafe",),
             safe_tokens=("safe",),
+            words=("unsafe", "safe"),
+            bos_in_prompt=True,
             serving=(
                 f"vLLM: `vllm serve {model} --chat-template passthrough.jinja`, the template "
                 "`{{ messages[0]['content'] }}` (the prompt carries the model's header "

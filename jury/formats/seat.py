@@ -77,11 +77,22 @@ async def ask_formatted(
     prompt = fmt.render(format_input(case, shown=image is not None))
     content: str | list[str | Image] = [prompt, image] if image is not None else prompt
     messages = to_openai_messages([UserMessage(content=content, source="clerk")])
-    done = await gateway.complete(spec, messages, scope=f"{case.case_id}/{seat}", role="juror")
+    asked, wants = asked_spec(spec, fmt)
+    done = await gateway.complete(asked, messages, scope=f"{case.case_id}/{seat}", role="juror")
     try:
         reading = fmt.read(done.text)
     except FormatAnswerError as exc:
         return abstention(case, seat, fmt, round_number, str(exc))
+    if wants:
+        if done.top_logprobs is None and getattr(spec, "probability", "auto") == "logprobs":
+            why = (
+                f"{spec.model} returned no log-probabilities, and the seat requires them "
+                "(probability: logprobs); serve it where logprobs are returned (vLLM) or "
+                "use probability: text"
+            )
+            return abstention(case, seat, fmt, round_number, why)
+        probability = fmt.probability(done.top_logprobs, reading.harmful)
+        reading = replace(reading, probability=_coherent(probability, reading.harmful))
     if reading.harmful and fmt.case_category and not reading.codes:
         reading = replace(reading, codes=(case.category,))
     return Vote(
@@ -91,6 +102,51 @@ async def ask_formatted(
         payload=fmt.payload(reading),
         rubric=fmt.label,
     )
+
+
+LOGPROB_ROUTES = frozenset({"hosted_vllm", "openai", "custom_openai"})
+"""Prefixes whose servers return ``logprobs`` when asked (vLLM and other OpenAI-compatible
+servers); ``probability: auto`` asks them, and only them, at an explicit ``api_base``."""
+
+TOP_LOGPROBS = 5
+"""Alternatives asked for the first token: enough to hold both answer words of any format."""
+
+
+def asked_spec(spec: ModelSpec, fmt: JudgeFormat) -> tuple[ModelSpec, bool]:
+    """The seat's spec as it is asked, and whether its answer carries log-probabilities.
+
+    An ``hf-classifier/`` seat scores the format's prompt in process, on the format's two
+    answer words; a server seat is asked for ``logprobs`` when its ``probability`` setting
+    says so. The seat's own params win over what is added here."""
+    mode = getattr(spec, "probability", "auto")
+    params = dict(spec.params)
+    if spec.model.startswith("hf-classifier/"):
+        # Always scored this way (it cannot generate a format's answer); the odds it returns
+        # are read only where the probability is not to come from the text.
+        harmful, safe = fmt.words or ("Yes", "No")
+        added: dict[str, object] = {
+            "scoring": "next_token",
+            "prompt_in_message": True,
+            "add_bos": not fmt.bos_in_prompt,
+            "harmful_token": harmful,
+            "safe_token": safe,
+        }
+        return spec.model_copy(update={"params": added | params}), mode != "text"
+    if mode == "text" or not fmt.harm_tokens:
+        return spec, False
+    if mode == "logprobs" or (
+        spec.model.split("/", 1)[0] in LOGPROB_ROUTES and spec.api_base is not None
+    ):
+        added = {"logprobs": True, "top_logprobs": TOP_LOGPROBS}
+    else:
+        return spec, False
+    return spec.model_copy(update={"params": added | params}), True
+
+
+def _coherent(probability: float, harmful: bool) -> float:
+    """The probability kept on the side of the vote the text gave (a sampled answer may
+    contradict its own first-token odds): a harmful vote is at least 0.5, a safe one below."""
+    return max(probability, 0.5) if harmful else min(probability, 0.4999)
 
 
 def kept(vote: Vote, round_number: int) -> Vote:

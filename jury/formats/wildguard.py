@@ -78,6 +78,8 @@ WILDGUARD = register(
         case_category=True,
         harm_tokens=(),  # the vote is the third line: no first-token probability
         safe_tokens=(),
+        words=None,
+        bos_in_prompt=True,
         serving=(
             "vLLM: `vllm serve allenai/wildguard` with a pass-through chat template "
             "`{{ messages[0]['content'] }}` (the prompt carries `<s>`; WildGuard's own "

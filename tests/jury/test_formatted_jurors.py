@@ -79,7 +79,7 @@ def test_an_unknown_format_is_a_config_error_naming_the_seat() -> None:
     ("juror", "why"),
     [
         ({"model": "safebench/pattern-juror", "format": "llama-guard-3"}, "leave `format` out"),
-        ({"model": "hf-classifier/some/dir", "format": "harmbench-cls"}, "leave `format` out"),
+        ({"model": "hf-classifier/some/dir", "format": "wildguard"}, "serve the model"),
         ({"model": "hosted_vllm/lg", "format": "llama-guard-3-vision"}, "accepts: [text, image]"),
         (
             {"model": "hosted_vllm/lg", "format": "llama-guard-3", "rubric": "harmbench"},
