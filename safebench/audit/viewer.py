@@ -1,4 +1,5 @@
-"""``safebench serve``: a small read-only web viewer of one run (aiohttp).
+"""``safebench serve``: a small read-only web viewer of one run, or of every run under a
+folder (aiohttp).
 
 Every page is rendered by the autoescaping templates and sent with a Content-Security-Policy
 that allows no script at all: filtering is a GET form handled here.
@@ -7,47 +8,37 @@ Requests must name the viewer by the host it is bound to (or a loopback alias) a
 in their ``Host`` header; anything else gets 421, so a DNS-rebinding page (evil.example
 resolving to 127.0.0.1) cannot read the run from a browser on this machine.
 
-The store is opened read-only. It names the dataset directory, but a store can be edited, so
-media are served only when all of these hold: the directory's queries.jsonl still has the
-digest the store recorded when the run started, the file resolves inside that directory
-(:func:`kernel.media.resolve_media`), its bytes have the sha256 the query records, and
-its declared type is an image or audio type. Anything else is refused with the reason logged.
+Stores are opened read-only. One store's pages (its case list, each case, its media, and
+the checks media pass before they are served) are ``safebench.audit.viewer_run``; the
+folder's pages (its runs, and the comparison of two of them) are
+``safebench.audit.viewer_browse``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 from pathlib import Path
 
 import structlog
 from aiohttp import web
-from pydantic import ValidationError
 
-from kernel.errors import DatasetError
-from kernel.media import read_media
-from kernel.records import MediaRef, Query
-from safebench.audit.case_index import CaseIndex
-from safebench.audit.render_html import VIEWER_CSP, VIEWER_CSP_HEADER, render
-from safebench.audit.search import CaseFilter, case_detail
-from transcripts.store import RunStore, queries_file_sha256
+from safebench.audit.render_html import VIEWER_CSP_HEADER
+from safebench.audit.viewer_browse import add_folder_routes
+from safebench.audit.viewer_run import (
+    LIST_LIMIT,
+    VIEWS_KEY,
+    StoreView,
+    add_store_routes,
+    sent_media,
+)
+
+__all__ = ["LIST_LIMIT", "make_app", "sent_media"]
 
 log = structlog.get_logger(__name__)
 
-STORE_KEY = web.AppKey("store", RunStore)
-INDEX_KEY = web.AppKey("case_index", CaseIndex)
-ROOT_KEY = web.AppKey("dataset_root", object)
 HOSTS_KEY = web.AppKey("allowed_hosts", frozenset)
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 """Names a browser on this machine may use for the viewer, whatever address it is bound to."""
-LIST_LIMIT = 1000
-"""Rows on one list page; the next page is a link (keyset paging), filters narrow a run."""
-MAX_CURSOR = 2000
-"""The longest ``after`` cursor accepted (a sort prefix and a case id)."""
-
-_FILTER_SELECTS = ("target", "category", "scenario", "modality", "status", "verdict")
-_MEDIA_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp", "audio/")
-"""What may be served as media. SVG is left out on purpose: it can carry script."""
 
 
 @web.middleware
@@ -114,171 +105,38 @@ async def bound_host_only(request: web.Request, handler: web.RequestHandler) -> 
     return await handler(request)
 
 
-def _html(body: str) -> web.Response:
-    return web.Response(text=body, content_type="text/html", charset="utf-8")
-
-
-def _filter_from(query: dict[str, str]) -> CaseFilter:
-    fields: dict[str, object] = {k: v for k, v in query.items() if v and k in _FILTER_SELECTS}
-    for flag in ("disagreement", "flip"):
-        if query.get(flag) in ("yes", "no"):
-            fields[flag] = query[flag] == "yes"
-    if query.get("text"):
-        fields["text"] = query["text"]
-    try:
-        return CaseFilter.model_validate(fields)
-    except ValidationError:
-        raise web.HTTPBadRequest(text="invalid filter") from None
-
-
-async def list_cases(request: web.Request) -> web.Response:
-    store = request.app[STORE_KEY]
-    index = request.app[INDEX_KEY]
-    wanted = {
-        k: v
-        for k, v in request.query.items()
-        if k in (*_FILTER_SELECTS, "text", "disagreement", "flip")
-    }
-    after = request.query.get("after", "")
-    if len(after) > MAX_CURSOR:
-        raise web.HTTPBadRequest(text="invalid page cursor")
-    case_filter = _filter_from(wanted)
-    # Paged and filtered in SQL, in a worker thread: a large run never stalls the loop.
-    page = await asyncio.to_thread(index.page, case_filter, after, LIST_LIMIT)
-    options = await asyncio.to_thread(index.options)
-    selects = [(name, options[name]) for name in _FILTER_SELECTS]
-    selects += [("disagreement", ["yes", "no"]), ("flip", ["yes", "no"])]
-    next_query = {**wanted, "after": page.next_after} if page.next_after else None
-    return _html(
-        render(
-            "list.html.j2",
-            csp=VIEWER_CSP,
-            run_name=store.run_record().name,
-            run_status=await asyncio.to_thread(store.shown_status),
-            total=page.total,
-            matching=page.matching,
-            cases=page.cases,
-            first_page=not after,
-            next_query=next_query,
-            limit=LIST_LIMIT,
-            selects=selects,
-            current=wanted,
-        )
-    )
-
-
-async def show_case(request: web.Request) -> web.Response:
-    store = request.app[STORE_KEY]
-    detail = await asyncio.to_thread(case_detail, store, request.query.get("id", ""))
-    if detail is None:
-        raise web.HTTPNotFound(text="no such case")
-    image, speech = sent_media(detail.query, detail.summary.modality, detail.summary.status)
-    return _html(render("case.html.j2", csp=VIEWER_CSP, d=detail, image=image, speech=speech))
-
-
-def sent_media(
-    query: Query | None, modality: str, status: str
-) -> tuple[MediaRef | None, tuple[int, MediaRef] | None]:
-    """What the case's target got: its image, or (index in ``query.audio``, speech file) for
-    its voice; nothing for a text case or a skipped one (the target got nothing). The viewer
-    shows only these, so an ``audio:female`` case plays the female voice alone."""
-    if query is None or status == "skipped":
-        return None, None
-    try:
-        ref = query.media_for(modality)
-    except ValueError:  # a modality no run writes (an edited store): show no media
-        log.warning("viewer_unknown_modality", modality=modality)
-        return None, None
-    if ref is None:
-        return None, None
-    if ref == query.image:
-        return ref, None
-    return None, (query.audio.index(ref), ref)
-
-
-def _media_ref(request: web.Request, kind: str) -> MediaRef:
-    store = request.app[STORE_KEY]
-    query = store.get_query(request.query.get("query", ""))
-    if query is None:
-        raise web.HTTPNotFound(text="no such query")
-    if kind == "image":
-        ref = query.image
-    else:
-        try:
-            index = int(request.query.get("i", "0"))
-        except ValueError:
-            raise web.HTTPBadRequest(text="bad index") from None
-        ref = query.audio[index] if 0 <= index < len(query.audio) else None
-    if ref is None:
-        raise web.HTTPNotFound(text=f"the query has no {kind}")
-    return ref
-
-
-async def media(request: web.Request) -> web.Response:
-    kind = request.match_info["kind"]
-    root = request.app[ROOT_KEY]
-    if not isinstance(root, Path):
-        raise web.HTTPNotFound(text="the run's dataset directory is unknown or not proven")
-    ref = _media_ref(request, kind)
-    allowed = ref.mime_type.startswith(f"{kind}/") and ref.mime_type.startswith(_MEDIA_TYPES)
-    if not allowed:
-        raise web.HTTPForbidden(text="media type not served")
-    try:
-        # Resolved inside the root, read once and checked against the query's sha256, so the
-        # bytes served are the bytes checked; off the event loop (a large WAV would stall it).
-        data = await asyncio.to_thread(read_media, root, ref)
-    except (DatasetError, OSError) as exc:
-        # A path that leaves the dataset directory, a missing or swapped file: refused, and
-        # logged so an auditor can see that a store asked for it.
-        log.warning("media_refused", query=request.query.get("query"), error=str(exc))
-        raise web.HTTPNotFound(text="media not available") from None
-    response = web.Response(body=data, headers={"Content-Type": ref.mime_type})
-    # Opened on its own, a media file gets a sandboxed, script-free document.
-    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
-    return response
-
-
 async def no_favicon(_: web.Request) -> web.Response:
     # Browsers ask for one on every page; an empty answer keeps their consoles clean.
     return web.Response(status=204)
 
 
-def _proven_root(store: RunStore) -> Path | None:
-    """The store's dataset directory, if its queries.jsonl has the digest the store recorded."""
-    root = store.dataset_root()
-    if root is None:
-        return None
-    recorded = store.dataset_queries_sha256()
-    actual = queries_file_sha256(root)
-    if recorded is None or actual != recorded:
-        log.warning(
-            "media_root_refused",
-            root=str(root),
-            reason="no queries.jsonl digest recorded in the store"
-            if recorded is None
-            else "queries.jsonl is missing or differs from the digest the store recorded",
-        )
-        return None
-    return root
+class _OneStore:
+    """``serve STORE``: every page is about the one store."""
+
+    def __init__(self, view: StoreView) -> None:
+        self.view = view
+
+    def view_for(self, request: web.Request) -> StoreView:
+        return self.view
 
 
-def make_app(store_path: Path, host: str | None = None) -> web.Application:
-    """The viewer over the run store at ``store_path`` (opened read-only here, closed on
-    cleanup), answering to ``host`` (the address it is bound to) and loopback names."""
-    store = RunStore.open_readonly(store_path)
+def make_app(path: Path, host: str | None = None) -> web.Application:
+    """The viewer over the run store at ``path``, or over every store under the folder
+    ``path`` (``safebench serve DIR``), answering to ``host`` (the address it is bound to)
+    and loopback names. Stores are opened read-only and closed on cleanup; a single store
+    that is not a SafeBench store is refused here (StoreError naming it)."""
     app = web.Application(middlewares=[security_headers, bound_host_only])
-    app[STORE_KEY] = store
-    app[INDEX_KEY] = CaseIndex(store)
-    app[ROOT_KEY] = _proven_root(store)
     app[HOSTS_KEY] = LOOPBACK_NAMES | ({_host_name(host)} if host else set())
-    app.router.add_get("/", list_cases)
-    app.router.add_get("/case", show_case)
-    app.router.add_get("/media/{kind:image|audio}", media)
     app.router.add_get("/favicon.ico", no_favicon)
+    if Path(path).is_dir():
+        add_folder_routes(app, Path(path))
+        return app
+    view = StoreView(Path(path))
+    app[VIEWS_KEY] = _OneStore(view)
+    add_store_routes(app, "")
 
     async def close_store(app: web.Application) -> None:
-        app[INDEX_KEY].close()
-        store.close()
+        view.close()
 
     app.on_cleanup.append(close_store)
     return app

@@ -79,7 +79,7 @@ async def client(big: Path) -> AsyncIterator[TestClient]:
 
 
 def _listed(page: str) -> list[str]:
-    return [unquote(html.unescape(m)) for m in re.findall(r'href="/case\?id=([^"]+)"', page)]
+    return [unquote(html.unescape(m)) for m in re.findall(r'href="/case\?id=([^"&]+)', page)]
 
 
 def _next(page: str) -> str | None:
