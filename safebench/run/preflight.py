@@ -10,7 +10,7 @@ an error before anything is written; a warning is said and the run goes on.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Literal
 
 from pydantic import BaseModel, ValidationError
@@ -142,9 +142,13 @@ def check_jury(jury: JuryConfig) -> list[Finding]:
     return check_environment() + check_seats(jury_seats(jury, prefix=""), max_usd=None)
 
 
-def check_models(models: dict[str, str]) -> list[Finding]:
-    """What the first calls to bare model strings need (an experiment's pool, by name)."""
-    seats = [(where, ModelSpec(model=model)) for where, model in models.items()]
+def check_models(models: Mapping[str, str | ModelSpec]) -> list[Finding]:
+    """What the first calls to these models need (an experiment's pool, by name): bare
+    model strings, or whole seats with their own endpoint and key variable."""
+    seats = [
+        (where, model if isinstance(model, ModelSpec) else ModelSpec(model=model))
+        for where, model in models.items()
+    ]
     return check_environment() + check_seats(seats, max_usd=None)
 
 

@@ -23,7 +23,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from agents.spec import ModelSpec
-from jury.config import JuryConfig, VotingConfig
+from jury.config import JurorConfig, JuryConfig, VotingConfig
 from jury.labels import LabelFormat, LabelledItem, load_labels, load_run_items
 from jury.metrics.confusion import Confusion
 from jury.voting import build_rule
@@ -66,9 +66,11 @@ class ExperimentSpec(BaseModel):
     """Instead of ``labels``: a stored run, whose judged answers are the items and whose
     verdicts are the reference (agreement with that run's jury, not with people); a relative
     path is read relative to the spec file."""
-    pool: dict[str, str] = Field(min_length=1)
+    pool: dict[str, str | JurorConfig] = Field(min_length=1)
     """Jurors to draw panels from: a short name -> a model string (any litellm model, or
-    ``safebench/replay/<column>``, ``safebench/simulated/<options>``, …)."""
+    ``safebench/replay/<column>``, ``safebench/simulated/<options>``, …) or a whole seat as
+    in a jury config (``{model, api_base, params, format, …}``: a published judge asked in
+    its format, say)."""
     sizes: list[int] = Field(default_factory=list)
     """Jury sizes to sweep: every panel of that size drawn from the pool (see
     ``max_panels``)."""
@@ -96,6 +98,15 @@ class ExperimentSpec(BaseModel):
     """The score that names the best configuration (ties: fewer calls per verdict)."""
     concurrency: int = Field(64, ge=1)
     """Items deliberated at once."""
+
+    def seat(self, name: str) -> JurorConfig:
+        """The pool's juror ``name`` as a seat of a jury."""
+        entry = self.pool[name]
+        return entry if isinstance(entry, JurorConfig) else JurorConfig(model=entry)
+
+    def pool_models(self) -> list[str]:
+        """The pool's model strings, in pool order."""
+        return [self.seat(name).model for name in self.pool]
 
     @model_validator(mode="after")
     def _panels_known(self) -> ExperimentSpec:
@@ -272,7 +283,7 @@ def deliberations(spec: ExperimentSpec, configs: Sequence[Configuration]) -> int
 
 def jury_for(spec: ExperimentSpec, config: Configuration) -> JuryConfig:
     return JuryConfig(
-        jurors=[{"model": spec.pool[name]} for name in config.panel],  # type: ignore[misc]
+        jurors=[spec.seat(name) for name in config.panel],
         rounds=config.rounds,
         protocol=config.protocol,
         voting=config.rule,
@@ -321,7 +332,7 @@ async def _score_all(
     blind = _blind(spec, configs)
     solo: dict[str, list[ItemOutcome]] = {}
     for name in sorted({n for c in blind for n in c.panel}):
-        one_seat = JuryConfig(jurors=[{"model": spec.pool[name]}], rounds=0)  # type: ignore[list-item]
+        one_seat = JuryConfig(jurors=[spec.seat(name)], rounds=0)
         solo[name] = await deliberate_labelled(
             bench,
             one_seat,
