@@ -1,0 +1,36 @@
+"""inspect-ai and promptfoo stay optional: the command line loads neither.
+
+``safebench --help`` (and the package of the integrations itself) must load no module of
+inspect-ai nor the promptfoo grader, so a SafeBench installed without the ``inspect`` extra,
+or without node, works whole. Checked in a fresh interpreter by which modules are loaded.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+PROBE = """
+import json, sys
+from typer.testing import CliRunner
+
+import safebench.cli.app
+import safebench.integrations
+
+result = CliRunner().invoke(safebench.cli.app.app, ["--help"])
+loaded = sorted(
+    name for name in sys.modules
+    if name.split(".")[0] == "inspect_ai"
+    or name.startswith("safebench.integrations.")
+)
+print(json.dumps({"exit": result.exit_code, "loaded": loaded}))
+"""
+
+
+def test_the_help_and_the_integrations_package_load_neither_inspect_nor_promptfoo() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE], capture_output=True, text=True, check=True, timeout=300
+    )
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report == {"exit": 0, "loaded": []}
