@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from generation.importers import (
     figstep,
+    inspect_log,
     jailbreakv,
     json_list,
     mm_safetybench,
@@ -29,7 +30,15 @@ from generation.importers.registry import IMPORTER_KIND, importer
 from generation.importers.runner import run_import
 from kernel.registry import lookup, names
 
-FORMATS = (figstep, jailbreakv, json_list, mm_safetybench, safebench_release, vlguard)
+FORMATS = (
+    figstep,
+    inspect_log,
+    jailbreakv,
+    json_list,
+    mm_safetybench,
+    safebench_release,
+    vlguard,
+)
 """The format modules, each registered under its name when imported above."""
 
 

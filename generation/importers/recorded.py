@@ -74,13 +74,13 @@ def run_config(importer: str, out: Path, answers: list[RecordedAnswer], *, sourc
                 "model": f"{REPLAY_PROVIDER}/{name}",
                 "kind": "replay",
                 "replay_file": str(root / ANSWERS_FILE),
-                "accepts": modalities,
+                "accepts": list(modalities),  # a copy: no YAML alias in the file
             }
         )
     config = {
         "name": run_name(importer, out),
         "dataset": str(root),
-        "modalities": modalities,
+        "modalities": list(modalities),
         "targets": targets,
         "jury": OFFLINE_JURY,
         "store": str(root / STORE_FILE),
@@ -91,5 +91,15 @@ def run_config(importer: str, out: Path, answers: list[RecordedAnswer], *, sourc
         "# model string is nominal; no model is called). The jury is the offline default;\n"
         f"# `safebench rejudge {root / STORE_FILE} --jury FILE` puts another on the answers.\n"
     )
+    if len(modalities) > 1:
+        # A run puts every query in every modality; an image query's text case was never
+        # asked of the model, so it has no answer and is recorded failed, by design: those
+        # known failures must not stop the run at the default failure rate.
+        config["max_failure_rate"] = 1.0
+        header += (
+            "# The log mixes text and image prompts: each image prompt's text case has no\n"
+            "# recorded answer (the model saw the image) and is recorded failed, so\n"
+            "# max_failure_rate is 1.0 here.\n"
+        )
     body = yaml.safe_dump(config, sort_keys=False, allow_unicode=True, width=100)
     return header + body

@@ -11,6 +11,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from PIL import Image
 
 from generation.importers import ImportOptions
@@ -191,4 +192,12 @@ def layout_fixtures() -> dict[str, Callable[[Path], ImportOptions]]:
             source=make_jailbreakv(tmp / "jbv"), out=tmp / "out"
         ),
         "vlguard": lambda tmp: ImportOptions(source=make_vlguard(tmp / "vlg"), out=tmp / "out"),
+        "inspect-log": _inspect_log_fixture,
     }
+
+
+def _inspect_log_fixture(tmp: Path) -> ImportOptions:
+    pytest.importorskip("inspect_ai", reason="inspect-ai is an optional extra")
+    from tests.generation.inspect_logs import run_tiny_eval
+
+    return ImportOptions(source=run_tiny_eval(tmp / "logs").parent, out=tmp / "out")
