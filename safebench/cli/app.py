@@ -29,12 +29,14 @@ from safebench.cli import (
     taxonomy_cmd,
     transcripts_cmd,
 )
+from safebench.cli.helptext import TidyHelpGroup
 
 HELP = "Safety evaluation of multimodal LLMs with a deliberating LLM jury."
 
 app = typer.Typer(
     name="safebench",
     help=HELP,
+    cls=TidyHelpGroup,
     no_args_is_help=True,
     add_completion=False,
     # Typer's pretty tracebacks print every frame's locals, keys held by routes included.

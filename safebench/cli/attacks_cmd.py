@@ -43,7 +43,7 @@ def param_lines(params: type[Any]) -> list[str]:
 
 
 def attacks() -> None:
-    """List the attacks a run config's ``attack:`` may name, with their parameters."""
+    """List the attacks a run config's `attack:` may name, with their parameters."""
     from generation.attacks import ATTACKS
 
     for name in ATTACKS.names():

@@ -40,7 +40,9 @@ def calibrate(
     concurrency: Annotated[int, typer.Option(help="Items deliberated at once")] = 32,
     juror: Annotated[
         list[str] | None,
-        typer.Option("--juror", help="A juror model; repeat it. Replaces the jury's jurors"),
+        typer.Option(
+            "--juror", metavar="MODEL", help="A juror model; repeat it. Replaces the jury's jurors"
+        ),
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logs")] = False,
@@ -85,9 +87,7 @@ def calibrate(
         with progress_bar(console, quiet=quiet) as bar:
             # Until the first item is judged, say what it waits for (offline models loading).
             loading = loading_note(models)
-            task = bar.add_task(
-                f"items judged ({loading})" if loading else "items judged", total=len(items)
-            )
+            task = bar.add_task("items judged", total=len(items), note=loading or "")
             report = run_stoppable(
                 run_calibration(
                     items,
@@ -95,7 +95,7 @@ def calibrate(
                     store or default_store(labels, jury_config),
                     concurrency=concurrency,
                     open_models=model_session,
-                    advance=lambda: bar.update(task, advance=1, description="items judged"),
+                    advance=lambda: bar.update(task, advance=1, note=""),
                     seen=seen,
                 ),
                 "calibrate",

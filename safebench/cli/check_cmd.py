@@ -69,10 +69,11 @@ def refuse_unready(findings: list[Any]) -> None:
 
 
 def print_findings(findings: list[Any]) -> None:
-    """One line per finding: errors to stderr, warnings to stdout."""
+    """A line per finding (wrapped between words at the terminal's width): errors to
+    stderr, warnings to stdout."""
     for finding in findings:
         out = errors if finding.level == "error" else console
-        out.print(Text(f"{finding.level}: {finding.message}"), soft_wrap=True)
+        out.print(Text(f"{finding.level}: {finding.message}"))
 
 
 async def _ping_all(run_config: Any, seats: list[tuple[str, Any]]) -> int:

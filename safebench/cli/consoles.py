@@ -1,23 +1,33 @@
-"""The CLI's consoles: a terminal's own width, and a wide page for a pipe or a file.
+"""The CLI's consoles, and how every table fits the terminal.
 
-rich lays a table out for 80 columns when its output is not a terminal, so a CI log or a
-``| tee`` copy of ``safebench calibrate`` cut model names such as ``safebench/harm-judge``
-across lines. Piped output gets ``PIPE_COLUMNS`` instead; ``COLUMNS`` still decides when set.
+Widths: a terminal's own; output that is not a terminal (``| less``, ``| tee``, a CI log)
+takes the width of the terminal the command runs in (rich asks stdin and stderr too), else
+80 columns; ``COLUMNS`` decides when set. (Piped output used to be 160 wide, which ``less``
+wrapped into ragged halves.)
+
+Tables: rich squeezes a table wider than the terminal by cutting cells (``2,898-7,0…``) and
+breaking words (``harm-jud`` / ``ge``). :func:`fitted` decides once, for every command: a
+table whose every word fits keeps its columns and wraps cells between words only; one that
+cannot is drawn as records, a block of ``field: value`` lines per row. Either way no number
+and no name is cut. ``CliConsole.print`` applies it to every table it is given.
 """
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
-from rich.console import Console, ConsoleDimensions
+from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
+from rich.measure import Measurement
+from rich.table import Column, Table
+from rich.text import Text
 
-PIPE_COLUMNS = 160
-"""Columns for output that is not a terminal: a calibration table's widest rows (seat, model
-and eight figures) and a run summary's category names fit on one line each."""
+UNBOUNDED = 100_000
+"""A width no table reaches: measurements within the console's width are clamped to it."""
 
 
 class CliConsole(Console):
-    """A rich console that is wide when it writes to a pipe or a file."""
+    """A rich console that reads ``COLUMNS`` at each print and fits every table it prints."""
 
     def __init__(self, *args: Any, **options: Any) -> None:
         super().__init__(*args, **options)
@@ -26,24 +36,95 @@ class CliConsole(Console):
             # import: read it at each print instead, as for every other setting.
             self._width = None
 
-    @property
-    def size(self) -> ConsoleDimensions:
-        dims = super().size
-        # An explicit width (a test's narrow console) or a COLUMNS that rich reads (digits)
-        # is the caller's choice. Whether the output is a terminal is asked of the stream
-        # itself: FORCE_COLOR makes rich treat a pipe as a terminal for colours.
-        chosen = self._width is not None or self._environ.get("COLUMNS", "").isdigit()
-        if not chosen and not _is_tty(self.file):
-            return ConsoleDimensions(max(dims.width, PIPE_COLUMNS), dims.height)
-        return dims
-
-    @size.setter
-    def size(self, new_size: tuple[int, int]) -> None:
-        Console.size.fset(self, new_size)  # type: ignore[attr-defined]
+    def print(self, *objects: Any, **options: Any) -> None:
+        super().print(*(fitted(o) for o in objects), **options)
 
 
-def _is_tty(stream: Any) -> bool:
-    try:
-        return bool(stream.isatty())
-    except (AttributeError, ValueError):  # a closed or exotic stream
-        return False
+def fitted(renderable: Any) -> Any:
+    """``renderable`` laid out to fit the width it is printed at, when it is a table (see the
+    module's docstring); anything else unchanged."""
+    return _Fitted(renderable) if isinstance(renderable, Table) else renderable
+
+
+class _Fitted:
+    """A table as wide as it needs, narrowed without breaking a word, or drawn as records."""
+
+    def __init__(self, table: Table) -> None:
+        self.table = table
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        widths = column_widths(self.table, console, options)
+        yield records(self.table) if widths is None else _with_widths(self.table, widths)
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        return Measurement.get(console, options, self.table)
+
+
+def column_widths(table: Table, console: Console, options: ConsoleOptions) -> list[int] | None:
+    """Each column's width (padding included) so that ``table`` fits ``options.max_width``
+    with no word broken and no unwrappable cell cut; None when no such widths exist."""
+    unbounded = options.update_width(UNBOUNDED)
+    ranges = [_column_range(table, console, unbounded, column) for column in table.columns]
+    room = options.max_width - table._extra_width  # rich's borders and separators
+    widths = [high for _low, high in ranges]
+    if sum(low for low, _high in ranges) > room:
+        return None
+    # Narrow the widest column that can give, one column at a time: wide free-text columns
+    # (a category, a reason) wrap before short figures do.
+    while sum(widths) > room:
+        give = [i for i, (low, _high) in enumerate(ranges) if widths[i] > low]
+        widest = max(give, key=lambda i: widths[i])
+        widths[widest] -= 1
+    return widths
+
+
+def _column_range(
+    table: Table, console: Console, options: ConsoleOptions, column: Column
+) -> tuple[int, int]:
+    # rich's own measure (header and cells, padding included, min_width/max_width applied);
+    # a cell that may not wrap needs its whole width.
+    low, high = table._measure_column(console, options, column)
+    return (high if column.no_wrap or column.width is not None else low), high
+
+
+def _with_widths(table: Table, widths: list[int]) -> Table:
+    """A shallow copy of ``table`` whose columns have the given widths (less padding)."""
+    narrowed = copy.copy(table)
+    narrowed.columns = []
+    for column, width in zip(table.columns, widths, strict=True):
+        fixed = copy.copy(column)
+        fixed.width = max(1, width - table._get_padding_width(column._index))
+        narrowed.columns.append(fixed)
+    return narrowed
+
+
+def records(table: Table) -> RenderableType:
+    """``table`` drawn as one block of ``field: value`` lines per row (empty cells left out),
+    under its title: the layout of a table too wide for the terminal."""
+    fields = [_plain_header(column) for column in table.columns]
+    rows = list(zip(*(column.cells for column in table.columns), strict=True))
+    parts: list[RenderableType] = []
+    if table.title:
+        title = table.title
+        parts.append(Text(title, "italic") if isinstance(title, str) else title)
+    for row in rows:
+        block = Table.grid(padding=(0, 1))
+        block.add_column(no_wrap=True, style="bold")
+        block.add_column(overflow="fold")
+        for field, cell in zip(fields, row, strict=True):
+            if not _is_empty(cell):
+                block.add_row(f"{field}:", cell)
+        parts += [Text(""), block]
+    return Group(*parts)
+
+
+def _plain_header(column: Column) -> str:
+    header = column.header
+    text = header.plain if isinstance(header, Text) else str(header)
+    return " ".join(text.split())
+
+
+def _is_empty(cell: Any) -> bool:
+    if isinstance(cell, Text):
+        return not cell.plain.strip()
+    return isinstance(cell, str) and not cell.strip()

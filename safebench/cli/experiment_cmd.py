@@ -36,7 +36,9 @@ def experiment(
     strict_labels: StrictLabels = False,
     juror: Annotated[
         list[str] | None,
-        typer.Option("--juror", help="A pool model; repeat it. Replaces the spec's pool"),
+        typer.Option(
+            "--juror", metavar="MODEL", help="A pool model; repeat it. Replaces the spec's pool"
+        ),
     ] = None,
     limit: Annotated[
         int | None, typer.Option(min=1, help="Use only the first N labelled items")
@@ -69,15 +71,13 @@ def experiment(
         spec_model = load_experiment(spec)
         if labels is not None:
             spec_model = with_labels(spec_model, labels)
-        spec_model = with_overrides(
-            spec_model, jurors=juror, limit=limit, concurrency=concurrency
-        )
+        spec_model = with_overrides(spec_model, jurors=juror, limit=limit, concurrency=concurrency)
         seats = {f"pool.{name}": model for name, model in spec_model.pool.items()}
         if spec_model.foreperson is not None:
             seats["foreperson"] = spec_model.foreperson
         refuse_unready(check_models(seats))  # a missing key: exit 2 before any call
         items = load_items(spec_model, strict=strict_labels)
-        models = [*spec_model.pool.values(), spec_model.foreperson or ""]
+        models = [*spec_model.pool_models(), spec_model.foreperson or ""]
         # Read before the sweep: a delta that cannot be read fails now, not after it.
         trained = trained_on_items([m for m in models if m], items)
         with progress_bar(console, quiet=quiet) as bar:
@@ -120,12 +120,11 @@ class BarTicks:
         """Shown until the first item is judged (progress.loading_note)."""
 
     def start(self, total: int) -> None:
-        description = f"items judged ({self.loading})" if self.loading else "items judged"
-        self.task = self.bar.add_task(description, total=total)
+        self.task = self.bar.add_task("items judged", total=total, note=self.loading or "")
 
     def advance(self) -> None:
         if self.task is not None:
-            self.bar.update(self.task, advance=1, description="items judged")
+            self.bar.update(self.task, advance=1, note="")
 
 
 def _ordered(result: Any) -> list[Any]:

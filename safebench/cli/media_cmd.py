@@ -32,8 +32,8 @@ def media(
         bool,
         typer.Option(
             "--controls",
-            help="Also write control datasets DIR/controls/{black,white,noise,unrelated,"
-            "unrefined}/ for the image-quality study",
+            help="Also write the image-quality study's control datasets under DIR/controls/ "
+            "(black, white, noise, unrelated, unrefined)",
         ),
     ] = False,
     image_model: Annotated[

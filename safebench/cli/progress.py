@@ -11,39 +11,62 @@ from rich.progress import (
     MofNCompleteColumn,
     Progress,
     ProgressColumn,
-    TextColumn,
+    Task,
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.text import Text
 
 
-def progress_bar(console: Console, *, quiet: bool, field: str | None = None) -> Progress:
-    """A bar with done/total, elapsed and remaining time; ``field`` names a task field (set
-    with ``add_task(..., <field>=…)``) shown beside it, e.g. judged/skipped/failed counts."""
+def progress_bar(console: Console, *, quiet: bool, field: str = "note") -> Progress:
+    """A bar with done/total, a note, elapsed and remaining time. ``field`` names the task
+    field shown as the note (``add_task(..., <field>=…)``): judged/skipped/failed counts, or
+    what the first items wait for.
+
+    One line at 80 columns: the bar takes the room the rest leaves, so the count and the
+    clock stay in sight (a long description once pushed both off the line while the harm
+    judge loaded, for 15-35 s of text alone)."""
     columns: list[ProgressColumn] = [
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
+        _Description(),
+        BarColumn(bar_width=None),
         MofNCompleteColumn(),
+        _Field(field),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
     ]
-    if field is not None:
-        columns.append(TextColumn(f"{{task.fields[{field}]}}"))
-    columns += [TimeElapsedColumn(), TimeRemainingColumn()]
-    return Progress(*columns, console=console, disable=quiet, transient=False)
+    return Progress(*columns, console=console, disable=quiet, transient=False, expand=True)
+
+
+class _Description(ProgressColumn):
+    def render(self, task: Task) -> Text:
+        return Text(task.description, "bold", no_wrap=True)
+
+
+class _Field(ProgressColumn):
+    """A task field as plain text (empty when the task has none)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.name = name
+
+    def render(self, task: Task) -> Text:
+        return Text(str(task.fields.get(self.name, "")), no_wrap=True)
 
 
 LOADED_ON_FIRST_USE = {
-    "safebench/harm-judge": "the offline harm judge (a MiniLM cross-encoder)",
-    "safebench/embedding-juror": "the offline embedding juror (MiniLM embeddings)",
+    "safebench/harm-judge": "the harm judge",
+    "safebench/embedding-juror": "the embedding juror",
 }
 """Offline models that load a neural network (and torch) when first asked: the first cases
-wait for them, so the bar says so rather than sit silently at 0/N."""
+wait for them (15-35 s for the harm judge), so the bar says so, with its clock running,
+rather than sit silently at 0/N."""
 
 
 def loading_note(models: Iterable[str]) -> str | None:
     """What the first items wait for, given the models a command's jury calls; None: nothing
-    worth naming."""
+    worth naming. Short: it shares the bar's line with the count and the clock."""
     heavy = [LOADED_ON_FIRST_USE[m] for m in dict.fromkeys(models) if m in LOADED_ON_FIRST_USE]
-    return f"loading {' and '.join(heavy)} on first use" if heavy else None
+    return f"loading {' and '.join(heavy)}" if heavy else None
 
 
 def jury_models(jury: Any) -> list[str]:

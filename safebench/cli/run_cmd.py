@@ -22,7 +22,7 @@ from rich.text import Text
 from kernel.errors import RunAborted, SafeBenchError
 from kernel.logs import configure_logging
 from kernel.untrusted import error_line, inert, labelled
-from safebench.cli.consoles import CliConsole
+from safebench.cli.consoles import CliConsole, fitted
 from safebench.cli.progress import jury_models, loading_note, progress_bar
 
 console = CliConsole()
@@ -33,8 +33,8 @@ T = TypeVar("T")
 class RichProgress:
     """The pipeline's progress, drawn as a rich bar with judged/skipped/failed counts.
 
-    ``loading`` (progress.loading_note) is shown beside the bar until the first case ends:
-    what the first cases wait for."""
+    ``loading`` (progress.loading_note) takes the counts' place until the first case ends:
+    what the first cases wait for, beside the count and the clock."""
 
     def __init__(self, progress: Progress, loading: str | None = None) -> None:
         self.progress = progress
@@ -43,15 +43,14 @@ class RichProgress:
         self.loading = loading
 
     def start(self, total: int, already_done: int) -> None:
-        description = f"cases ({self.loading})" if self.loading else "cases"
         self.task = self.progress.add_task(
-            description, total=total, completed=already_done, counts=self._counts()
+            "cases", total=total, completed=already_done, counts=self.loading or self._counts()
         )
 
     def advance(self, status: str) -> None:
         self.counts[status] = self.counts.get(status, 0) + 1
         if self.task is not None:
-            self.progress.update(self.task, advance=1, counts=self._counts(), description="cases")
+            self.progress.update(self.task, advance=1, counts=self._counts())
 
     def _counts(self) -> str:
         return " ".join(f"{k} {v}" for k, v in self.counts.items())
@@ -92,13 +91,17 @@ def run(
     target: Annotated[
         list[str] | None,
         typer.Option(
-            "--target", help="A target model (provider/model); repeat it. Replaces targets:"
+            "--target",
+            metavar="MODEL",
+            help="A target model (provider/model); repeat it. Replaces targets:",
         ),
     ] = None,
     juror: Annotated[
         list[str] | None,
         typer.Option(
-            "--juror", help="A juror model (provider/model); repeat it. Replaces jury.jurors:"
+            "--juror",
+            metavar="MODEL",
+            help="A juror model (provider/model); repeat it. Replaces jury.jurors:",
         ),
     ] = None,
     retry_failed: Annotated[
@@ -318,7 +321,7 @@ def print_summary(summary: Any, out: Console | None = None) -> None:
             table.add_row(inert(category), *_cells(score))
         table.add_section()
         table.add_row(Text("all cases pooled", "bold"), *_cells(summary.by_target[target]))
-        out.print(table)
+        out.print(fitted(table))
     counts = ", ".join(f"{k} {v}" for k, v in sorted(summary.counts.items()))
     out.print(
         f"cases: {counts} | model calls: {summary.model_calls} made, "

@@ -60,11 +60,17 @@ def study(
     ] = None,
     target: Annotated[
         list[str] | None,
-        typer.Option("--target", help="A target model; repeat it. Replaces the base's targets"),
+        typer.Option(
+            "--target",
+            metavar="MODEL",
+            help="A target model; repeat it. Replaces the base's targets",
+        ),
     ] = None,
     juror: Annotated[
         list[str] | None,
-        typer.Option("--juror", help="A juror model; repeat it. Replaces the base's jurors"),
+        typer.Option(
+            "--juror", metavar="MODEL", help="A juror model; repeat it. Replaces the base's jurors"
+        ),
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logs")] = False,
@@ -134,7 +140,7 @@ def _print_cell_failures(result: Any) -> None:
 def _print_cells(result: Any) -> None:
     table = Table(title=f"Study {result.spec.name}: cells")
     table.add_column("cell")
-    table.add_column("status")
+    table.add_column("status", no_wrap=True)  # "no verdicts" whole: a reader looks for it
     table.add_column("cases", justify="right")
     table.add_column("calls made", justify="right")
     table.add_column("read back", justify="right")

@@ -301,7 +301,7 @@ def export(
     flip: Flip = None,
     text: Annotated[str | None, typer.Option(help="Only cases holding this text")] = None,
 ) -> None:
-    """Write the matching cases' whole deliberations, one ``case_detail`` record a line."""
+    """Write the matching cases' whole deliberations, one `case_detail` record a line."""
     configure_logging()
     from safebench.audit.search import case_detail, search_cases
 

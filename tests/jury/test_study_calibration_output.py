@@ -84,6 +84,7 @@ def test_majority_baseline_is_hand_computed() -> None:
 
 
 def _calibrate(tmp_path: Path, *more: str) -> object:
+    # A wide terminal: the table keeps its columns (at 80 it is drawn as records).
     return CliRunner().invoke(
         app,
         [
@@ -95,6 +96,7 @@ def _calibrate(tmp_path: Path, *more: str) -> object:
             str(tmp_path / "cal.sqlite"),
             *more,
         ],
+        env={"COLUMNS": "160"},
     )
 
 
@@ -173,9 +175,10 @@ def test_experiment_labels_option_scores_the_spec_on_another_set(tmp_path: Path)
     labels = _labels(tmp_path / "elsewhere.json")
     result = runner.invoke(app, [*args, "--labels", str(labels)])
     assert result.exit_code == 0, result.output
-    assert "on 6 items" in result.output
-    assert "majority class (always not harmful): accuracy 66.7%" in result.output
-    assert "83.3% against 66.7% for the majority class" in result.output
+    said = " ".join(result.output.split())  # lines wrap at the terminal's width
+    assert "on 6 items" in said
+    assert "majority class (always not harmful): accuracy 66.7%" in said
+    assert "83.3% against 66.7% for the majority class" in said
     header, *rows = (out / "results.csv").read_text().strip().splitlines()
     assert header.endswith("baseline_accuracy,baseline_f1,baseline_kappa") and len(rows) == 2
 
@@ -306,9 +309,10 @@ def test_calibrate_format_is_one_of_the_registered_loaders(tmp_path: Path) -> No
     assert "unknown label format 'xlsx'; known: csv, gptfuzz, harmbench, json" in text
 
 
-def test_piped_calibration_keeps_each_model_name_on_one_line(tmp_path: Path) -> None:
-    # A CI log or `| tee` is not a terminal: rich would lay the table out for 80 columns and
-    # cut a long model name across lines; piped output gets a wide page instead.
+def test_piped_calibration_keeps_each_model_name_whole(tmp_path: Path) -> None:
+    # A CI log or `| tee` is not a terminal: rich lays the table out for 80 columns, where it
+    # used to cut a long model name across lines. Too wide for 80 columns, the table is
+    # drawn as records ("who: ..." blocks), every name whole.
     recorded = "gpt-4-1106-preview-as-recorded-in-the-set"
     labels = json.loads(_labels(tmp_path / "base.json").read_text(encoding="utf-8"))
     for row, verdict in zip(labels, JUDGES["b"], strict=True):
@@ -330,13 +334,13 @@ def test_piped_calibration_keeps_each_model_name_on_one_line(tmp_path: Path) -> 
 
     piped = calibrate({})
     assert sum(model in line for line in piped.splitlines()) == 3
+    assert all(len(line) <= 80 for line in piped.splitlines()), piped
     # FORCE_COLOR (set by many CI services) colours a pipe; it is still a pipe.
     coloured = calibrate({"FORCE_COLOR": "1"})
-    assert "\x1b[" in coloured and sum(model in line for line in coloured.splitlines()) == 3
-    # COLUMNS, when set, still decides: at 80 the name folds.
-    narrow = calibrate({"COLUMNS": "80"})
-    assert all(len(line) <= 80 for line in narrow.splitlines()), narrow
-    assert not any(model in line for line in narrow.splitlines())
+    assert "\x1b[" in coloured
+    # COLUMNS, when set, decides: wide enough, one row per seat with the name whole.
+    wide = calibrate({"COLUMNS": "200"})
+    assert sum(model in line and "│" in line for line in wide.splitlines()) == 3
 
 
 def _trained_and_held(path: Path) -> Path:

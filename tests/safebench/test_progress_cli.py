@@ -163,18 +163,22 @@ def test_the_bar_says_which_offline_models_the_first_items_wait_for() -> None:
 
     assert {m.removeprefix("safebench/") for m in LOADED_ON_FIRST_USE} <= set(OFFLINE_MODELS)
     demo = ["safebench/harm-judge", "safebench/pattern-juror", "safebench/harm-judge"]
-    assert loading_note(demo) == (
-        "loading the offline harm judge (a MiniLM cross-encoder) on first use"
-    )
+    assert loading_note(demo) == "loading the harm judge"
     assert loading_note(["safebench/pattern-juror", "openai/gpt-4o"]) is None
-    console = Console(file=io.StringIO(), width=200)
+    out = io.StringIO()
+    console = Console(file=out, width=80, force_terminal=True, color_system=None)
     with progress_bar(console, quiet=False, field="counts") as bar:
         shown = RichProgress(bar, loading_note(demo))
-        shown.start(3, 0)
+        shown.start(276, 0)
         (task,) = bar.tasks
-        assert task.description == f"cases ({loading_note(demo)})"
+        # While the harm judge loads (15-35 s), the line at 80 columns shows the note, the
+        # count and the clock (a long note once pushed the count and the clock off it).
+        console.print(bar.get_renderable())
+        waiting = out.getvalue().splitlines()[-1]
+        assert "loading the harm judge" in waiting and "0/276" in waiting, waiting
+        assert "0:00:0" in waiting and len(waiting) <= 80, waiting
         shown.advance("judged")  # the first case is done: the models are in
-        assert task.description == "cases"
+        assert task.fields["counts"] == "judged 1 skipped 0 failed 0"
 
 
 def test_calibrate_says_when_it_lists_only_some_disagreements(tmp_path: Path) -> None:
