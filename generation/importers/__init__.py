@@ -14,6 +14,7 @@ from generation.importers import (
     jailbreakv,
     json_list,
     mm_safetybench,
+    promptfoo_results,
     safebench_release,
     vlguard,
 )
@@ -36,6 +37,7 @@ FORMATS = (
     jailbreakv,
     json_list,
     mm_safetybench,
+    promptfoo_results,
     safebench_release,
     vlguard,
 )

@@ -193,7 +193,16 @@ def layout_fixtures() -> dict[str, Callable[[Path], ImportOptions]]:
         ),
         "vlguard": lambda tmp: ImportOptions(source=make_vlguard(tmp / "vlg"), out=tmp / "out"),
         "inspect-log": _inspect_log_fixture,
+        "promptfoo-results": _promptfoo_fixture,
     }
+
+
+def _promptfoo_fixture(tmp: Path) -> ImportOptions:
+    from tests.generation.promptfoo_files import make_results
+
+    return ImportOptions(
+        source=make_results(tmp / "pf" / "results.json", timed_out=False), out=tmp / "out"
+    )
 
 
 def _inspect_log_fixture(tmp: Path) -> ImportOptions:
