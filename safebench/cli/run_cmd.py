@@ -120,6 +120,8 @@ def run(
     commented starter config, `safebench rules` lists every rule, persona and model name.
 
     Rerunning the same command resumes: finished cases and recorded model calls are reused.
+    SIGTERM stops the run cleanly (its workers too; status stopped): rerun to resume.
+
     A store is bound to the config that made it: a rerun that changes anything that changes
     results (the dataset or its content, modalities, a target or its params, the jury, its
     voting rule or options, the prompts' version, the sample, a smaller limit) is refused
@@ -127,9 +129,10 @@ def run(
     use `safebench rejudge` for a new jury. Concurrency, workers, gateway settings, timeouts,
     endpoints, keys and a larger limit may change on resume. One process writes a store at
     a time: a second run on a store in use is refused, naming the process that holds it.
-    SIGTERM stops the run cleanly (its workers too; status stopped): rerun to resume.
+
     A `budget:` stops the run cleanly before a call would pass it (status budget, exit code
     4); raise it and rerun to resume (a budget may change on resume).
+
     --sample N (or --sample-total N) asks a seeded sample stratified by risk scenario, not
     the first N queries; the summary says which queries were asked.
     """
