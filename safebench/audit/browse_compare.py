@@ -4,8 +4,8 @@ A case of run A meets the case of run B with the same target, query id and modal
 same case id). The comparison is paged in SQL: run B's store is attached, read-only, to a
 connection on run A's, and each page is one join walked in case-id order from the page's
 first case id (the store's primary keys; no new index). Nothing is loaded whole: the first
-visit of a comparison counts it and notes the first case id of every page (one pass), kept
-until either store changes.
+visit of a comparison streams the join once to count it and note the first case id of every
+page (of the flips and of all shared cases), kept until either store changes.
 
 A *flip* is a case whose verdict label differs (harmful, safe, undecided, or none for a case
 without a verdict): the cases a jury-size or voting-rule experiment changed.
@@ -21,6 +21,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
+from kernel.errors import StoreError
 from safebench.audit.browse_folder import signature
 from safebench.audit.search import VerdictLabel
 from transcripts.store_file import connect_readonly
@@ -68,14 +69,15 @@ class ComparedCase(BaseModel):
 
 
 class Tally(BaseModel):
-    """A comparison's sizes, and where each page of the chosen list starts."""
+    """A comparison's sizes, and where each page of its two lists starts."""
 
     cases_a: int
     cases_b: int
     shared: int
     flips: int
-    starts: list[str]
-    """The first case id of each page of the list shown (flips only, or all shared)."""
+    starts: dict[str, list[str]]
+    """The first case id of each page of the list of flips (``flips``) and of every shared
+    case (``all``)."""
 
 
 class Comparison:
@@ -106,35 +108,35 @@ class Comparison:
             params.append(target)
         return " AND ".join(conditions), params
 
-    def tally(self, show: Show, target: str | None, per: int) -> Tally:
-        """The sizes of the comparison and the first case id of each of its pages."""
-        key = (signature(self.a), signature(self.b), show, target, per)
+    def tally(self, target: str | None, per: int) -> Tally:
+        """The sizes of the comparison and the first case id of each of its pages: one pass
+        of the join in case-id order, streamed (only every ``per``-th case id is kept)."""
+        key = (signature(self.a), signature(self.b), target, per)
         with self._lock:
             kept = self._tallies.get(key)
         if kept is not None:
             return kept
-        where, params = self._where(show, target)
+        where, params = self._where("all", target)
+        starts: dict[str, list[str]] = {"all": [], "flips": []}
+        shared = flips = 0
         with closing(self._connect()) as db:
             cases_a = int(db.execute("SELECT COUNT(*) FROM main.cases").fetchone()[0])
             cases_b = int(db.execute("SELECT COUNT(*) FROM other.cases").fetchone()[0])
-            shared_where, shared_params = self._where("all", target)
-            shared, flips = db.execute(
-                f"SELECT COUNT(*), COALESCE(SUM({_FLIP}), 0) {_FROM} WHERE {shared_where}",
-                shared_params,
-            ).fetchone()
-            # Every per-th case id of the list: page n starts at starts[n - 1].
-            starts = [
-                str(r[0])
-                for r in db.execute(
-                    f"SELECT case_id FROM (SELECT a.case_id AS case_id, "
-                    f"ROW_NUMBER() OVER (ORDER BY a.case_id) AS n {_FROM} WHERE {where}) "
-                    "WHERE (n - 1) % ? = 0 ORDER BY case_id",
-                    (*params, per),
-                ).fetchall()
-            ]
-        tally = Tally(
-            cases_a=cases_a, cases_b=cases_b, shared=int(shared), flips=int(flips), starts=starts
-        )
+            cursor = db.execute(
+                f"SELECT a.case_id, {_FLIP} {_FROM} WHERE {where} ORDER BY a.case_id", params
+            )
+            try:
+                for case_id, flipped in cursor:
+                    if shared % per == 0:
+                        starts["all"].append(case_id)
+                    shared += 1
+                    if flipped:
+                        if flips % per == 0:
+                            starts["flips"].append(case_id)
+                        flips += 1
+            except sqlite3.DatabaseError as exc:  # a store damaged past its first pages
+                raise StoreError(f"{self.a} or {self.b}: not a readable store ({exc})") from None
+        tally = Tally(cases_a=cases_a, cases_b=cases_b, shared=shared, flips=flips, starts=starts)
         with self._lock:
             self._tallies = {k: v for k, v in self._tallies.items() if k[:2] == key[:2]}
             self._tallies[key] = tally

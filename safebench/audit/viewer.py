@@ -30,6 +30,7 @@ from safebench.audit.viewer_run import (
     StoreView,
     add_store_routes,
     sent_media,
+    store_errors,
 )
 
 __all__ = ["LIST_LIMIT", "make_app", "sent_media"]
@@ -125,7 +126,7 @@ def make_app(path: Path, host: str | None = None) -> web.Application:
     ``path`` (``safebench serve DIR``), answering to ``host`` (the address it is bound to)
     and loopback names. Stores are opened read-only and closed on cleanup; a single store
     that is not a SafeBench store is refused here (StoreError naming it)."""
-    app = web.Application(middlewares=[security_headers, bound_host_only])
+    app = web.Application(middlewares=[security_headers, bound_host_only, store_errors])
     app[HOSTS_KEY] = LOOPBACK_NAMES | ({_host_name(host)} if host else set())
     app.router.add_get("/favicon.ico", no_favicon)
     if Path(path).is_dir():

@@ -30,6 +30,7 @@ from safebench.audit.viewer_run import (
     StoreView,
     add_store_routes,
     html_response,
+    refused,
     sent_media,
 )
 
@@ -94,14 +95,6 @@ class Folder:
 FOLDER_KEY = web.AppKey("folder", Folder)
 
 
-def refused(
-    title: str, why: str, status: type[web.HTTPException] = web.HTTPConflict
-) -> web.HTTPException:
-    """An HTTP error whose body is a page saying why (the store's text escaped)."""
-    body = render("refused.html.j2", csp=VIEWER_CSP, title=title, why=why)
-    return status(text=body, content_type="text/html")
-
-
 async def list_runs(request: web.Request) -> web.Response:
     folder = request.app[FOLDER_KEY]
     entries = await asyncio.to_thread(folder.runs.entries)
@@ -157,7 +150,7 @@ async def compare_runs(request: web.Request) -> web.Response:
         raise refused("Nothing to compare", "Run a and run b are the same store.")
     heads = [await asyncio.to_thread(_run_head, folder, rel) for rel in (a, b)]
     comparison = folder.comparison(a, b)
-    tally = await asyncio.to_thread(comparison.tally, show, target, COMPARE_PER_PAGE)
+    tally = await asyncio.to_thread(comparison.tally, target, COMPARE_PER_PAGE)
     if tally.shared == 0:
         raise refused(
             "These runs share no case",
@@ -171,7 +164,8 @@ async def compare_runs(request: web.Request) -> web.Response:
     pages = paging(
         number, items, COMPARE_PER_PAGE, lambda n: f"/compare?{urlencode({**params, 'page': n})}"
     )
-    start = tally.starts[pages.page - 1] if tally.starts else None
+    starts = tally.starts[show]
+    start = starts[pages.page - 1] if starts else None
     rows = (
         [] if start is None
         else await asyncio.to_thread(comparison.page, show, target, start, COMPARE_PER_PAGE)

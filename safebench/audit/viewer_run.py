@@ -23,7 +23,7 @@ import structlog
 from aiohttp import web
 from pydantic import ValidationError
 
-from kernel.errors import DatasetError
+from kernel.errors import DatasetError, StoreError
 from kernel.media import read_media
 from kernel.records import MediaRef, Query
 from safebench.audit.render_html import VIEWER_CSP, render
@@ -73,6 +73,25 @@ VIEWS_KEY = web.AppKey("views", ViewSource)
 
 def html_response(body: str, status: int = 200) -> web.Response:
     return web.Response(text=body, status=status, content_type="text/html", charset="utf-8")
+
+
+def refused(
+    title: str, why: str, status: type[web.HTTPException] = web.HTTPConflict
+) -> web.HTTPException:
+    """An HTTP error whose body is a page saying why (the store's text escaped)."""
+    body = render("refused.html.j2", csp=VIEWER_CSP, title=title, why=why)
+    return status(text=body, content_type="text/html")
+
+
+@web.middleware
+async def store_errors(request: web.Request, handler: web.RequestHandler) -> web.StreamResponse:
+    # A store damaged past the pages its first read reached fails on a later page: that
+    # page says so (the error names the store), never a 500 with a traceback.
+    try:
+        return await handler(request)
+    except StoreError as exc:
+        log.warning("viewer_store_unreadable", path=request.path, error=str(exc))
+        raise refused("This store cannot be read", str(exc)) from None
 
 
 def list_filters(query: Mapping[str, str]) -> dict[str, str]:

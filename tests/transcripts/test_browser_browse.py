@@ -13,7 +13,12 @@ import pytest
 
 from tests.transcripts.conftest import AuditRuns, ViewerThread
 from tests.transcripts.test_browser import Watched
-from tests.transcripts.viewer_folder import FLIPPED_CASE, build_folder
+from tests.transcripts.viewer_folder import (
+    FLIPPED_CASE,
+    HOSTILE_RUN,
+    HOSTILE_TARGET,
+    build_folder,
+)
 
 MAIN = "/runs/runs/main.sqlite/"
 
@@ -56,16 +61,26 @@ def test_the_run_list_shows_status_and_asr_and_opens_a_run(page: Watched, served
             status: r.dataset.status || null}))""",
     )
     by_store = {r["store"]: r for r in runs}
-    assert set(by_store) == {
-        folder.main, folder.second, folder.turned, folder.damaged, folder.foreign
-    }  # fmt: skip
-    for store in (folder.main, folder.second, folder.turned):
+    readable = (folder.main, folder.second, folder.turned, folder.hostile)
+    unreadable = (folder.damaged, folder.foreign, folder.hostile_foreign)
+    assert set(by_store) == {*readable, *unreadable}
+    for store in readable:
         assert by_store[store]["status"] == "complete"
         text = by_store[store]["text"]
-        assert "hostile: " in text and "leaky: " in text and "%" in text
+        assert "hostile: " in text and "%" in text
+    assert "leaky: " in by_store[folder.main]["text"]
     assert "not a SafeBench store" in by_store[folder.damaged]["text"]
-    unreadable = {r["store"] for r in runs[-2:]}
-    assert unreadable == {folder.damaged, folder.foreign}  # listed last
+    assert {r["store"] for r in runs[-3:]} == set(unreadable)  # listed last
+    # The hostile names are shown as text, and opening that run runs nothing either.
+    assert HOSTILE_RUN in by_store[folder.hostile]["text"]
+    assert HOSTILE_TARGET + ": " in by_store[folder.hostile]["text"]
+    page.assert_inert("SafeBench viewer")
+    with p.expect_navigation():
+        p.locator("#runs tr.run a", has_text="window.__xss='run'").click()
+    assert p.inner_text("h1") == f"Run {HOSTILE_RUN}"
+    assert any(r["target"] == HOSTILE_TARGET for r in _case_rows(p))
+    page.assert_inert("SafeBench viewer")
+    p.goto(viewer.url + "/")
     page.assert_inert("SafeBench viewer")
     with p.expect_navigation():
         p.click(f"#runs tr[data-store='{folder.main}'] a")

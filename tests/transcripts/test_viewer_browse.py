@@ -9,7 +9,7 @@ import html
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 import pytest
 import pytest_asyncio
@@ -23,7 +23,13 @@ from safebench.audit.viewer import make_app
 from safebench.cli.app import app as cli
 from tests.support import big_store
 from tests.transcripts.conftest import HOSTILE_SCENARIO, SECRET, AuditRuns
-from tests.transcripts.viewer_folder import FLIPPED_CASE, RunsFolder, build_folder
+from tests.transcripts.viewer_folder import (
+    FLIPPED_CASE,
+    HOSTILE_RUN,
+    HOSTILE_TARGET,
+    RunsFolder,
+    build_folder,
+)
 from transcripts.store import RunStore
 
 
@@ -63,15 +69,11 @@ async def test_the_run_list_shows_each_run_and_each_damaged_store_with_its_error
 ) -> None:
     page = await _text(client, "/")
     rows = re.findall(r'<tr class="run[^"]*".*?</tr>', page, re.S)
-    assert len(rows) == 5  # main, second, turned, damaged, other program's database
+    assert len(rows) == 7  # main, second, turned, hostile, damaged, 2 other programs' dbs
     listed = {re.search(r'data-store="([^"]+)"', r).group(1): r for r in rows}  # type: ignore[union-attr]
-    assert set(listed) == {
-        folder.main,
-        folder.second,
-        folder.turned,
-        folder.damaged,
-        folder.foreign,
-    }
+    stores = (folder.main, folder.second, folder.turned, folder.hostile, folder.damaged)
+    stores += (folder.foreign, folder.hostile_foreign)
+    assert set(listed) == {str(escape(rel)) for rel in stores}
     assert "hidden.sqlite" not in page and "notes.txt" not in page  # hidden folder, not a store
     main = listed[folder.main]
     assert '<a href="/runs/runs/main.sqlite/">http-run</a>' in main
@@ -88,6 +90,15 @@ async def test_the_run_list_shows_each_run_and_each_damaged_store_with_its_error
     assert "not a SafeBench store" in listed[folder.damaged]
     assert "not a SafeBench store (no run table)" in listed[folder.foreign]
     assert "unreadable" in listed[folder.damaged]
+    # Names from the folder and the store are text: the file, the run and a target name.
+    hostile = listed[str(escape(folder.hostile))]
+    assert str(escape(HOSTILE_RUN)) in hostile and str(escape(HOSTILE_TARGET)) + ": " in hostile
+    assert (
+        "/runs/hostile/%3Cimg%20src%3Dx%20onerror%3D%22window.__xss%3D%27file%27%22%3E" in hostile
+    )
+    assert str(escape(folder.hostile_foreign)) in listed[str(escape(folder.hostile_foreign))]
+    run = await _text(client, "/runs/" + quote(folder.hostile) + "/")
+    assert f"Run {escape(HOSTILE_RUN)}" in run and str(escape(HOSTILE_TARGET)) in run
     # A damaged store opened by its address is a page saying why, not a crash.
     refused = await _text(client, "/runs/runs/damaged.sqlite/", 409)
     assert "not a SafeBench store" in refused

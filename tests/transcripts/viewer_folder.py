@@ -12,6 +12,10 @@ from tests.transcripts.conftest import AuditRuns
 
 FLIPPED_CASE = "hostile::audit-lock::image"
 """The case whose verdict the ``turned`` copy holds the other way."""
+HOSTILE_FILE = "<img src=x onerror=\"window.__xss='file'\">"
+"""A store's file name (``.sqlite`` added) that would run script if a page let it."""
+HOSTILE_RUN = "<script>window.__xss='run';document.title='pwned'</script>"
+HOSTILE_TARGET = "<svg onload=\"window.__xss='target'\"></svg>"
 
 
 @dataclass(frozen=True)
@@ -23,6 +27,10 @@ class RunsFolder:
     turned: str
     damaged: str
     foreign: str
+    hostile: str
+    """A run whose file, run and target names are payloads."""
+    hostile_foreign: str
+    """Another program's database under a hostile name (its error quotes the name)."""
 
 
 def copy_store(src: Path, dst: Path) -> Path:
@@ -57,6 +65,14 @@ def build_folder(runs: AuditRuns, root: Path) -> RunsFolder:
     with sqlite3.connect(root / "other.sqlite") as db:
         db.execute("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)")
     db.close()
+    hostile = copy_store(runs.second, root / "hostile" / f"{HOSTILE_FILE}.sqlite")
+    with sqlite3.connect(hostile) as db:
+        db.execute("UPDATE run SET name = ?", (HOSTILE_RUN,))
+        db.execute("UPDATE cases SET target = ? WHERE target = 'leaky'", (HOSTILE_TARGET,))
+    db.close()
+    with sqlite3.connect(root / "hostile" / f"{HOSTILE_FILE}-other.sqlite") as db:
+        db.execute("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)")
+    db.close()
     (root / "runs" / "notes.txt").write_text("not a store", encoding="utf-8")
     hidden = root / ".cache"
     hidden.mkdir()
@@ -68,4 +84,6 @@ def build_folder(runs: AuditRuns, root: Path) -> RunsFolder:
         turned="study/cells/turned.sqlite",
         damaged="runs/damaged.sqlite",
         foreign="other.sqlite",
+        hostile=f"hostile/{HOSTILE_FILE}.sqlite",
+        hostile_foreign=f"hostile/{HOSTILE_FILE}-other.sqlite",
     )
