@@ -43,7 +43,7 @@ def import_(
     title: Annotated[str | None, typer.Option(help="Title of the dataset card")] = None,
     variant: Annotated[
         str | None,
-        typer.Option(help="One variant of the source (mm-safetybench: SD, TYPO, SD_TYPO; …)"),
+        typer.Option(help="Import one variant only (e.g. SD_TYPO)"),
     ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
