@@ -4,8 +4,17 @@
 transport pulls in torch), so naming them here keeps ``import agents.gateway`` light.
 
 ``auto`` (the default) is not a transport of its own but a choice made per route by
-:func:`auto_transport`: the lean ``native`` client where it sends what litellm would send
-(an OpenAI-compatible server at an explicit ``api_base``), litellm everywhere else.
+:func:`auto_transport`: a lean native client where it sends what litellm would send, litellm
+everywhere else. The native clients, one per wire format:
+
+- ``native``: OpenAI-compatible servers at an explicit ``api_base`` (vLLM, proxies, the
+  offline simulators);
+- ``native-anthropic``: Anthropic's Messages API (``anthropic/…``);
+- ``native-gemini``: Gemini's ``generateContent`` (``gemini/…``, Google AI Studio);
+- ``native-azure``: Azure OpenAI deployments (``azure/…``);
+- ``native-ollama``: Ollama's chat API (``ollama_chat/…``).
+
+A spec that says ``transport: native`` gets the one of its prefix (:func:`transport_for_spec`).
 """
 
 from __future__ import annotations
@@ -14,6 +23,7 @@ import functools
 import importlib
 import os
 from collections.abc import Mapping
+from types import ModuleType
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -29,8 +39,32 @@ TRANSPORT_MODULES: dict[str, str] = {
     "litellm": "agents.transports.litellm_transport",
     "native": "agents.transports.native",
     "hf": "agents.transports.hf",
+    "native-anthropic": "agents.transports.anthropic",
 }
 """Where each transport is registered; imported when a route first names it."""
+
+NATIVE_BY_PROVIDER: dict[str, str] = {
+    "anthropic": "native-anthropic",
+}
+"""The native transport that speaks each provider's own wire format. ``ollama/`` is not
+here: litellm sends it to ``/api/generate`` with its own prompt template, which no native
+client copies (``ollama_chat/`` is Ollama's chat API)."""
+
+KEY_VARIABLES: dict[str, tuple[str, ...]] = {
+    "openai": ("OPENAI_API_KEY",),
+    "custom_openai": ("OPENAI_API_KEY",),
+    "hosted_vllm": ("HOSTED_VLLM_API_KEY",),
+    "anthropic": ("ANTHROPIC_API_KEY",),
+    "gemini": ("GOOGLE_API_KEY", "GEMINI_API_KEY"),
+    "azure": ("AZURE_OPENAI_API_KEY", "AZURE_API_KEY"),
+}
+"""The environment variables litellm reads a key-less spec's key from, in its order; a
+route sent natively takes the same key (:func:`fallback_key`)."""
+
+KEYED_PROVIDERS = frozenset({"anthropic", "gemini", "azure"})
+"""Hosted providers a native client reaches only with a key at hand: without one, litellm
+may still authenticate another way (``ANTHROPIC_AUTH_TOKEN``, an Azure AD token), so
+``auto`` leaves such a call to it."""
 
 LOCAL_PROVIDERS: dict[str, str] = {"hf": "hf", "hf-classifier": "hf"}
 """Model prefixes that only one transport can serve (local weights, no server)."""
@@ -40,12 +74,12 @@ OPENAI_COMPATIBLE: dict[str, str] = {
     "custom_openai": "OPENAI_API_KEY",
     "hosted_vllm": "HOSTED_VLLM_API_KEY",
 }
-"""Prefixes that ``auto`` sends natively when they name an ``api_base``, with the environment
-variable litellm falls back to for their key (so a key-less spec sends the same key either
-way). For these litellm only forwards the OpenAI chat body to that base. Every other prefix
-(``anthropic/``, ``gemini/``, ``ollama/`` with its own API, ``azure/`` with its deployments
-and API versions, ``together_ai/`` and the like with their built-in endpoints and param
-mappings) goes through litellm, which translates the request."""
+"""Prefixes that ``auto`` sends to ``native`` when they name an ``api_base``, with the
+environment variable litellm falls back to for their key. For these litellm only forwards the
+OpenAI chat body to that base. Prefixes with a wire format of their own go to their native
+client (:data:`NATIVE_BY_PROVIDER`) where it sends what litellm would; every other prefix
+(``together_ai/`` and the like with their built-in endpoints and param mappings, ``ollama/``,
+``vertex_ai/``, ``bedrock/``) goes through litellm, which translates the request."""
 
 OFFICIAL_OPENAI_HOSTS = frozenset({"api.openai.com"})
 """OpenAI's own API, even when named by ``api_base``: litellm maps params per model family
@@ -74,25 +108,74 @@ spec that sets any of them stays on litellm under ``auto``."""
 
 
 def transport_for_spec(model: str, configured: str) -> str:
-    """The transport a model name needs: its local provider's, else the configured one
-    (``auto`` stays ``auto`` until the route is known: see :func:`auto_transport`)."""
-    provider = model.split("/", 1)[0]
-    return LOCAL_PROVIDERS.get(provider, configured)
-
-
-def auto_transport(model: str, api_base: str | None, params: Mapping[str, Any]) -> str:
-    """``native`` where it is equivalent to litellm for this route, else ``litellm``.
-
-    ``model`` is the name the route sends (the offline simulators resolve to ``openai/…``
-    at their own local server, so they go native too)."""
+    """The transport a model name needs: its local provider's; for ``native``, the native
+    client of its prefix (``anthropic/`` -> ``native-anthropic``; OpenAI-compatible and
+    other prefixes -> ``native``); else the configured one (``auto`` stays ``auto`` until the
+    route is known: see :func:`auto_transport`)."""
     provider = model.split("/", 1)[0]
     if provider in LOCAL_PROVIDERS:
         return LOCAL_PROVIDERS[provider]
+    if configured == "native":
+        return NATIVE_BY_PROVIDER.get(provider, "native")
+    return configured
+
+
+def auto_transport(
+    model: str, api_base: str | None, params: Mapping[str, Any], *, keyed: bool = True
+) -> str:
+    """A native transport where it sends what litellm would send for this route, else
+    ``litellm``: see :func:`auto_reason` for why litellm was kept.
+
+    ``model`` is the name the route sends (the offline simulators resolve to ``openai/…``
+    at their own local server, so they go native too); ``keyed`` says whether a key is at
+    hand (the route's, or one litellm would read from the environment)."""
+    provider = model.split("/", 1)[0]
+    if provider in LOCAL_PROVIDERS:
+        return LOCAL_PROVIDERS[provider]
+    native = NATIVE_BY_PROVIDER.get(provider)
+    if native is not None:
+        declined = _native_declines(native, model, api_base, params, keyed)
+        return "litellm" if declined else native
     if not _openai_compatible_server(provider, api_base):
         return "litellm"
     if params and not LITELLM_ONLY_PARAMS.isdisjoint(params):
         return "litellm"
     return "native"
+
+
+def auto_reason(
+    model: str, api_base: str | None, params: Mapping[str, Any], *, keyed: bool = True
+) -> str | None:
+    """Why ``auto`` keeps litellm for this route (one line), or None where it goes native."""
+    provider = model.split("/", 1)[0]
+    native = NATIVE_BY_PROVIDER.get(provider)
+    if native is not None:
+        return _native_declines(native, model, api_base, params, keyed)
+    if auto_transport(model, api_base, params, keyed=keyed) != "litellm":
+        return None
+    if provider not in OPENAI_COMPATIBLE:
+        return f"no native client speaks {provider}/'s wire format"
+    if not _openai_compatible_server(provider, api_base):
+        return "no api_base, or the official OpenAI API (litellm maps params per model there)"
+    litellm_only = sorted(LITELLM_ONLY_PARAMS.intersection(params))
+    return f"param {litellm_only[0]!r} is litellm's own"
+
+
+def _native_declines(
+    native: str, model: str, api_base: str | None, params: Mapping[str, Any], keyed: bool
+) -> str | None:
+    module = _native_module(native)
+    problem = module.unsupported(model, params) or module.auto_declines(model, params)
+    if problem:
+        return f"{native} {problem}"
+    if model.split("/", 1)[0] in KEYED_PROVIDERS and not keyed:
+        return f"no key for {native} (litellm may authenticate another way)"
+    missing = module.route_problem(api_base)
+    return f"{native}: {missing}" if missing else None
+
+
+def _native_module(name: str) -> ModuleType:
+    return importlib.import_module(TRANSPORT_MODULES[name])
 
 
 @functools.lru_cache(maxsize=1024)
@@ -107,20 +190,23 @@ def _openai_compatible_server(provider: str, api_base: str | None) -> bool:
 def settle_auto(route: Route, params: Mapping[str, Any]) -> None:
     """Turn a route's ``auto`` into the transport that carries it (in place); a key-less
     route sent natively takes the key litellm would have read from the environment."""
-    route.transport = auto_transport(route.litellm_model, route.api_base, params)
-    if route.transport == "native" and route.key() is None:
-        route.api_key = fallback_key(route.litellm_model)
+    key = route.api_key if route.key() else fallback_key(route.litellm_model)
+    route.transport = auto_transport(
+        route.litellm_model, route.api_base, params, keyed=key is not None
+    )
+    if route.transport != "litellm" and route.key() is None:
+        route.api_key = key
 
 
 def fallback_key(model: str) -> SecretStr | None:
     """The key litellm would read from the environment for a key-less ``model``, if any;
     remembered as a secret like every key, so no log or error shows it."""
-    env = OPENAI_COMPATIBLE.get(model.split("/", 1)[0])
-    value = os.environ.get(env) if env else None
-    if not value:
-        return None
-    secrets.remember(value)
-    return SecretStr(value)
+    for name in KEY_VARIABLES.get(model.split("/", 1)[0], ()):
+        value = os.environ.get(name)
+        if value:
+            secrets.remember(value)
+            return SecretStr(value)
+    return None
 
 
 def make_transport(name: str) -> Transport:

@@ -15,9 +15,8 @@ retries, timeouts and the record, and classifies what this module raises:
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -29,65 +28,33 @@ from agents.transports.base import (
     Reply,
     Route,
     checked_reply,
+    first_top_logprobs,
     transport_kind,
+)
+from agents.transports.http_session import (
+    DEFAULT_MAX_CONNECTIONS,
+    HTTPStatusError,
+    NativeConnectionError,
+    PooledSession,
+    ResponseInfo,
 )
 from kernel.errors import ConfigError
 from kernel.records import Usage
 
-DEFAULT_MAX_CONNECTIONS = 1024
-"""Sockets the session may hold open; the gateway's per-provider concurrency is the real
-bound, so this only has to be at least as large as any configured ``max_concurrency``."""
-
-_ERROR_BODY_LIMIT = 2000
-"""How much of an error body goes into the exception message (the gateway shortens it too)."""
-
-
-class HTTPStatusError(Exception):
-    """The server answered with an error status; ``response.headers`` keeps Retry-After."""
-
-    def __init__(self, status_code: int, message: str, response: ResponseInfo) -> None:
-        super().__init__(f"HTTP {status_code}: {message}")
-        self.status_code = status_code
-        self.response = response
+__all__ = [
+    "DEFAULT_MAX_CONNECTIONS",
+    "HTTPStatusError",
+    "NativeConnectionError",
+    "NativeTransport",
+    "ResponseInfo",
+    "endpoint",
+    "served_model_name",
+    "usage_of",
+]
 
 
-class NativeConnectionError(ConnectionError):
-    """The connection failed or dropped before a whole reply arrived (retryable)."""
-
-
-class ResponseInfo:
-    """What an error keeps of its response: the status and the headers (as a plain dict)."""
-
-    def __init__(self, status: int, headers: Mapping[str, str]) -> None:
-        self.status_code = status
-        self.headers = dict(headers)
-
-
-class NativeTransport:
+class NativeTransport(PooledSession):
     """One aiohttp session per transport (so per gateway), opened on the first call."""
-
-    def __init__(self, max_connections: int = DEFAULT_MAX_CONNECTIONS) -> None:
-        self.max_connections = max_connections
-        self._session: aiohttp.ClientSession | None = None
-
-    def _client(self) -> aiohttp.ClientSession:
-        session = self._session
-        if session is None or session.closed:
-            connector = aiohttp.TCPConnector(
-                limit=self.max_connections,
-                limit_per_host=0,
-                keepalive_timeout=60,
-                ttl_dns_cache=300,
-            )
-            # No session-level timeout: the gateway bounds each attempt with its own.
-            session = aiohttp.ClientSession(
-                connector=connector,
-                timeout=aiohttp.ClientTimeout(total=None),
-                json_serialize=_dumps,
-                skip_auto_headers=("User-Agent",),
-            )
-            self._session = session
-        return session
 
     async def send(self, route: Route, spec: ModelSpec, messages: Messages, stream: bool) -> Reply:
         url = endpoint(route, spec)
@@ -100,24 +67,17 @@ class NativeTransport:
         headers = {"Content-Type": "application/json"}
         if route.key():
             headers["Authorization"] = f"Bearer {route.key()}"
-        data = _dumps(body).encode()
-        try:
-            async with self._client().post(url, data=data, headers=headers) as response:
-                if response.status >= 400:
-                    raise await _status_error(response)
-                if stream:
-                    return await _read_stream(response)
-                return _parse_completion(await response.read())
-        except aiohttp.ClientResponseError as exc:
-            raise NativeConnectionError(f"{url}: {exc.message or type(exc).__name__}") from None
-        except (aiohttp.ClientError, asyncio.IncompleteReadError) as exc:
-            # Dropped connections, half-sent bodies and cut chunked streams all land here.
-            raise NativeConnectionError(f"{url}: {type(exc).__name__}: {exc}") from None
+        return await self.post(url, body, headers, _reader(stream))
 
-    async def aclose(self) -> None:
-        session, self._session = self._session, None
-        if session is not None and not session.closed:
-            await session.close()
+
+def _reader(stream: bool) -> Callable[[aiohttp.ClientResponse], Awaitable[Reply]]:
+    if stream:
+        return _read_stream
+
+    async def read_completion(response: aiohttp.ClientResponse) -> Reply:
+        return _parse_completion(await response.read())
+
+    return read_completion
 
 
 def endpoint(route: Route, spec: ModelSpec) -> str:
@@ -137,22 +97,6 @@ def served_model_name(model: str) -> str:
     return model.split("/", 1)[1] if "/" in model else model
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-
-
-async def _status_error(response: aiohttp.ClientResponse) -> HTTPStatusError:
-    raw = await response.read()
-    text = raw[:_ERROR_BODY_LIMIT].decode("utf-8", "replace")
-    try:
-        error = json.loads(raw).get("error")
-        if isinstance(error, dict) and error.get("message"):
-            text = str(error["message"])
-    except (ValueError, AttributeError):
-        pass  # not an OpenAI error body: keep the raw text
-    return HTTPStatusError(response.status, text, ResponseInfo(response.status, response.headers))
-
-
 def _parse_completion(raw: bytes) -> Reply:
     try:
         payload = json.loads(raw)
@@ -162,13 +106,19 @@ def _parse_completion(raw: bytes) -> Reply:
         raise MalformedReply(
             f"not a chat completion ({type(exc).__name__}): {raw[:200]!r}"
         ) from None
-    return checked_reply(text, choice.get("finish_reason"), usage_of(payload.get("usage")))
+    return checked_reply(
+        text,
+        choice.get("finish_reason"),
+        usage_of(payload.get("usage")),
+        first_top_logprobs(choice.get("logprobs")),
+    )
 
 
 async def _read_stream(response: aiohttp.ClientResponse) -> Reply:
     parts: list[str] = []
     finish: str | None = None
     usage = Usage()
+    top: dict[str, float] | None = None
     done = False
     async for line in response.content:
         if not line.startswith(b"data:"):
@@ -190,6 +140,8 @@ async def _read_stream(response: aiohttp.ClientResponse) -> Reply:
             content = delta.get("content")
             if content:
                 parts.append(content)
+            if top is None and choice.get("logprobs"):
+                top = first_top_logprobs(choice["logprobs"])  # the first token's, once
             finish = choice.get("finish_reason") or finish
         if chunk.get("usage"):
             usage = usage_of(chunk["usage"])
@@ -198,7 +150,7 @@ async def _read_stream(response: aiohttp.ClientResponse) -> Reply:
         # the answer may be partial, and a partial answer must not be judged.
         cause = "after [DONE]" if done else "(truncated)"
         raise MalformedReply(f"the stream ended without a finish reason {cause}")
-    return checked_reply("".join(parts), finish, usage)
+    return checked_reply("".join(parts), finish, usage, top)
 
 
 def usage_of(raw: Any) -> Usage:

@@ -68,9 +68,15 @@ def sent_by_litellm(agent: str | None) -> bool:
         ("openai/gpt-4o", None, {}, "litellm"),
         ("openai/o3-mini", "https://api.openai.com/v1", {}, "litellm"),
         ("hosted_vllm/meta-llama/Llama-3-8B", None, {}, "litellm"),
+        # Providers with a native client of their own wire format.
+        ("anthropic/claude-3-5-haiku-20241022", None, {}, "native-anthropic"),
+        ("anthropic/claude-sonnet-4-5", BASE, {"max_tokens": 9}, "native-anthropic"),
+        # ... unless the spec needs what only litellm does: a param it translates or drops.
+        ("anthropic/claude-sonnet-4-5", None, {"presence_penalty": 0.1}, "litellm"),
+        ("anthropic/claude-sonnet-4-5", None, {"extra_headers": {"x": "y"}}, "litellm"),
+        ("anthropic/claude-opus-4-7", None, {"temperature": 0.3}, "litellm"),
+        ("anthropic/claude-sonnet-4-5", None, {"stop": ["\n"]}, "litellm"),
         # Providers with their own wire formats, endpoints or deployments.
-        ("anthropic/claude-3-5-haiku-20241022", None, {}, "litellm"),
-        ("anthropic/claude-3-5-haiku-20241022", BASE, {}, "litellm"),
         ("gemini/gemini-1.5-flash", None, {}, "litellm"),
         ("ollama/llama3.1", "http://127.0.0.1:11434", {}, "litellm"),
         ("ollama_chat/llama3.1", "http://127.0.0.1:11434", {}, "litellm"),
@@ -185,18 +191,30 @@ async def test_native_under_auto_takes_the_key_litellm_would_read_from_the_envir
     ]
 
 
-async def test_other_providers_go_through_litellm_under_auto() -> None:
+UNDER_AUTO: dict[str, str] = {
+    "anthropic/claude-3-5-haiku-20241022": "native-anthropic",
+    "gemini/gemini-1.5-flash": "litellm",
+}
+
+
+async def test_each_provider_goes_to_its_native_client_under_auto(tmp_path: Path) -> None:
     async with WireServer(default_text="A whole answer.") as wire:
-        gateway = Gateway(FAST)
-        try:
-            for model in ("anthropic/claude-3-5-haiku-20241022", "gemini/gemini-1.5-flash"):
-                spec = ModelSpec(model=model, api_base=wire.base_url, api_key="sk-wire")  # type: ignore[arg-type]
-                result = await gateway.complete(spec, MESSAGES, scope=model)
-                assert result.text == "A whole answer."
-            assert set(gateway._transports) == {"litellm"}
-        finally:
-            await gateway.aclose()
+        with RunStore(tmp_path / "calls.sqlite") as store:
+            store.open_run("auto", "{}")
+            gateway = Gateway(FAST, cache=store)
+            try:
+                for model in UNDER_AUTO:
+                    spec = ModelSpec(model=model, api_base=wire.base_url, api_key="sk-wire")  # type: ignore[arg-type]
+                    result = await gateway.complete(spec, MESSAGES, scope=model)
+                    assert result.text == "A whole answer."
+                assert set(gateway._transports) == set(UNDER_AUTO.values())
+            finally:
+                await gateway.aclose()
+            recorded = {call.model: call.transport for call in store.iter_calls()}
+    assert recorded == UNDER_AUTO
     assert wire.count("anthropic") == 1 and wire.count("gemini") == 1
+    native = [e for e in wire.log if e.provider == "anthropic"]
+    assert all("user-agent" not in {k.lower() for k in e.headers} for e in native)
 
 
 # The broken OpenAI-shaped replies the litellm transport is tested on (test_wire_shapes, which

@@ -9,10 +9,18 @@ answers at each provider's own path in that provider's format:
 - ``anthropic``: ``POST /v1/messages`` (Messages JSON or its event stream)
 - ``gemini``: ``POST /models/{model}:generateContent`` and ``:streamGenerateContent?alt=sse``
 - ``ollama_chat``: ``POST /api/chat`` (JSON or NDJSON)
+- ``azure``: ``POST /openai/deployments/{deployment}/chat/completions?api-version=…`` (the
+  OpenAI body and replies, Azure's path and ``api-key`` header)
 
 Each reply is scripted per provider as a ``Shape`` (``good``, ``empty_stream``, ``html``,
 ``garbage``, ``cut``, ``empty``, ``refusal``, ``blocked_prompt``, ``length``); with nothing
 scripted the server answers ``good`` with ``default_text``. Every request is logged.
+
+Error statuses are shapes too, each in the provider's own error body: ``rate_limit`` (429
+with ``Retry-After``), ``overloaded`` (529, Anthropic's overload; the others send it as
+503), ``server_error`` (500), and ``overloaded_stream`` (a stream that starts and then
+carries the provider's error: Anthropic's ``event: error`` with ``overloaded_error``, an
+OpenAI-style ``data: {"error": …}`` chunk elsewhere).
 """
 
 from __future__ import annotations
@@ -25,10 +33,25 @@ from typing import Any, Literal, Self
 
 from aiohttp import web
 
-Provider = Literal["openai", "anthropic", "gemini", "ollama_chat"]
+Provider = Literal["openai", "anthropic", "gemini", "ollama_chat", "azure"]
 Shape = Literal[
-    "good", "empty_stream", "html", "garbage", "cut", "empty", "refusal", "blocked_prompt", "length"
+    "good",
+    "empty_stream",
+    "html",
+    "garbage",
+    "cut",
+    "empty",
+    "refusal",
+    "blocked_prompt",
+    "length",
+    "rate_limit",
+    "overloaded",
+    "server_error",
+    "overloaded_stream",
 ]
+
+RETRY_AFTER_S = 1
+"""The ``Retry-After`` the ``rate_limit`` and ``overloaded`` shapes send, in seconds."""
 
 TextFor = Callable[[dict[str, Any]], str]
 
@@ -47,6 +70,7 @@ class _Raw:
     content_type: str = "application/json"
     body: str = ""
     chunks: list[str] | None = None
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -81,6 +105,7 @@ class WireServer:
         app.router.add_post("/chat/completions", self._openai)
         app.router.add_post("/v1/messages", self._anthropic)
         app.router.add_post("/api/chat", self._ollama)
+        app.router.add_post("/openai/deployments/{deployment}/chat/completions", self._azure)
         app.router.add_post("/{tail:.*}", self._gemini)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
@@ -113,33 +138,97 @@ class WireServer:
 
     async def _openai(self, request: web.Request) -> web.StreamResponse:
         shape, body, text = await self._take("openai", request)
-        return await _send(request, openai_reply(shape, text, bool(body.get("stream"))))
+        stream = bool(body.get("stream"))
+        return await _send(request, error_reply("openai", shape, stream, text, openai_reply))
+
+    async def _azure(self, request: web.Request) -> web.StreamResponse:
+        shape, body, text = await self._take("azure", request)
+        stream = bool(body.get("stream"))
+        return await _send(request, error_reply("azure", shape, stream, text, openai_reply))
 
     async def _anthropic(self, request: web.Request) -> web.StreamResponse:
         shape, body, text = await self._take("anthropic", request)
-        return await _send(request, anthropic_reply(shape, text, bool(body.get("stream"))))
+        stream = bool(body.get("stream"))
+        return await _send(request, error_reply("anthropic", shape, stream, text, anthropic_reply))
 
     async def _gemini(self, request: web.Request) -> web.StreamResponse:
         shape, _, text = await self._take("gemini", request)
         stream = ":streamGenerateContent" in request.path
-        return await _send(request, gemini_reply(shape, text, stream))
+        return await _send(request, error_reply("gemini", shape, stream, text, gemini_reply))
 
     async def _ollama(self, request: web.Request) -> web.StreamResponse:
         shape, body, text = await self._take("ollama_chat", request)
-        return await _send(request, ollama_reply(shape, text, body.get("stream") is not False))
+        stream = body.get("stream") is not False
+        return await _send(request, error_reply("ollama_chat", shape, stream, text, ollama_reply))
 
 
 async def _send(request: web.Request, raw: _Raw) -> web.StreamResponse:
+    headers = {"Content-Type": raw.content_type, **raw.headers}
     if raw.chunks is None:
-        return web.Response(
-            status=raw.status, body=raw.body.encode(), headers={"Content-Type": raw.content_type}
-        )
-    response = web.StreamResponse(status=raw.status, headers={"Content-Type": raw.content_type})
+        return web.Response(status=raw.status, body=raw.body.encode(), headers=headers)
+    response = web.StreamResponse(status=raw.status, headers=headers)
     await response.prepare(request)
     for chunk in raw.chunks:
         await response.write(chunk.encode())
     await response.write_eof()
     return response
+
+
+ReplyMaker = Callable[[Shape, str, bool], _Raw]
+
+_STATUS: dict[str, tuple[int, str]] = {
+    "rate_limit": (429, "rate limited"),
+    "overloaded": (529, "Overloaded"),
+    "server_error": (500, "internal error"),
+}
+"""The status shapes: HTTP status and message (``overloaded`` is 503 but at Anthropic)."""
+
+
+def error_reply(
+    provider: Provider, shape: Shape, stream: bool, text: str, reply: ReplyMaker
+) -> _Raw:
+    """The status shapes and the overloaded stream in ``provider``'s own error format;
+    every other shape is ``reply``'s (the provider's answer)."""
+    if shape == "overloaded_stream" and stream:
+        return _overloaded_stream(provider, text)
+    if shape not in _STATUS:
+        return reply(shape, text, stream)
+    status, message = _STATUS[shape]
+    if shape == "overloaded" and provider != "anthropic":
+        status = 503
+    headers = {"Retry-After": str(RETRY_AFTER_S)} if shape != "server_error" else {}
+    body: dict[str, Any]
+    if provider == "anthropic":
+        kind = {429: "rate_limit_error", 529: "overloaded_error"}.get(status, "api_error")
+        body = {"type": "error", "error": {"type": kind, "message": message}}
+    elif provider == "gemini":
+        names = {429: "RESOURCE_EXHAUSTED", 503: "UNAVAILABLE"}
+        body = {
+            "error": {"code": status, "message": message, "status": names.get(status, "INTERNAL")}
+        }
+    elif provider == "ollama_chat":
+        body = {"error": message}
+    else:
+        body = {"error": {"message": message, "type": "server_error", "code": str(status)}}
+    return _Raw(status=status, body=json.dumps(body), headers=headers)
+
+
+def _overloaded_stream(provider: Provider, text: str) -> _Raw:
+    """A stream that began well and then carried the provider's error instead of its end."""
+    if provider == "anthropic":
+        started = anthropic_reply("cut", text, True).chunks or []
+        error = {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
+        return _Raw(content_type="text/event-stream", chunks=[*started, _sse(error, "error")])
+    error_body = {"error": {"code": 503, "message": "Overloaded", "status": "UNAVAILABLE"}}
+    if provider == "ollama_chat":
+        started = ollama_reply("cut", text, True).chunks or []
+        line = json.dumps({"error": "Overloaded"}) + "\n"
+        return _Raw(content_type="application/x-ndjson", chunks=[*started, line])
+    if provider == "gemini":
+        started = gemini_reply("cut", text, True).chunks or []
+    else:
+        started = openai_reply("cut", text, True).chunks or []
+    return _Raw(content_type="text/event-stream", chunks=[*started, _sse(error_body)])
 
 
 def _half(text: str) -> str:

@@ -1,0 +1,312 @@
+"""The native transports against litellm, at the wire: same requests, same outcomes.
+
+For each provider with a native client (Anthropic Messages, Gemini generateContent, Azure
+OpenAI deployments, Ollama's chat API) the same calls go through litellm (``transport:
+litellm``) and through the native client (``transport: native``, which a provider prefix
+turns into ``native-anthropic`` and the rest) to one local server that speaks that
+provider's format and records every request. Compared: the request bodies (messages, media,
+params) and the headers that carry the key and the API version; the replies' text, usage
+and finish reasons; and the failure each injected fault becomes, as the gateway classifies
+it (kind, retryable, Retry-After, status). Where litellm is wrong the native transport is
+held to what is right, and the test says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import pytest_asyncio
+
+from agents.failures import Failure, classify
+from agents.gateway import Gateway, GatewaySettings
+from agents.spec import ModelSpec
+from agents.transports import make_transport, transport_for_spec
+from agents.transports.base import REFUSED, Route
+from kernel.errors import ProviderError
+from kernel.records import Usage
+from tests.support.wire_server import RETRY_AFTER_S, Provider, Shape, WireServer
+
+ANSWER = "A complete answer, ended by the provider."
+NO_RETRY = GatewaySettings(max_retries=0, timeout_s=30.0)
+KEY = "sk-equivalence-test"
+IMAGE = {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}
+AUDIO = {"type": "input_audio", "input_audio": {"data": "UklGRgAAAABXQVZF", "format": "wav"}}
+JUROR = [
+    {"role": "system", "content": "You are a juror."},
+    {"role": "user", "content": [{"type": "text", "text": "Is this harmful?"}, IMAGE]},
+]
+DELIBERATION = [
+    {"role": "system", "content": "You are a juror."},
+    {"role": "user", "content": "Case 1: the answer."},
+    {"role": "assistant", "content": "Not harmful."},
+    {"role": "user", "content": "Another juror disagrees."},
+    {"role": "user", "content": [{"type": "text", "text": "Vote again."}, IMAGE]},
+]
+
+# One event loop for the module, as in a real run: litellm keeps its HTTP clients per process.
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+@dataclass(frozen=True)
+class Wire:
+    """One provider: the model named, where its requests land, what a spec needs."""
+
+    model: str
+    provider: Provider
+    native: str
+    headers: tuple[str, ...]
+    """Request headers that must be the same both ways (key, API version)."""
+    params: dict[str, Any]
+    """Params every call sends (each provider's supported set)."""
+    base_suffix: str = ""
+
+
+WIRES: dict[str, Wire] = {
+    "anthropic": Wire(
+        "anthropic/claude-sonnet-4-5",
+        "anthropic",
+        "native-anthropic",
+        ("x-api-key", "anthropic-version", "content-type"),
+        {"temperature": 0.2, "top_p": 0.9, "top_k": 5, "max_tokens": 64, "stop": ["</vote>"]},
+    ),
+}
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def wire() -> AsyncIterator[WireServer]:
+    async with WireServer(default_text=ANSWER) as server:
+        yield server
+
+
+def spec(server: WireServer, name: str, transport: str, **more: Any) -> ModelSpec:
+    wire = WIRES[name]
+    fields: dict[str, Any] = {
+        "model": wire.model,
+        "api_base": server.base_url + wire.base_suffix,
+        "api_key": KEY,
+        "transport": transport,
+        "params": wire.params,
+    }
+    return ModelSpec.model_validate(fields | more)
+
+
+@dataclass
+class Outcome:
+    text: str | None
+    finish: str | None
+    usage: Usage | None
+    failure: tuple[str, int | None] | None
+    path: str
+    body: dict[str, Any]
+    headers: dict[str, str]
+
+
+async def through(
+    server: WireServer,
+    name: str,
+    transport: str,
+    *,
+    stream: bool,
+    shape: Shape | None = None,
+    messages: list[dict[str, Any]] | None = None,
+    **more: Any,
+) -> Outcome:
+    """One call through the gateway (no retries), and the request the server saw."""
+    wire = WIRES[name]
+    if shape is not None:
+        server.script(wire.provider, [shape])
+    before = len(server.log)
+    gateway = Gateway(NO_RETRY)
+    text = finish = usage = failure = None
+    try:
+        done = await gateway.complete(
+            spec(server, name, transport, **more), messages or JUROR, scope="s", stream=stream
+        )
+        text, finish, usage = done.text, done.finish_reason, done.usage
+        assert set(gateway._transports) == {transport_for_spec(wire.model, transport)}
+    except ProviderError as exc:
+        failure = (exc.kind, exc.status)
+    finally:
+        await gateway.aclose()
+    (request,) = server.log[before:]
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    return Outcome(text, finish, usage, failure, request.path, request.body, headers)
+
+
+async def both(server: WireServer, name: str, **call: Any) -> tuple[Outcome, Outcome]:
+    return (
+        await through(server, name, "litellm", **call),
+        await through(server, name, "native", **call),
+    )
+
+
+def same_request(name: str, litellm: Outcome, native: Outcome) -> None:
+    for header in WIRES[name].headers:
+        assert native.headers.get(header) == litellm.headers.get(header), header
+    assert native.body == litellm.body
+
+
+async def failure_of(
+    server: WireServer, name: str, transport: str, shape: Shape, stream: bool
+) -> Failure | None:
+    """What the gateway's classifier makes of one attempt (Retry-After included)."""
+    wire = WIRES[name]
+    server.script(wire.provider, [shape])
+    the_spec = spec(server, name, transport)
+    chosen = transport_for_spec(wire.model, transport)
+    carrier = make_transport(chosen)
+    route = Route(wire.model, the_spec.api_base, the_spec.api_key, chosen)
+    try:
+        await carrier.send(route, the_spec, JUROR, stream)
+    except Exception as exc:
+        return classify(exc, 30.0)
+    finally:
+        await carrier.aclose()
+    return None
+
+
+# -- the same request, the same answer ---------------------------------------------------------
+@pytest.mark.parametrize("name", list(WIRES))
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("messages", [JUROR, DELIBERATION], ids=["juror", "deliberation"])
+async def test_same_request_and_same_answer(
+    wire: WireServer, name: str, stream: bool, messages: list[dict[str, Any]]
+) -> None:
+    litellm, native = await both(wire, name, stream=stream, messages=messages)
+    same_request(name, litellm, native)
+    assert native.text == litellm.text == ANSWER
+    assert native.finish == litellm.finish == "stop"
+    assert native.usage == litellm.usage == Usage(prompt_tokens=5, completion_tokens=3)
+
+
+@pytest.mark.parametrize("name", list(WIRES))
+@pytest.mark.parametrize("stream", [False, True])
+async def test_an_answer_cut_by_the_token_limit_is_the_same_both_ways(
+    wire: WireServer, name: str, stream: bool
+) -> None:
+    litellm, native = await both(wire, name, stream=stream, shape="length")
+    assert native.finish == litellm.finish == "length"
+    assert native.text == litellm.text and native.text and ANSWER.startswith(native.text)
+
+
+@pytest.mark.parametrize("name", ["anthropic"])
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_refusal_is_a_refusal_both_ways(wire: WireServer, name: str, stream: bool) -> None:
+    litellm, native = await both(wire, name, stream=stream, shape="refusal")
+    assert (native.text, native.finish) == (litellm.text, litellm.finish) == ("", REFUSED)
+
+
+# -- the same failure for every fault --------------------------------------------------------
+BROKEN: list[tuple[Shape, bool]] = [
+    ("garbage", False),
+    ("html", False),
+    ("html", True),
+    ("empty", False),
+    ("empty", True),
+    ("empty_stream", True),
+    ("cut", True),
+]
+
+
+@pytest.mark.parametrize("name", list(WIRES))
+@pytest.mark.parametrize(("shape", "stream"), BROKEN)
+async def test_a_broken_reply_is_a_malformed_reply_both_ways(
+    wire: WireServer, name: str, shape: Shape, stream: bool
+) -> None:
+    litellm, native = await both(wire, name, stream=stream, shape=shape)
+    assert native.failure is not None and native.failure[0] == "malformed_reply", native
+    assert litellm.failure is not None, "litellm returned a broken reply as an answer"
+    # litellm names some of these otherwise (both retried, neither judged); the native
+    # transport calls every broken reply what it is.
+    expected = LITELLM_CALLS_IT.get((name, shape, stream), "malformed_reply")
+    assert litellm.failure[0] == expected, litellm.failure
+
+
+LITELLM_CALLS_IT: dict[tuple[str, Shape, bool], str] = {
+    # A cut Anthropic stream: litellm raises its MidStreamFallbackError as a 500.
+    ("anthropic", "cut", True): "server_error",
+}
+
+
+STATUS: list[Shape] = ["rate_limit", "overloaded", "server_error"]
+
+
+def _comparable(failure: Failure | None) -> tuple[str, bool, float | None]:
+    assert failure is not None
+    return failure.kind, failure.retryable, failure.retry_after
+
+
+@pytest.mark.parametrize("name", list(WIRES))
+@pytest.mark.parametrize("shape", STATUS)
+@pytest.mark.parametrize("stream", [False, True])
+async def test_an_error_status_is_the_same_failure_both_ways(
+    wire: WireServer, name: str, shape: Shape, stream: bool
+) -> None:
+    litellm = await failure_of(wire, name, "litellm", shape, stream)
+    native = await failure_of(wire, name, "native", shape, stream)
+    assert _comparable(native) == _comparable(litellm)
+    assert native is not None and litellm is not None
+    assert native.retryable and native.kind == (
+        "rate_limit" if shape == "rate_limit" else "server_error"
+    )
+    if shape != "server_error":
+        assert native.retry_after == RETRY_AFTER_S
+    if name == "anthropic" and shape == "overloaded":
+        # litellm reports Anthropic's 529 as a 500; the native transport keeps the status sent.
+        assert (native.status, litellm.status) == (529, 500)
+    else:
+        assert native.status == litellm.status
+
+
+async def test_anthropic_overloaded_mid_stream_is_a_retried_server_error(wire: WireServer) -> None:
+    litellm = await failure_of(wire, "anthropic", "litellm", "overloaded_stream", True)
+    native = await failure_of(wire, "anthropic", "native", "overloaded_stream", True)
+    assert native is not None and litellm is not None
+    assert (native.kind, native.retryable) == (litellm.kind, litellm.retryable)
+    assert native.kind == "server_error" and native.retryable
+    # Anthropic's overloaded_error is its 529, which the native transport keeps (litellm: 500).
+    assert native.status == 529
+
+
+# -- what the native transport refuses rather than drops -------------------------------------
+async def test_anthropic_audio_is_refused_where_litellm_drops_it(wire: WireServer) -> None:
+    heard = [{"role": "user", "content": [{"type": "text", "text": "Listen."}, AUDIO]}]
+    litellm = await through(wire, "anthropic", "litellm", stream=False, messages=heard)
+    # litellm sends the text alone: the model is judged on a recording it never heard.
+    assert "Listen." in str(litellm.body) and "UklGR" not in str(litellm.body)
+    gateway = Gateway(NO_RETRY)
+    before = len(wire.log)
+    try:
+        with pytest.raises(ProviderError, match="takes no audio") as info:
+            await gateway.complete(spec(wire, "anthropic", "native"), heard, scope="s")
+    finally:
+        await gateway.aclose()
+    assert info.value.kind == "unexpected" and len(wire.log) == before  # never sent
+
+
+async def test_anthropic_without_max_tokens_sends_litellms_default(wire: WireServer) -> None:
+    for model, expected in [("anthropic/claude-sonnet-4-5", 64000), ("anthropic/claude-x", 128000)]:
+        litellm, native = await both(wire, "anthropic", stream=False, model=model, params={})
+        assert native.body["max_tokens"] == litellm.body["max_tokens"] == expected
+        same_request("anthropic", litellm, native)
+
+
+async def test_an_unsupported_param_asked_of_a_native_transport_is_a_config_error(
+    wire: WireServer,
+) -> None:
+    gateway = Gateway(NO_RETRY)
+    before = len(wire.log)
+    try:
+        with pytest.raises(ProviderError, match="presence_penalty") as info:
+            await gateway.complete(
+                spec(wire, "anthropic", "native", params={"presence_penalty": 0.5}),
+                JUROR,
+                scope="s",
+            )
+    finally:
+        await gateway.aclose()
+    assert "native-anthropic" in str(info.value) and "ConfigError" in str(info.value)
+    assert len(wire.log) == before  # never sent, never silently dropped
