@@ -246,6 +246,19 @@ class _Renderer:
     def unrefined_path(self, query: Query) -> Path:
         return control_root(self.root, "unrefined") / IMAGES_DIR / f"{file_stem(query.id)}.png"
 
+    def _needs_draft(self) -> bool:
+        """Whether the controls need an image's first draft apart from the image: only when a
+        critic may have refined it. Without one the image is its own first draft, so an
+        image ``generate`` (or a run without --controls) made is reused, not drawn again."""
+        return self.settings.controls and self.settings.critic is not None
+
+    def _fresh_draft(self, query: Query) -> Path | None:
+        """The first draft kept for ``query``'s image, when it was drawn with today's inputs."""
+        path = self.unrefined_path(query)
+        relative = path.relative_to(self.root).as_posix()
+        fresh = self.manifest.fresh(self.root, relative, self._image_fingerprint(query))
+        return path if fresh else None
+
     async def image(self, query: Query) -> Query:
         relative = self.image_path(query)
         ours = relative in self.manifest.entries
@@ -256,16 +269,16 @@ class _Renderer:
             and _existing_ok(self.root, query.image)
         ):
             self.result.images_kept += 1
-            _advance(self.progress, "kept")
+            _advance(self.progress, "images kept")
             return query
         fingerprint = self._image_fingerprint(query)
         unrefined = self.unrefined_path(query)
         unrefined_rel = unrefined.relative_to(self.root).as_posix()
         if self.manifest.fresh(self.root, relative, fingerprint) and (
-            not self.settings.controls or self.manifest.fresh(self.root, unrefined_rel, fingerprint)
+            not self._needs_draft() or self.manifest.fresh(self.root, unrefined_rel, fingerprint)
         ):
             self.result.images_reused += 1
-            _advance(self.progress, "reused")
+            _advance(self.progress, "images reused")
             return query.model_copy(update={"image": self.manifest.ref(relative, IMAGE_MIME)})
         try:
             async with self.limit:
@@ -294,7 +307,7 @@ class _Renderer:
         self.result.images_rendered += 1
         self.result.refinements += outcome.refinements
         self.result.rejected_after_rounds += 0 if outcome.accepted else 1
-        _advance(self.progress, "rendered")
+        _advance(self.progress, "images rendered")
         return query.model_copy(update={"image": self.manifest.ref(relative, IMAGE_MIME)})
 
     # ----------------------------------------------------------------------- speech
@@ -308,7 +321,6 @@ class _Renderer:
         if engine is not speech_engine(None, s.tts_model):
             engine_part = f"{s.speech_engine}:{engine_part}"
         refs = {ref.voice: ref for ref in query.audio}
-        failed = False
         async with self.limit:
             for label in s.voices:
                 voice = engine_voice(label, s.voice_names, engine)
@@ -318,6 +330,7 @@ class _Renderer:
                 )
                 if self.manifest.fresh(self.root, relative, fingerprint):
                     self.result.audio_reused += 1
+                    _advance(self.progress, "speech reused")
                 else:
                     try:
                         # A local engine is CPU bound: bounded by its own process count.
@@ -335,15 +348,15 @@ class _Renderer:
                             )
                     except Exception as exc:  # one voice's failure must not cost the rest
                         self._fail(query, f"audio:{label}", exc)
-                        failed = True
+                        _advance(self.progress, "speech failed")
                         continue
                     await asyncio.to_thread(
                         atomic_write_bytes, self.root / relative, data, make_parents=True
                     )
                     self.manifest.note(relative, data, fingerprint)
                     self.result.audio_rendered += 1
+                    _advance(self.progress, "speech rendered")
                 refs[label] = self.manifest.ref(relative, AUDIO_MIME, voice=label)
-        _advance(self.progress, "failed" if failed else "spoken")
         # Configured voices first, in their order; other voices the query had stay after them.
         ordered = [refs[v] for v in s.voices if v in refs]
         ordered += [r for v, r in refs.items() if v not in s.voices]
@@ -368,10 +381,11 @@ class _Renderer:
                     return None if ref is None else read_media(self.root, ref)
 
                 def unrefined(query: Query = query) -> bytes | None:
-                    path = self.unrefined_path(query)
-                    if path.exists():
+                    path = self._fresh_draft(query)
+                    if path is not None:
                         return path.read_bytes()
-                    # An image this step did not make has no earlier draft: it is its own.
+                    # An image this step did not make, or made with no critic, has no
+                    # earlier draft: it is its own.
                     return read_media(self.root, query.image) if query.image else None
 
                 data = control_image(
@@ -402,7 +416,7 @@ class _Renderer:
         log.warning("media_failed", query=query.id, medium=medium, error=message)
         self.result.failures.append(MediaFailure(query_id=query.id, medium=medium, error=message))
         if medium == "image":
-            _advance(self.progress, "failed")
+            _advance(self.progress, "images failed")
 
     def write_failures(self) -> None:
         path = self.root / FAILURES_FILE
@@ -427,9 +441,12 @@ async def render_media(
         # Fail before any work, with the install hint (espeak-ng missing).
         speech_engine(settings.speech_engine, settings.tts_model).ready()
     renderer = _Renderer(root, settings, gateway, progress)
-    phases = int(settings.images) + int(settings.audio)
+    # One step per image and per speech file, as the result counts them: the bar and the
+    # summary table agree (the bar once counted queries, "rendered" for images and "spoken"
+    # for speech, and said "spoken 48" beside a table of 96 files reused).
+    per_query = int(settings.images) + (len(settings.voices) if settings.audio else 0)
     if progress is not None:
-        progress.start(len(queries) * phases, 0)
+        progress.start(len(queries) * per_query, 0)
     current = list(queries)
     if settings.images:
         started = time.perf_counter()

@@ -130,21 +130,29 @@ def media(
 
 
 class _MediaProgress:
-    """The media step's progress as a rich bar with rendered/reused/failed counts."""
+    """The media step's progress: a step per image and per speech file, counted per medium
+    in the words of the summary table ("images reused 15, speech rendered 30")."""
 
     def __init__(self, progress: Progress) -> None:
         self.progress = progress
         self.task: Any = None
-        self.counts: dict[str, int] = {}
+        self.counts: dict[str, dict[str, int]] = {}
 
     def start(self, total: int, already_done: int) -> None:
         self.task = self.progress.add_task("media", total=total, completed=already_done, counts="")
 
     def advance(self, status: str) -> None:
-        self.counts[status] = self.counts.get(status, 0) + 1
+        medium, _, outcome = status.partition(" ")
+        by_outcome = self.counts.setdefault(medium, {})
+        by_outcome[outcome] = by_outcome.get(outcome, 0) + 1
         if self.task is not None:
-            counts = " ".join(f"{k} {v}" for k, v in self.counts.items())
-            self.progress.update(self.task, advance=1, counts=counts)
+            self.progress.update(self.task, advance=1, counts=self.describe())
+
+    def describe(self) -> str:
+        return "; ".join(
+            f"{medium} " + ", ".join(f"{outcome} {n}" for outcome, n in outcomes.items())
+            for medium, outcomes in self.counts.items()
+        )
 
 
 async def _media(

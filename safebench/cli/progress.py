@@ -15,6 +15,7 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.table import Column
 from rich.text import Text
 
 
@@ -28,7 +29,7 @@ def progress_bar(console: Console, *, quiet: bool, field: str = "note") -> Progr
     judge loaded, for 15-35 s of text alone)."""
     columns: list[ProgressColumn] = [
         _Description(),
-        BarColumn(bar_width=None),
+        BarColumn(bar_width=None, table_column=Column(ratio=1)),
         MofNCompleteColumn(),
         _Field(field),
         TimeElapsedColumn(),
@@ -38,6 +39,9 @@ def progress_bar(console: Console, *, quiet: bool, field: str = "note") -> Progr
 
 
 class _Description(ProgressColumn):
+    def __init__(self) -> None:
+        super().__init__(table_column=Column(no_wrap=True))
+
     def render(self, task: Task) -> Text:
         return Text(task.description, "bold", no_wrap=True)
 
@@ -46,7 +50,7 @@ class _Field(ProgressColumn):
     """A task field as plain text (empty when the task has none)."""
 
     def __init__(self, name: str) -> None:
-        super().__init__()
+        super().__init__(table_column=Column(no_wrap=True))
         self.name = name
 
     def render(self, task: Task) -> Text:

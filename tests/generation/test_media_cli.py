@@ -117,3 +117,32 @@ def test_media_takes_its_folders_writer_lock_and_clears_a_killed_writers_tempora
     assert done.exit_code == 0, done.output
     assert not stale.exists()
     assert all(q.image is not None for q in iter_queries(data))
+
+
+def test_controls_after_media_reuse_the_images_and_the_bar_agrees_with_the_table(
+    tmp_path: Path,
+) -> None:
+    # `media --controls` on a dataset whose images were already made (by `generate`, or a
+    # run without --controls) drew every image again for its first draft, and its bar said
+    # "rendered 3" beside a table of 0 rendered. Without a critic an image is its own
+    # first draft: nothing is drawn again.
+    _dataset(tmp_path)
+    runner = CliRunner()
+    base = ["media", str(tmp_path), "--no-audio", "--size", "96"]
+    first = runner.invoke(app, base, env={"COLUMNS": "160"})
+    assert first.exit_code == 0, first.output
+    images = sorted((tmp_path / "images").glob("*.png"))
+    stamps = {p: p.stat().st_mtime_ns for p in images}
+    controls = runner.invoke(app, [*base, "--controls"], env={"COLUMNS": "160"})
+    assert controls.exit_code == 0, controls.output
+    assert {p: p.stat().st_mtime_ns for p in images} == stamps
+    bar = next(line for line in controls.output.splitlines() if line.startswith("media "))
+    assert "3/3" in bar and "images reused 3" in bar and "rendered" not in bar, bar
+    row = next(line for line in controls.output.splitlines() if "│ images" in line)
+    assert [cell.strip() for cell in row.split("│")[2:4]] == ["0", "3"], row  # rendered, reused
+    for variant in CONTROL_VARIANTS:
+        control = list(iter_queries(tmp_path / "controls" / variant))
+        assert [q.id for q in control] == ["q0", "q1", "q2"], variant
+    # The unrefined control of an image with no critic is the image itself.
+    unrefined = tmp_path / "controls" / "unrefined" / "images" / "q0.png"
+    assert unrefined.read_bytes() == (tmp_path / "images" / "q0.png").read_bytes()
