@@ -77,7 +77,9 @@ def sent_by_litellm(agent: str | None) -> bool:
         ("anthropic/claude-opus-4-7", None, {"temperature": 0.3}, "litellm"),
         ("anthropic/claude-sonnet-4-5", None, {"stop": ["\n"]}, "litellm"),
         # Providers with their own wire formats, endpoints or deployments.
-        ("gemini/gemini-1.5-flash", None, {}, "litellm"),
+        ("gemini/gemini-2.5-flash", None, {"seed": 3, "stop": "x"}, "native-gemini"),
+        ("gemini/gemini-2.5-flash", None, {"n": 2}, "litellm"),
+        ("gemini/gemini-2.5-flash", None, {"presence_penalty": 0.5}, "litellm"),
         ("ollama/llama3.1", "http://127.0.0.1:11434", {}, "litellm"),
         ("ollama_chat/llama3.1", "http://127.0.0.1:11434", {}, "litellm"),
         ("azure/my-deployment", "https://x.openai.azure.com", {}, "litellm"),
@@ -193,7 +195,7 @@ async def test_native_under_auto_takes_the_key_litellm_would_read_from_the_envir
 
 UNDER_AUTO: dict[str, str] = {
     "anthropic/claude-3-5-haiku-20241022": "native-anthropic",
-    "gemini/gemini-1.5-flash": "litellm",
+    "gemini/gemini-1.5-flash": "native-gemini",
 }
 
 

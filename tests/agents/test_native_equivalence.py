@@ -72,6 +72,20 @@ WIRES: dict[str, Wire] = {
         ("x-api-key", "anthropic-version", "content-type"),
         {"temperature": 0.2, "top_p": 0.9, "top_k": 5, "max_tokens": 64, "stop": ["</vote>"]},
     ),
+    "gemini": Wire(
+        "gemini/gemini-2.5-flash",
+        "gemini",
+        "native-gemini",
+        ("x-goog-api-key", "content-type"),
+        {
+            "temperature": 0.2,
+            "top_p": 0.9,
+            "top_k": 5,
+            "max_tokens": 64,
+            "stop": "</vote>",
+            "seed": 7,
+        },
+    ),
 }
 
 
@@ -192,10 +206,19 @@ async def test_an_answer_cut_by_the_token_limit_is_the_same_both_ways(
     assert native.text == litellm.text and native.text and ANSWER.startswith(native.text)
 
 
-@pytest.mark.parametrize("name", ["anthropic"])
+REFUSALS: list[tuple[str, Shape]] = [
+    ("anthropic", "refusal"),  # stop_reason: refusal, no content
+    ("gemini", "refusal"),  # finishReason: SAFETY, no content
+    ("gemini", "blocked_prompt"),  # promptFeedback.blockReason, no candidates
+]
+
+
+@pytest.mark.parametrize(("name", "shape"), REFUSALS)
 @pytest.mark.parametrize("stream", [False, True])
-async def test_a_refusal_is_a_refusal_both_ways(wire: WireServer, name: str, stream: bool) -> None:
-    litellm, native = await both(wire, name, stream=stream, shape="refusal")
+async def test_a_refusal_is_a_refusal_both_ways(
+    wire: WireServer, name: str, shape: Shape, stream: bool
+) -> None:
+    litellm, native = await both(wire, name, stream=stream, shape=shape)
     assert (native.text, native.finish) == (litellm.text, litellm.finish) == ("", REFUSED)
 
 
@@ -229,6 +252,8 @@ LITELLM_CALLS_IT: dict[tuple[str, Shape, bool], str] = {
     # A cut Anthropic stream: litellm raises its MidStreamFallbackError as a 500.
     ("anthropic", "cut", True): "server_error",
 }
+"""Broken replies litellm fails under another kind than ``malformed_reply``. (litellm sends
+Gemini unstreamed, so its "stream" rows are its plain call's: the server breaks that too.)"""
 
 
 STATUS: list[Shape] = ["rate_limit", "overloaded", "server_error"]
@@ -310,3 +335,54 @@ async def test_an_unsupported_param_asked_of_a_native_transport_is_a_config_erro
         await gateway.aclose()
     assert "native-anthropic" in str(info.value) and "ConfigError" in str(info.value)
     assert len(wire.log) == before  # never sent, never silently dropped
+
+
+# -- Gemini: the stream litellm cannot read, and the system prompt it folds ------------------
+async def test_a_cut_gemini_stream_is_never_judged(wire: WireServer) -> None:
+    # Gemini sends usageMetadata with every chunk and finishReason only with the last; litellm
+    # cannot tell a cut stream from a whole one, so it is never streamed there. The native
+    # transport streams, and a stream with no finishReason is a malformed reply.
+    native = await through(wire, "gemini", "native", stream=True, shape="cut")
+    assert native.failure == ("malformed_reply", None)
+    assert ":streamGenerateContent" in native.path and native.path.endswith("alt=sse")
+    whole = await through(wire, "gemini", "native", stream=True)
+    assert whole.text == ANSWER  # the good stream arrives in two chunks
+
+
+async def test_gemini_overloaded_mid_stream_is_a_retried_server_error(wire: WireServer) -> None:
+    # litellm never streams Gemini, so it never sees this; the native transport reads the
+    # error object in the stream as the status it names.
+    native = await failure_of(wire, "gemini", "native", "overloaded_stream", True)
+    assert native is not None and (native.kind, native.status, native.retryable) == (
+        "server_error",
+        503,
+        True,
+    )
+
+
+@pytest.mark.parametrize(
+    ("model", "instruction"),
+    [("gemini/gemini-2.5-flash", True), ("gemini/gemini-1.5-flash", False)],
+)
+async def test_gemini_system_prompt_goes_where_litellm_puts_it(
+    wire: WireServer, model: str, instruction: bool
+) -> None:
+    # litellm sends a system prompt as system_instruction only to models it knows take one,
+    # and folds it into the first user turn elsewhere.
+    litellm, native = await both(wire, "gemini", stream=False, model=model, messages=DELIBERATION)
+    same_request("gemini", litellm, native)
+    assert ("system_instruction" in native.body) is instruction
+
+
+@pytest.mark.parametrize("name", ["gemini"])
+async def test_audio_and_media_alone_are_sent_as_litellm_sends_them(
+    wire: WireServer, name: str
+) -> None:
+    heard = [
+        {"role": "user", "content": [{"type": "text", "text": "Listen."}, AUDIO]},
+        {"role": "assistant", "content": "Heard."},
+        {"role": "user", "content": [IMAGE]},
+    ]
+    litellm, native = await both(wire, name, stream=False, messages=heard)
+    same_request(name, litellm, native)
+    assert "UklGR" in str(native.body)
