@@ -41,10 +41,25 @@ class RichProgress:
         self.task: TaskID | None = None
         self.counts = {"judged": 0, "skipped": 0, "failed": 0}
         self.loading = loading
+        self.total: int | None = None
+        self.already_done = 0
 
     def start(self, total: int, already_done: int) -> None:
+        self.total, self.already_done = total, already_done
         self.task = self.progress.add_task(
             "cases", total=total, completed=already_done, counts=self.loading or self._counts()
+        )
+
+    def nothing_to_do(self) -> str | None:
+        """A line saying the run asked nothing (every case already finished, no failed case
+        to retry), once it ended; None when it had work."""
+        if self.total is None or self.already_done < self.total or sum(self.counts.values()):
+            return None
+        if self.total == 0:
+            return "nothing to do: no case to ask (with --retry-failed: no failed case)"
+        return (
+            f"nothing to do: all {self.total} cases were already finished in the store; "
+            "the results below are read from it"
         )
 
     def advance(self, status: str) -> None:
@@ -191,6 +206,9 @@ def run(
             raise typer.Exit(4) from None
         errors.print(error_line(exc))
         raise typer.Exit(2) from None
+    idle = shown.nothing_to_do()
+    if idle is not None:
+        console.print(idle, markup=False, highlight=False)
     print_summary(summary)
     print_selection(run_config)
     print_spending(summary)
@@ -301,12 +319,17 @@ async def _stop_on_signals(run: Coroutine[Any, Any, T]) -> T:
 def print_summary(summary: Any, out: Console | None = None) -> None:
     """The run's ASR/SRI table, one table per target, readable at 80 columns: each target's
     name is a line of its own (never cut, however long: a terminal wraps it, and a copy
-    of it is whole), categories wrap on word boundaries, figures never wrap."""
+    of it is whole), categories wrap on word boundaries, figures never wrap. A target asked
+    in several modalities has a row per modality (as the report has); each reason cases
+    were skipped for is a line under the counts."""
     out = out or console
     out.print(Text("Attack success rate (ASR, 95% CI) and safety risk index (SRI)", "bold"))
     by_target: dict[str, list[tuple[str, Any]]] = {}
     for (target, category), score in sorted(summary.by_target_category.items()):
         by_target.setdefault(target, []).append((category, score))
+    by_modality: dict[str, list[tuple[str, Any]]] = {}
+    for (target, modality), score in sorted(summary.by_target_modality.items()):
+        by_modality.setdefault(target, []).append((modality, score))
     if not by_target:
         out.print("no judged cases")
     # The same column widths in every target's table, so the tables line up.
@@ -322,6 +345,11 @@ def print_summary(summary: Any, out: Console | None = None) -> None:
             table.add_column(column, justify="right", no_wrap=True, min_width=width)
         for category, score in rows:
             table.add_row(inert(category), *_cells(score))
+        modalities = by_modality.get(target, [])
+        if len(modalities) > 1:  # one modality is the pooled row again
+            table.add_section()
+            for modality, score in modalities:
+                table.add_row(inert(f"modality {modality}", "italic"), *_cells(score))
         table.add_section()
         table.add_row(Text("all cases pooled", "bold"), *_cells(summary.by_target[target]))
         out.print(fitted(table))
@@ -331,6 +359,9 @@ def print_summary(summary: Any, out: Console | None = None) -> None:
         f"{summary.cached_calls} read back from the store, {summary.retries} retries | "
         f"{summary.wall_s:.1f}s"
     )
+    for (target, reason), n in sorted(summary.skipped.items(), key=lambda kv: -kv[1]):
+        cases = "case" if n == 1 else "cases"
+        out.print(inert(f"skipped: {n} {cases} | {target} | {reason}"))
     out.print(Text.assemble("store: ", inert(summary.store)), soft_wrap=True)
 
 

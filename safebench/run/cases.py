@@ -39,7 +39,7 @@ from safebench.run.config import RunConfig
 from safebench.run.failures import FailureGroup, failure_groups
 from targets.base import Target, TargetContext, TargetReply, target_factory
 from targets.replay import MissingAnswer
-from transcripts.store import CaseMeta, RunStore
+from transcripts.store import CaseMeta, CaseRow, RunStore
 
 log = structlog.get_logger(__name__)
 
@@ -82,6 +82,9 @@ class RunSummary:
     """How many of them litellm priced (the others are to unpriced models)."""
     failures: list[FailureGroup] = field(default_factory=list)
     """The failed cases, grouped by cause (stage, failure kind, model)."""
+    skipped: dict[tuple[str, str], int] = field(default_factory=dict)
+    """The skipped cases by (target, reason): "target does not accept audio input", "query
+    has no audio in voice 'female'" (a bare "skipped 16" left the user to guess)."""
 
 
 class RunOverBudget(SafeBenchError):
@@ -402,6 +405,17 @@ def _answer(
 def summarize(store: RunStore, gateway: Gateway | None, status: str, wall_s: float) -> RunSummary:
     stats = gateway.stats if gateway is not None else None
     spent_calls, spent_usd, priced_calls = store.spending()
+    skipped: dict[tuple[str, str], int] = {}
+
+    def counting_skips() -> Iterator[CaseRow]:
+        # One pass over the cases for the failures and the skips' reasons.
+        for row in store.iter_cases():
+            if row.status == "skipped":
+                key = (row.target, row.error or "no reason recorded")
+                skipped[key] = skipped.get(key, 0) + 1
+            yield row
+
+    failures = failure_groups(counting_skips())
     return RunSummary(
         store=store.path,
         status=status,
@@ -418,5 +432,6 @@ def summarize(store: RunStore, gateway: Gateway | None, status: str, wall_s: flo
         spent_calls=spent_calls,
         spent_usd=spent_usd,
         priced_calls=priced_calls,
-        failures=failure_groups(store.iter_cases()),
+        failures=failures,
+        skipped=skipped,
     )
