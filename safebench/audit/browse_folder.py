@@ -132,7 +132,7 @@ def _count(path: Path) -> Counts:
     )
 
 
-def _kind(rel: str, config_json: str) -> str:
+def _kind(rel: str, name: str, config_json: str) -> str:
     try:
         loaded = json.loads(config_json)
     except ValueError:
@@ -140,11 +140,11 @@ def _kind(rel: str, config_json: str) -> str:
     config = loaded if isinstance(loaded, dict) else {}
     if "rejudged_from" in config:
         return "rejudge"
-    if "pool" in config:
+    if "pool" in config or name.startswith("experiment-"):
         return "experiment"
     if "cells" in Path(rel).parts[:-1]:
         return "study cell"
-    if Path(rel).name.startswith("calibrate-"):
+    if name.startswith("calibrate-") or Path(rel).name.startswith("calibrate-"):
         return "calibration"
     return "run"
 
@@ -205,7 +205,7 @@ class FolderRuns:
         return RunEntry(
             rel=rel,
             name=record.name,
-            kind=_kind(rel, record.config_json),
+            kind=_kind(rel, record.name, record.config_json),
             status=status,
             created=record.created_at,
             updated=record.updated_at,

@@ -134,7 +134,8 @@ def _address(base: str, path: str, params: dict[str, str]) -> str:
 
 
 async def list_cases(request: web.Request) -> web.Response:
-    view = request.app[VIEWS_KEY].view_for(request)
+    # Off the loop: a store's first visit opens it and hashes its dataset's queries.jsonl.
+    view = await asyncio.to_thread(request.app[VIEWS_KEY].view_for, request)
     wanted, carried, per = _list_state(request)
     number = int_param(request.query, "page", 1, 1, 10_000_000)
     selected = case_filter(wanted)
@@ -172,7 +173,7 @@ async def list_cases(request: web.Request) -> web.Response:
 
 
 async def show_case(request: web.Request) -> web.Response:
-    view = request.app[VIEWS_KEY].view_for(request)
+    view = await asyncio.to_thread(request.app[VIEWS_KEY].view_for, request)
     wanted, carried, per = _list_state(request)
     case_id = request.query.get("id", "")
     detail = await asyncio.to_thread(case_detail, view.store, case_id)
@@ -243,7 +244,7 @@ def _media_ref(view: StoreView, request: web.Request, kind: str) -> MediaRef:
 
 
 async def media(request: web.Request) -> web.Response:
-    view = request.app[VIEWS_KEY].view_for(request)
+    view = await asyncio.to_thread(request.app[VIEWS_KEY].view_for, request)
     kind = request.match_info["kind"]
     if view.root is None:
         raise web.HTTPNotFound(text="the run's dataset directory is unknown or not proven")

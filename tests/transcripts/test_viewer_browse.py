@@ -220,6 +220,8 @@ async def test_runs_that_share_no_case_are_refused_with_a_page_saying_why(
             same = await _text(client, f"/compare?a={folder.main}&b={folder.main}", 409)
             assert "the same store" in same
             assert (await client.get(f"/compare?a={folder.main}")).status == 400
+            damaged = await _text(client, f"/compare?a={folder.main}&b={folder.damaged}", 409)
+            assert "damaged.sqlite: not a SafeBench store" in damaged
     finally:
         for p in (folder.root / "elsewhere").iterdir():
             p.unlink()
