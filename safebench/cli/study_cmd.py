@@ -113,6 +113,7 @@ def study(
         errors.print(error_line(exc))
         raise typer.Exit(2) from None
     _print_cells(result)
+    _print_results(result)
     _print_cell_failures(result)
     for path in result.files[:3]:
         console.print(f"wrote {path}", markup=False, highlight=False)
@@ -154,3 +155,20 @@ def _print_cells(result: Any) -> None:
             str(outcome.cached_calls),
         )
     console.print(table)
+
+
+def _print_results(result: Any) -> None:
+    """The study's tables (study.md's, in the paper's layouts) on the terminal too: the
+    results were only in study.md, and the terminal showed the cells alone."""
+    from safebench.studies.cells import labels_of
+    from safebench.studies.tables import study_tables
+
+    for found in study_tables(result.spec, result.rows, labels_of(result.spec)):
+        table = Table(title=inert(found.title))
+        for index, column in enumerate(found.columns):
+            table.add_column(inert(column), justify="left" if index == 0 else "right")
+        for row in found.rows:
+            table.add_row(*(inert(cell) for cell in row))
+        console.print(table)
+        if found.note:
+            console.print(inert(found.note))
