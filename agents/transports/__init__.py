@@ -41,12 +41,14 @@ TRANSPORT_MODULES: dict[str, str] = {
     "hf": "agents.transports.hf",
     "native-anthropic": "agents.transports.anthropic",
     "native-gemini": "agents.transports.gemini",
+    "native-azure": "agents.transports.azure",
 }
 """Where each transport is registered; imported when a route first names it."""
 
 NATIVE_BY_PROVIDER: dict[str, str] = {
     "anthropic": "native-anthropic",
     "gemini": "native-gemini",
+    "azure": "native-azure",
 }
 """The native transport that speaks each provider's own wire format. ``ollama/`` is not
 here: litellm sends it to ``/api/generate`` with its own prompt template, which no native

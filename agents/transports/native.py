@@ -48,6 +48,7 @@ __all__ = [
     "NativeTransport",
     "ResponseInfo",
     "endpoint",
+    "openai_reader",
     "served_model_name",
     "usage_of",
 ]
@@ -67,17 +68,16 @@ class NativeTransport(PooledSession):
         headers = {"Content-Type": "application/json"}
         if route.key():
             headers["Authorization"] = f"Bearer {route.key()}"
-        return await self.post(url, body, headers, _reader(stream))
+        return await self.post(url, body, headers, openai_reader(stream))
 
 
-def _reader(stream: bool) -> Callable[[aiohttp.ClientResponse], Awaitable[Reply]]:
-    if stream:
-        return _read_stream
+def openai_reader(stream: bool) -> Callable[[aiohttp.ClientResponse], Awaitable[Reply]]:
+    """How an OpenAI chat completion is read: the SSE stream, or the one JSON body."""
+    return _read_stream if stream else _read_completion
 
-    async def read_completion(response: aiohttp.ClientResponse) -> Reply:
-        return _parse_completion(await response.read())
 
-    return read_completion
+async def _read_completion(response: aiohttp.ClientResponse) -> Reply:
+    return _parse_completion(await response.read())
 
 
 def endpoint(route: Route, spec: ModelSpec) -> str:

@@ -15,7 +15,7 @@ from aiohttp import web
 
 from agents.gateway import Gateway, GatewaySettings
 from agents.spec import ModelSpec
-from agents.transports import auto_transport
+from agents.transports import auto_reason, auto_transport
 from agents.transports.base import REFUSED
 from safebench.offline.server import Exchange, RequestBody
 from tests.support.sim_server import SimServer
@@ -82,7 +82,11 @@ def sent_by_litellm(agent: str | None) -> bool:
         ("gemini/gemini-2.5-flash", None, {"presence_penalty": 0.5}, "litellm"),
         ("ollama/llama3.1", "http://127.0.0.1:11434", {}, "litellm"),
         ("ollama_chat/llama3.1", "http://127.0.0.1:11434", {}, "litellm"),
-        ("azure/my-deployment", "https://x.openai.azure.com", {}, "litellm"),
+        ("azure/my-deployment", "https://x.openai.azure.com", {}, "native-azure"),
+        ("azure/dep", "https://x.openai.azure.com", {"api_version": "2024-10-21"}, "native-azure"),
+        ("azure/o3-mini", "https://x.openai.azure.com", {}, "litellm"),
+        ("azure/gpt-5-chat", "https://x.openai.azure.com", {"max_tokens": 5}, "litellm"),
+        ("azure/dep", "https://x.openai.azure.com", {"azure_ad_token": "t"}, "litellm"),
         ("together_ai/meta-llama/Llama-3-8b", None, {}, "litellm"),
         # Params only litellm understands keep the call on litellm.
         ("openai/Qwen/Qwen2-7B", BASE, {"extra_body": {"top_k": 5}}, "litellm"),
@@ -191,6 +195,24 @@ async def test_native_under_auto_takes_the_key_litellm_would_read_from_the_envir
         "Bearer sk-from-the-environment",
         "Bearer sk-vllm-environment",
     ]
+
+
+def test_auto_keeps_litellm_where_a_native_client_lacks_what_it_needs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("AZURE_API_BASE", raising=False)
+    # Azure with no resource URL anywhere: litellm's own error names it.
+    assert auto_transport("azure/dep", None, {}) == "litellm"
+    assert "AZURE_API_BASE" in (auto_reason("azure/dep", None, {}) or "")
+    monkeypatch.setenv("AZURE_API_BASE", "https://x.openai.azure.com")
+    assert auto_transport("azure/dep", None, {}) == "native-azure"
+    # A hosted provider with no key at hand: litellm may authenticate another way.
+    assert auto_transport("anthropic/claude-sonnet-4-5", None, {}, keyed=False) == "litellm"
+    assert "no key" in (auto_reason("anthropic/claude-sonnet-4-5", None, {}, keyed=False) or "")
+    assert auto_reason("anthropic/claude-sonnet-4-5", None, {"n": 2}) == (
+        "native-anthropic does not send the param 'n'"
+    )
+    assert auto_reason("anthropic/claude-sonnet-4-5", None, {}) is None
 
 
 UNDER_AUTO: dict[str, str] = {

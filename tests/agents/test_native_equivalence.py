@@ -86,6 +86,22 @@ WIRES: dict[str, Wire] = {
             "seed": 7,
         },
     ),
+    "azure": Wire(
+        "azure/safety-juror-4o",
+        "azure",
+        "native-azure",
+        ("api-key", "content-type"),
+        {
+            "temperature": 0.2,
+            "top_p": 0.9,
+            "max_tokens": 64,
+            "stop": ["</vote>"],
+            "seed": 7,
+            "presence_penalty": 0.1,
+            "frequency_penalty": 0.2,
+            "api_version": "2024-10-21",
+        },
+    ),
 }
 
 
@@ -161,6 +177,8 @@ def same_request(name: str, litellm: Outcome, native: Outcome) -> None:
     for header in WIRES[name].headers:
         assert native.headers.get(header) == litellm.headers.get(header), header
     assert native.body == litellm.body
+    if "stream" in native.body or name != "gemini":  # litellm never streams Gemini
+        assert native.path == litellm.path
 
 
 async def failure_of(
@@ -210,6 +228,7 @@ REFUSALS: list[tuple[str, Shape]] = [
     ("anthropic", "refusal"),  # stop_reason: refusal, no content
     ("gemini", "refusal"),  # finishReason: SAFETY, no content
     ("gemini", "blocked_prompt"),  # promptFeedback.blockReason, no candidates
+    ("azure", "refusal"),  # finish_reason: content_filter, no content
 ]
 
 
@@ -251,6 +270,10 @@ async def test_a_broken_reply_is_a_malformed_reply_both_ways(
 LITELLM_CALLS_IT: dict[tuple[str, Shape, bool], str] = {
     # A cut Anthropic stream: litellm raises its MidStreamFallbackError as a 500.
     ("anthropic", "cut", True): "server_error",
+    # Azure through the OpenAI SDK: an HTML body is an APIError (500), a cut stream its
+    # MidStreamFallbackError (500).
+    ("azure", "html", False): "server_error",
+    ("azure", "cut", True): "server_error",
 }
 """Broken replies litellm fails under another kind than ``malformed_reply``. (litellm sends
 Gemini unstreamed, so its "stream" rows are its plain call's: the server breaks that too.)"""
@@ -284,6 +307,19 @@ async def test_an_error_status_is_the_same_failure_both_ways(
         assert (native.status, litellm.status) == (529, 500)
     else:
         assert native.status == litellm.status
+
+
+@pytest.mark.parametrize(("name", "kind"), [("azure", "malformed_reply")])
+async def test_an_error_mid_stream_is_retried_never_judged(
+    wire: WireServer, name: str, kind: str
+) -> None:
+    # An OpenAI-format stream that carries {"error": …}: litellm calls it a 500, the native
+    # OpenAI parser (shared with the native transport) a malformed reply; both are retried.
+    litellm = await failure_of(wire, name, "litellm", "overloaded_stream", True)
+    native = await failure_of(wire, name, "native", "overloaded_stream", True)
+    assert native is not None and litellm is not None
+    assert native.retryable and litellm.retryable
+    assert native.kind == kind
 
 
 async def test_anthropic_overloaded_mid_stream_is_a_retried_server_error(wire: WireServer) -> None:
@@ -386,3 +422,24 @@ async def test_audio_and_media_alone_are_sent_as_litellm_sends_them(
     litellm, native = await both(wire, name, stream=False, messages=heard)
     same_request(name, litellm, native)
     assert "UklGR" in str(native.body)
+
+
+# -- Azure: the deployment path and the API version -------------------------------------------
+async def test_azure_sends_litellms_default_api_version(
+    wire: WireServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agents.llm import load_litellm
+    from agents.transports.azure import DEFAULT_API_VERSION
+
+    assert DEFAULT_API_VERSION == load_litellm().AZURE_DEFAULT_API_VERSION
+    monkeypatch.delenv("AZURE_API_VERSION", raising=False)
+    params = {"temperature": 0.0}
+    litellm, native = await both(wire, "azure", stream=False, params=params)
+    same_request("azure", litellm, native)
+    assert native.path == (
+        f"/openai/deployments/safety-juror-4o/chat/completions?api-version={DEFAULT_API_VERSION}"
+    )
+    monkeypatch.setenv("AZURE_API_VERSION", "2024-06-01")
+    litellm, native = await both(wire, "azure", stream=True, params=params)
+    same_request("azure", litellm, native)
+    assert native.path.endswith("api-version=2024-06-01")

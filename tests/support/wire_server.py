@@ -144,7 +144,7 @@ class WireServer:
     async def _azure(self, request: web.Request) -> web.StreamResponse:
         shape, body, text = await self._take("azure", request)
         stream = bool(body.get("stream"))
-        return await _send(request, error_reply("azure", shape, stream, text, openai_reply))
+        return await _send(request, error_reply("azure", shape, stream, text, azure_reply))
 
     async def _anthropic(self, request: web.Request) -> web.StreamResponse:
         shape, body, text = await self._take("anthropic", request)
@@ -252,7 +252,12 @@ def _sse(obj: dict[str, Any], event: str | None = None) -> str:
 
 
 # -- OpenAI (and hosted_vllm, which speaks it) ----------------------------------------------
-def openai_reply(shape: Shape, text: str, stream: bool) -> _Raw:
+def azure_reply(shape: Shape, text: str, stream: bool) -> _Raw:
+    """OpenAI's replies, with the usage chunk Azure streams before ``[DONE]``."""
+    return openai_reply(shape, text, stream, usage_chunk=True)
+
+
+def openai_reply(shape: Shape, text: str, stream: bool, *, usage_chunk: bool = False) -> _Raw:
     broken = _broken(shape, stream, "text/event-stream")
     if broken is not None:
         return broken
@@ -292,6 +297,9 @@ def openai_reply(shape: Shape, text: str, stream: bool) -> _Raw:
     chunks = [chunk({"role": "assistant", "content": content or ""}, None)]
     if shape != "cut":
         chunks.append(chunk({}, finish))
+        if usage_chunk:
+            usage = {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8}
+            chunks.append(_sse({"id": "chatcmpl-1", "choices": [], "usage": usage}))
         chunks.append("data: [DONE]\n\n")
     return _Raw(content_type="text/event-stream", chunks=chunks)
 
