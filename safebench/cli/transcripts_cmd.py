@@ -24,7 +24,7 @@ from kernel.errors import StoreError
 from kernel.logs import configure_logging
 from kernel.records import MODALITY_GRAMMAR, modality_kind
 from kernel.untrusted import error_line, inert
-from safebench.cli.consoles import CliConsole
+from safebench.cli.consoles import CliConsole, fitted
 
 app = typer.Typer(
     name="transcripts",
@@ -106,32 +106,35 @@ def _known_target(store: Any, target: str | None) -> None:
         raise typer.Exit(2)
 
 
-_COLUMNS = ("case", "verdict", "rating", "rounds", "flips", "split", "scenario")
+_COLUMNS = ("case", "status", "verdict", "rating", "rounds", "flips", "split", "scenario", "error")
 
 
-def _print_cases(cases: list[Any], title: str, out: Console | None = None) -> None:
+def _print_cases(
+    cases: list[Any], title: str, out: Console | None = None, errors: dict[str, str] | None = None
+) -> None:
     """The cases as a table when every case id fits whole on one line; else (a narrow
     terminal, long target names) each case as its id on a line of its own and its figures
-    below it. A case id is what ``show`` takes: it is never wrapped nor cut."""
+    below it. A case id is what ``show`` takes: it is never wrapped nor cut. ``errors``:
+    why a failed or skipped case has no verdict, by case id (``_case_errors``)."""
     out = out or console
     table = Table(title=title)
     for column in _COLUMNS:
         table.add_column(
             column,
             justify="right" if column in ("rating", "rounds", "flips") else "left",
-            no_wrap=column == "case",
+            no_wrap=column in ("case", "status"),
         )
     for c in cases:
-        table.add_row(*_cells(c))
+        table.add_row(*_cells(c, (errors or {}).get(c.case_id, "")))
     # Measured unbounded: a measurement within the console's width is clamped to it.
     unbounded = out.options.update_width(100_000)
     if Measurement.get(out, unbounded, table).minimum <= out.width:
-        out.print(table)
+        out.print(fitted(table))
         return
     out.print(Text(title, "italic"), justify="center")
     for c in cases:
         out.print(inert(c.case_id, "bold"), soft_wrap=True)
-        _id, *figures = _cells(c)
+        _id, *figures = _cells(c, (errors or {}).get(c.case_id, ""))
         parts = [
             Text.assemble(f"{column} ", cell)
             for column, cell in zip(_COLUMNS[1:], figures, strict=True)
@@ -140,16 +143,26 @@ def _print_cases(cases: list[Any], title: str, out: Console | None = None) -> No
         out.print(Text.assemble("  ", Text("  ").join(parts)))
 
 
-def _cells(c: Any) -> list[Text]:
+def _cells(c: Any, error: str = "") -> list[Text]:
     return [
         inert(c.case_id),
+        inert(c.status),
         inert(c.verdict),
         Text("-" if c.safety_rating is None else str(c.safety_rating)),
         Text(str(c.rounds)),
         Text(str(c.flips)),
         Text("yes" if c.disagreement else ""),
         inert(c.scenario),
+        inert(" ".join(error.split())),
     ]
+
+
+def _case_errors(store: Any, cases: list[Any]) -> dict[str, str]:
+    """Why each of ``cases`` that failed or was skipped has no verdict (the store's cause)."""
+    wanted = {c.case_id for c in cases if c.status in ("failed", "skipped")}
+    if not wanted:
+        return {}
+    return {r.case_id: r.error or "" for r in store.iter_cases() if r.case_id in wanted}
 
 
 @app.command("list")
@@ -176,11 +189,13 @@ def list_cases(
         _known_target(store, target)
         found = search_cases(store, case_filter, disagreements_first=True)
         status = store.shown_status()
+        causes = _case_errors(store, found[:limit])
     _print_cases(
         found[:limit],
         f"{len(found)} case(s)"
         + (f", first {limit}" if len(found) > limit else "")
         + (f"; run {status}" if status else ""),
+        errors=causes,
     )
 
 
@@ -207,7 +222,8 @@ def search(
     with _open(run) as store:
         _known_target(store, target)
         found = search_cases(store, case_filter, disagreements_first=True)
-    _print_cases(found, f"{len(found)} case(s) matching")
+        causes = _case_errors(store, found)
+    _print_cases(found, f"{len(found)} case(s) matching", errors=causes)
 
 
 @app.command("show")

@@ -153,3 +153,18 @@ def test_transcripts_show_names_only_the_voice_the_target_heard(tmp_path: Path) 
 def test_the_modality_option_documents_the_grammar() -> None:
     result = CliRunner().invoke(app, ["transcripts", "list", "--help"], env={"COLUMNS": "300"})
     assert " ".join(MODALITY_GRAMMAR.split()) in " ".join(result.output.split())
+
+
+def test_transcripts_list_shows_each_cases_status_and_why_it_has_no_verdict() -> None:
+    failed = case("a", "q1", "Fraud").model_copy(
+        update={"status": "failed", "verdict": "none", "rounds": 0, "flips": 0}
+    )
+    judged = case("b", "q2", "Fraud")
+    errors = {failed.case_id: "target: openai/gone: server_error after 0 retries"}
+    for width in (200, 80):  # a table, and each case as its id and a line of figures
+        console, out = narrow(width)
+        _print_cases([failed, judged], "2 case(s)", console, errors=errors)
+        said = " ".join(out.getvalue().split())
+        assert "status" in said and "error" in said
+        assert "failed" in said and "judged" in said
+        assert "target: openai/gone: server_error after 0 retries" in said, out.getvalue()
