@@ -253,5 +253,12 @@ def load_study(path: Path, overrides: dict[str, Any] | None = None) -> StudySpec
         else Path(os.path.normpath(Path(path).parent / spec.base))
     )
     if not base.is_file():
-        raise ConfigError(f"{path}: base: no run config at {base}")
+        # A spec copied elsewhere keeps a base: relative to where it was: say where the
+        # path led, in full, and from where it is read.
+        folder = Path(path).resolve().parent
+        raise ConfigError(
+            f"{path}: base: no run config at {base.resolve()} (base: {spec.base} is read "
+            f"relative to the spec file's folder, {folder}; give a path from there or an "
+            "absolute one)"
+        )
     return spec.model_copy(update={"base": base})
