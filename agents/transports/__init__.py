@@ -42,6 +42,7 @@ TRANSPORT_MODULES: dict[str, str] = {
     "native-anthropic": "agents.transports.anthropic",
     "native-gemini": "agents.transports.gemini",
     "native-azure": "agents.transports.azure",
+    "native-ollama": "agents.transports.ollama",
 }
 """Where each transport is registered; imported when a route first names it."""
 
@@ -49,6 +50,7 @@ NATIVE_BY_PROVIDER: dict[str, str] = {
     "anthropic": "native-anthropic",
     "gemini": "native-gemini",
     "azure": "native-azure",
+    "ollama_chat": "native-ollama",
 }
 """The native transport that speaks each provider's own wire format. ``ollama/`` is not
 here: litellm sends it to ``/api/generate`` with its own prompt template, which no native

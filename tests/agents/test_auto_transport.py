@@ -81,7 +81,10 @@ def sent_by_litellm(agent: str | None) -> bool:
         ("gemini/gemini-2.5-flash", None, {"n": 2}, "litellm"),
         ("gemini/gemini-2.5-flash", None, {"presence_penalty": 0.5}, "litellm"),
         ("ollama/llama3.1", "http://127.0.0.1:11434", {}, "litellm"),
-        ("ollama_chat/llama3.1", "http://127.0.0.1:11434", {}, "litellm"),
+        ("ollama_chat/llama3.1", "http://127.0.0.1:11434", {}, "native-ollama"),
+        # ollama/ is /api/generate with litellm's own prompt template: litellm's alone.
+        ("ollama_chat/llama3.1", None, {"num_ctx": 4096}, "litellm"),
+        ("ollama_chat/llama3.1", None, {"frequency_penalty": 0.5}, "litellm"),
         ("azure/my-deployment", "https://x.openai.azure.com", {}, "native-azure"),
         ("azure/dep", "https://x.openai.azure.com", {"api_version": "2024-10-21"}, "native-azure"),
         ("azure/o3-mini", "https://x.openai.azure.com", {}, "litellm"),
@@ -218,6 +221,8 @@ def test_auto_keeps_litellm_where_a_native_client_lacks_what_it_needs(
 UNDER_AUTO: dict[str, str] = {
     "anthropic/claude-3-5-haiku-20241022": "native-anthropic",
     "gemini/gemini-1.5-flash": "native-gemini",
+    "azure/juror-deployment": "native-azure",
+    "ollama_chat/llama3.1": "native-ollama",
 }
 
 
@@ -236,8 +241,8 @@ async def test_each_provider_goes_to_its_native_client_under_auto(tmp_path: Path
                 await gateway.aclose()
             recorded = {call.model: call.transport for call in store.iter_calls()}
     assert recorded == UNDER_AUTO
-    assert wire.count("anthropic") == 1 and wire.count("gemini") == 1
-    native = [e for e in wire.log if e.provider == "anthropic"]
+    assert [wire.count(p) for p in ("anthropic", "gemini", "azure", "ollama_chat")] == [1] * 4
+    native = wire.log
     assert all("user-agent" not in {k.lower() for k in e.headers} for e in native)
 
 

@@ -102,7 +102,27 @@ WIRES: dict[str, Wire] = {
             "api_version": "2024-10-21",
         },
     ),
+    "ollama": Wire(
+        "ollama_chat/llama3.1",
+        "ollama_chat",
+        "native-ollama",
+        ("authorization",),
+        {
+            "temperature": 0.2,
+            "top_p": 0.9,
+            "top_k": 5,
+            "max_tokens": 64,
+            "stop": ["</vote>"],
+            "seed": 7,
+        },
+    ),
 }
+
+LITELLM_UNSTREAMED = frozenset({"gemini", "ollama"})
+"""Providers whose streams are compared with litellm's plain call. litellm never streams
+Gemini (it cannot tell a cut stream from a whole one); its Ollama stream reader, in a process
+that has made an Ollama call before, waits past any timeout on this server (see
+test_wire_shapes), so the native Ollama stream is held to litellm's plain call."""
 
 
 @pytest_asyncio.fixture(loop_scope="module")
@@ -166,17 +186,23 @@ async def through(
     return Outcome(text, finish, usage, failure, request.path, request.body, headers)
 
 
-async def both(server: WireServer, name: str, **call: Any) -> tuple[Outcome, Outcome]:
+async def both(
+    server: WireServer, name: str, *, stream: bool, **call: Any
+) -> tuple[Outcome, Outcome]:
+    litellm_stream = stream and name not in LITELLM_UNSTREAMED
     return (
-        await through(server, name, "litellm", **call),
-        await through(server, name, "native", **call),
+        await through(server, name, "litellm", stream=litellm_stream, **call),
+        await through(server, name, "native", stream=stream, **call),
     )
 
 
 def same_request(name: str, litellm: Outcome, native: Outcome) -> None:
     for header in WIRES[name].headers:
         assert native.headers.get(header) == litellm.headers.get(header), header
-    assert native.body == litellm.body
+    if name == "ollama":  # "stream" is in the body, and litellm's is always plain here
+        assert native.body | {"stream": False} == litellm.body
+    else:
+        assert native.body == litellm.body
     if "stream" in native.body or name != "gemini":  # litellm never streams Gemini
         assert native.path == litellm.path
 
@@ -258,6 +284,11 @@ BROKEN: list[tuple[Shape, bool]] = [
 async def test_a_broken_reply_is_a_malformed_reply_both_ways(
     wire: WireServer, name: str, shape: Shape, stream: bool
 ) -> None:
+    if name == "ollama" and stream:
+        # Held to what is right alone: litellm's plain call is not broken the same way.
+        native = await through(wire, name, "native", stream=True, shape=shape)
+        assert native.failure is not None and native.failure[0] == "malformed_reply", native
+        return
     litellm, native = await both(wire, name, stream=stream, shape=shape)
     assert native.failure is not None and native.failure[0] == "malformed_reply", native
     assert litellm.failure is not None, "litellm returned a broken reply as an answer"
@@ -310,7 +341,7 @@ async def test_an_error_status_is_the_same_failure_both_ways(
 
 
 @pytest.mark.parametrize(("name", "kind"), [("azure", "malformed_reply")])
-async def test_an_error_mid_stream_is_retried_never_judged(
+async def test_an_openai_error_mid_stream_is_retried_never_judged(
     wire: WireServer, name: str, kind: str
 ) -> None:
     # An OpenAI-format stream that carries {"error": …}: litellm calls it a 500, the native
@@ -443,3 +474,32 @@ async def test_azure_sends_litellms_default_api_version(
     litellm, native = await both(wire, "azure", stream=True, params=params)
     same_request("azure", litellm, native)
     assert native.path.endswith("api-version=2024-06-01")
+
+
+# -- Ollama: messages as litellm flattens them, and what it cannot carry ----------------------
+async def test_ollama_error_mid_stream_is_retried_never_judged(wire: WireServer) -> None:
+    # litellm fails this as a client error (a KeyError on 'message', status 400: never
+    # retried); an error line in the middle of a stream is a broken reply, retried.
+    native = await failure_of(wire, "ollama", "native", "overloaded_stream", True)
+    assert native is not None and (native.kind, native.retryable) == ("malformed_reply", True)
+
+
+async def test_ollama_audio_is_refused(wire: WireServer) -> None:
+    heard = [{"role": "user", "content": [{"type": "text", "text": "Listen."}, AUDIO]}]
+    gateway = Gateway(NO_RETRY)
+    before = len(wire.log)
+    try:
+        with pytest.raises(ProviderError, match="takes no audio"):
+            await gateway.complete(spec(wire, "ollama", "native"), heard, scope="s")
+    finally:
+        await gateway.aclose()
+    assert len(wire.log) == before
+
+
+async def test_ollama_string_stop_and_max_completion_tokens_map_as_litellm_maps_them(
+    wire: WireServer,
+) -> None:
+    params = {"stop": "</vote>", "max_completion_tokens": 9}
+    litellm, native = await both(wire, "ollama", stream=False, params=params)
+    same_request("ollama", litellm, native)
+    assert native.body["options"] == {"stop": "</vote>", "num_predict": 9}
