@@ -7,6 +7,11 @@ STAMP  := $(VENV)/.installed-stamp
 
 .PHONY: setup system-deps demo test lint clean
 
+# promptfoo (npm), for the promptfoo grader's test (tests/integrations/test_promptfoo_grader.py),
+# installed only where npm is; without it that test skips and says why.
+PROMPTFOO_VERSION := 0.121.20
+PROMPTFOO_STAMP   := .tools/promptfoo/.installed-$(PROMPTFOO_VERSION)
+
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
@@ -27,7 +32,12 @@ system-deps:
 	      chromium chromium-driver espeak-ng; \
 	  fi; }
 
-setup: system-deps $(STAMP)
+$(PROMPTFOO_STAMP):
+	@if command -v npm >/dev/null 2>&1; then \
+	  examples/promptfoo/install.sh $(PROMPTFOO_VERSION) .tools/promptfoo && touch $@; \
+	fi
+
+setup: system-deps $(STAMP) $(PROMPTFOO_STAMP)
 
 demo: setup
 	$(BIN)/safebench run examples/offline.yaml

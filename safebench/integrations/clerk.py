@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import time
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +27,7 @@ import structlog
 
 from jury.case import judge_case
 from jury.courtroom import Courtroom
-from kernel.errors import ConfigError, DatasetError
+from kernel.errors import ConfigError, DatasetError, StoreInUse
 from kernel.records import MediaRef, Query, Verdict, Vote
 from safebench.integrations.settings import JurySettings
 from safebench.integrations.submission import Submission, case_of, stage_image
@@ -165,10 +166,22 @@ class _LoopClerks:
 _OPEN: WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopClerks] = WeakKeyDictionary()
 
 
-async def _held_open(settings: JurySettings) -> AsyncGenerator[Clerk, None]:
+async def _take_store(store: Path, wait_s: float) -> WriterLock:
+    """The store's writer lock, waiting up to ``wait_s`` for another process to let go."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            return WriterLock.acquire(store)
+        except StoreInUse:
+            if time.monotonic() >= deadline:
+                raise
+            await asyncio.sleep(0.25)
+
+
+async def _held_open(settings: JurySettings, wait_s: float) -> AsyncGenerator[Clerk, None]:
     # One writer per store, as a run takes it: a second process on the same store is
-    # refused naming the first, before anything is written.
-    lock = WriterLock.acquire(settings.store)
+    # refused naming the first (after ``wait_s``), before anything is written.
+    lock = await _take_store(settings.store, wait_s)
     try:
         async with model_session(settings.gateway, settings.store) as session:
             clerk = Clerk(settings, session)
@@ -189,8 +202,9 @@ def _running_loop() -> asyncio.AbstractEventLoop:
         ) from None
 
 
-async def clerk_for(settings: JurySettings) -> Clerk:
-    """The clerk of ``settings``' store on this event loop, opened on first use."""
+async def clerk_for(settings: JurySettings, *, wait_s: float = 0.0) -> Clerk:
+    """The clerk of ``settings``' store on this event loop, opened on first use; ``wait_s``:
+    how long to wait for a store another process is writing (0: refused at once)."""
     loop = _running_loop()
     here = _OPEN.get(loop)
     if here is None:
@@ -199,7 +213,7 @@ async def clerk_for(settings: JurySettings) -> Clerk:
     async with here.lock:
         clerk = here.clerks.get(key)
         if clerk is None:
-            holder = _held_open(settings)
+            holder = _held_open(settings, wait_s)
             clerk = await anext(holder)
             here.held.append(holder)
             here.clerks[key] = clerk
