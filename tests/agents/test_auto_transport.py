@@ -15,8 +15,8 @@ from aiohttp import web
 
 from agents.gateway import Gateway, GatewaySettings
 from agents.spec import ModelSpec
-from agents.transports import auto_reason, auto_transport
-from agents.transports.base import REFUSED
+from agents.transports import auto_reason, auto_transport, settle_auto
+from agents.transports.base import REFUSED, Route
 from safebench.offline.server import Exchange, RequestBody
 from tests.support.sim_server import SimServer
 from tests.support.wire_server import Shape, WireServer
@@ -336,3 +336,75 @@ async def test_auto_sends_the_body_litellm_would_send(
     assert sent_by_litellm(server.agents[0]) and server.agents[1] is None
     assert native_body == litellm_body
     assert native_body["top_k"] == 5 and native_body["seed"] == 7
+
+
+def test_check_ping_names_the_native_transport_auto_chose(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from safebench.cli.app import app
+    from tests.safebench.helpers import http_run_config, write_config
+    from tests.support.sim_server import ServerThread
+
+    models = {
+        "anthropic/claude-sonnet-4-5": "native-anthropic",
+        "gemini/gemini-2.5-flash": "native-gemini",
+        "azure/juror-deployment": "native-azure",
+        "ollama_chat/llama3.1": "native-ollama",
+        "gemini/gemini-2.5-pro": "litellm",  # n: litellm turns it into candidate_count
+    }
+    with ServerThread(WireServer(default_text="A whole answer.")) as served:  # type: ignore[arg-type]
+        seat = [
+            {"model": m, "api_base": served.base_url, "api_key": "sk-ping"}
+            | ({"params": {"n": 1}} if chosen == "litellm" else {})
+            for m, chosen in models.items()
+        ]
+        raw = http_run_config(served.base_url, tmp_path / "run.sqlite", limit=1)
+        raw["targets"] = [{**seat[0], "name": "claude", "accepts": ["text", "image"]}]
+        for juror, spec in zip(raw["jury"]["jurors"], seat, strict=True):
+            juror.update(spec)
+        raw["jury"]["foreperson"] = seat[0]
+        config = write_config(tmp_path / "run.yaml", raw)
+        result = CliRunner().invoke(app, ["check", str(config), "--ping"])
+    assert result.exit_code == 0, result.output
+    for model, chosen in models.items():
+        assert f"ok    {model}  auto -> {chosen}" in result.output, result.output
+    assert not (tmp_path / "run.sqlite").exists()
+
+
+async def test_native_clients_under_auto_take_the_keys_litellm_reads_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in ("AZURE_OPENAI_API_KEY", "GOOGLE_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-environment")
+    monkeypatch.setenv("GEMINI_API_KEY", "gemini-environment")
+    monkeypatch.setenv("AZURE_API_KEY", "azure-environment")
+    expected = {
+        "anthropic/claude-sonnet-4-5": ("x-api-key", "sk-ant-environment"),
+        "gemini/gemini-2.5-flash": ("x-goog-api-key", "gemini-environment"),
+        "azure/juror-deployment": ("api-key", "azure-environment"),
+    }
+    async with WireServer(default_text="A whole answer.") as wire:
+        gateway = Gateway(FAST)
+        try:
+            for model in expected:
+                spec = ModelSpec(model=model, api_base=wire.base_url)
+                await gateway.complete(spec, MESSAGES, scope=model)
+            assert set(gateway._transports) == {"native-anthropic", "native-gemini", "native-azure"}
+        finally:
+            await gateway.aclose()
+    for entry, (header, key) in zip(wire.log, expected.values(), strict=True):
+        assert {k.lower(): v for k, v in entry.headers.items()}[header] == key
+
+
+async def test_a_hosted_provider_with_no_key_at_hand_stays_on_litellm(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    route = Route("anthropic/claude-sonnet-4-5", None, None, "auto")
+    settle_auto(route, {})
+    assert route.transport == "litellm" and route.api_key is None
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-later")
+    route = Route("anthropic/claude-sonnet-4-5", None, None, "auto")
+    settle_auto(route, {})
+    assert route.transport == "native-anthropic" and route.key() == "sk-ant-later"
