@@ -8,11 +8,12 @@ from typing import Any, Union, get_args, get_origin
 
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
+from rich.padding import Padding
 from rich.text import Text
 
 from safebench.cli.consoles import CliConsole
 
-console = CliConsole(soft_wrap=True)
+console = CliConsole()
 
 
 def _type_name(annotation: Any) -> str:
@@ -37,7 +38,8 @@ def param_lines(params: type[Any]) -> list[str]:
     """``name (type, default): description`` for each parameter of an attack."""
     lines = []
     for name, field in params.model_fields.items():
-        about = " ".join((field.description or "").split())
+        # Docstrings mark code reStructuredText's way; the terminal shows one backtick.
+        about = " ".join((field.description or "").split()).replace("``", "`")
         lines.append(f"{name} ({_type_name(field.annotation)}, {_default(field)}): {about}")
     return lines
 
@@ -46,8 +48,9 @@ def attacks() -> None:
     """List the attacks a run config's `attack:` may name, with their parameters."""
     from generation.attacks import ATTACKS
 
+    # Wrapped at the terminal's width, a wrapped line indented under its own first line.
     for name in ATTACKS.names():
         spec = ATTACKS[name]
         console.print(Text.assemble((name, "bold"), f"  {spec.summary}"))
         for line in param_lines(spec.params):
-            console.print(f"    {line}", highlight=False, markup=False)
+            console.print(Padding(Text(line), (0, 0, 0, 4), expand=False), highlight=False)

@@ -22,6 +22,8 @@ from typer.testing import CliRunner
 from tests.docs.test_docs_commands import ROOT, command_lines, offline_env, readme_start
 
 WIDTH = 80
+SHOWN_CASE = "safebench/sim-leaky::seed-medical-advice-1::text"
+"""A case of the README's first run (its first two queries)."""
 _CUT = re.compile(r"\d…|…\d|\w…\s*[│┃]")
 """A figure cut by rich's ellipsis, or any cell cut at a table's border."""
 
@@ -60,6 +62,19 @@ def readme_outputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
             )
             assert done.returncode == block.expected_exit, (line, done.stdout, done.stderr)
             printed[line] = done.stdout + done.stderr
+    # The README's prose names `safebench rules`; `attacks` and a case's deliberation are
+    # the other listings a newcomer reads in the terminal.
+    for line in (
+        "safebench rules",
+        "safebench attacks",
+        f"safebench transcripts show runs/starter-offline.sqlite {SHOWN_CASE}",
+    ):
+        done = subprocess.run(
+            [sys.executable, "-m", "safebench", *shlex.split(line)[1:]],
+            cwd=where, env=env, capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert done.returncode == 0, (line, done.stdout, done.stderr)
+        printed[line] = done.stdout + done.stderr
     return printed
 
 
