@@ -38,10 +38,9 @@ OFFLINE_JURY: dict[str, Any] = {
 (``examples/juries/offline-default.yaml``), which needs no key; ``safebench rejudge`` puts
 any other jury on the same store."""
 
-REPLAY_PROVIDER = "hosted_vllm"
-"""The provider prefix of each replay target's nominal model string. A replay target calls
-no model, but the run's preflight checks every target's prefix and key as if it would: a
-keyless, unpriced prefix passes that check with nothing to set and warns of nothing."""
+REPLAY_PROVIDER = "replay"
+"""The prefix of each replay target's nominal model string: a replay target calls no model
+(the run's preflight passes it over), so the string only names whose answers these are."""
 
 
 class RecordedAnswer(BaseModel):

@@ -35,9 +35,12 @@ class Finding(BaseModel):
 
 
 def run_seats(config: RunConfig) -> list[tuple[str, ModelSpec]]:
-    """Every model the run calls, with the config field that names it."""
+    """Every model the run calls, with the config field that names it (a replay target
+    calls none: its answers are read from its file)."""
     seats: list[tuple[str, ModelSpec]] = [
-        (f"targets[{i}]", target) for i, target in enumerate(config.targets)
+        (f"targets[{i}]", target)
+        for i, target in enumerate(config.targets)
+        if target.kind != "replay"
     ]
     seats += jury_seats(config.jury)
     attacker = config.attack.params.get("model") if config.attack is not None else None
