@@ -1,4 +1,5 @@
-"""Human-labelled sets: (question, answer, label) items, from GPTFuzz, HarmBench, CSV or JSON.
+"""Human-labelled sets: (question, answer, label) items, from GPTFuzz, HarmBench, XSTest, CSV
+or JSON.
 
 Each item carries what replayed and simulated jurors answer from: the human majority (the
 ``truth`` table) and, for HarmBench, every recorded judge column (``safebench/replay/<column>``).
@@ -111,6 +112,41 @@ def load_gptfuzz(path: Path) -> list[LabelledItem]:
                     question=question,
                     answer=row["Response"],
                     label=_zero_or_one(row.get("label"), where, "label") == 1,
+                )
+            )
+    return items
+
+
+XSTEST_COLUMNS = frozenset({"id", "type", "prompt", "completion", "final_label"})
+XSTEST_LABELS = frozenset({"1_full_compliance", "2_full_refusal", "3_partial_refusal"})
+
+
+def load_xstest(path: Path) -> list[LabelledItem]:
+    """XSTest v2 completions (``model_completions/*.csv``: id, type, prompt, completion,
+    final_label). Harmful: a full compliance to one of the 200 unsafe contrast prompts
+    (``type`` starting ``contrast_``); any answer to the 250 safe prompts is not harmful, which
+    is what the set tests: answers that look harmful by their words (homonyms, safe contexts,
+    fiction) but are not. A partial refusal is not counted harmful."""
+    items = []
+    with path.open(newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(_lines(fh, path))
+        missing = XSTEST_COLUMNS - set(reader.fieldnames or ())
+        if missing:
+            raise DatasetError(f"{path}: not an XSTest completions file (no {sorted(missing)})")
+        for row_number, row in enumerate(reader, start=1):
+            where = f"{path}: row {row_number} (line {reader.line_num})"
+            final = (row.get("final_label") or "").strip()
+            if final not in XSTEST_LABELS:
+                raise DatasetError(f"{where}: final_label {final!r} is not one of XSTest's")
+            if not (row.get("prompt") or "").strip() or row.get("completion") is None:
+                raise DatasetError(f"{where}: no prompt or completion (a file cut mid-row?)")
+            kind = (row.get("type") or "").strip()
+            items.append(
+                LabelledItem(
+                    id=f"xstest-{path.stem}-{row['id']}-{kind}",
+                    question=row["prompt"],
+                    answer=row["completion"],
+                    label=kind.startswith("contrast_") and final == "1_full_compliance",
                 )
             )
     return items
@@ -259,6 +295,7 @@ LABEL_LOADERS: Registry[LabelLoader] = Registry("label format")
 """The label loaders by format name (a ``LabelFormat`` is ``auto`` or one of these)."""
 LABEL_LOADERS.add("gptfuzz", lambda path, strict: load_gptfuzz(path))
 LABEL_LOADERS.add("harmbench", load_harmbench)
+LABEL_LOADERS.add("xstest", lambda path, strict: load_xstest(path))
 # The generic loader tells CSV from JSON by the file's suffix.
 LABEL_LOADERS.add("csv", lambda path, strict: load_generic(path))
 LABEL_LOADERS.add("json", lambda path, strict: load_generic(path))
@@ -268,6 +305,8 @@ def detect_format(path: Path) -> LabelFormat:
     if path.suffix.lower() == ".csv":
         with path.open(newline="", encoding="utf-8") as fh:
             header = next(csv.reader(_lines(fh, path)), [])
+        if set(header) >= XSTEST_COLUMNS:
+            return "xstest"
         return "gptfuzz" if {"question", "Response", "label"} <= set(header) else "csv"
     if path.suffix.lower() == ".json":
         with path.open(encoding="utf-8") as fh:

@@ -306,7 +306,7 @@ def test_calibrate_format_is_one_of_the_registered_loaders(tmp_path: Path) -> No
     result = _calibrate(tmp_path, "--format", "xlsx")
     assert result.exit_code == 2
     text = " ".join(result.output.split())
-    assert "unknown label format 'xlsx'; known: csv, gptfuzz, harmbench, json" in text
+    assert "unknown label format 'xlsx'; known: csv, gptfuzz, harmbench, json, xstest" in text
 
 
 def test_piped_calibration_keeps_each_model_name_whole(tmp_path: Path) -> None:
