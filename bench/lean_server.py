@@ -6,8 +6,17 @@ then competes with the client it measures. This one parses only what it needs (t
 line, ``Content-Length``, the ``model`` field and the case nonce) and answers bytes built once
 per model at start-up, so its CPU per request is small next to the client's.
 
-What it answers, per model (an OpenAI ``chat.completion`` object, or its SSE stream when the
-body asks ``"stream": true``):
+What it answers, per model, in the wire format the path names (plain, or streamed when the
+body asks ``"stream": true`` or the path ``:streamGenerateContent``):
+
+- ``…/chat/completions`` (OpenAI, and Azure's ``/openai/deployments/{name}/chat/completions``):
+  a ``chat.completion`` object or its SSE stream;
+- ``/v1/messages`` (Anthropic): a Messages object or its event stream;
+- ``/models/{name}:generateContent`` / ``:streamGenerateContent?alt=sse`` (Gemini): a
+  ``GenerateContentResponse`` or its SSE chunks;
+- ``/api/chat`` (Ollama): a chat object or its NDJSON lines.
+
+Every format answers the same texts:
 
 - a juror kind (``pattern-juror``, ``refusal-juror``, …): a short reasoning line and a
   ``<vote case="NONCE">`` block, the nonce read from the brief's ``Case NONCE.`` header (a
@@ -57,6 +66,7 @@ TARGET_MODELS = ("sim-leaky", "sim-safe", "sim-refuser", ECHO_MODEL)
 
 _NONCE = re.compile(rb"Case ([0-9a-f]{12})\.")
 _MODEL = re.compile(rb'"model"\s*:\s*"([^"\\]+)"')
+_GEMINI_PATH = re.compile(rb"/models/([^/:?]+):(generateContent|streamGenerateContent)")
 _STREAM = re.compile(rb'"stream"\s*:\s*true')
 _CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:[ \t]*(\d+)", re.IGNORECASE)
 _CHUNKED = re.compile(rb"\r\ntransfer-encoding:[^\r\n]*chunked", re.IGNORECASE)
@@ -144,6 +154,119 @@ def stream_bytes(model: str, content: str) -> bytes:
     return b"".join(events) + b"data: [DONE]\n\n"
 
 
+def anthropic_bytes(model: str, content: str, stream: bool) -> bytes:
+    """Anthropic's Messages object, or its event stream (the text in a few deltas)."""
+    usage = {"input_tokens": 200, "output_tokens": len(content.split())}
+    if not stream:
+        message = {
+            "id": "msg_lean",
+            "type": "message",
+            "role": "assistant",
+            "model": model,
+            "content": [{"type": "text", "text": content}],
+            "stop_reason": "end_turn",
+            "stop_sequence": None,
+            "usage": usage,
+        }
+        return _dumps(message)
+
+    def event(name: str, data: dict[str, object]) -> bytes:
+        return b"event: " + name.encode() + b"\ndata: " + _dumps(data) + b"\n\n"
+
+    start = {
+        "id": "msg_lean",
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": [],
+        "stop_reason": None,
+        "usage": {"input_tokens": 200, "output_tokens": 1},
+    }
+    events = [event("message_start", {"type": "message_start", "message": start})]
+    block = {"type": "text", "text": ""}
+    events.append(
+        event(
+            "content_block_start",
+            {"type": "content_block_start", "index": 0, "content_block": block},
+        )
+    )
+    for piece in _pieces(content):
+        delta = {"type": "text_delta", "text": piece}
+        events.append(
+            event(
+                "content_block_delta", {"type": "content_block_delta", "index": 0, "delta": delta}
+            )
+        )
+    events.append(event("content_block_stop", {"type": "content_block_stop", "index": 0}))
+    ending = {
+        "type": "message_delta",
+        "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+        "usage": {"output_tokens": usage["output_tokens"]},
+    }
+    events.append(event("message_delta", ending))
+    events.append(event("message_stop", {"type": "message_stop"}))
+    return b"".join(events)
+
+
+def gemini_bytes(content: str, stream: bool) -> bytes:
+    """Gemini's ``GenerateContentResponse``, or its SSE chunks (usage with each, the finish
+    reason with the last)."""
+    completion = len(content.split())
+
+    def chunk(text: str, finish: bool, tokens: int) -> dict[str, object]:
+        candidate: dict[str, object] = {
+            "content": {"parts": [{"text": text}], "role": "model"},
+            "index": 0,
+        }
+        if finish:
+            candidate["finishReason"] = "STOP"
+        usage = {
+            "promptTokenCount": 200,
+            "candidatesTokenCount": tokens,
+            "totalTokenCount": 200 + tokens,
+        }
+        return {"candidates": [candidate], "usageMetadata": usage}
+
+    if not stream:
+        return _dumps(chunk(content, True, completion))
+    pieces = _pieces(content)
+    return b"".join(
+        b"data: " + _dumps(chunk(p, i == len(pieces) - 1, completion)) + b"\r\n\r\n"
+        for i, p in enumerate(pieces)
+    )
+
+
+def ollama_bytes(model: str, content: str, stream: bool) -> bytes:
+    """Ollama's chat object, or its NDJSON lines (the last ``done`` with the counts)."""
+
+    def line(text: str, done: bool) -> dict[str, object]:
+        out: dict[str, object] = {
+            "model": model,
+            "created_at": "2024-01-01T00:00:00Z",
+            "message": {"role": "assistant", "content": text},
+            "done": done,
+        }
+        if done:
+            out |= {
+                "done_reason": "stop",
+                "prompt_eval_count": 200,
+                "eval_count": len(content.split()),
+            }
+        return out
+
+    if not stream:
+        return _dumps(line(content, True))
+    lines = [_dumps(line(p, False)) + b"\n" for p in _pieces(content)]
+    return b"".join(lines) + _dumps(line("", True)) + b"\n"
+
+
+def _pieces(content: str) -> list[str]:
+    words = content.split(" ")
+    pieces = [" ".join(words[i : i + 8]) for i in range(0, len(words), 8)]
+    pieces[1:] = [" " + piece for piece in pieces[1:]]
+    return pieces
+
+
 def _response(status: str, content_type: bytes, body: bytes, close: bool = False) -> bytes:
     return (
         f"HTTP/1.1 {status}\r\n".encode()
@@ -177,34 +300,72 @@ def _error(status: str, message: str, close: bool = False) -> bytes:
     return _response(status, b"application/json", body, close)
 
 
+FORMATS = ("openai", "anthropic", "gemini", "ollama")
+"""The wire formats served (Azure is OpenAI's body at its own path)."""
+
+
+def _format_of(path: bytes) -> str | None:
+    path = path.split(b"?", 1)[0]
+    if path.endswith(b"/chat/completions"):
+        return "openai"
+    if path.endswith(b"/v1/messages"):
+        return "anthropic"
+    if path.endswith(b"/api/chat"):
+        return "ollama"
+    if b":generateContent" in path or b":streamGenerateContent" in path:
+        return "gemini"
+    return None
+
+
+def _encoded(form: str, model: str, text: str, stream: bool) -> tuple[bytes, bytes]:
+    """``(content type, body)`` of one precomputed answer."""
+    if form == "anthropic":
+        kind = b"text/event-stream" if stream else b"application/json"
+        return kind, anthropic_bytes(model, text, stream)
+    if form == "gemini":
+        kind = b"text/event-stream" if stream else b"application/json"
+        return kind, gemini_bytes(text, stream)
+    if form == "ollama":
+        kind = b"application/x-ndjson" if stream else b"application/json"
+        return kind, ollama_bytes(model, text, stream)
+    if stream:
+        return b"text/event-stream", stream_bytes(model, text)
+    return b"application/json", completion_bytes(model, text)
+
+
 class Answers:
-    """Every model's response bytes, plain and streamed, built once."""
+    """Every model's response bytes, per wire format, plain and streamed, built once."""
 
     def __init__(self) -> None:
-        self.plain: dict[bytes, Answer] = {}
-        self.stream: dict[bytes, Answer] = {}
-        self.nonced: set[bytes] = set()
-        for model, text in reply_texts().items():
-            key = model.encode()
-            plain = completion_bytes(model, text)
-            sse = stream_bytes(model, text)
-            self.plain[key] = Answer.of(_response("200 OK", b"application/json", plain))
-            self.stream[key] = Answer.of(_response("200 OK", b"text/event-stream", sse))
-            if NONCE_SLOT in text:
-                self.nonced.add(key)
+        self.tables: dict[tuple[str, bool], dict[bytes, Answer]] = {}
+        for form in FORMATS:
+            for stream in (False, True):
+                table = self.tables[(form, stream)] = {}
+                for model, text in reply_texts().items():
+                    kind, body = _encoded(form, model, text, stream)
+                    table[model.encode()] = Answer.of(_response("200 OK", kind, body))
         self.not_a_ballot = _error(
             "400 Bad Request", "a juror or foreperson request needs a 'Case NONCE.' header"
         )
 
-    def answer(self, body: bytes) -> bytes:
-        """The response to one ``POST …/chat/completions`` body."""
-        model = _MODEL.search(body)
+    def answer(self, path: bytes, body: bytes) -> bytes:
+        """The response to one ``POST`` of ``body`` to ``path``."""
+        form = _format_of(path)
+        if form is None:
+            return _error("404 Not Found", "no wire format is served at this path")
+        if form == "gemini":
+            found_path = _GEMINI_PATH.search(path)
+            model = found_path.group(1) if found_path else None
+            stream = found_path is not None and found_path.group(2) == b"streamGenerateContent"
+        else:
+            found_model = _MODEL.search(body)
+            model = found_model.group(1) if found_model else None
+            stream = _STREAM.search(body) is not None
         if model is None:
-            return _error("400 Bad Request", "the body names no model")
+            return _error("400 Bad Request", "the request names no model")
         # A provider prefix is the client's business; the served name is after it.
-        name = model.group(1).rsplit(b"/", 1)[-1]
-        table = self.stream if _STREAM.search(body) else self.plain
-        found = table.get(name)
+        name = model.rsplit(b"/", 1)[-1]
+        found = self.tables[(form, stream)].get(name)
         if found is None:
             return _error("404 Not Found", f"unknown model {name.decode(errors='replace')!r}")
         if not found.needs_nonce:
@@ -262,10 +423,10 @@ class LeanHttp(asyncio.Protocol):
         del buffer[:total]
         close = _CLOSE.search(head) is not None
         request_line = head.split(b"\r\n", 1)[0].split(b" ")
-        if request_line[0] != b"POST" or not request_line[1].endswith(b"/chat/completions"):
-            response = _error("404 Not Found", "only POST …/chat/completions is served", close)
+        if request_line[0] != b"POST" or len(request_line) < 2:
+            response = _error("404 Not Found", "only POST is served", close)
         else:
-            response = self.answers.answer(body)
+            response = self.answers.answer(request_line[1], body)
         self.waiting = True
         delay = self.latency_s + (self.rng.uniform(0, self.jitter_s) if self.jitter_s else 0.0)
         loop = asyncio.get_running_loop()

@@ -11,6 +11,13 @@ start.
     .venv/bin/python bench/throughput.py                       # C = 8, 64, 256; both transports
     .venv/bin/python bench/throughput.py --concurrency 64 --transport native --workers 2
     .venv/bin/python bench/throughput.py --executor ray --workers 2 --transport native
+    .venv/bin/python bench/throughput.py --provider anthropic gemini azure ollama --concurrency 8 64
+
+``--provider`` runs every model of the run in that provider's own wire format (``anthropic/…``
+at the lean server's ``/v1/messages``, ``gemini/…`` at ``:generateContent``, ``azure/…`` at
+its deployment path, ``ollama_chat/…`` at ``/api/chat``): ``--transport native`` is then that
+provider's native client (``native-anthropic`` …) against litellm, a row each, and a table
+per provider at the end.
 
 ``--executor ray`` adds rows run on Ray actors (``executor: ray``, ``ray.num_workers`` = each
 ``--workers``) beside one process and ``workers: N`` on this machine, in the same run, on a
@@ -31,6 +38,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from common import (
     ServerHandle,
@@ -68,11 +76,43 @@ class Clock:
         self.statuses[status] = self.statuses.get(status, 0) + 1
 
 
+PROVIDER_PREFIX = {
+    "openai": "openai",
+    "anthropic": "anthropic",
+    "gemini": "gemini",
+    "azure": "azure",
+    "ollama": "ollama_chat",
+}
+"""Each ``--provider`` and the model prefix that selects its wire format."""
+
+
+def in_provider_format(settings: dict[str, Any], provider: str, base_url: str) -> None:
+    """Point every model of a bench config at ``provider``'s own wire format (in place)."""
+    if provider == "openai":
+        return
+    jury = settings["jury"]
+    for spec in [*settings["targets"], *jury["jurors"], jury["foreperson"]]:
+        served = spec["model"].split("/", 1)[1]
+        spec["model"] = f"{PROVIDER_PREFIX[provider]}/{served}"
+        spec["api_base"] = base_url.removesuffix("/v1")
+        if provider == "azure":
+            spec["params"] = {**spec.get("params", {}), "api_version": "2024-10-21"}
+
+
+def transport_label(transport: str, provider: str) -> str:
+    """``native-anthropic`` for the native client of a provider format; ``litellm`` and
+    ``auto`` say the format after them (``litellm@anthropic``)."""
+    if provider == "openai":
+        return transport
+    return f"native-{provider}" if transport == "native" else f"{transport}@{provider}"
+
+
 async def measure(
     base_url: ServerHandle,
     workdir: Path,
     *,
     transport: str,
+    provider: str = "openai",
     concurrency: int,
     latency_s: float,
     rounds: int,
@@ -82,7 +122,7 @@ async def measure(
 ) -> dict[str, float | int | str]:
     items = waves * concurrency
     dataset = write_text_dataset(workdir / f"data-{items}", items)
-    store = workdir / f"{transport}-{concurrency}-{workers}-{executor}.sqlite"
+    store = workdir / f"{provider}-{transport}-{concurrency}-{workers}-{executor}.sqlite"
     settings = bench_run_config(
         base_url,
         store,
@@ -92,6 +132,7 @@ async def measure(
         rounds=rounds,
         workers=workers,
     )
+    in_provider_format(settings, provider, str(base_url))
     if executor == "ray":
         settings.update(workers=1, executor="ray", ray={"num_workers": workers})
     config = RunConfig.model_validate(settings)
@@ -108,7 +149,8 @@ async def measure(
     achieved = clock.done / elapsed if elapsed > 0 else 0.0
     from_start = clock.done / (clock.last - clock.started) / ideal_rate
     return {
-        "transport": transport,
+        "transport": transport_label(transport, provider),
+        "provider": provider,
         "executor": executor,
         "workers": workers,
         "C": concurrency,
@@ -145,6 +187,19 @@ def ray_cluster(wanted: bool) -> Iterator[None]:
         ray.shutdown()
 
 
+def print_provider_table(rows: list[dict[str, Any]]) -> None:
+    """One line per provider and transport: achieved/ideal and CPU per call at each C."""
+    print("\n| provider | transport | C | achieved/ideal | client CPU per call |")
+    print("|---|---|---|---|---|")
+    keys = dict.fromkeys((r["provider"], r["transport"]) for r in rows if r["executor"] == "local")
+    for provider, transport in keys:
+        mine = [r for r in rows if (r["provider"], r["transport"]) == (provider, transport)]
+        concurrency = " / ".join(str(r["C"]) for r in mine)
+        ratio = " / ".join(f"{r['ratio']:.2f}" for r in mine)
+        cpu = " / ".join(f"{r['cpu_ms']:.2f}" for r in mine)
+        print(f"| {provider} | {transport} | {concurrency} | {ratio} | {cpu} ms |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -155,6 +210,13 @@ def main() -> None:
         help="items in flight (default 8 64 256; 32 with --executor ray)",
     )
     parser.add_argument("--transport", nargs="+", default=["native", "litellm"])
+    parser.add_argument(
+        "--provider",
+        nargs="+",
+        choices=list(PROVIDER_PREFIX),
+        default=["openai"],
+        help="wire formats to serve every model in (native = that provider's native client)",
+    )
     parser.add_argument("--latency", type=float, default=0.1, help="server latency L, seconds")
     parser.add_argument("--jitter", type=float, default=0.0, help="extra uniform latency, s")
     parser.add_argument(
@@ -204,54 +266,63 @@ def main() -> None:
         f"faults {args.fault_rate:g}, d={3 + args.rounds}, "
         f"server {'lean' if lean else 'sim'}, {load_note()}"
     )
+    if args.provider != ["openai"] and not lean:
+        parser.error("--provider needs the lean server (no --fault-rate, no --server sim)")
     print(
-        "transport executor workers    C  items  calls  elapsed_s  items/s  ideal/s  achieved/ideal"
-        "  (from start)  CPU_ms/call  server_CPU_ms/call"
+        "        transport executor workers    C  items  calls  elapsed_s  items/s  ideal/s"
+        "  achieved/ideal  (from start)  CPU_ms/call  server_CPU_ms/call"
     )
+    rows_done: list[dict[str, Any]] = []
     serve = lean_server_process if lean else server_process
     with serve(options) as base_url, tempfile.TemporaryDirectory() as tmp, ray_cluster(on_ray):
-        for transport in args.transport:
-            # One small unmeasured run first: imports (litellm's alone is seconds of CPU),
-            # the gateway's set-up and first connections happen once per process, and were
-            # counted in the first row's CPU per call.
-            warm = Path(tmp) / f"warm-{transport}"
-            warm.mkdir()
-            asyncio.run(
-                measure(
-                    base_url,
-                    warm,
-                    transport=transport,
-                    concurrency=8,
-                    latency_s=args.latency,
-                    rounds=args.rounds,
-                    waves=1,
-                    workers=1,
+        for provider in args.provider:
+            for transport in args.transport:
+                # One small unmeasured run first: imports (litellm's alone is seconds of
+                # CPU), the gateway's set-up and first connections happen once per process,
+                # and were counted in the first row's CPU per call.
+                warm = Path(tmp) / f"warm-{provider}-{transport}"
+                warm.mkdir()
+                asyncio.run(
+                    measure(
+                        base_url,
+                        warm,
+                        transport=transport,
+                        provider=provider,
+                        concurrency=8,
+                        latency_s=args.latency,
+                        rounds=args.rounds,
+                        waves=1,
+                        workers=1,
+                    )
                 )
-            )
-            for executor, workers in rows:
-                for concurrency in args.concurrency:
-                    row = asyncio.run(
-                        measure(
-                            base_url,
-                            Path(tmp),
-                            transport=transport,
-                            concurrency=concurrency,
-                            latency_s=args.latency,
-                            rounds=args.rounds,
-                            waves=args.waves,
-                            workers=workers,
-                            executor=executor,
+                for executor, workers in rows:
+                    for concurrency in args.concurrency:
+                        row = asyncio.run(
+                            measure(
+                                base_url,
+                                Path(tmp),
+                                transport=transport,
+                                provider=provider,
+                                concurrency=concurrency,
+                                latency_s=args.latency,
+                                rounds=args.rounds,
+                                waves=args.waves,
+                                workers=workers,
+                                executor=executor,
+                            )
                         )
-                    )
-                    print(
-                        f"{row['transport']:>9} {row['executor']:>8} {row['workers']:>7} "
-                        f"{row['C']:>4} "
-                        f"{row['items']:>6} {row['calls']:>6} {row['elapsed_s']:>10.2f} "
-                        f"{row['achieved']:>8.1f} {row['ideal']:>8.1f} {row['ratio']:>15.2f}"
-                        f"  {row['from_start']:>12.2f}  {row['cpu_ms']:>11.2f}"
-                        f"  {row['server_cpu_ms']:>18.2f}",
-                        flush=True,
-                    )
+                        rows_done.append(row)
+                        print(
+                            f"{row['transport']:>17} {row['executor']:>8} {row['workers']:>7} "
+                            f"{row['C']:>4} "
+                            f"{row['items']:>6} {row['calls']:>6} {row['elapsed_s']:>10.2f} "
+                            f"{row['achieved']:>8.1f} {row['ideal']:>8.1f} {row['ratio']:>15.2f}"
+                            f"  {row['from_start']:>12.2f}  {row['cpu_ms']:>11.2f}"
+                            f"  {row['server_cpu_ms']:>18.2f}",
+                            flush=True,
+                        )
+    if args.provider != ["openai"]:
+        print_provider_table(rows_done)
     print(f"# after: {load_note()}")
     if any(t not in ("auto", "native", "litellm") for t in args.transport):
         sys.exit(2)
