@@ -12,11 +12,16 @@ STAMP  := $(VENV)/.installed-stamp
 PROMPTFOO_VERSION := 0.121.20
 PROMPTFOO_STAMP   := .tools/promptfoo/.installed-$(PROMPTFOO_VERSION)
 
+# Set-up speaks one line; what pip says goes to $(SETUP_LOG) (its last lines are shown if it
+# fails), so `make demo` on a set-up machine prints SafeBench's output alone.
+SETUP_LOG := $(VENV)/setup.log
+
 $(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev,ray,inspect]'
-	touch $(STAMP)
+	@echo "setting up $(VENV): pip install -e '.[dev,ray,inspect]' (log: $(SETUP_LOG))"
+	@$(PYTHON) -m venv $(VENV)
+	@{ $(BIN)/pip install --upgrade pip && $(BIN)/pip install -e '.[dev,ray,inspect]'; } \
+	  > $(SETUP_LOG) 2>&1 || { tail -n 40 $(SETUP_LOG); exit 1; }
+	@touch $(STAMP)
 
 # Debian's chromium (+ chromedriver) for the browser tests of the report and the viewer;
 # Playwright drives this binary, so no browser is ever downloaded by Playwright itself.
@@ -27,20 +32,23 @@ system-deps:
 	    echo "warning: no apt-get; install chromium and espeak-ng yourself (browser and speech tests will skip)"; \
 	  else \
 	    if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
-	    $$SUDO apt-get update && \
-	    $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-	      chromium chromium-driver espeak-ng; \
+	    log=$$(mktemp); \
+	    echo "installing chromium, chromium-driver and espeak-ng (apt-get; log: $$log)"; \
+	    { $$SUDO apt-get update && \
+	      $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+	        chromium chromium-driver espeak-ng; } > $$log 2>&1 || { tail -n 40 $$log; exit 1; }; \
 	  fi; }
 
 $(PROMPTFOO_STAMP):
 	@if command -v npm >/dev/null 2>&1; then \
-	  examples/promptfoo/install.sh $(PROMPTFOO_VERSION) .tools/promptfoo && touch $@; \
+	  echo "installing promptfoo $(PROMPTFOO_VERSION) into .tools/promptfoo (npm, about 280 MB)"; \
+	  examples/promptfoo/install.sh $(PROMPTFOO_VERSION) .tools/promptfoo >/dev/null && touch $@; \
 	fi
 
 setup: system-deps $(STAMP) $(PROMPTFOO_STAMP)
 
 demo: setup
-	$(BIN)/safebench run examples/offline.yaml
+	@$(BIN)/safebench run examples/offline.yaml
 
 # ruff, then the import contracts in .importlinter (the layers; no cycles; nothing imports
 # the CLI or the tests): a back-edge fails here. Then the docs site, strictly (a broken link
