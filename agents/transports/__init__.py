@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
+from agents.spec import ModelSpec
 from agents.transports.base import Route, Transport
 from kernel import secrets
 from kernel.registry import lookup, names
@@ -129,8 +130,9 @@ def transport_for_spec(model: str, configured: str) -> str:
 def auto_transport(
     model: str, api_base: str | None, params: Mapping[str, Any], *, keyed: bool = True
 ) -> str:
-    """A native transport where it sends what litellm would send for this route, else
-    ``litellm``: see :func:`auto_reason` for why litellm was kept.
+    """A native client where it sends what litellm would send for this route, else litellm.
+
+    :func:`auto_reason` says why litellm was kept.
 
     ``model`` is the name the route sends (the offline simulators resolve to ``openai/…``
     at their own local server, so they go native too); ``keyed`` says whether a key is at
@@ -165,6 +167,19 @@ def auto_reason(
         return "no api_base, or the official OpenAI API (litellm maps params per model there)"
     litellm_only = sorted(LITELLM_ONLY_PARAMS.intersection(params))
     return f"param {litellm_only[0]!r} is litellm's own"
+
+
+def native_problem(spec: ModelSpec, where: str) -> str | None:
+    """Why a spec that asks for a provider's native client (``transport: native`` on
+    ``anthropic/…`` and the rest) cannot be sent by it, naming the param, or None: such a
+    param is never dropped. For a check before any call (each call also refuses it)."""
+    chosen = transport_for_spec(spec.model, spec.transport)
+    if chosen not in NATIVE_BY_PROVIDER.values():
+        return None
+    problem = _native_module(chosen).unsupported(spec.model, spec.params)
+    if problem is None:
+        return None
+    return f"{where}: {spec.model}: transport {chosen} {problem}; use transport: auto or litellm"
 
 
 def _native_declines(

@@ -408,3 +408,24 @@ async def test_a_hosted_provider_with_no_key_at_hand_stays_on_litellm(
     route = Route("anthropic/claude-sonnet-4-5", None, None, "auto")
     settle_auto(route, {})
     assert route.transport == "native-anthropic" and route.key() == "sk-ant-later"
+
+
+def test_a_native_client_asked_for_a_param_it_does_not_send_is_named_before_any_call() -> None:
+    from agents.transports import native_problem
+
+    asked = ModelSpec.model_validate(
+        {
+            "model": "gemini/gemini-2.5-flash",
+            "api_base": BASE,
+            "transport": "native",
+            "params": {"temperature": 0, "n": 2},
+        }
+    )
+    assert native_problem(asked, "jury.jurors[2]") == (
+        "jury.jurors[2]: gemini/gemini-2.5-flash: transport native-gemini does not send the "
+        "param 'n'; use transport: auto or litellm"
+    )
+    fine = asked.model_copy(update={"params": {"temperature": 0}})
+    assert native_problem(fine, "x") is None
+    # auto never asks: it sends such a spec through litellm.
+    assert native_problem(asked.model_copy(update={"transport": "auto"}), "x") is None
