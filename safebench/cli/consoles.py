@@ -66,15 +66,28 @@ def column_widths(table: Table, console: Console, options: ConsoleOptions) -> li
     unbounded = options.update_width(UNBOUNDED)
     ranges = [_column_range(table, console, unbounded, column) for column in table.columns]
     room = options.max_width - table._extra_width  # rich's borders and separators
-    widths = [high for _low, high in ranges]
     if sum(low for low, _high in ranges) > room:
         return None
-    # Narrow the widest column that can give, one column at a time: wide free-text columns
-    # (a category, a reason) wrap before short figures do.
-    while sum(widths) > room:
-        give = [i for i, (low, _high) in enumerate(ranges) if widths[i] > low]
-        widest = max(give, key=lambda i: widths[i])
-        widths[widest] -= 1
+    if sum(high for _low, high in ranges) <= room:
+        return [high for _low, high in ranges]
+
+    # Cap every column at one width, the largest that fits (a column never below its
+    # longest word): wide free-text columns (a category, a reason) wrap, short figures keep
+    # their width. Found by bisection: a progress bar measures 100,000 columns wide.
+    def capped(cap: int) -> list[int]:
+        return [max(low, min(high, cap)) for low, high in ranges]
+
+    fits, too_wide = 0, max(high for _low, high in ranges)
+    while too_wide - fits > 1:
+        middle = (fits + too_wide) // 2
+        fits, too_wide = (middle, too_wide) if sum(capped(middle)) <= room else (fits, middle)
+    widths = capped(fits)
+    # What the cap leaves over goes to the capped columns, one column each, left to right.
+    spare = room - sum(widths)
+    for i, (_low, high) in enumerate(ranges):
+        if spare and widths[i] < high:
+            widths[i] += 1
+            spare -= 1
     return widths
 
 

@@ -268,9 +268,12 @@ def run_stoppable(work: Coroutine[Any, Any, T], what: str) -> T:
         return asyncio.run(_stop_on_signals(work))
     except _Stopped as stop:
         how = "Ctrl-C" if stop.signum == signal.SIGINT else "SIGTERM"
+        # Two lines, each within 80 columns: what to do is never split by the wrap.
         errors.print(
-            f"{what} stopped ({how}): finished work is in the store; rerun the same command "
-            "to resume"
+            f"{what} stopped ({how}): finished work is in the store;\n"
+            "rerun the same command to resume",
+            markup=False,
+            highlight=False,
         )
         raise typer.Exit(128 + stop.signum) from None
 
