@@ -274,3 +274,38 @@ def test_a_bad_jury_file_is_refused_when_the_task_is_built(tmp_path: Path) -> No
         jury(config=str(bad))
     with pytest.raises(ConfigError, match="no such jury file"):
         jury(config=str(tmp_path / "missing.yaml"))
+
+
+def test_a_case_whose_juror_failed_is_judged_again_and_the_rest_read_back(
+    tmp_path: Path, openai_server_thread: ServerThread
+) -> None:
+    server = openai_server_thread.server
+    seat(server, "kestrel", True)
+    jury_file = tmp_path / "jury.yaml"
+    jury_file.write_text(
+        "jury:\n"
+        "  rounds: 0\n"
+        f"  jurors: [{{model: openai/kestrel, api_base: '{openai_server_thread.base_url}',"
+        " api_key: sk-test}]\n"
+        "gateway: {max_retries: 0}\n"
+        f"store: {tmp_path / 'retry.sqlite'}\n",
+        encoding="utf-8",
+    )
+    samples = [Sample(id=f"s{i}", input=text) for i, text in enumerate(list(ANSWERS)[:2])]
+    server.script_faults("kestrel", ["server_error"])  # the first juror call fails
+
+    first = jury_scores(run_eval(samples, jury(config=str(jury_file)), tmp_path / "logs"))
+    assert sorted(s.answer for s in first.values()) == ["failed", "harmful"]
+    (failed,) = [k for k, s in first.items() if s.answer == "failed"]
+    assert math.isnan(first[failed].value) and "jury:" in (first[failed].explanation or "")
+    sent = len(server.requests)
+    assert sent == 2
+
+    # The retry asks the juror about the failed case alone; the judged one is read back.
+    again = jury_scores(run_eval(samples, jury(config=str(jury_file)), tmp_path / "logs"))
+    assert len(server.requests) == sent + 1
+    assert {k: s.answer for k, s in again.items()} == dict.fromkeys(first, "harmful")
+    assert again[failed].metadata["read_back"] is False
+    assert all(s.metadata["read_back"] for k, s in again.items() if k != failed)
+    with RunStore.open_readonly(tmp_path / "retry.sqlite") as opened:
+        assert opened.status_counts() == {"judged": 2}
