@@ -114,6 +114,8 @@ def _with_widths(table: Table, widths: list[int]) -> Table:
 def records(table: Table) -> RenderableType:
     """``table`` drawn as one block of ``field: value`` lines per row (empty cells left out),
     under its title: the layout of a table too wide for the terminal."""
+    # A table without a header (a listing) has no field names: its cells alone, a line each.
+    shown = table.show_header
     fields = [_plain_header(column) for column in table.columns]
     rows = list(zip(*(column.cells for column in table.columns), strict=True))
     parts: list[RenderableType] = []
@@ -122,11 +124,12 @@ def records(table: Table) -> RenderableType:
         parts.append(Text(title, "italic") if isinstance(title, str) else title)
     for row in rows:
         block = Table.grid(padding=(0, 1))
-        block.add_column(no_wrap=True, style="bold")
+        if shown:
+            block.add_column(no_wrap=True, style="bold")
         block.add_column(overflow="fold")
         for field, cell in zip(fields, row, strict=True):
             if not _is_empty(cell):
-                block.add_row(f"{field}:", cell)
+                block.add_row(*([f"{field}:", cell] if shown else [cell]))
         parts += [Text(""), block]
     return Group(*parts)
 

@@ -62,3 +62,16 @@ def test_a_table_too_wide_for_its_words_is_drawn_as_records() -> None:
     assert re.search(r"^model:\s+safebench/a-long-model-name-of-forty-characters\s*$", body, re.M)
     assert body.count("model:") == 1  # the "all" row's empty model is left out
     assert body.count("role:") == 2
+
+
+def test_a_headerless_listing_too_wide_is_its_cells_a_line_each() -> None:
+    table = Table(show_header=False, box=None)
+    table.add_column()
+    table.add_column()
+    table.add_row("confidence_weighted (threshold=0.5)", "Harmful when the harmful side holds")
+    lines = printed(table, 25)  # its longest words side by side need 30
+    assert [line.rstrip() for line in lines[1:3]] == [
+        "confidence_weighted",
+        "(threshold=0.5)",
+    ], lines
+    assert not any(":" in line for line in lines)
