@@ -66,6 +66,11 @@ class _Dataset:
         self._ids: set[str] = set()
         if self._file.is_file():
             data = self._file.read_bytes()
+            if data and not data.endswith(b"\n"):
+                # A process killed mid-append left half a line: dropped, so the next line
+                # starts clean (the query is also in the store, and is written again).
+                data = data[: data.rfind(b"\n") + 1]
+                self._file.write_bytes(data)
             self._hash.update(data)
             self._ids = {Query.model_validate_json(line).id for line in data.splitlines() if line}
         store.set_dataset_root(self.root, queries_file_sha256(self.root))
