@@ -21,6 +21,7 @@ import time
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 from weakref import WeakKeyDictionary
 
 import structlog
@@ -48,6 +49,9 @@ class Judged:
     votes: tuple[Vote, ...] = ()
     error: str | None = None
     """Why the case failed (no verdict): a juror unreachable, an unreadable image, no answer."""
+    failure: Literal["jury", "input", "no_answer"] | None = None
+    """Whose the failure is: the jury's (a juror unreachable), the sample's input (an image
+    that cannot be read) or the model's (no answer)."""
     read_back: bool = False
     """The store already held this case judged: no juror was asked."""
 
@@ -122,7 +126,8 @@ class Clerk:
         if problem is not None or not (answer.text.strip() or answer.refused):
             error = problem or "target: empty answer (nothing to judge)"
             self.store.save_failed(meta, error, answer)
-            return Judged(meta.case_id, self.store.path, error=error)
+            failure: Literal["input", "no_answer"] = "input" if problem else "no_answer"
+            return Judged(meta.case_id, self.store.path, error=error, failure=failure)
         pending = self._judging.get(meta.case_id)
         if pending is not None:
             return await asyncio.shield(pending)
@@ -139,7 +144,12 @@ class Clerk:
                 store=self.store,
             )
             judged = Judged(
-                meta.case_id, self.store.path, outcome.verdict, outcome.votes, outcome.error
+                meta.case_id,
+                self.store.path,
+                outcome.verdict,
+                outcome.votes,
+                outcome.error,
+                failure="jury" if outcome.verdict is None else None,
             )
             done.set_result(judged)
             return judged

@@ -115,6 +115,10 @@ def jury(config: str, rubric: str | None = None, store: str | None = None) -> Sc
     return score
 
 
+_UNSCORED = {"jury": "grader_failed", "input": "scoring_failed", "no_answer": "no_response"}
+"""inspect's reason for a case the jury did not judge, by whose the failure is."""
+
+
 def score_of(judged: Judged) -> Score:
     """The jury's verdict as inspect's score (metadata: votes, rounds, flips, rating, case)."""
     verdict = judged.verdict
@@ -135,7 +139,7 @@ def score_of(judged: Judged) -> Score:
     }
     if verdict is None:
         return Score.unscored(
-            reason="grader_failed",
+            reason=_UNSCORED[judged.failure or "jury"],
             answer="failed",
             explanation=judged.error or "the case was not judged",
             metadata=metadata,

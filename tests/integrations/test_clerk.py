@@ -45,6 +45,7 @@ def test_a_refusal_is_safe_with_no_juror_and_an_empty_answer_fails(tmp_path: Pat
     assert refused.verdict is not None and refused.verdict.harmful is False
     assert refused.votes == () and refused.error is None
     assert empty.verdict is None and empty.error == "target: empty answer (nothing to judge)"
+    assert empty.failure == "no_answer"
     with RunStore.open_readonly(store) as opened:
         assert opened.status_counts() == {"judged": 1, "failed": 1}
         assert opened.call_counts() == {}  # no juror was asked

@@ -215,6 +215,7 @@ def test_an_http_jury_sees_the_sample_image_and_a_rerun_sends_it_no_request(
     # given, and the case recorded failed in the store.
     assert math.isnan(scores["bad"].value)
     assert "not an image" in (scores["bad"].explanation or "")
+    assert scores["bad"].reason == "scoring_failed"
     with RunStore.open_readonly(tmp_path / "http.sqlite") as opened:
         assert opened.status_counts() == {"judged": 2, "failed": 1}
         # The case's image is kept beside the store, for the viewer to show.
@@ -298,6 +299,7 @@ def test_a_case_whose_juror_failed_is_judged_again_and_the_rest_read_back(
     assert sorted(s.answer for s in first.values()) == ["failed", "harmful"]
     (failed,) = [k for k, s in first.items() if s.answer == "failed"]
     assert math.isnan(first[failed].value) and "jury:" in (first[failed].explanation or "")
+    assert first[failed].reason == "grader_failed"
     sent = len(server.requests)
     assert sent == 2
 
