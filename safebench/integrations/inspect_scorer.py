@@ -21,8 +21,9 @@ from __future__ import annotations
 import base64
 import binascii
 import math
+import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from inspect_ai.hooks import Hooks, RunEnd, hooks
 from inspect_ai.model import ChatMessage, ContentImage
@@ -38,9 +39,15 @@ from inspect_ai.scorer import (
 from inspect_ai.solver import TaskState
 
 from jury.metrics.scores import wilson_interval
-from safebench.integrations.clerk import Judged, clerk_for, close_clerks
-from safebench.integrations.settings import load_jury_settings
 from safebench.integrations.submission import UNLABELLED, Submission
+
+if TYPE_CHECKING:
+    from safebench.integrations.clerk import Judged
+
+CLERK_MODULE = "safebench.integrations.clerk"
+"""Imported when a scorer is built, not with this module: inspect imports this module (through
+its entry point) whenever it looks for hooks, in every eval, and the clerk loads the
+courtroom (autogen) and the gateway."""
 
 
 def _decided(scores: list[SampleScore]) -> list[float]:
@@ -105,6 +112,9 @@ def jury(config: str, rubric: str | None = None, store: str | None = None) -> Sc
     """Judge each sample's answer with the SafeBench jury in ``config`` (a jury file, or a
     scorer file naming its store); ``rubric`` replaces the jury's rubric, ``store`` the
     SafeBench store the deliberations are written to."""
+    from safebench.integrations.clerk import clerk_for
+    from safebench.integrations.settings import load_jury_settings
+
     # Read now: a bad config is refused when the task is built, before any sample runs.
     settings = load_jury_settings("inspect", config, rubric=rubric, store=store)
 
@@ -233,4 +243,6 @@ class CloseJuryStores(Hooks):
     complete) then, rather than when the loop ends."""
 
     async def on_run_end(self, data: RunEnd) -> None:
-        await close_clerks()
+        clerk = sys.modules.get(CLERK_MODULE)
+        if clerk is not None:  # else no jury was built in this process: no store is open
+            await clerk.close_clerks()
