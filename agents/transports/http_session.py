@@ -93,17 +93,18 @@ class PooledSession:
         """POST ``body`` as JSON and ``read`` the reply; an error status, a dropped
         connection or a cut chunked body raise as the module docstring says."""
         data = dumps(body).encode()
-        shown = secrets.public_url(url)
         try:
             async with self.client().post(url, data=data, headers=headers) as response:
                 if response.status >= 400:
                     raise await status_error(response)
                 return await read(response)
         except aiohttp.ClientResponseError as exc:
-            raise NativeConnectionError(f"{shown}: {exc.message or type(exc).__name__}") from None
+            where = secrets.public_url(url)
+            raise NativeConnectionError(f"{where}: {exc.message or type(exc).__name__}") from None
         except (aiohttp.ClientError, asyncio.IncompleteReadError) as exc:
             # Dropped connections, half-sent bodies and cut chunked streams all land here.
-            raise NativeConnectionError(f"{shown}: {type(exc).__name__}: {exc}") from None
+            where = secrets.public_url(url)
+            raise NativeConnectionError(f"{where}: {type(exc).__name__}: {exc}") from None
 
     async def aclose(self) -> None:
         session, self._session = self._session, None
