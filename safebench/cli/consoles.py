@@ -7,9 +7,10 @@ wrapped into ragged halves.)
 
 Tables: rich squeezes a table wider than the terminal by cutting cells (``2,898-7,0…``) and
 breaking words (``harm-jud`` / ``ge``). :func:`fitted` decides once, for every command: a
-table whose every word fits keeps its columns and wraps cells between words only; one that
-cannot is drawn as records, a block of ``field: value`` lines per row. Either way no number
-and no name is cut. ``CliConsole.print`` applies it to every table it is given.
+table whose every word fits keeps its columns and wraps cells between words only; else the
+same with a space between columns instead of borders (:func:`compact`); one that still
+cannot fit is drawn as records, a block of ``field: value`` lines per row. No number and no
+name is ever cut. ``CliConsole.print`` applies it to every table it is given.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from rich import box
 from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.measure import Measurement
 from rich.table import Column, Table
@@ -53,8 +55,12 @@ class _Fitted:
         self.table = table
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        widths = column_widths(self.table, console, options)
-        yield records(self.table) if widths is None else _with_widths(self.table, widths)
+        for layout in (self.table, compact(self.table)):
+            widths = column_widths(layout, console, options)
+            if widths is not None:
+                yield _with_widths(layout, widths)
+                return
+        yield records(self.table)
 
     def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
         return Measurement.get(console, options, self.table)
@@ -109,6 +115,27 @@ def _with_widths(table: Table, widths: list[int]) -> Table:
         fixed.width = max(1, width - table._get_padding_width(column._index))
         narrowed.columns.append(fixed)
     return narrowed
+
+
+def compact(table: Table) -> Table:
+    """``table`` with a space between columns instead of a border and padding (a rule under
+    the header, a blank line between rows of several lines): ten or so columns more fit
+    before a table must become records."""
+    tight = copy.copy(table)
+    tight.box = box.SIMPLE_HEAD
+    tight.show_edge = False
+    tight.padding = (0, 0)
+    tight.show_lines = table.show_lines or _has_tall_rows(table)
+    return tight
+
+
+def _has_tall_rows(table: Table) -> bool:
+    for column in table.columns:
+        for cell in column.cells:
+            text = cell.plain if isinstance(cell, Text) else cell if isinstance(cell, str) else ""
+            if "\n" in text:
+                return True
+    return False
 
 
 def records(table: Table) -> RenderableType:

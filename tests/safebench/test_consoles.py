@@ -75,3 +75,13 @@ def test_a_headerless_listing_too_wide_is_its_cells_a_line_each() -> None:
         "(threshold=0.5)",
     ], lines
     assert not any(":" in line for line in lines)
+
+
+def test_a_table_that_fits_without_borders_keeps_its_rows() -> None:
+    # The README's estimate at 80 columns: too wide with borders and padding, one line a
+    # row with a space between columns.
+    lines = printed(estimate_like(), 80)
+    assert all(len(line) <= 80 for line in lines), lines
+    assert not any("│" in line for line in lines)
+    rows = [line for line in lines if all(total in line for total in TOTALS)]
+    assert len(rows) == 2 and rows[0].split()[:2] == ["juror", "openai/gpt-4o-mini"]
