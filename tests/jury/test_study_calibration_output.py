@@ -311,8 +311,8 @@ def test_calibrate_format_is_one_of_the_registered_loaders(tmp_path: Path) -> No
 
 def test_piped_calibration_keeps_each_model_name_whole(tmp_path: Path) -> None:
     # A CI log or `| tee` is not a terminal: rich lays the table out for 80 columns, where it
-    # used to cut a long model name across lines. Too wide for 80 columns, the table is
-    # drawn as records ("who: ..." blocks), every name whole.
+    # used to cut a long model name across lines. Too wide for 80 columns even without
+    # borders, the table is drawn as records ("who: ..." blocks), every name whole.
     recorded = "gpt-4-1106-preview-as-recorded-in-the-set"
     labels = json.loads(_labels(tmp_path / "base.json").read_text(encoding="utf-8"))
     for row, verdict in zip(labels, JUDGES["b"], strict=True):
