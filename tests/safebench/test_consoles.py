@@ -85,3 +85,20 @@ def test_a_table_that_fits_without_borders_keeps_its_rows() -> None:
     assert not any("│" in line for line in lines)
     rows = [line for line in lines if all(total in line for total in TOTALS)]
     assert len(rows) == 2 and rows[0].split()[:2] == ["juror", "openai/gpt-4o-mini"]
+
+
+def test_piped_output_is_laid_out_for_80_columns_not_160() -> None:
+    # `show … | less` came out 160 wide, which less wrapped into ragged halves. With no
+    # terminal on any standard stream (and no COLUMNS), the width is 80.
+    import os
+    import subprocess
+    import sys
+
+    script = "from safebench.cli.consoles import CliConsole; CliConsole().print('word ' * 60)"
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        stdin=subprocess.DEVNULL, capture_output=True, text=True, env=env, check=True,
+    )  # fmt: skip
+    widths = [len(line.rstrip()) for line in done.stdout.splitlines()]
+    assert len(widths) > 1 and max(widths) <= 80 and max(widths) > 70, done.stdout
