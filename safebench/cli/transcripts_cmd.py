@@ -16,6 +16,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.measure import Measurement
+from rich.padding import Padding
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
@@ -140,7 +141,8 @@ def _print_cases(
             for column, cell in zip(_COLUMNS[1:], figures, strict=True)
             if cell.plain
         ]
-        out.print(Text.assemble("  ", Text("  ").join(parts)))
+        # Indented under its id, a wrapped line too.
+        out.print(Padding(Text("  ").join(parts), (0, 0, 0, 2), expand=False))
 
 
 def _cells(c: Any, error: str = "") -> list[Text]:
