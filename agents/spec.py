@@ -59,11 +59,14 @@ class ModelSpec(BaseModel):
     litellm's price map: what makes an unpriced model count under a ``max_usd`` budget. The
     run's stored config records the prices it used."""
     transport: Literal["auto", "litellm", "native"] = "auto"
-    """Which client carries the call. ``litellm`` reaches every provider; ``native`` is a
-    lean aiohttp client for OpenAI-compatible servers (vLLM, the offline simulators), for
-    when litellm's per-call CPU cost binds. ``auto`` (the default) takes ``native`` for an
-    OpenAI-compatible server at an ``api_base`` and litellm for everything else (see
-    ``agents.transports.auto_transport``). Local ``hf/…`` models always run in process."""
+    """Which client carries the call. ``litellm`` reaches every provider; ``native`` is the
+    lean aiohttp client of the model's wire format: OpenAI-compatible servers at an
+    ``api_base`` (vLLM, the offline simulators), or Anthropic's Messages API (``anthropic/``),
+    Gemini's ``generateContent`` (``gemini/``), Azure OpenAI deployments (``azure/``) and
+    Ollama's chat API (``ollama_chat/``); a param it does not send is an error, never dropped.
+    ``auto`` (the default) takes the native client where it sends what litellm would, and
+    litellm everywhere else (``safebench check --ping`` says which, and why). Local ``hf/…``
+    models always run in process."""
 
     @field_validator("model")
     @classmethod
@@ -126,9 +129,10 @@ class ModelSpec(BaseModel):
             and self.provider not in NATIVE_WITHOUT_API_BASE
         ):
             raise ValueError(
-                f"transport 'native' speaks only the OpenAI chat API to an api_base, and "
-                f"{self.model!r} names none; set api_base to an OpenAI-compatible server "
-                "(vLLM, a proxy, ollama's /v1) or use transport: litellm"
+                f"transport 'native' has no default endpoint for {self.model!r}: it speaks the "
+                "OpenAI chat API to an api_base (set one: vLLM, a proxy, ollama's /v1), or "
+                "the APIs of anthropic/, gemini/, azure/ and ollama_chat/; or use transport: "
+                "litellm"
             )
         return self
 
@@ -188,8 +192,12 @@ def api_base_problem(url: str | None) -> str | None:
     return None
 
 
-NATIVE_WITHOUT_API_BASE = frozenset({"hf", "hf-classifier"})
+NATIVE_WITHOUT_API_BASE = frozenset(
+    {"hf", "hf-classifier", "anthropic", "gemini", "azure", "ollama_chat"}
+)
 """Providers that accept ``transport: native`` with no ``api_base``: local models run in
-process whatever the transport says. Offline ``safebench/`` models bring their own server.
-Every other model needs an explicit, OpenAI-compatible ``api_base`` for the native client,
-whatever its prefix (``openai/`` included: the native client has no default endpoint)."""
+process whatever the transport says; Anthropic, Gemini and Ollama's native clients have
+their provider's endpoint (Ollama's is localhost), Azure's reads ``AZURE_API_BASE`` as
+litellm does. Offline ``safebench/`` models bring their own server. Every other model needs
+an explicit, OpenAI-compatible ``api_base`` for the native client (``openai/`` included:
+it has no default endpoint)."""

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ValidationError
 from agents.credentials import credential_problem, credential_warning, provider_problem
 from agents.pricing import listed_price, spec_priced
 from agents.spec import ModelSpec
+from agents.transports import native_problem
 from jury.config import JuryConfig
 from safebench.run.config import RunConfig
 
@@ -74,6 +75,9 @@ def check_seats(seats: Iterable[tuple[str, ModelSpec]], *, max_usd: float | None
         problem = credential_problem(spec, where)
         if problem is not None:
             findings.append(Finding(level="error", where=where, message=problem))
+        unsent = native_problem(spec, where)  # a param the chosen native client cannot send
+        if unsent is not None:
+            findings.append(Finding(level="error", where=where, message=unsent))
         unseen = credential_warning(spec, where)
         if unseen is not None:
             findings.append(Finding(level="warning", where=where, message=unseen))

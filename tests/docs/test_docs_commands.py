@@ -273,7 +273,7 @@ _REPO_PATH = re.compile(
     r"`((?:kernel|safebench|agents|generation|targets|jury|transcripts|tests|bench|examples)"
     r"/[\w./-]*(?:\.(?:py|yaml|json|safetensors|csv|md)|/))`"
 )
-NAMED_AS_ABSENT = {"safebench/core/", "safebench/integrations/"}
+NAMED_AS_ABSENT = {"safebench/core/"}
 """Folders the architecture page names as what the layout does not have (the design card's)."""
 
 

@@ -406,3 +406,31 @@ def test_experiment_takes_juror_limit_and_concurrency_flags(tmp_path: Path) -> N
     # One pattern juror (the flag's pool) on 2 items (size 3 dropped: the pool has one).
     said = " ".join(output.split())
     assert "e: 1 configurations on 2 items" in said and "model calls: 2 made" in said
+
+
+def test_a_param_the_chosen_native_client_cannot_send_is_refused_before_any_call(
+    served: ServerThread, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # transport: native on anthropic/ is Anthropic's own client, which sends no
+    # `logit_bias`; each call refused it (recorded as failed cases) and the run went on.
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-only")
+    target = {
+        "model": "anthropic/claude-sonnet-4-5",
+        "api_base": None,
+        "api_key": None,
+        "transport": "native",
+        "params": {"logit_bias": {"1": 2}},
+    }
+    code, output = invoke("run", str(_config(served, tmp_path, **target)), "--quiet")
+    said = " ".join(output.split())
+    assert code == 2, output
+    assert "targets[0]" in said and "native-anthropic" in said and "'logit_bias'" in said
+    assert "sk-ant-test-only" not in output
+    assert served.server.count() == 0 and not (tmp_path / "run.sqlite").exists()
+
+
+def test_native_on_a_provider_with_its_own_endpoint_needs_no_api_base() -> None:
+    for model in ("anthropic/claude-sonnet-4-5", "gemini/gemini-2.5-flash", "ollama_chat/llama3"):
+        assert ModelSpec(model=model, transport="native").api_base is None
+    with pytest.raises(ValueError, match="no default endpoint"):
+        ModelSpec(model="openai/gpt-4o", transport="native")
