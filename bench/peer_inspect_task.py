@@ -2,10 +2,13 @@
 
 Each sample's answer is already written (no target is asked): a solver puts it in place as
 the model's output, and ``model_graded_qa`` with a list of five grader models grades it by
-majority vote, every grader an ``openai/<name>`` model at the same local server. Run by the
-driver as a child process:
+majority vote, every grader a ``<format>/grader-k`` model at the same local server: with
+``--format openai`` inspect's ``openai/`` provider at ``ROOT_URL/v1`` (chat completions),
+with ``--format anthropic`` its ``anthropic/`` provider (the ``anthropic`` SDK, Messages API)
+with ``base_url`` at ``ROOT_URL`` and the key from ``ANTHROPIC_API_KEY``. Run by the driver as
+a child process:
 
-    python bench/peer_inspect_task.py SAMPLES.jsonl BASE_URL LOG_DIR --graders 5
+    python bench/peer_inspect_task.py SAMPLES.jsonl ROOT_URL LOG_DIR [--format anthropic]
 
 It prints one JSON line: the wall time of ``eval`` alone, samples scored, and the grades.
 """
@@ -61,21 +64,30 @@ def load_samples(path: Path) -> list[Sample]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("samples", type=Path)
-    parser.add_argument("base_url")
+    parser.add_argument("root_url", help="the server's root, http://127.0.0.1:PORT")
     parser.add_argument("log_dir")
     parser.add_argument("--graders", type=int, default=5)
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--format", default="openai", choices=["openai", "anthropic"])
     args = parser.parse_args()
-    graders = [
-        get_model(
-            f"openai/grader-{i + 1}",
-            base_url=args.base_url,
-            api_key="sk-peer",
-            responses_api=False,  # the local server speaks chat completions, as most do
-            config=GenerateConfig(max_connections=args.concurrency, max_retries=2, timeout=60),
-        )
-        for i in range(args.graders)
-    ]
+    config = GenerateConfig(max_connections=args.concurrency, max_retries=2, timeout=60)
+    if args.format == "anthropic":
+        # The key (a dummy: the local server takes any) is read from ANTHROPIC_API_KEY.
+        graders = [
+            get_model(f"anthropic/grader-{i + 1}", base_url=args.root_url, config=config)
+            for i in range(args.graders)
+        ]
+    else:
+        graders = [
+            get_model(
+                f"openai/grader-{i + 1}",
+                base_url=f"{args.root_url}/v1",
+                api_key="sk-peer",
+                responses_api=False,  # the local server speaks chat completions, as most do
+                config=config,
+            )
+            for i in range(args.graders)
+        ]
     task = Task(
         dataset=load_samples(args.samples),
         solver=stored_answer(),
