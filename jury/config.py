@@ -263,4 +263,15 @@ class JuryConfig(BaseModel):
 def jury_hash(jury: JuryConfig) -> str:
     """A short digest of the whole jury, naming the stores a jury's rejudge or calibration
     writes (a different jury, a different store)."""
-    return hashlib.sha256(jury.model_dump_json(exclude_none=True).encode()).hexdigest()[:8]
+    dumped = jury.model_dump_json(exclude_none=True, exclude=added_defaults(jury))
+    return hashlib.sha256(dumped.encode()).hexdigest()[:8]
+
+
+def added_defaults(jury: JuryConfig) -> dict[str, Any]:
+    """Juror fields added after stores were written, left out of a jury's digest and identity
+    while they hold their default: a store written before them names the same jury and
+    resumes (``probability: auto`` is what every seat did before the field existed)."""
+    seats = {
+        i: {"probability"} for i, juror in enumerate(jury.jurors) if juror.probability == "auto"
+    }
+    return {"jurors": seats} if seats else {}

@@ -66,7 +66,9 @@ class HFTransport:
                 loaded.tokenizer, skip_prompt=True, skip_special_tokens=True
             )
         request = GenerationRequest(prompt, options, streamer)
-        batcher = self._batcher(loaded, options, lambda items: generate_batch(loaded, items))
+        batcher = self._batcher(
+            loaded, options, "generate", lambda items: generate_batch(loaded, items)
+        )
         if streamer is None:
             result: Generated = await batcher.submit(request, batch_key(request))
             text = result.text
@@ -107,7 +109,7 @@ class HFTransport:
         case = latest_case(messages)
         if case is None:
             return Reply(NO_CASE_REPLY, "stop", Usage())
-        batcher = self._batcher(loaded, options, lambda items: run(loaded, items))
+        batcher = self._batcher(loaded, options, run.__name__, lambda items: run(loaded, items))
         probability: float = await batcher.submit(ClassifierRequest(case, options), key)
         return Reply(vote_reply(case, probability, options, spec.model), "stop", Usage())
 
@@ -127,7 +129,7 @@ class HFTransport:
             return Reply(NO_CASE_REPLY, "stop", Usage())
         prompt = await asyncio.to_thread(prompt_as_sent, loaded, last, add_bos=options.add_bos)
         batcher = self._batcher(
-            loaded, options, lambda items: next_token_logprobs(loaded, items)
+            loaded, options, "logprobs", lambda items: next_token_logprobs(loaded, items)
         )
         request = ClassifierRequest(None, options, prompt)
         harm, safe = await batcher.submit(request, (key, *prompt.media))
@@ -141,12 +143,15 @@ class HFTransport:
         )
 
     def _batcher(
-        self, loaded: LoadedModel, options: BatchOptions, run: Any
+        self, loaded: LoadedModel, options: BatchOptions, kind: str, run: Any
     ) -> MicroBatcher[Any, Any]:
+        """One batcher per model, batch options and kind of work: a batch runs one function
+        (a seat scoring a format's prompt and one scoring a brief share a checkpoint, never
+        a batch: their results differ in shape)."""
         batch = BatchOptions.model_validate(
             options.model_dump(include=set(BatchOptions.model_fields))
         )
-        key = (loaded.name, id(loaded), batch)
+        key = (loaded.name, id(loaded), batch, kind)
         found = self._batchers.get(key)
         if found is None:
             found = self._batchers[key] = MicroBatcher(loaded.name, run, batch, loaded.stats)

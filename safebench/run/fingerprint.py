@@ -43,7 +43,7 @@ from pydantic import ValidationError
 
 from agents.offline_catalog import OFFLINE_PREFIX
 from agents.spec import CARRIER_FIELDS, ModelSpec
-from jury.config import JuryConfig
+from jury.config import JuryConfig, added_defaults
 from jury.prompts import PROMPTS_VERSION
 from jury.rubrics import DEFAULT_RUBRIC, get_rubric
 from kernel import secrets
@@ -151,7 +151,8 @@ def offline_identity(seats: list[ModelSpec]) -> dict[str, Any]:
 
 def jury_identity(jury: JuryConfig) -> dict[str, Any]:
     """The jury's result-bearing settings: all of them but keys and endpoints."""
-    data: dict[str, Any] = json.loads(jury.model_dump_json(exclude_none=True))
+    dumped = jury.model_dump_json(exclude_none=True, exclude=added_defaults(jury))
+    data: dict[str, Any] = json.loads(dumped)
     jury_rubric = data.get("rubric") or DEFAULT_RUBRIC
     data["jurors"] = [_rubric_part(_model_part(j), jury_rubric) for j in data["jurors"]]
     _rubric_part(data, DEFAULT_RUBRIC)

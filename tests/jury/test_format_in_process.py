@@ -139,3 +139,21 @@ async def test_llama_guard_3_vision_sees_the_case_image_in_process(
 def test_a_format_answered_on_several_lines_cannot_be_scored_in_process() -> None:
     with pytest.raises(ValueError, match="serve the model"):
         JuryConfig.model_validate({"jurors": [seat(Path("/nowhere"), "wildguard")]})
+
+
+async def test_a_checkpoint_seated_plain_and_formatted_votes_in_both_seats(
+    checkpoints: dict[str, Path],
+) -> None:
+    # The two seats share the loaded model; a batch of one seat's work once ran the other's
+    # function (a probability where a pair of log-probabilities was read: TypeError).
+    directory = checkpoints["llama"]
+    plain = {"model": f"hf-classifier/{directory}", "params": {"scoring": "next_token"}}
+    config = JuryConfig.model_validate(
+        {"jurors": [plain, seat(directory, "harmbench-cls")], "rounds": 0, "early_stop": []}
+    )
+    gateway = Gateway(FAST)
+    try:
+        record = await Courtroom(config, gateway).judge(case_file())
+    finally:
+        await gateway.aclose()
+    assert [v.juror for v in record.votes if v.payload is not None] == ["juror-1", "juror-2"]
