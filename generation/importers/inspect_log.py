@@ -127,6 +127,13 @@ def _read(path: Path) -> Any:
         )
     if not log.samples:
         raise DatasetError(f"{path}: the log holds no samples (status {log.status})")
+    if log.status != "success":
+        # An eval that stopped (error, cancelled, still running) holds some of its samples:
+        # imported, they would read as the whole task's answers.
+        raise DatasetError(
+            f"{path}: the eval did not finish (status {log.status}; {len(log.samples)} samples "
+            "logged): rerun it to the end (inspect eval-retry) and import that log"
+        )
     return log
 
 

@@ -103,7 +103,7 @@ class JailBreakVImporter:
                 yield Candidate.failed(path, 0, "file", path.name, why)
                 continue
             rows = iter(read_csv_rows(path))
-            columns, problem = _header(path, next(rows, None), redteam)
+            columns, problem = _header(path, next(rows, None), redteam, mini=part == "mini")
             if columns is None:
                 yield Candidate.failed(path, 0, "file", path.name, problem)
                 continue
@@ -124,15 +124,18 @@ class JailBreakVImporter:
 
 
 def _header(
-    path: Path, header_row: CsvRow | None, redteam: bool
+    path: Path, header_row: CsvRow | None, redteam: bool, *, mini: bool = False
 ) -> tuple[dict[str, int] | None, str]:
-    """The column positions, or None and why the file is not the expected one."""
+    """The column positions, or None and why the file is not the expected one (the mini
+    part needs its ``selected_mini`` column: without it no row would be chosen)."""
     if header_row is None:
         return None, "empty CSV file; expected a header row"
     if header_row.error is not None:
         return None, f"line {header_row.line}: header {header_row.error}"
     header = [cell.strip().lower() for cell in header_row.cells]
     required = _REDTEAM_COLUMNS if redteam else _JAILBREAK_COLUMNS
+    if mini and not redteam:
+        required = (*required, "selected_mini")
     missing = [name for name in required if name not in header]
     if missing:
         which = "RedTeam-2K" if redteam else "JailBreakV-28K"

@@ -134,6 +134,10 @@ def run_import(importer: Importer, options: ImportOptions) -> ImportReport:
     errors_path = Path(options.out) / ERRORS_FILE
     try:
         write_dataset(stager.staging, accepted())
+        if report.imported == 0:
+            # An empty dataset is no import: a wrong file, column or variant, said as such.
+            failed = f"; {len(report.issues)} rows could not be" if report.issues else ""
+            raise DatasetError(f"{options.source}: no query was imported{failed}")
         if statements:
             _write_lines(
                 stager.staging / STATEMENTS_FILE,

@@ -149,6 +149,18 @@ def _unknown_version(log: Path, out: Path) -> Path:
     return out
 
 
+def _unfinished(log: Path, out: Path) -> Path:
+    """The same samples in a log whose eval stopped with an error part-way."""
+    from inspect_ai.log import read_eval_log, write_eval_log
+
+    write_eval_log(read_eval_log(str(log)), str(out), format="json")
+    data = json.loads(out.read_text(encoding="utf-8"))
+    data["status"] = "error"
+    data["samples"] = data["samples"][:2]
+    out.write_text(json.dumps(data), encoding="utf-8")
+    return out
+
+
 def test_bad_logs_are_named_and_the_good_ones_import(eval_log: Path, tmp_path: Path) -> None:
     logs = tmp_path / "logs"
     logs.mkdir()
@@ -167,7 +179,7 @@ def test_bad_logs_are_named_and_the_good_ones_import(eval_log: Path, tmp_path: P
     assert not (tmp_path / "strict" / ANSWERS_FILE).exists()
 
 
-@pytest.mark.parametrize("kind", ["truncated", "version", "other-tool"])
+@pytest.mark.parametrize("kind", ["truncated", "version", "other-tool", "unfinished"])
 def test_an_unusable_log_file_is_one_line_naming_it_and_writes_nothing(
     kind: str, eval_log: Path, tmp_path: Path
 ) -> None:
@@ -178,6 +190,9 @@ def test_an_unusable_log_file_is_one_line_naming_it_and_writes_nothing(
         # inspect refuses a version it cannot read; a version it reads but this reader does
         # not know is refused here. Either way: one line naming the file and the version.
         expected = "inspect log schema version 99 is not|not a readable inspect log: .*version 99"
+    elif kind == "unfinished":
+        # Its two samples would read as the whole task's answers.
+        path, expected = _unfinished(eval_log, tmp_path / "x.json"), "the eval did not finish"
     else:
         path = tmp_path / "results.json"
         path.write_bytes((make_vlguard(tmp_path / "vlg") / "test.json").read_bytes())

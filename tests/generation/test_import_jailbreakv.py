@@ -9,6 +9,8 @@ import pytest
 
 from generation.dataset import iter_queries
 from generation.importers import ImportFailed, ImportOptions, get_importer, run_import
+from generation.importers.base import ImportIssue
+from generation.importers.runner import ERRORS_FILE
 from kernel.errors import DatasetError
 from kernel.media import read_media
 from tests.generation.import_layouts import JBV_HEADER, make_jailbreakv, make_mm_safetybench
@@ -82,9 +84,12 @@ def test_a_csv_of_another_benchmark_is_a_bad_file_and_a_missing_part_is_reported
     )
     with pytest.raises(ImportFailed, match=r"not a RedTeam-2K file: line 1 lacks column.*policy"):
         run_import(IMPORTER, only_redteam)
-    report = run_import(IMPORTER, ImportOptions(source=source, out=tmp_path / "o"))
-    assert report.imported == 0
-    messages = [str(i) for i in report.issues]
+    # Nothing importable is an error, not an empty dataset; each cause is in the errors file.
+    with pytest.raises(DatasetError, match=r"no query was imported; 2 rows could not be"):
+        run_import(IMPORTER, ImportOptions(source=source, out=tmp_path / "o"))
+    assert not (tmp_path / "o" / "queries.jsonl").exists()
+    issues = (tmp_path / "o" / ERRORS_FILE).read_text(encoding="utf-8").splitlines()
+    messages = [str(ImportIssue.model_validate_json(line)) for line in issues]
     assert messages[0] == (
         f"{source / 'JailBreakV_28K.csv'}: file not found: the 28k part was not imported "
         "(--variant 28k or redteam2k imports one part alone)"
@@ -109,3 +114,18 @@ def test_header_is_the_published_one() -> None:
         "policy",
         "image_path",
     ]
+
+
+def test_the_mini_part_of_a_csv_without_its_column_is_refused_not_empty(tmp_path: Path) -> None:
+    # Without selected_mini every row was passed over: "imported 0 queries", exit 0.
+    source = make_jailbreakv(tmp_path / "jbv")
+    path = source / "JailBreakV_28K.csv"
+    rows = list(csv.reader(path.open(encoding="utf-8")))
+    keep = [i for i, name in enumerate(rows[0]) if name != "selected_mini"]
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        csv.writer(fh).writerows([[row[i] for i in keep] for row in rows])
+    options = ImportOptions(source=source, out=tmp_path / "o", variant="mini")
+    with pytest.raises(DatasetError, match="no query was imported"):
+        run_import(IMPORTER, options)
+    issue = (tmp_path / "o" / ERRORS_FILE).read_text(encoding="utf-8")
+    assert "selected_mini" in issue
