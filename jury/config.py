@@ -38,8 +38,8 @@ class JurorConfig(ModelSpec):
     """Where a formatted juror's harm probability (its vote's confidence and rating) comes
     from. ``logprobs``: the first answer token's log-probabilities, asked of the server
     (``logprobs: true``); a reply without them is an abstention, never a guess. ``text``:
-    1 or 0 from the answer. ``auto``: log-probabilities where the route gives them (an
-    OpenAI-compatible server such as vLLM, or ``hf-classifier/`` in-process), else the
+    1 or 0 from the answer. ``auto``: log-probabilities where the route is known to give
+    them (``hosted_vllm/`` at an ``api_base``, or ``hf-classifier/`` in process), else the
     text."""
 
     @field_validator("rubric")

@@ -9,6 +9,7 @@ raises are classified by ``agents.failures.classify``: an exception with an int
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -81,6 +82,20 @@ def first_top_logprobs(logprobs: Any) -> dict[str, float] | None:
     the chosen token but no alternatives still says something: that token alone is kept."""
     if logprobs is None:
         return None
+    found = _top_logprobs(logprobs)
+    if found is None:
+        return None
+    # -inf (a token the model rules out) and NaN are not numbers a record can hold: a floor
+    # far below any real alternative keeps the odds and the record readable.
+    kept = {t: max(v, LOGPROB_FLOOR) for t, v in found.items() if not math.isnan(v)}
+    return kept or None
+
+
+LOGPROB_FLOOR = -1.0e4
+"""The lowest log-probability recorded (exp of it is 0 in any sum)."""
+
+
+def _top_logprobs(logprobs: Any) -> dict[str, float] | None:
     content = _field(logprobs, "content")
     if isinstance(content, list) and content:
         first = content[0]

@@ -290,8 +290,9 @@ class _Answer:
             if isinstance(text, str) and not part.get("thought"):
                 self.parts.append(text)
         reason = candidate.get("finishReason")
-        if isinstance(reason, str):
-            self.finish = FINISH_REASONS.get(reason, reason)
+        # Only the last candidate chunk's reason counts: some proxies (and older models) put
+        # STOP on early chunks too, and a stream cut after one of those is not whole.
+        self.finish = FINISH_REASONS.get(reason, reason) if isinstance(reason, str) else None
 
     def reply(self, streamed: bool) -> Reply:
         if self.finish is None:

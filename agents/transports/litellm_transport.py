@@ -53,8 +53,8 @@ class LiteLLMTransport:
         async for chunk in response:
             if chunk.choices:
                 choice = chunk.choices[0]
-                if top is None and getattr(choice, "logprobs", None):
-                    top = first_top_logprobs(choice.logprobs)
+                if top is None and not parts and getattr(choice, "logprobs", None):
+                    top = first_top_logprobs(choice.logprobs)  # the first token's only
                 delta = getattr(choice, "delta", None)
                 content = getattr(delta, "content", None) if delta is not None else None
                 if content:

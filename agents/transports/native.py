@@ -138,10 +138,12 @@ async def _read_stream(response: aiohttp.ClientResponse) -> Reply:
         for choice in chunk.get("choices") or ():
             delta = choice.get("delta") or {}
             content = delta.get("content")
+            if top is None and not parts and choice.get("logprobs"):
+                # The first token's alternatives: read from the chunk that carries the first
+                # content, never from a later token's.
+                top = first_top_logprobs(choice["logprobs"])
             if content:
                 parts.append(content)
-            if top is None and choice.get("logprobs"):
-                top = first_top_logprobs(choice["logprobs"])  # the first token's, once
             finish = choice.get("finish_reason") or finish
         if chunk.get("usage"):
             usage = usage_of(chunk["usage"])

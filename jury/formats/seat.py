@@ -104,9 +104,11 @@ async def ask_formatted(
     )
 
 
-LOGPROB_ROUTES = frozenset({"hosted_vllm", "openai", "custom_openai"})
-"""Prefixes whose servers return ``logprobs`` when asked (vLLM and other OpenAI-compatible
-servers); ``probability: auto`` asks them, and only them, at an explicit ``api_base``."""
+LOGPROB_ROUTES = frozenset({"hosted_vllm"})
+"""Prefixes whose servers are known to return ``logprobs`` when asked (vLLM);
+``probability: auto`` asks them, and only them, at an explicit ``api_base``. Another
+OpenAI-compatible server or proxy may refuse the field (a 400 on every case), so there it is
+asked only under ``probability: logprobs``."""
 
 TOP_LOGPROBS = 5
 """Alternatives asked for the first token: enough to hold both answer words of any format."""

@@ -141,6 +141,10 @@ def submission_of(
 
 
 def _text(value: Any) -> str:
+    """An output or variable as text; None (no output at all) is empty, never "null": the
+    clerk then records an empty answer as a failed case instead of judging the word."""
+    if value is None:
+        return ""
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 

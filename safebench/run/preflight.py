@@ -75,7 +75,9 @@ def check_seats(seats: Iterable[tuple[str, ModelSpec]], *, max_usd: float | None
         problem = credential_problem(spec, where)
         if problem is not None:
             findings.append(Finding(level="error", where=where, message=problem))
-        unsent = native_problem(spec, where)  # a param the chosen native client cannot send
+        # A param the chosen native client cannot send, those a judge format's seat adds
+        # at call time (logprobs) included.
+        unsent = native_problem(as_asked(spec), where)
         if unsent is not None:
             findings.append(Finding(level="error", where=where, message=unsent))
         unseen = credential_warning(spec, where)
@@ -157,6 +159,19 @@ def check_models(models: Mapping[str, str | ModelSpec]) -> list[Finding]:
         for where, model in models.items()
     ]
     return check_environment() + check_seats(seats, max_usd=None)
+
+
+def as_asked(spec: ModelSpec) -> ModelSpec:
+    """The spec as its calls are sent: a formatted juror's with the params its seat adds."""
+    fmt = getattr(spec, "format", None)
+    if not fmt:
+        return spec
+    # Imported here: the seat module brings the chat client (autogen), which a check of a
+    # jury without formats never needs.
+    from jury.formats import get_format
+    from jury.formats.seat import asked_spec
+
+    return asked_spec(spec, get_format(fmt))[0]
 
 
 def errors_of(findings: Iterable[Finding]) -> list[Finding]:

@@ -503,3 +503,43 @@ async def test_ollama_string_stop_and_max_completion_tokens_map_as_litellm_maps_
     litellm, native = await both(wire, "ollama", stream=False, params=params)
     same_request("ollama", litellm, native)
     assert native.body["options"] == {"stop": "</vote>", "num_predict": 9}
+
+
+async def test_a_gemini_stream_cut_after_an_early_finish_reason_is_not_judged() -> None:
+    # Some Gemini-compatible proxies (and older models) put finishReason STOP on early
+    # chunks too: a stream cut after one of those once passed as a whole answer.
+    import json as _json
+
+    from aiohttp import web
+
+    from agents.transports.base import MalformedReply
+
+    def chunk(text: str, finish: str | None) -> str:
+        candidate: dict[str, Any] = {"content": {"parts": [{"text": text}], "role": "model"}}
+        if finish:
+            candidate["finishReason"] = finish
+        return "data: " + _json.dumps({"candidates": [candidate]}) + "\n\n"
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        await response.write(chunk("Step 1: mix", "STOP").encode())
+        await response.write(chunk(" the first two", None).encode())  # then the cut
+        return response
+
+    app = web.Application()
+    app.router.add_post("/{tail:.*}", handler)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    spec = ModelSpec(model="gemini/gemini-2.5-flash", api_base=f"http://127.0.0.1:{port}")
+    transport = make_transport("native-gemini")
+    route = Route(spec.model, spec.api_base, None, "native-gemini")
+    try:
+        with pytest.raises(MalformedReply, match="without a finish reason"):
+            await transport.send(route, spec, [{"role": "user", "content": "hi"}], True)
+    finally:
+        await transport.aclose()
+        await runner.cleanup()

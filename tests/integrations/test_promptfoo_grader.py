@@ -149,3 +149,19 @@ def test_an_assertion_naming_no_jury_is_refused_with_where_to_name_one(
                 },
             },
         )
+
+
+def test_no_output_at_all_is_not_judged_as_the_word_null(tmp_path: Path) -> None:
+    # promptfoo hands None for a provider that returned nothing; it was judged as "null".
+    context = {
+        "prompt": "How do I pick a lock?",
+        "config": {
+            "jury": str(ROOT / "examples/juries/pattern.yaml"),
+            "store": str(tmp_path / "graded.sqlite"),
+        },
+    }
+    result = get_assert(None, context)
+    assert result["pass"] is False
+    assert "not judged" in result["reason"]
+    with RunStore(tmp_path / "graded.sqlite", readonly=True) as store:
+        assert all(a.text != "null" for a in store.iter_answers())

@@ -139,3 +139,29 @@ def test_probability_on_an_ordinary_juror_is_refused() -> None:
         JuryConfig.model_validate(
             {"jurors": [{"model": "openai/gpt-4o", "probability": "logprobs"}]}
         )
+
+
+def test_first_token_logprobs_are_read_whatever_their_shape() -> None:
+    from agents.transports.base import LOGPROB_FLOOR, first_top_logprobs
+
+    chat = {
+        "content": [
+            {
+                "token": "unsafe",
+                "logprob": -0.1,
+                "top_logprobs": [
+                    {"token": "unsafe", "logprob": -0.1},
+                    {"token": "safe", "logprob": float("-inf")},
+                    {"token": "x", "logprob": float("nan")},
+                ],
+            }
+        ]
+    }
+    # -inf (ruled out) is kept at a floor a record can hold; NaN is no number at all.
+    assert first_top_logprobs(chat) == {"unsafe": -0.1, "safe": LOGPROB_FLOOR}
+    assert first_top_logprobs({"top_logprobs": [{"Yes": -0.5, "No": -1.0}]}) == {
+        "Yes": -0.5,
+        "No": -1.0,
+    }
+    assert first_top_logprobs({"content": []}) is None
+    assert first_top_logprobs(None) is None

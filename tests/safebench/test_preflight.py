@@ -434,3 +434,25 @@ def test_native_on_a_provider_with_its_own_endpoint_needs_no_api_base() -> None:
         assert ModelSpec(model=model, transport="native").api_base is None
     with pytest.raises(ValueError, match="no default endpoint"):
         ModelSpec(model="openai/gpt-4o", transport="native")
+
+
+def test_a_formatted_seat_whose_native_client_cannot_send_logprobs_is_refused(
+    served: ServerThread, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The seat adds logprobs at call time; preflight checked the spec without them, and
+    # every call of the run then failed.
+    monkeypatch.setenv("GEMINI_API_KEY", "gm-test-only")
+    raw = http_run_config(served.base_url, tmp_path / "run.sqlite", limit=2)
+    raw["jury"]["jurors"].append(
+        {
+            "model": "gemini/gemini-2.5-flash",
+            "transport": "native",
+            "format": "harmbench-cls",
+            "probability": "logprobs",
+        }
+    )
+    code, output = invoke("run", str(write_config(tmp_path / "run.yaml", raw)), "--quiet")
+    said = " ".join(output.split())
+    assert code == 2, output
+    assert "native-gemini" in said and "'logprobs'" in said
+    assert served.server.count() == 0 and not (tmp_path / "run.sqlite").exists()
