@@ -45,8 +45,9 @@ from agents.transports.http_session import (
     ResponseInfo,
     UnsupportedContent,
     data_url,
-    env_key,
+    env_secret,
     env_value,
+    unsent_param,
 )
 from agents.transports.native import served_model_name
 from kernel.errors import ConfigError
@@ -104,10 +105,7 @@ ERROR_STATUS: dict[str, int] = {
 
 def unsupported(model: str, params: Mapping[str, Any]) -> str | None:
     """Why this transport cannot send ``params`` as given, or None."""
-    for name in params:
-        if name not in PARAMS:
-            return f"does not send the param {name!r}"
-    return None
+    return unsent_param(params, PARAMS)
 
 
 def auto_declines(model: str, params: Mapping[str, Any]) -> str | None:
@@ -259,15 +257,10 @@ class AnthropicTransport(PooledSession):
         if stream:
             body["stream"] = True
         headers = {"Content-Type": "application/json", "anthropic-version": API_VERSION}
-        key = route.key() or _env_key()
+        key = route.key() or env_secret(*KEY_VARIABLES)
         if key:
             headers["x-api-key"] = key
         return await self.post(endpoint(route), body, headers, _read_stream if stream else _read)
-
-
-def _env_key() -> str | None:
-    found = env_key(*KEY_VARIABLES)
-    return found.get_secret_value() if found else None
 
 
 async def _read(response: aiohttp.ClientResponse) -> Reply:

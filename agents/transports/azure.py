@@ -21,7 +21,7 @@ from typing import Any
 
 from agents.spec import ModelSpec
 from agents.transports.base import Messages, Reply, Route, transport_kind
-from agents.transports.http_session import PooledSession, env_key, env_value
+from agents.transports.http_session import PooledSession, env_secret, env_value
 from agents.transports.native import openai_reader, served_model_name
 from kernel.errors import ConfigError
 
@@ -106,15 +106,10 @@ class AzureTransport(PooledSession):
             body["stream"] = True
             body["stream_options"] = {"include_usage": True}
         headers = {"Content-Type": "application/json"}
-        key = route.key() or _env_key()
+        key = route.key() or env_secret(*KEY_VARIABLES)
         if key:
             headers["api-key"] = key
         return await self.post(endpoint(route, spec), body, headers, openai_reader(stream))
-
-
-def _env_key() -> str | None:
-    found = env_key(*KEY_VARIABLES)
-    return found.get_secret_value() if found else None
 
 
 @transport_kind(NAME)

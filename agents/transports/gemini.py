@@ -52,8 +52,9 @@ from agents.transports.http_session import (
     ResponseInfo,
     UnsupportedContent,
     data_url,
-    env_key,
+    env_secret,
     env_value,
+    unsent_param,
 )
 from agents.transports.native import served_model_name
 from kernel.errors import ConfigError
@@ -108,10 +109,7 @@ Gemini sent it."""
 
 def unsupported(model: str, params: Mapping[str, Any]) -> str | None:
     """Why this transport cannot send ``params`` as given, or None."""
-    for name in params:
-        if name not in PARAMS:
-            return f"does not send the param {name!r}"
-    return None
+    return unsent_param(params, PARAMS)
 
 
 def auto_declines(model: str, params: Mapping[str, Any]) -> str | None:
@@ -249,16 +247,11 @@ class GeminiTransport(PooledSession):
             raise ConfigError(f"{spec.model}: transport {NAME} {problem}; use transport: litellm")
         body = request_body(route.litellm_model, spec.params, messages)
         headers = {"Content-Type": "application/json"}
-        key = route.key() or _env_key()
+        key = route.key() or env_secret(*KEY_VARIABLES)
         if key:
             headers["x-goog-api-key"] = key
         url = endpoint(route, stream)
         return await self.post(url, body, headers, _read_stream if stream else _read)
-
-
-def _env_key() -> str | None:
-    found = env_key(*KEY_VARIABLES)
-    return found.get_secret_value() if found else None
 
 
 class _Answer:

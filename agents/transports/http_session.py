@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from typing import Any, TypeVar
 
 import aiohttp
@@ -140,6 +140,21 @@ def env_key(*names: str) -> SecretStr | None:
         if value:
             secrets.remember(value)
             return SecretStr(value)
+    return None
+
+
+def env_secret(*names: str) -> str | None:
+    """:func:`env_key`'s value, for the one header that puts it on the wire."""
+    found = env_key(*names)
+    return found.get_secret_value() if found else None
+
+
+def unsent_param(params: Mapping[str, Any], sent: Collection[str]) -> str | None:
+    """Why a client that sends only ``sent`` cannot carry ``params`` (the first other one,
+    named), or None: a param is refused, never dropped."""
+    for name in params:
+        if name not in sent:
+            return f"does not send the param {name!r}"
     return None
 
 

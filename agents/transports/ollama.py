@@ -36,6 +36,7 @@ from agents.transports.http_session import (
     UnsupportedContent,
     data_url,
     env_value,
+    unsent_param,
 )
 from agents.transports.native import served_model_name
 from kernel.errors import ConfigError
@@ -63,10 +64,7 @@ DONE_REASONS: dict[str, str] = {"stop": "stop", "length": "length"}
 
 def unsupported(model: str, params: Mapping[str, Any]) -> str | None:
     """Why this transport cannot send ``params`` as given, or None."""
-    for name in params:
-        if name not in OPTIONS:
-            return f"does not send the param {name!r}"
-    return None
+    return unsent_param(params, OPTIONS)
 
 
 def auto_declines(model: str, params: Mapping[str, Any]) -> str | None:
