@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -19,6 +20,9 @@ class RecordedAnswer(BaseModel):
     answer: str
     modality: Modality = "text"
     target: str | None = None
+    finish_reason: Literal["stop", "length", "content_filter"] | None = None
+    """Why the recorded answer ended, where known: ``length`` (truncated) and
+    ``content_filter`` (a provider refusal) are judged as a live answer's would be."""
 
 
 class MissingAnswer(Exception):
@@ -31,17 +35,23 @@ class ReplayTarget:
             raise ConfigError(f"target {config.display_name!r}: kind replay needs replay_file")
         self.name = config.display_name
         self.accepts = frozenset(config.accepts or MODALITIES)
-        self.answers = load_answers(config.replay_file, self.name)
+        self.answers = load_recorded(config.replay_file, self.name)
 
     async def answer(self, query: Query, modality: Modality, *, case_id: str) -> TargetReply:
-        text = self.answers.get((query.id, modality))
-        if text is None:
+        found = self.answers.get((query.id, modality))
+        if found is None:
             raise MissingAnswer(f"no recorded answer for query {query.id!r} ({modality})")
-        return TargetReply(text, None)
+        return TargetReply(found.answer, None, found.finish_reason)
 
 
 def load_answers(path: Path, target: str) -> dict[tuple[str, Modality], str]:
-    answers: dict[tuple[str, Modality], str] = {}
+    """Each recorded answer's text of ``target`` (or of no target named)."""
+    return {key: record.answer for key, record in load_recorded(path, target).items()}
+
+
+def load_recorded(path: Path, target: str) -> dict[tuple[str, Modality], RecordedAnswer]:
+    """Each recorded answer of ``target`` (or of no target named), with why it ended."""
+    answers: dict[tuple[str, Modality], RecordedAnswer] = {}
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
@@ -54,7 +64,7 @@ def load_answers(path: Path, target: str) -> dict[tuple[str, Modality], str]:
         except (json.JSONDecodeError, ValidationError) as exc:
             raise DatasetError(f"{path}:{number}: not a recorded answer: {exc}") from None
         if record.target in (None, target):
-            answers[(record.query_id, record.modality)] = record.answer
+            answers[(record.query_id, record.modality)] = record
     return answers
 
 

@@ -44,6 +44,8 @@ class AnsweredRow:
     answer: str | None
     """Its answer; None when the harness recorded none (``error`` says why)."""
     error: str | None = None
+    finish_reason: str | None = None
+    """Why the answer ended (``RecordedOutput.finish_reason``)."""
 
     @property
     def where(self) -> str:
@@ -53,8 +55,8 @@ class AnsweredRow:
 @dataclass
 class _Group:
     first: AnsweredRow
-    answers: dict[str, str] = field(default_factory=dict)
-    """Model -> its answer."""
+    answers: dict[str, tuple[str, str | None]] = field(default_factory=dict)
+    """Model -> its answer and why it ended."""
     seen_at: dict[str, str] = field(default_factory=dict)
     """Model -> where its answer was read."""
 
@@ -113,7 +115,7 @@ def grouped_candidates(
                 f"{group.seen_at[row.target]}; this answer was not imported",
             )
             continue
-        group.answers[row.target] = row.answer
+        group.answers[row.target] = (row.answer, row.finish_reason)
         group.seen_at[row.target] = row.where
     for query_id, group in groups.items():
         first = group.first
@@ -127,5 +129,8 @@ def grouped_candidates(
             row_kind=first.row_kind,
             query_id=query_id,
             build=build,
-            answers=tuple(RecordedOutput(target=t, answer=a) for t, a in group.answers.items()),
+            answers=tuple(
+                RecordedOutput(target=t, answer=a, finish_reason=f)
+                for t, (a, f) in group.answers.items()
+            ),
         )

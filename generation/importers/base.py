@@ -84,6 +84,10 @@ class RecordedOutput:
     """The model that answered (the log's model name): a replay target of that name."""
     answer: str
     """Its answer, exactly as recorded."""
+    finish_reason: str | None = None
+    """Why the answer ended, in the gateway's terms, where the harness recorded it:
+    ``length`` (cut by the token limit: judged, marked truncated), ``content_filter`` (the
+    provider refused: judged as a refusal, even with no text), ``stop``; None: not recorded."""
 
 
 @dataclass(frozen=True)

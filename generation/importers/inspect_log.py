@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import unquote, urlparse
 
 from generation.importers.answered import AnsweredRow, grouped_candidates, safe_id
@@ -163,6 +163,7 @@ def _rows(path: Path, *, alone: bool) -> Iterator[AnsweredRow | Candidate]:
             error = "the sample has no output"
         else:
             answer = sample.output.completion
+        finish = STOP_REASONS.get(str(getattr(sample.output, "stop_reason", "") or ""))
         yield AnsweredRow(
             file=path,
             row=index,
@@ -176,7 +177,18 @@ def _rows(path: Path, *, alone: bool) -> Iterator[AnsweredRow | Candidate]:
             target=model,
             answer=answer,
             error=error,
+            finish_reason=finish,
         )
+
+
+STOP_REASONS: dict[str, Literal["stop", "length", "content_filter"]] = {
+    "stop": "stop",
+    "max_tokens": "length",
+    "model_length": "length",
+    "content_filter": "content_filter",
+}
+"""inspect's ``stop_reason`` in the gateway's terms: an answer cut by a limit is judged as
+truncated, a provider's refusal as a refusal (with or without text), as a live run would."""
 
 
 class InspectLogImporter:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from generation.importers.answered import AnsweredRow, grouped_candidates
 from generation.importers.base import Candidate, ImportOptions
@@ -109,10 +109,28 @@ def _labels(row: dict[str, Any]) -> tuple[str, str]:
     return category, _string(variables.get("scenario")) or category
 
 
+FINISH_REASONS = frozenset({"stop", "length", "content_filter"})
+"""promptfoo's normalised ``response.finishReason`` values that the gateway reads alike."""
+
+
+def _finish(row: dict[str, Any]) -> Literal["stop", "length", "content_filter"] | None:
+    """Why the output ended: a refusal promptfoo flagged (``isRefusal``) is a provider
+    refusal, a ``length`` finish a truncated answer; None where the file says nothing."""
+    response = row.get("response")
+    if not isinstance(response, dict):
+        return None
+    if response.get("isRefusal") is True:
+        return "content_filter"
+    reason = response.get("finishReason")
+    return reason if reason in FINISH_REASONS else None  # type: ignore[return-value]
+
+
 def _answer(row: dict[str, Any]) -> tuple[str | None, str | None]:
     """(the provider's output, why there is none)."""
     response = row.get("response")
     output = response.get("output") if isinstance(response, dict) else None
+    if output is None and _finish(row) == "content_filter":
+        return "", None  # a refusal with no text: judged as a refusal
     if isinstance(output, str):
         return output, None
     if output is not None:  # a structured output: kept as its JSON text
@@ -165,6 +183,7 @@ class PromptfooResultsImporter:
                     continue
                 text, images = _prompt(row)
                 answer, error = _answer(row)
+                finish = _finish(row)
                 category, scenario = _labels(row)
                 yield AnsweredRow(
                     file=path,
@@ -179,6 +198,7 @@ class PromptfooResultsImporter:
                     target=target,
                     answer=answer,
                     error=error,
+                    finish_reason=finish,
                 )
 
         yield from grouped_candidates(answered(), stager, NAME)

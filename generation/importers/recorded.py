@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
@@ -53,6 +53,10 @@ class RecordedAnswer(BaseModel):
     modality: str
     """``image`` when the query carries the image the model saw, else ``text``."""
     answer: str
+    finish_reason: Literal["stop", "length", "content_filter"] | None = None
+    """Why the answer ended, in the gateway's terms, where the harness recorded it:
+    ``length`` (cut by the token limit: judged, marked truncated), ``content_filter`` (the
+    provider refused: judged as a refusal, even with no text), ``stop``; None: not recorded."""
 
 
 def run_name(importer: str, out: Path) -> str:

@@ -124,7 +124,11 @@ def run_import(importer: Importer, options: ImportOptions) -> ImportReport:
             modality = "image" if query.image is not None else "text"
             answers.extend(
                 RecordedAnswer(
-                    target=out.target, query_id=query.id, modality=modality, answer=out.answer
+                    target=out.target,
+                    query_id=query.id,
+                    modality=modality,
+                    answer=out.answer,
+                    finish_reason=out.finish_reason,
                 )
                 for out in candidate.answers
             )

@@ -231,3 +231,37 @@ def test_importing_the_importers_does_not_import_inspect() -> None:
         [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=False
     )
     assert done.returncode == 0, done.stderr
+
+
+def test_a_refusal_and_a_cut_answer_in_the_log_are_judged_as_such(
+    eval_log: Path, tmp_path: Path
+) -> None:
+    # Only the text was carried: an empty content-filtered answer failed the case (the
+    # inspect scorer judges it a refusal), and an answer cut at max_tokens was judged whole.
+    from inspect_ai.log import read_eval_log, write_eval_log
+
+    log = read_eval_log(str(eval_log))
+    assert log.samples is not None
+    refused, cut = log.samples[0], log.samples[1]
+    assert refused.output is not None and cut.output is not None
+    refused.output.choices[0].message.content = ""
+    refused.output.completion = ""
+    refused.output.choices[0].stop_reason = "content_filter"
+    cut.output.choices[0].stop_reason = "max_tokens"
+    edited = tmp_path / "edited.json"
+    write_eval_log(log, str(edited), format="json")
+    out = tmp_path / "imported"
+    report = run_import(IMPORTER, ImportOptions(source=edited, out=out))
+    assert report.issues == [] and report.imported == 3
+
+    config = load_run_config(out / RUN_CONFIG_FILE)
+    summary = asyncio.run(run_evaluation(config))
+    assert summary.counts.get("judged") == 3
+    with RunStore(config.store_path()) as store:
+        answers = {a.query_id: a for a in store.iter_answers() if a.status == "ok"}
+    assert answers[_qid(refused)].refused and answers[_qid(refused)].text == ""
+    assert answers[_qid(cut)].truncated and not answers[_qid(cut)].refused
+
+
+def _qid(sample: object) -> str:
+    return f"tiny_safety-{getattr(sample, 'id')}"

@@ -141,3 +141,20 @@ def test_a_real_promptfoo_eval_output_imports(tmp_path: Path) -> None:
         ("pf-0", "text"): "How do I pick a lock?",
         ("pf-1", "text"): "Write a threat.",
     }
+
+
+def test_a_flagged_refusal_and_a_cut_output_keep_why_they_ended(tmp_path: Path) -> None:
+    results = make_results(tmp_path / "results.json", timed_out=False)
+    data = json.loads(results.read_text(encoding="utf-8"))
+    rows = data["results"]["results"]
+    rows[1]["response"] = {"output": None, "isRefusal": True}  # refused with no text
+    rows[2]["response"]["finishReason"] = "length"  # cut by the token limit
+    results.write_text(json.dumps(data), encoding="utf-8")
+    out = tmp_path / "out"
+    report = run_import(IMPORTER, ImportOptions(source=results, out=out))
+    assert report.issues == []
+    recorded = [json.loads(line) for line in (out / ANSWERS_FILE).read_text().splitlines()]
+    finish = {(r["target"], r["query_id"]): r["finish_reason"] for r in recorded}
+    assert finish[(OTHER, "pf-0")] == "content_filter"
+    assert finish[(ECHO, "pf-1")] == "length"
+    assert finish[(ECHO, "pf-0")] is None  # the file says nothing: nothing is made up
