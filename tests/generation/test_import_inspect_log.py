@@ -11,6 +11,7 @@ import sys
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -263,5 +264,5 @@ def test_a_refusal_and_a_cut_answer_in_the_log_are_judged_as_such(
     assert answers[_qid(cut)].truncated and not answers[_qid(cut)].refused
 
 
-def _qid(sample: object) -> str:
-    return f"tiny_safety-{getattr(sample, 'id')}"
+def _qid(sample: Any) -> str:
+    return f"tiny_safety-{sample.id}"
