@@ -95,12 +95,17 @@ async def _ping_all(run_config: Any, seats: list[tuple[str, Any]]) -> int:
 
 
 async def _ping(gateway: Any, where: str, spec: Any) -> str:
-    from agents.transports import AUTO, settle_auto
+    from agents.transports import AUTO, auto_reason, fallback_key, settle_auto
 
     route = await gateway.resolve(spec)
     if route.transport == AUTO:
         settle_auto(route, spec.params)
     transport = route.transport if spec.transport != "auto" else f"auto -> {route.transport}"
+    if spec.transport == "auto" and route.transport == "litellm":
+        # Why the lean client was not taken, so a user can see what to change for it.
+        keyed = route.key() is not None or fallback_key(route.litellm_model) is not None
+        why = auto_reason(route.litellm_model, route.api_base, spec.params, keyed=keyed)
+        transport += f" ({why})" if why else ""
     started = time.monotonic()
     try:
         done = await gateway.complete(spec, PING_MESSAGES, scope=f"check::{where}", role="check")

@@ -368,6 +368,9 @@ def test_check_ping_names_the_native_transport_auto_chose(tmp_path: Path) -> Non
     assert result.exit_code == 0, result.output
     for model, chosen in models.items():
         assert f"ok    {model}  auto -> {chosen}" in result.output, result.output
+    # Where auto kept litellm, the line says why (what to change for the lean client).
+    said = " ".join(result.output.split())
+    assert "auto -> litellm (native-gemini" in said and "'n'" in said, result.output
     assert not (tmp_path / "run.sqlite").exists()
 
 
