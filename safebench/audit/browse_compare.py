@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from contextlib import closing
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Literal
 
@@ -145,7 +146,7 @@ class Comparison:
     def page(self, show: Show, target: str | None, start: str, per: int) -> list[ComparedCase]:
         """``per`` cases of the list from case id ``start`` on."""
         where, params = self._where(show, target)
-        with closing(self._connect()) as db:
+        with self._reading() as db:
             rows = db.execute(
                 f"SELECT {_COLUMNS} {_FROM} WHERE {where} AND a.case_id >= ? "
                 "ORDER BY a.case_id LIMIT ?",
@@ -154,7 +155,7 @@ class Comparison:
         return [_compared(r) for r in rows]
 
     def one(self, case_id: str) -> ComparedCase | None:
-        with closing(self._connect()) as db:
+        with self._reading() as db:
             row = db.execute(
                 f"SELECT {_COLUMNS} {_FROM} WHERE a.case_id = ?", (case_id,)
             ).fetchone()
@@ -166,7 +167,7 @@ class Comparison:
         """The cases before and after ``case_id`` in the list."""
         where, params = self._where(show, target)
         found: list[str | None] = []
-        with closing(self._connect()) as db:
+        with self._reading() as db:
             for op, order in (("<", "DESC"), (">", "ASC")):
                 row = db.execute(
                     f"SELECT a.case_id {_FROM} WHERE {where} AND a.case_id {op} ? "
@@ -175,6 +176,17 @@ class Comparison:
                 ).fetchone()
                 found.append(None if row is None else str(row[0]))
         return found[0], found[1]
+
+
+    @contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        """A connection over both stores; a store damaged where a page reads it is a
+        ``StoreError`` naming the two (a page saying so), never a server error."""
+        try:
+            with closing(self._connect()) as db:
+                yield db
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.a} or {self.b}: not a readable store ({exc})") from None
 
 
 def _compared(row: tuple[object, ...]) -> ComparedCase:

@@ -149,7 +149,8 @@ async def compare_runs(request: web.Request) -> web.Response:
     if a == b:
         raise refused("Nothing to compare", "Run a and run b are the same store.")
     heads = [await asyncio.to_thread(_run_head, folder, rel) for rel in (a, b)]
-    comparison = folder.comparison(a, b)
+    # Off the loop: a first comparison walks the served folder to find the two stores.
+    comparison = await asyncio.to_thread(folder.comparison, a, b)
     tally = await asyncio.to_thread(comparison.tally, target, COMPARE_PER_PAGE)
     if tally.shared == 0:
         raise refused(
@@ -192,7 +193,8 @@ async def compare_case(request: web.Request) -> web.Response:
     folder = request.app[FOLDER_KEY]
     a, b, show, target = _compare_state(request)
     case_id = request.query.get("id", "")
-    comparison = folder.comparison(a, b)
+    # Off the loop: a first comparison walks the served folder to find the two stores.
+    comparison = await asyncio.to_thread(folder.comparison, a, b)
     row = await asyncio.to_thread(comparison.one, case_id)
     if row is None:
         raise web.HTTPNotFound(text="no such case in both runs")
