@@ -105,6 +105,11 @@ ERROR_STATUS: dict[str, int] = {
 
 def unsupported(model: str, params: Mapping[str, Any]) -> str | None:
     """Why this transport cannot send ``params`` as given, or None."""
+    stop = params.get("stop")
+    if stop is not None and not (
+        isinstance(stop, str) or (isinstance(stop, list) and all(isinstance(s, str) for s in stop))
+    ):
+        return "takes stop as a string or a list of strings (it would drop the rest)"
     return unsent_param(params, PARAMS)
 
 

@@ -432,3 +432,11 @@ def test_a_native_client_asked_for_a_param_it_does_not_send_is_named_before_any_
     assert native_problem(fine, "x") is None
     # auto never asks: it sends such a spec through litellm.
     assert native_problem(asked.model_copy(update={"transport": "auto"}), "x") is None
+
+
+def test_a_stop_the_anthropic_client_would_drop_is_refused_and_auto_keeps_litellm() -> None:
+    from agents.transports.anthropic import unsupported
+
+    assert unsupported("anthropic/claude-sonnet-4-5", {"stop": ["END", 7]}) is not None
+    assert unsupported("anthropic/claude-sonnet-4-5", {"stop": ["END"]}) is None
+    assert auto_transport("anthropic/claude-sonnet-4-5", None, {"stop": 7}) == "litellm"
