@@ -58,8 +58,11 @@ lint: setup
 	$(BIN)/lint-imports --no-cache
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir .site
 
+# Two workers (pytest-xdist), a test file each at a time (fixtures built once per file):
+# much of the suite waits on subprocesses, servers and browsers, so two overlap well even
+# on a busy 2-core machine.
 test: lint
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2 --dist loadfile
 
 clean:
 	rm -rf runs .pytest_cache .ruff_cache
