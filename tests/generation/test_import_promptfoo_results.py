@@ -111,7 +111,8 @@ def test_a_json_of_another_tool_is_one_line_naming_the_file(other: str, tmp_path
 
 
 def _promptfoo() -> str | None:
-    local = Path(__file__).resolve().parents[2] / "node_modules" / ".bin" / "promptfoo"
+    """Where `make setup` installs promptfoo (where npm is), else one on the PATH."""
+    local = Path(__file__).resolve().parents[2] / ".tools/promptfoo/node_modules/.bin/promptfoo"
     return str(local) if local.is_file() else shutil.which("promptfoo")
 
 
