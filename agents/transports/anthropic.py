@@ -47,10 +47,10 @@ from agents.transports.http_session import (
     data_url,
     env_secret,
     env_value,
+    refuse_unsent,
     unsent_param,
 )
 from agents.transports.native import served_model_name
-from kernel.errors import ConfigError
 from kernel.records import Usage
 
 NAME = "native-anthropic"
@@ -255,9 +255,7 @@ class AnthropicTransport(PooledSession):
     """The Messages API over one pooled aiohttp session."""
 
     async def send(self, route: Route, spec: ModelSpec, messages: Messages, stream: bool) -> Reply:
-        problem = unsupported(route.litellm_model, spec.params)
-        if problem:
-            raise ConfigError(f"{spec.model}: transport {NAME} {problem}; use transport: litellm")
+        refuse_unsent(unsupported(route.litellm_model, spec.params), spec.model, NAME)
         body = request_body(route.litellm_model, spec.params, messages)
         if stream:
             body["stream"] = True

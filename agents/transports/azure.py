@@ -21,7 +21,7 @@ from typing import Any
 
 from agents.spec import ModelSpec
 from agents.transports.base import Messages, Reply, Route, transport_kind
-from agents.transports.http_session import PooledSession, env_secret, env_value
+from agents.transports.http_session import PooledSession, env_secret, env_value, refuse_unsent
 from agents.transports.native import openai_reader, served_model_name
 from kernel.errors import ConfigError
 
@@ -96,9 +96,7 @@ class AzureTransport(PooledSession):
     """Azure OpenAI deployments over one pooled aiohttp session."""
 
     async def send(self, route: Route, spec: ModelSpec, messages: Messages, stream: bool) -> Reply:
-        problem = unsupported(route.litellm_model, spec.params)
-        if problem:
-            raise ConfigError(f"{spec.model}: transport {NAME} {problem}; use transport: litellm")
+        refuse_unsent(unsupported(route.litellm_model, spec.params), spec.model, NAME)
         body: dict[str, Any] = {k: v for k, v in spec.params.items() if k != "api_version"}
         body["model"] = served_model_name(route.litellm_model)
         body["messages"] = messages

@@ -158,6 +158,12 @@ def unsent_param(params: Mapping[str, Any], sent: Collection[str]) -> str | None
     return None
 
 
+def refuse_unsent(problem: str | None, model: str, transport: str) -> None:
+    """Raise ``problem`` (from a client's ``unsupported``) as the config error it is."""
+    if problem:
+        raise ConfigError(f"{model}: transport {transport} {problem}; use transport: litellm")
+
+
 def env_value(*names: str) -> str | None:
     """The first of ``names`` set (and not empty) in the environment."""
     for name in names:
