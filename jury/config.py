@@ -78,6 +78,12 @@ class JurorConfig(ModelSpec):
                 f"format {self.format} gives its vote on a later line, so no first-token "
                 "probability exists: use probability: text (or auto)"
             )
+        scoring = self.params.get("scoring", "next_token")
+        if self.model.startswith("hf-classifier/") and scoring != "next_token":
+            raise ValueError(
+                f"format {self.format} is read from the model's next token in process: leave "
+                f"params.scoring out (or next_token), not {scoring!r}"
+            )
         if self.model.startswith("hf-classifier/") and chosen.words is None:
             raise ValueError(
                 f"format {self.format} answers on several lines; in-process scoring "

@@ -157,3 +157,10 @@ async def test_a_checkpoint_seated_plain_and_formatted_votes_in_both_seats(
     finally:
         await gateway.aclose()
     assert [v.juror for v in record.votes if v.payload is not None] == ["juror-1", "juror-2"]
+
+
+def test_a_formatted_in_process_seat_scoring_otherwise_is_refused_before_any_call() -> None:
+    # It was refused at each call (a run of failed cases); the config names it now.
+    juror = seat(Path("/nowhere"), "llama-guard-3", params={"scoring": "sequence"})
+    with pytest.raises(ValueError, match=r"leave params\.scoring out"):
+        JuryConfig.model_validate({"jurors": [juror]})
